@@ -1,0 +1,106 @@
+"""The `polymodal` command. Heavy modules are imported inside each command, so `--help` and
+bad-usage errors answer at once. Bad input -> one line on stderr and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import PolymodalError
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts and sizes: 0 or less is a usage error, not a crash later."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--data", required=required, help="shapes:<preset>:<split> or a manifest (.jsonl/.csv)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated world (shapes: data only)")
+    p.add_argument("--n", type=positive_int, default=1000, help="number of generated scenes (shapes: data only)")
+    p.add_argument("--column", action="append", metavar="NAME=COLUMN",
+                   help="read manifest column COLUMN as NAME (e.g. question=q_text); repeatable")
+    p.add_argument("--on-bad-rows", choices=("fail", "skip"), default="fail",
+                   help="stop at the first bad manifest row, or skip and list them (default: fail)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polymodal", description="Build, train, evaluate and serve multimodal models and systems over images, text and audio.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("data", help="generate the embedded world")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="WORLD")
+    d = dsub.add_parser("shapes", help="write scenes as PNGs and a manifest.jsonl")
+    d.add_argument("--preset", default="sort-of-clevr")
+    d.add_argument("--split", default="train")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--n", type=positive_int, default=100)
+    d.add_argument("--out", required=True)
+
+    p = sub.add_parser("train", help="train a model (from flags or a YAML recipe)")
+    p.add_argument("--recipe", help="YAML recipe (flags given here override it)")
+    p.add_argument("--task", choices=("vqa",))
+    add_data_args(p, required=False)
+    p.add_argument("--val", help="validation data (same forms as --data)")
+    p.add_argument("--val-n", type=int, default=200)
+    p.add_argument("--fusion", help="fusion strategy, e.g. early:feature, late:mean, hybrid:cross-attention")
+    p.add_argument("--image-encoder", default="cnn")
+    p.add_argument("--text-encoder", default="transformer")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--time-budget", type=float, help="stop training after this many seconds")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, metrics, curve, model/")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+
+    p = sub.add_parser("eval", help="evaluate a model; --json prints one JSON object")
+    p.add_argument("task", choices=("vqa",))
+    add_data_args(p)
+    p.add_argument("--model", help="shipped name or local directory (default: the task's shipped model)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("ask", help="answer a question about an image (or many: a folder, --data)")
+    p.add_argument("image", nargs="?", help="an image file or a folder of images")
+    p.add_argument("question", nargs="?")
+    add_data_args(p, required=False)
+    p.add_argument("--model")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--json", action="store_true", help="one JSON object per answer")
+
+    p = sub.add_parser("demo", help="run the shipped models on a few generated scenes; write a report")
+    p.add_argument("--out", default="demo")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--n", type=int, default=6)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from . import commands
+    try:
+        return getattr(commands, args.command)(args) or 0
+    except PolymodalError as e:
+        print(f"polymodal: error: {e}".splitlines()[0], file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. --out names an existing file, no permission, disk full
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"polymodal: error: {where}{e.strerror or e}".splitlines()[0], file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("polymodal: interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""What each CLI command does (argument parsing lives in cli.py)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .errors import InputError
+
+
+def data(args) -> int:
+    from .data.export import export_shapes
+    path = export_shapes(args.preset, args.split, args.seed, args.n, Path(args.out))
+    print(f"wrote {args.n} {args.preset} scenes and {path}", file=sys.stderr)
+    return 0
+
+
+def train(args) -> int:
+    from . import training_run
+    from .data.manifest import parse_column_map
+    from .recipes import load_recipe
+    recipe = load_recipe(args.recipe) if args.recipe else default_recipe(args)
+    if args.data:
+        recipe["data"] = {"spec": args.data, "seed": args.seed, "n": args.n}
+    if args.val:
+        recipe["val"] = {"spec": args.val, "seed": args.seed + 1, "n": args.val_n}
+    if args.fusion:
+        recipe["model"]["fusion"] = args.fusion
+        recipe["model"]["fusion_config"] = {}
+    if args.column:
+        recipe["columns"] = parse_column_map(args.column)
+    recipe["on_bad_rows"] = args.on_bad_rows
+    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("time_budget", "time_budget_s")):
+        if getattr(args, flag) is not None:
+            recipe.setdefault("train", {})[key] = getattr(args, flag)
+    if "data" not in recipe:
+        raise InputError("train needs --data or a --recipe that names its data")
+    result = training_run.run(recipe, args.out, resume=args.resume)
+    print(json.dumps(result, indent=2))
+    print(f"model saved in {Path(args.out) / 'model'}", file=sys.stderr)
+    return 0
+
+
+def default_recipe(args) -> dict:
+    if not args.fusion:
+        raise InputError("train needs --fusion (e.g. hybrid:cross-attention) or --recipe")
+    return {"task": args.task or "vqa",
+            "model": {"encoders": {"image": {"name": args.image_encoder, "config": {}},
+                                   "text": {"name": args.text_encoder, "config": {}}},
+                      "fusion": args.fusion},
+            "train": {}}
+
+
+def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
+    from .hub import resolve
+    from .model import MultimodalModel
+    from .tasks import vqa
+    from .data.manifest import parse_column_map
+    model = MultimodalModel.from_pretrained(resolve(args.task, args.model))
+    examples, _ = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column), args.on_bad_rows)
+    metrics = vqa.VQATask.evaluate(model, examples, args.batch_size, progress=sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print("\n".join(f"{k}: {v}" for k, v in metrics.items()))
+    return 0
+
+
+def ask(args) -> int:
+    from .hub import load
+    items = ask_items(args)
+    pipe = load("vqa", args.model)
+    answers = pipe.batch(items, args.batch_size, progress=len(items) > args.batch_size and sys.stderr.isatty())
+    for (image, question), answer in zip(items, answers):
+        if args.json:
+            print(json.dumps({"image": str(image), "question": question, "answer": answer.text, "score": answer.score}))
+        elif len(items) == 1:
+            print(answer.text)
+        else:
+            print(f"{image}\t{question}\t{answer.text}\t{answer.score:.3f}")
+    return 0
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def ask_items(args) -> list[tuple]:
+    """(image, question) pairs from IMAGE QUESTION, FOLDER QUESTION, or --data."""
+    if args.data:
+        from .data.manifest import parse_column_map, read_manifest
+        if args.data.startswith("shapes:"):
+            from .tasks.vqa import load_examples
+            examples, _ = load_examples(args.data, args.seed, args.n)
+            return [(ex.image, q.text) for ex in examples for q in ex.questions]
+        manifest = read_manifest(args.data, ("image", "question"), parse_column_map(args.column), args.on_bad_rows)
+        return [(r["image"], r["question"]) for r in manifest.rows]
+    if not args.image or not args.question:
+        raise InputError("ask needs IMAGE and QUESTION (or --data MANIFEST)")
+    path = Path(args.image)
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise InputError(f"{path}: no images in this folder")
+        return [(p, args.question) for p in images]
+    return [(path, args.question)]
+
+
+def demo(args) -> int:
+    from .report import write_demo
+    path = write_demo(Path(args.out), seed=args.seed, n=args.n)
+    print(f"report: {path}")
+    return 0

@@ -1,0 +1,1 @@
+"""Data: the embedded `shapes` world and users' manifests."""

@@ -1,0 +1,22 @@
+"""Write the embedded world to disk: PNGs plus a manifest.jsonl with DESIGN §8 columns."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image as PILImage
+
+from .manifest import write_manifest
+from .shapes import shapes
+
+
+def export_shapes(preset: str, split: str, seed: int, n: int, out: Path) -> Path:
+    scenes = shapes(preset, split, seed, n)          # validates preset and split first
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, scene in enumerate(scenes):
+        name = f"images/{split}-{seed}-{i:06d}.png"
+        PILImage.fromarray(scene.image).save(out / name)
+        for qa in scene.questions:
+            rows.append({"image": name, "question": qa.question, "answer": qa.answer,
+                         "family": qa.family, "relational": qa.relational})
+    return write_manifest(rows, out / "manifest.jsonl")

@@ -1,0 +1,130 @@
+"""The `sort-of-clevr` preset: the Relation Networks paper's diagnostic set (Santoro et al. 2017).
+
+75x75 white images with 6 objects, one of each colour, each a square (10 px side) or a
+circle (radius 5), centres never closer than 10 px. Per image 10 non-relational and 10
+relational questions, phrased as English sentences. Answers: yes, no, square, circle, 1..6.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SIZE = 75
+OBJECT_HALF = 5          # half a square's side = a circle's radius
+MIN_CENTRE_DISTANCE = 10
+COLOURS = {
+    "red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255),
+    "orange": (255, 156, 0), "yellow": (255, 255, 0), "gray": (128, 128, 128),
+}
+SHAPES = ("square", "circle")
+ANSWERS = ("yes", "no", "square", "circle", "1", "2", "3", "4", "5", "6")
+
+# family -> (template, relational?)
+QUESTION_FAMILIES = {
+    "shape": ("what is the shape of the {c} object?", False),
+    "left": ("is the {c} object on the left?", False),
+    "top": ("is the {c} object at the top?", False),
+    "closest": ("what is the shape of the object closest to the {c} object?", True),
+    "furthest": ("what is the shape of the object furthest from the {c} object?", True),
+    "count": ("how many objects have the same shape as the {c} object?", True),
+}
+NON_RELATIONAL = [f for f, (_, rel) in QUESTION_FAMILIES.items() if not rel]
+RELATIONAL = [f for f, (_, rel) in QUESTION_FAMILIES.items() if rel]
+QUESTIONS_PER_KIND = 10
+
+
+@dataclass
+class SceneObject:
+    colour: str
+    shape: str
+    x: int
+    y: int
+
+    def box(self) -> list[float]:
+        h = OBJECT_HALF
+        return [self.x - h, self.y - h, self.x + h, self.y + h]
+
+
+@dataclass
+class QA:
+    question: str
+    answer: str
+    family: str
+    relational: bool
+
+
+@dataclass
+class Scene:
+    image: np.ndarray                 # uint8 [75, 75, 3]
+    objects: list[SceneObject]
+    questions: list[QA] = field(default_factory=list)
+
+
+def place_objects(rng: np.random.Generator) -> list[SceneObject]:
+    centres: list[np.ndarray] = []
+    while len(centres) < len(COLOURS):
+        c = rng.integers(OBJECT_HALF, SIZE - OBJECT_HALF, size=2)
+        if all(np.hypot(*(c - o)) >= MIN_CENTRE_DISTANCE for o in centres):
+            centres.append(c)
+    return [SceneObject(colour, SHAPES[rng.integers(2)], int(c[0]), int(c[1]))
+            for colour, c in zip(COLOURS, centres)]
+
+
+def render(objects: list[SceneObject]) -> np.ndarray:
+    img = np.full((SIZE, SIZE, 3), 255, np.uint8)
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
+    for o in objects:
+        if o.shape == "square":
+            # half-open range: exactly 10 px per side
+            inside = ((xs >= o.x - OBJECT_HALF) & (xs < o.x + OBJECT_HALF)
+                      & (ys >= o.y - OBJECT_HALF) & (ys < o.y + OBJECT_HALF))
+        else:
+            inside = (xs - o.x) ** 2 + (ys - o.y) ** 2 <= OBJECT_HALF ** 2
+        img[inside] = COLOURS[o.colour]
+    return img
+
+
+def answer(objects: list[SceneObject], family: str, colour: str) -> str:
+    target = next(o for o in objects if o.colour == colour)
+    others = [o for o in objects if o is not target]
+    dist = [np.hypot(o.x - target.x, o.y - target.y) for o in others]
+    if family == "shape":
+        return target.shape
+    if family == "left":
+        return "yes" if target.x < SIZE / 2 else "no"
+    if family == "top":
+        return "yes" if target.y < SIZE / 2 else "no"
+    if family == "closest":
+        return others[int(np.argmin(dist))].shape
+    if family == "furthest":
+        return others[int(np.argmax(dist))].shape
+    if family == "count":
+        return str(sum(o.shape == target.shape for o in objects))
+    raise ValueError(family)
+
+
+def ask(objects: list[SceneObject], rng: np.random.Generator) -> list[QA]:
+    qas = []
+    for families in (NON_RELATIONAL, RELATIONAL):
+        for _ in range(QUESTIONS_PER_KIND):
+            family = families[rng.integers(len(families))]
+            colour = list(COLOURS)[rng.integers(len(COLOURS))]
+            template, relational = QUESTION_FAMILIES[family]
+            qas.append(QA(template.format(c=colour), answer(objects, family, colour), family, relational))
+    return qas
+
+
+def make_scene(rng: np.random.Generator) -> Scene:
+    objects = place_objects(rng)
+    return Scene(render(objects), objects, ask(objects, rng))
+
+
+def question_vocabulary() -> list[str]:
+    """Every word any sort-of-clevr question can use (so a tokenizer can be built without data)."""
+    from ..processors.text import split_words
+    words = set()
+    for template, _ in QUESTION_FAMILIES.values():
+        for colour in COLOURS:
+            words.update(split_words(template.format(c=colour)))
+    return sorted(words)

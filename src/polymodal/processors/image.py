@@ -1,0 +1,24 @@
+"""Image processing: resize to the model's input size and scale to [-1, 1] channels-first."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class ImageProcessor:
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, images: list) -> torch.Tensor:
+        arrays = [self.prepare(im) for im in images]
+        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+        return batch.float().div_(127.5).sub_(1.0)
+
+    def prepare(self, image) -> np.ndarray:
+        """Accepts a modalities.Image or a uint8 HxWx3 array (the generator's output)."""
+        array = getattr(image, "array", image)
+        if array.shape[0] != self.size or array.shape[1] != self.size:
+            from PIL import Image as PILImage
+            pil = PILImage.fromarray(array).resize((self.size, self.size), PILImage.BILINEAR)
+            array = np.asarray(pil)
+        return array

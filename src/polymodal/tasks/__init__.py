@@ -1,0 +1,1 @@
+"""Tasks: each knows its inputs, its data, its default model and its metrics."""

@@ -1,0 +1,152 @@
+"""Visual question answering: image + question -> one answer from a closed vocabulary.
+
+Examples are grouped by image so one encoded image serves all its questions in a batch
+(20 per sort-of-clevr scene): the image encoder runs 20x less than per-question batching.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..data import sort_of_clevr
+from ..errors import InputError
+
+
+@dataclass
+class Question:
+    text: str
+    answer: str | None = None
+    family: str | None = None      # question type, for per-type accuracy
+    row: int | None = None         # manifest row, for error messages
+
+
+@dataclass
+class VQAExample:
+    image: object                  # uint8 array, modalities.Image, or a path (opened lazily)
+    questions: list[Question] = field(default_factory=list)
+
+
+def examples_from_scenes(scenes) -> list[VQAExample]:
+    return [VQAExample(s.image, [Question(q.question, q.answer, q.family) for q in s.questions])
+            for s in scenes]
+
+
+def examples_from_rows(rows: list[dict]) -> list[VQAExample]:
+    """Manifest rows (image, question, answer[, family]) grouped by image file."""
+    grouped: dict[str, list[Question]] = defaultdict(list)
+    for r in rows:
+        grouped[r["image"]].append(Question(r["question"], r.get("answer"), r.get("family"), r.get("_row")))
+    return [VQAExample(path, qs) for path, qs in grouped.items()]
+
+
+def is_relational(family: str | None) -> bool | None:
+    spec = sort_of_clevr.QUESTION_FAMILIES.get(family or "")
+    return None if spec is None else spec[1]
+
+
+def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | None = None,
+               questions_per_image: int | None = None):
+    """-> (batch for model.forward, answer targets or None, the Question objects in row order)."""
+    from ..modalities import Image
+    images, questions, index = [], [], []
+    for i, ex in enumerate(examples):
+        qs = ex.questions
+        if questions_per_image and rng is not None and len(qs) > questions_per_image:
+            qs = [qs[j] for j in rng.choice(len(qs), questions_per_image, replace=False)]
+        images.append(ex.image if isinstance(ex.image, np.ndarray) else Image.open(ex.image))
+        questions += qs
+        index += [i] * len(qs)
+    batch = model.preprocess({"image": images, "text": [q.text for q in questions]})
+    batch["image_index"] = torch.tensor(index)
+    return batch, answer_targets(model, questions), questions
+
+
+def answer_targets(model, questions: list[Question]) -> torch.Tensor | None:
+    if any(q.answer is None for q in questions):
+        return None
+    lookup = {a: i for i, a in enumerate(model.config.labels)}
+    targets = []
+    for q in questions:
+        if q.answer not in lookup:
+            where = f"row {q.row}: " if q.row else ""
+            raise InputError(f"{where}answer {q.answer!r} is not one this model can give "
+                             f"({', '.join(model.config.labels)})")
+        targets.append(lookup[q.answer])
+    return torch.tensor(targets)
+
+
+def metrics(questions: list[Question], predicted: list[str]) -> dict:
+    """accuracy, relational / non-relational accuracy and accuracy per question type."""
+    right = np.array([q.answer == p for q, p in zip(questions, predicted)], dtype=float)
+    out = {"accuracy": float(right.mean()) if len(right) else 0.0, "questions": len(right)}
+    rel = [is_relational(q.family) for q in questions]
+    for name, flag in (("relational_accuracy", True), ("non_relational_accuracy", False)):
+        picked = [r for r, f in zip(right, rel) if f is flag]
+        if picked:
+            out[name] = float(np.mean(picked))
+    families = sorted({q.family for q in questions if q.family})
+    if families:
+        out["per_type"] = {f: float(np.mean([r for r, q in zip(right, questions) if q.family == f]))
+                           for f in families}
+    return out
+
+
+@torch.no_grad()
+def predict(model, examples: list[VQAExample], batch_size: int = 64, device=None, progress: bool = False):
+    """-> (questions in order, predicted answers, their probabilities)."""
+    from tqdm.auto import tqdm
+    from ..train import to_device
+    model.eval()
+    device = device or next(model.parameters()).device
+    questions, answers, scores = [], [], []
+    for start in tqdm(range(0, len(examples), batch_size), disable=not progress, desc="answering"):
+        batch, _, qs = make_batch(model, examples[start:start + batch_size])
+        probs = model(to_device(batch, device)).float().softmax(-1).cpu()
+        best = probs.max(-1)
+        questions += qs
+        answers += [model.config.labels[i] for i in best.indices.tolist()]
+        scores += best.values.tolist()
+    return questions, answers, scores
+
+
+class VQATask:
+    """What the trainer needs to know about VQA."""
+
+    name = "vqa"
+    primary_metric = "accuracy"
+
+    @staticmethod
+    def make_batch(model, examples, rng, cfg):
+        batch, targets, _ = make_batch(model, examples, rng, cfg.questions_per_image)
+        if targets is None:
+            raise InputError("training needs an answer for every question")
+        return batch, targets
+
+    @staticmethod
+    def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:
+        questions, answers, _ = predict(model, examples, batch_size, device, progress)
+        return metrics(questions, answers)
+
+
+def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
+                  on_bad_rows: str = "fail", need_answers: bool = True):
+    """`shapes:<preset>:<split>` or a manifest path -> (examples, manifest or None)."""
+    if spec.startswith("shapes:"):
+        from ..data.shapes import parse_spec, shapes
+        preset, split = parse_spec(spec)
+        return examples_from_scenes(shapes(preset, split, seed, n)), None
+    from ..data.manifest import read_manifest
+    required = ("image", "question", "answer") if need_answers else ("image", "question")
+    manifest = read_manifest(spec, required, columns, on_bad_rows)
+    return examples_from_rows(manifest.rows), manifest
+
+
+def vocabulary(examples: list[VQAExample]) -> tuple[list[str], list[str]]:
+    """(question texts, sorted answers) seen in the data: what a new model's tokenizer and
+    answer head are built from."""
+    texts = [q.text for ex in examples for q in ex.questions]
+    answers = sorted({q.answer for ex in examples for q in ex.questions if q.answer is not None})
+    return texts, answers

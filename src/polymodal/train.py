@@ -1,0 +1,211 @@
+"""The trainer: one loop on Hugging Face Accelerate, so the same code runs on CPU, one GPU
+or many (`accelerate launch`). Checkpoints are atomic; `resume=True` continues an
+interrupted run from its last checkpoint, at the batch where it stopped.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .errors import InputError
+from .model import MultimodalModel
+from .training_log import TrainingLog
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32              # items per step (for VQA: images, each with its questions)
+    questions_per_image: int | None = None   # subsample questions per image (None = all)
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 200
+    schedule: str = "constant"        # constant after warm-up: a decay tied to a short budget
+                                      # can halve the rate just before a breakthrough
+    grad_clip: float = 1.0
+    checkpoint_every: int = 500       # steps; a checkpoint is also written at each epoch end
+    eval_batch_size: int = 64
+    seed: int = 0
+    time_budget_s: float | None = None
+    max_steps: int | None = None      # stop (with a checkpoint) after this many steps in all
+    mixed_precision: str = "auto"     # "auto": bf16 on a GPU, none on CPU
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"unknown training options: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    if cfg.schedule == "cosine":
+        return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total))))
+    return cfg.lr * warm
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Optimizer state as flat tensors (for safetensors) plus its JSON-able rest."""
+    sd = opt.state_dict()
+    tensors = {f"{i}.{k}": v for i, s in sd["state"].items() for k, v in s.items() if torch.is_tensor(v)}
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict = {}
+    for key, value in tensors.items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+class Trainer:
+    """task: an object with make_batch(model, examples, rng, cfg) -> (batch, targets) and
+    evaluate(model, examples, batch_size) -> metrics dict (see tasks/)."""
+
+    def __init__(self, model: MultimodalModel, task, train_examples, val_examples, out: str | Path,
+                 cfg: TrainConfig, recipe: dict | None = None):
+        from accelerate import Accelerator, DistributedDataParallelKwargs
+        precision = cfg.mixed_precision
+        if precision == "auto":
+            precision = "bf16" if torch.cuda.is_available() else "no"
+        # An encoder's pooled head is unused by token-level fusions: DDP must allow that.
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+        self.acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
+        self.cfg, self.task, self.out = cfg, task, Path(out)
+        self.train_examples, self.val_examples = train_examples, val_examples
+        self.recipe = recipe or {}
+        self.raw_model = model
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.model, self.opt = self.acc.prepare(model, opt)
+        self.log = TrainingLog(self.out)
+        self.step, self.epoch, self.batch_in_epoch, self.elapsed = 0, 0, 0, 0.0
+
+    # -- checkpoints ---------------------------------------------------------------
+    @property
+    def ckpt_root(self) -> Path:
+        return self.out / "checkpoints"
+
+    def save_checkpoint(self) -> None:
+        """Each checkpoint is a new folder; `latest.json` is switched to it atomically only
+        once it is complete, so a kill at any moment leaves a consistent latest checkpoint."""
+        if not self.acc.is_main_process:
+            return
+        folder = self.ckpt_root / f"step-{self.step:07d}"
+        self.acc.unwrap_model(self.model).save_pretrained(folder)
+        tensors, meta = optimizer_tensors(self.base_optimizer())
+        checkpoint.save_tensors(tensors, folder / "optimizer.safetensors")
+        checkpoint.save_json({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                              "elapsed": self.elapsed, "optimizer": meta, "train": asdict(self.cfg),
+                              "recipe": self.recipe}, folder / "state.json")
+        self.log.write()
+        checkpoint.save_json({"latest": folder.name}, self.ckpt_root / "latest.json")
+        for old in self.ckpt_root.glob("step-*"):
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def base_optimizer(self) -> torch.optim.Optimizer:
+        return getattr(self.opt, "optimizer", self.opt)   # accelerate wraps it
+
+    def resume(self) -> bool:
+        pointer = self.ckpt_root / "latest.json"
+        if not pointer.exists():
+            return False
+        folder = self.ckpt_root / checkpoint.load_json(pointer)["latest"]
+        state = checkpoint.load_json(folder / "state.json")
+        loaded = MultimodalModel.from_pretrained(folder)
+        self.acc.unwrap_model(self.model).load_state_dict(loaded.state_dict())
+        restore_optimizer(self.base_optimizer(), checkpoint.load_tensors(folder / "optimizer.safetensors"),
+                          state["optimizer"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch, self.elapsed = state["batch_in_epoch"], state["elapsed"]
+        self.log.load(up_to_step=self.step)
+        return True
+
+    # -- the loop ------------------------------------------------------------------
+    def batches(self, epoch: int) -> list[list]:
+        order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.train_examples))
+        order = order[self.acc.process_index::self.acc.num_processes]   # each rank its shard
+        bs = self.cfg.batch_size
+        return [[self.train_examples[i] for i in order[s:s + bs]] for s in range(0, len(order) - bs + 1, bs)]
+
+    def fit(self) -> dict:
+        steps_per_epoch = len(self.batches(0))
+        if steps_per_epoch == 0:
+            raise InputError(f"{len(self.train_examples)} training items: fewer than one batch of "
+                             f"{self.cfg.batch_size}; lower --batch-size or add data")
+        total = steps_per_epoch * self.cfg.epochs
+        while self.epoch < self.cfg.epochs and not self.out_of_time():
+            self.train_epoch(steps_per_epoch, total)
+            if self.batch_in_epoch < steps_per_epoch:     # stopped early (budget or max_steps)
+                break
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            self.evaluate_and_log()
+            self.save_checkpoint()
+        self.save_checkpoint()
+        if self.acc.is_main_process:
+            self.acc.unwrap_model(self.model).save_pretrained(self.out / "model")
+            self.log.plot()
+        return self.log.last()
+
+    def out_of_time(self) -> bool:
+        """A stop short of the planned epochs: time budget spent or max_steps reached."""
+        if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
+            return True
+        return self.cfg.time_budget_s is not None and self.elapsed >= self.cfg.time_budget_s
+
+    def train_epoch(self, steps_per_epoch: int, total: int) -> None:
+        self.model.train()
+        batches = self.batches(self.epoch)
+        bar = tqdm(total=steps_per_epoch, initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
+                   disable=not self.acc.is_main_process, leave=False)
+        while self.batch_in_epoch < steps_per_epoch and not self.out_of_time():
+            started = time.perf_counter()
+            rng = np.random.default_rng([self.cfg.seed, self.epoch, self.batch_in_epoch])
+            loss = self.train_step(batches[self.batch_in_epoch], rng, total)
+            self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1
+            self.elapsed += time.perf_counter() - started
+            self.log.add_train(self.step, loss)
+            bar.update(1)
+            bar.set_postfix(loss=f"{self.log.running_loss():.3f}")
+            if self.step % self.cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+        bar.close()
+
+    def train_step(self, examples, rng, total: int) -> float:
+        batch, targets = self.task.make_batch(self.raw_model, examples, rng, self.cfg)
+        batch, targets = to_device(batch, self.acc.device), targets.to(self.acc.device)
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate(self.cfg, self.step, total)
+        with self.acc.autocast():
+            loss = torch.nn.functional.cross_entropy(self.model(batch).float(), targets)
+        self.opt.zero_grad(set_to_none=True)
+        self.acc.backward(loss)
+        if self.cfg.grad_clip:
+            self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        return loss.item()
+
+    def evaluate_and_log(self) -> None:
+        metrics = {}
+        if self.val_examples and self.acc.is_main_process:
+            model = self.acc.unwrap_model(self.model)
+            metrics = self.task.evaluate(model, self.val_examples, self.cfg.eval_batch_size, self.acc.device)
+        self.log.add_eval(self.epoch, self.step, self.elapsed, metrics)
+
+
+def to_device(batch, device):
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
