@@ -106,9 +106,10 @@ def test_late_fusion_answers_with_a_modality_missing():
     assert fuse({"image": data["image"]}).shape == (5, 4)
 
 
-def test_shared_context_attention_equals_copying_the_context():
+@pytest.mark.parametrize("fusion", ["hybrid:cross-attention", "hybrid:relation"])
+def test_sharing_one_image_among_questions_equals_copying_it(fusion):
     torch.manual_seed(0)
-    fuse = FUSIONS.build("hybrid:cross-attention", {"image": 8, "text": 8}, 4).eval()
+    fuse = FUSIONS.build(fusion, {"image": 8, "text": 8}, 4).eval()
     images = Embedding(torch.randn(3, 5, 8), torch.ones(3, 5, dtype=torch.bool), torch.randn(3, 8))
     mask = torch.ones(7, 4, dtype=torch.bool)
     mask[2, 3:] = False                       # one padded question

@@ -36,9 +36,10 @@ def test_jsonl_resolves_paths_relative_to_the_manifest_not_the_cwd(data, tmp_pat
     m = read_manifest("data/train.jsonl", required=["image", "label"])
     assert isinstance(m, Manifest) and len(m) == 2 and m.bad_rows == []
     rows = list(m)
-    assert rows[0] == {"image": str(data / "images" / "a.png"), "label": "cat", "family": "count"}
+    assert rows[0] == {"image": str(data / "images" / "a.png"), "label": "cat", "family": "count", "_row": 1}
     assert Path(rows[0]["image"]).is_absolute()
     assert rows[1]["image"] == absolute and rows[1]["label"] == 0
+    assert rows[1]["_row"] == 3, "_row is the file line (blank lines count), for error messages"
 
 
 def test_csv_with_quotes_spaces_and_box(data):
@@ -56,7 +57,7 @@ def test_column_mapping(data):
     write(data / "vqa.jsonl", [jl(img_path="images/a.png", question="how many?", ans="2")])
     cols = parse_column_map(["image=img_path", "answer=ans"])
     row = read_manifest(data / "vqa.jsonl", ["image", "question", "answer"], columns=cols).rows[0]
-    assert row == {"image": str(data / "images" / "a.png"), "question": "how many?", "answer": "2"}
+    assert row == {"image": str(data / "images" / "a.png"), "question": "how many?", "answer": "2", "_row": 1}
     with pytest.raises(InputError, match=r"row 1: missing column 'question_text' \(for 'question'\)"):
         read_manifest(data / "vqa.jsonl", ["question"], columns={"question": "question_text"})
 
@@ -140,8 +141,9 @@ def test_write_manifest_round_trip(data):
     path = write_manifest(rows, data / "export.jsonl")
     assert path == data / "export.jsonl"
     m = read_manifest(path, ["image", "caption"])
-    assert m.rows == [{"image": str(data / "images" / "a.png"), "caption": "a red circle, ünïcode", "family": None},
-                      {"image": str(data / "images" / "b.png"), "caption": "a square"}]
+    assert m.rows == [{"image": str(data / "images" / "a.png"), "caption": "a red circle, ünïcode", "family": None,
+                       "_row": 1},
+                      {"image": str(data / "images" / "b.png"), "caption": "a square", "_row": 2}]
 
 
 def test_write_manifest_is_atomic(tmp_path):

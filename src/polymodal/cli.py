@@ -3,10 +3,11 @@ bad-usage errors answer at once. Bad input -> one line on stderr and exit status
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from .errors import PolymodalError
+
+TRAINABLE_TASKS = ("vqa", "classify")   # kept here, not imported, so --help stays instant
 
 
 def positive_int(text: str) -> int:
@@ -42,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--n", type=positive_int, default=100)
     d.add_argument("--out", required=True)
+    d.add_argument("--image-format", choices=("png", "jpg"), default="png")
+    d.add_argument("--jpeg-quality", type=positive_int, default=90)
 
     p = sub.add_parser("train", help="train a model (from flags or a YAML recipe)")
     p.add_argument("--recipe", help="YAML recipe (flags given here override it)")
-    p.add_argument("--task", choices=("vqa",))
+    p.add_argument("--task", choices=TRAINABLE_TASKS, help="default: vqa")
     add_data_args(p, required=False)
     p.add_argument("--val", help="validation data (same forms as --data)")
     p.add_argument("--val-n", type=int, default=200)
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
 
     p = sub.add_parser("eval", help="evaluate a model; --json prints one JSON object")
-    p.add_argument("task", choices=("vqa",))
+    p.add_argument("task", choices=TRAINABLE_TASKS)
     add_data_args(p)
     p.add_argument("--model", help="shipped name or local directory (default: the task's shipped model)")
     p.add_argument("--batch-size", type=positive_int, default=64)
@@ -74,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per answer")
 
+    p = sub.add_parser("compare-fusion", help="train fusion strategies under one budget; write a table and a plot")
+    p.add_argument("--data", default="shapes:sort-of-clevr", help="only shapes:sort-of-clevr for now")
+    p.add_argument("--fusions", default="early:feature,early:token,late:mean,hybrid:film,hybrid:cross-attention,"
+                                        "hybrid:bottleneck,hybrid:relation")
+    p.add_argument("--n", type=positive_int, default=10000, help="training scenes (20 questions each)")
+    p.add_argument("--steps", type=positive_int, default=3000, help="training steps of 32 scenes, per strategy")
+    p.add_argument("--test-n", type=positive_int, default=200, help="test scenes")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default="benchmarks/results", help="where the table, JSON and plot go")
+    p.add_argument("--runs", default="runs/fusion-table", help="where the trained models go")
+
     p = sub.add_parser("demo", help="run the shipped models on a few generated scenes; write a report")
     p.add_argument("--out", default="demo")
     p.add_argument("--seed", type=int, default=2026)
@@ -85,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from . import commands
     try:
-        return getattr(commands, args.command)(args) or 0
+        return getattr(commands, args.command.replace("-", "_"))(args) or 0
     except PolymodalError as e:
         print(f"polymodal: error: {e}".splitlines()[0], file=sys.stderr)
         return 2
@@ -96,10 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("polymodal: interrupted", file=sys.stderr)
         return 130
-
-
-def print_json(obj) -> None:
-    print(json.dumps(obj, indent=2))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from .errors import InputError
 
 def data(args) -> int:
     from .data.export import export_shapes
-    path = export_shapes(args.preset, args.split, args.seed, args.n, Path(args.out))
+    path = export_shapes(args.preset, args.split, args.seed, args.n, Path(args.out), args.image_format,
+                         args.jpeg_quality)
     print(f"wrote {args.n} {args.preset} scenes and {path}", file=sys.stderr)
     return 0
 
@@ -19,7 +20,12 @@ def train(args) -> int:
     from . import training_run
     from .data.manifest import parse_column_map
     from .recipes import load_recipe
-    recipe = load_recipe(args.recipe) if args.recipe else default_recipe(args)
+    if args.recipe:
+        recipe = load_recipe(args.recipe)
+    elif args.resume and not args.data:
+        recipe = training_run.saved_recipe(args.out)
+    else:
+        recipe = default_recipe(args)
     if args.data:
         recipe["data"] = {"spec": args.data, "seed": args.seed, "n": args.n}
     if args.val:
@@ -29,7 +35,8 @@ def train(args) -> int:
         recipe["model"]["fusion_config"] = {}
     if args.column:
         recipe["columns"] = parse_column_map(args.column)
-    recipe["on_bad_rows"] = args.on_bad_rows
+    if args.on_bad_rows != "fail" or "on_bad_rows" not in recipe:
+        recipe["on_bad_rows"] = args.on_bad_rows
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("time_budget", "time_budget_s")):
         if getattr(args, flag) is not None:
             recipe.setdefault("train", {})[key] = getattr(args, flag)
@@ -45,20 +52,27 @@ def default_recipe(args) -> dict:
     if not args.fusion:
         raise InputError("train needs --fusion (e.g. hybrid:cross-attention) or --recipe")
     return {"task": args.task or "vqa",
+            # every modality gets an encoder; the data decides which are kept
             "model": {"encoders": {"image": {"name": args.image_encoder, "config": {}},
-                                   "text": {"name": args.text_encoder, "config": {}}},
+                                   "text": {"name": args.text_encoder, "config": {}},
+                                   "audio": {"name": "logmel", "config": {}}},
                       "fusion": args.fusion},
             "train": {}}
 
 
 def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
+    from .data.manifest import parse_column_map
     from .hub import resolve
     from .model import MultimodalModel
-    from .tasks import vqa
-    from .data.manifest import parse_column_map
+    from .tasks import TASKS
+    task = TASKS.get(args.task)
     model = MultimodalModel.from_pretrained(resolve(args.task, args.model))
-    examples, _ = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column), args.on_bad_rows)
-    metrics = vqa.VQATask.evaluate(model, examples, args.batch_size, progress=sys.stderr.isatty())
+    if model.config.task != args.task:
+        raise InputError(f"{args.model}: a {model.config.task} model, not a {args.task} one")
+    examples, manifest = task.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
+                                            args.on_bad_rows)
+    report_skipped(manifest)
+    metrics = task.evaluate(model, examples, args.batch_size, progress=sys.stderr.isatty())
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -81,6 +95,12 @@ def ask(args) -> int:
     return 0
 
 
+def report_skipped(manifest) -> None:
+    """Skipped rows are never silent: one line per row on stderr."""
+    for bad in getattr(manifest, "bad_rows", None) or []:
+        print(f"polymodal: skipped {manifest.path} row {bad.row}: {bad.reason}", file=sys.stderr)
+
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -93,6 +113,7 @@ def ask_items(args) -> list[tuple]:
             examples, _ = load_examples(args.data, args.seed, args.n)
             return [(ex.image, q.text) for ex in examples for q in ex.questions]
         manifest = read_manifest(args.data, ("image", "question"), parse_column_map(args.column), args.on_bad_rows)
+        report_skipped(manifest)
         return [(r["image"], r["question"]) for r in manifest.rows]
     if not args.image or not args.question:
         raise InputError("ask needs IMAGE and QUESTION (or --data MANIFEST)")
@@ -109,4 +130,20 @@ def demo(args) -> int:
     from .report import write_demo
     path = write_demo(Path(args.out), seed=args.seed, n=args.n)
     print(f"report: {path}")
+    return 0
+
+
+def compare_fusion(args) -> int:
+    import platform
+    import torch
+    from .compare_fusion import compare_fusion as run
+    if args.data not in ("shapes:sort-of-clevr", "shapes:sort-of-clevr:train"):
+        raise InputError(f"{args.data}: the fusion table is defined on shapes:sort-of-clevr")
+    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads" + (
+        f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", CPU")
+    settings = {"n": args.n, "steps": args.steps, "seed": args.seed, "test_n": args.test_n, "machine": machine,
+                "command": "polymodal " + " ".join(sys.argv[1:])}
+    path = run(Path(args.out), Path(args.runs), args.fusions.split(","), args.n, args.steps, args.seed,
+               args.test_n, settings)
+    print(path.read_text())
     return 0

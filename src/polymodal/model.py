@@ -74,9 +74,9 @@ class MultimodalModel(nn.Module):
     # -- persistence ---------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
         directory = Path(directory)
-        checkpoint.save_tensors(self.state_dict(), directory / checkpoint.WEIGHTS,
-                                metadata={"format": "polymodal"})
-        checkpoint.save_json(asdict(self.config), directory / checkpoint.CONFIG)
+        with checkpoint.atomic_directory(directory) as tmp:
+            checkpoint.save_tensors(self.state_dict(), tmp / checkpoint.WEIGHTS, metadata={"format": "polymodal"})
+            checkpoint.save_json(asdict(self.config), tmp / checkpoint.CONFIG)
         return directory
 
     @classmethod

@@ -9,22 +9,26 @@ import torch
 from .errors import ConfigError, InputError
 from .model import ModelConfig, MultimodalModel
 from .processors.text import WordTokenizer
-from .tasks import vqa
+from .tasks import TASKS
 from .train import TrainConfig, Trainer
 
-TASKS = {"vqa": vqa.VQATask}
 
-
-def build_model(task: str, model_spec: dict, examples) -> MultimodalModel:
-    """Fill what the data decides (tokenizer vocabulary, answer labels) into the spec."""
+def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
+    """Fill what the data decides into the spec: which modalities it has, the tokenizer's
+    vocabulary, the labels (or answers)."""
+    task = TASKS.get(task_name)
     spec = copy.deepcopy(model_spec)
-    texts, answers = vqa.vocabulary(examples)
-    encoders = spec.get("encoders") or {}
+    texts, answers = task.vocabulary(examples)
+    present = task.modalities(examples)
+    encoders = {m: e for m, e in (spec.get("encoders") or {}).items() if m in present}
+    if not encoders:
+        raise ConfigError(f"the model has no encoder for the data's modalities ({', '.join(present)})")
+    spec["encoders"] = encoders
     text_enc = encoders.get("text")
     if text_enc and text_enc.get("name") == "transformer" and "vocab" not in text_enc.setdefault("config", {}):
         text_enc["config"]["vocab"] = WordTokenizer.build(texts).vocab
     spec.setdefault("labels", answers)
-    spec["task"] = task
+    spec["task"] = task_name
     try:
         return MultimodalModel(ModelConfig.from_dict(spec))
     except TypeError as e:
@@ -33,19 +37,17 @@ def build_model(task: str, model_spec: dict, examples) -> MultimodalModel:
 
 def run(recipe: dict, out: str | Path, resume: bool = False) -> dict:
     task_name = recipe.get("task", "vqa")
-    if task_name not in TASKS:
-        raise InputError(f"unknown task {task_name!r} for training; known: {', '.join(TASKS)}")
-    task = TASKS[task_name]
+    task = TASKS.get(task_name)
     cfg = TrainConfig.from_dict(recipe.get("train", {}))
     data, val = recipe["data"], recipe.get("val")
-    train_examples, manifest = vqa.load_examples(data["spec"], data.get("seed", 0), data.get("n", 1000),
+    train_examples, manifest = task.load_examples(data["spec"], data.get("seed", 0), data.get("n", 1000),
                                                  recipe.get("columns"), recipe.get("on_bad_rows", "fail"))
     if manifest is not None and manifest.bad_rows:
         from .data.manifest import write_bad_rows
         write_bad_rows(manifest, out)
     val_examples = []
     if val:
-        val_examples, _ = vqa.load_examples(val["spec"], val.get("seed", 0), val.get("n", 200),
+        val_examples, _ = task.load_examples(val["spec"], val.get("seed", 0), val.get("n", 200),
                                             recipe.get("columns"), recipe.get("on_bad_rows", "fail"))
     torch.manual_seed(cfg.seed)          # same recipe, same initial weights
     model = build_model(task_name, recipe["model"], train_examples)
@@ -53,3 +55,13 @@ def run(recipe: dict, out: str | Path, resume: bool = False) -> dict:
     if resume and not trainer.resume():
         raise InputError(f"{out}: nothing to resume (no checkpoints/latest.json)")
     return trainer.fit()
+
+
+def saved_recipe(out: str | Path) -> dict:
+    """The recipe an interrupted run was started with (so `--resume` needs only `--out`)."""
+    from . import checkpoint
+    pointer = Path(out) / "checkpoints" / "latest.json"
+    if not pointer.exists():
+        raise InputError(f"{out}: nothing to resume (no checkpoints/latest.json)")
+    folder = pointer.parent / checkpoint.load_json(pointer)["latest"]
+    return checkpoint.load_json(folder / "state.json")["recipe"]

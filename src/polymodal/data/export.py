@@ -9,13 +9,17 @@ from .manifest import write_manifest
 from .shapes import shapes
 
 
-def export_shapes(preset: str, split: str, seed: int, n: int, out: Path) -> Path:
+def export_shapes(preset: str, split: str, seed: int, n: int, out: Path, image_format: str = "png",
+                  jpeg_quality: int = 90) -> Path:
+    """image_format "jpg" stores lossy copies: the same scenes stored differently, to check
+    that a model does not depend on exact pixel values."""
     scenes = shapes(preset, split, seed, n)          # validates preset and split first
     (out / "images").mkdir(parents=True, exist_ok=True)
     rows = []
     for i, scene in enumerate(scenes):
-        name = f"images/{split}-{seed}-{i:06d}.png"
-        PILImage.fromarray(scene.image).save(out / name)
+        name = f"images/{split}-{seed}-{i:06d}.{image_format}"
+        options = {"quality": jpeg_quality} if image_format == "jpg" else {}
+        PILImage.fromarray(scene.image).save(out / name, **options)
         for qa in scene.questions:
             rows.append({"image": name, "question": qa.question, "answer": qa.answer,
                          "family": qa.family, "relational": qa.relational})

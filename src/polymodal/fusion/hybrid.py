@@ -15,7 +15,7 @@ from torch import nn
 
 from ..encoders.base import masked_mean
 from ..layers import mlp, padding_mask, transformer
-from . import FUSIONS, OPS
+from . import FUSIONS
 from .attention import CrossAttentionLayer
 from .base import Fusion, split_roles
 
@@ -78,30 +78,39 @@ class FiLMFusion(Fusion):
 
 @FUSIONS.register("hybrid:relation")
 class RelationFusion(Fusion):
-    """Cost grows with the square of the context length: feed it a coarse grid (e.g. 5x5)."""
+    """g's first layer is linear in (o_i, o_j, q), so it is split into three projections
+    computed once per token (and once per image when images are shared) and summed per
+    pair: the same function as concatenating every pair, without building [T*T, 3D] inputs.
+    Cost still grows with the square of the context length: give it a coarse grid (5x5)."""
 
-    def __init__(self, dims, out_dim, query: str = "text", hidden: int = 256, g_layers: int = 3,
-                 op: str = "concat"):
+    uses_shared_index = True
+
+    def __init__(self, dims, out_dim, query: str = "text", hidden: int = 256, g_layers: int = 4):
         super().__init__(dims, out_dim)
-        self.config = dict(query=query, hidden=hidden, g_layers=g_layers, op=op)
+        self.config = dict(query=query, hidden=hidden, g_layers=g_layers)
         self.query, self.context = split_roles(self.modalities, query, "hybrid:relation")
         width = dims[self.context[0]]
         self.proj = nn.ModuleDict({m: nn.Linear(dims[m], width) for m in self.context})
         self.tags = nn.ParameterDict({m: nn.Parameter(torch.zeros(width)) for m in self.context})
-        self.pair = OPS.build(op, [width, width, dims[query]], hidden)
-        self.g = mlp([hidden] * g_layers)
+        self.left, self.right = nn.Linear(width, hidden), nn.Linear(width, hidden, bias=False)
+        self.question = nn.Linear(dims[query], hidden, bias=False)
+        self.g = mlp([hidden] * g_layers)     # g_layers - 1 more layers after the split one
         self.f = mlp([hidden, hidden, out_dim])
 
     def forward(self, embs) -> torch.Tensor:
-        o, mask = context_tokens(embs, self.context, self.proj, self.tags)   # [B, T, D]
-        b, t, d = o.shape
-        q = embs[self.query].pooled
-        oi = o.unsqueeze(2).expand(b, t, t, d).reshape(b * t * t, d)
-        oj = o.unsqueeze(1).expand(b, t, t, d).reshape(b * t * t, d)
-        qq = q.unsqueeze(1).expand(b, t * t, q.shape[-1]).reshape(b * t * t, -1)
-        g = self.g(torch.relu(self.pair([oi, oj, qq]))).view(b, t * t, -1)
-        pair_mask = (mask.unsqueeze(2) & mask.unsqueeze(1)).view(b, t * t, 1)
-        return self.f(torch.relu((g * pair_mask).sum(1)))
+        ctx_embs = {m: embs[m] for m in self.context}
+        index = next(iter(ctx_embs.values())).index
+        if len({id(e.index) for e in ctx_embs.values()}) > 1:
+            ctx_embs, index = {m: e.expanded() for m, e in ctx_embs.items()}, None
+        o, mask = context_tokens(ctx_embs, self.context, self.proj, self.tags)     # [B, T, D]
+        pairs = self.left(o).unsqueeze(2) + self.right(o).unsqueeze(1)            # [B, T, T, H]
+        pair_mask = mask.unsqueeze(2) & mask.unsqueeze(1)
+        if index is not None:
+            pairs, pair_mask = pairs[index], pair_mask[index]
+        q = self.question(embs[self.query].expanded().pooled)                      # [N, H]
+        g = self.g(torch.relu(pairs + q[:, None, None, :]))
+        relations = (g * pair_mask.unsqueeze(-1)).flatten(1, 2).sum(1)
+        return self.f(torch.relu(relations))
 
 
 @FUSIONS.register("hybrid:bottleneck")

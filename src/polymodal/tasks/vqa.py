@@ -13,6 +13,7 @@ import torch
 
 from ..data import sort_of_clevr
 from ..errors import InputError
+from . import TASKS
 
 
 @dataclass
@@ -112,25 +113,6 @@ def predict(model, examples: list[VQAExample], batch_size: int = 64, device=None
     return questions, answers, scores
 
 
-class VQATask:
-    """What the trainer needs to know about VQA."""
-
-    name = "vqa"
-    primary_metric = "accuracy"
-
-    @staticmethod
-    def make_batch(model, examples, rng, cfg):
-        batch, targets, _ = make_batch(model, examples, rng, cfg.questions_per_image)
-        if targets is None:
-            raise InputError("training needs an answer for every question")
-        return batch, targets
-
-    @staticmethod
-    def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:
-        questions, answers, _ = predict(model, examples, batch_size, device, progress)
-        return metrics(questions, answers)
-
-
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
                   on_bad_rows: str = "fail", need_answers: bool = True):
     """`shapes:<preset>:<split>` or a manifest path -> (examples, manifest or None)."""
@@ -150,3 +132,28 @@ def vocabulary(examples: list[VQAExample]) -> tuple[list[str], list[str]]:
     texts = [q.text for ex in examples for q in ex.questions]
     answers = sorted({q.answer for ex in examples for q in ex.questions if q.answer is not None})
     return texts, answers
+
+
+@TASKS.register("vqa")
+class VQATask:
+    """What the trainer and the CLI need to know about VQA."""
+
+    name = "vqa"
+    load_examples = staticmethod(load_examples)
+    vocabulary = staticmethod(vocabulary)
+
+    @staticmethod
+    def modalities(examples) -> list[str]:
+        return ["image", "text"]
+
+    @staticmethod
+    def make_batch(model, examples, rng, cfg):
+        batch, targets, _ = make_batch(model, examples, rng, cfg.questions_per_image)
+        if targets is None:
+            raise InputError("training needs an answer for every question")
+        return batch, targets
+
+    @staticmethod
+    def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:
+        questions, answers, _ = predict(model, examples, batch_size, device, progress)
+        return metrics(questions, answers)
