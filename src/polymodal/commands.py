@@ -26,6 +26,8 @@ def train(args) -> int:
         recipe = training_run.saved_recipe(args.out)
     else:
         recipe = default_recipe(args)
+    if args.task:
+        recipe["task"] = args.task
     if args.data:
         recipe["data"] = {"spec": args.data, "seed": args.seed, "n": args.n}
     if args.val:
