@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from polymodal.data import sort_of_clevr
 from polymodal.data.manifest import write_manifest
-from polymodal.data.shapes import shapes
+from polymodal.data.world import shapes
 from polymodal.hub import resolve
 from polymodal.model import MultimodalModel
 from polymodal.tasks import vqa

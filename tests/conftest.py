@@ -9,11 +9,14 @@ import torch
 
 from polymodal.cli import main
 
+# Tiny models gain nothing from a second thread, and a busy machine makes OpenMP threads
+# spin against each other: one thread keeps the suite's time steady.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """The run folder of `polymodal train` on 8 scenes, 1 epoch of 2 steps (a few seconds)."""
-    torch.set_num_threads(1)      # the test machine is shared; one thread is plenty here
     run = tmp_path_factory.mktemp("run")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
@@ -43,3 +46,27 @@ def shapes_manifest(tmp_path_factory):
     manifest = out / "manifest.jsonl"
     assert manifest.is_file()
     return manifest
+
+
+TINY_BERT_WORDS = ("a the red blue green circle square round shape big small stock market fell rose "
+                   "is on of and in to cat dog sat mat what object ? ##s ##ed up down left right").split()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory):
+    """A tiny random BERT with its tokenizer, saved in the Hugging Face layout: the real
+    loading code path with no download."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_BERT_WORDS]
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=37, max_position_embeddings=64,
+                        pad_token_id=0)
+    BertModel(config).save_pretrained(str(path))
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    # from_pretrained(dir) reads vocab.txt in both transformers 4.x and 5.x (the 5.x
+    # constructor takes `vocab=`, not `vocab_file=`), then writes the full tokenizer files.
+    BertTokenizer.from_pretrained(str(path)).save_pretrained(str(path))
+    return str(path)

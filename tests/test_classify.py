@@ -12,7 +12,7 @@ from polymodal.tasks.classify import metrics
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
     """Each row: a scene, a colour word, and the shape of the object of that colour."""
-    from polymodal.data.shapes import shapes
+    from polymodal.data.world import shapes
     folder = tmp_path_factory.mktemp("classify")
     rows = []
     for i, scene in enumerate(shapes(n=12, seed=5)):

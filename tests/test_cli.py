@@ -279,3 +279,65 @@ def test_command_bad_input_exit_2_without_traceback(case, trained_model, bad_man
     assert "Traceback" not in r.stdout + r.stderr and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0], r.stderr
+
+
+# -- review follow-ups ---------------------------------------------------------------------
+
+def test_corrupt_image_in_a_manifest_is_a_bad_row(shapes_manifest, trained_model, tmp_path, capsys):
+    """Images are decoded when the manifest is read: a corrupt one is a named, skippable row,
+    not a crash in the middle of training."""
+    folder = shapes_manifest.parent
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
+    lines = shapes_manifest.read_text().splitlines()
+    row = json.loads(lines[0]) | {"image": "broken.png"}
+    path = write_rows(folder / "with-broken.jsonl", [json.dumps(row), *lines[1:20]])
+    try:
+        rc = main(["eval", "vqa", "--data", str(path), "--model", str(trained_model)])
+        assert_one_line_error(rc, capsys, f"{path} row 1", "broken.png")
+        out = tmp_path / "run"
+        assert main(["train", "--task", "vqa", "--data", str(path), "--fusion", "early:feature", "--epochs", "1",
+                     "--batch-size", "1", "--on-bad-rows", "skip", "--out", str(out)]) == 0
+        assert "skipped" in capsys.readouterr().err
+        assert [r["row"] for r in rows(out / "skipped_rows.jsonl")] == [1]
+    finally:
+        path.unlink()
+        (folder / "broken.png").unlink()
+
+
+def test_numbers_in_json_text_columns_are_read_as_text(shapes_manifest, trained_model, capsys):
+    lines = shapes_manifest.read_text().splitlines()
+    first = json.loads(lines[0])
+    path = write_rows(shapes_manifest.with_name("numeric.jsonl"),
+                      [json.dumps(first | {"answer": 3, "family": "count"}), *lines[1:20]])
+    try:
+        assert main(["eval", "vqa", "--data", str(path), "--model", str(trained_model), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["questions"] == 20   # the int answer is "3", counted
+    finally:
+        path.unlink()
+
+
+def test_ask_generated_scenes_and_image_lists(trained_model, png, tmp_path, capsys):
+    assert main(["ask", "--data", "shapes:sort-of-clevr:test", "--n", "1", "--model", str(trained_model),
+                 "--json"]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(answers) == 20 and answers[0]["image"] == "shapes:sort-of-clevr:test#0"
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{png}\n\n{png}\n")
+    assert main(["ask", str(listing), QUESTION, "--model", str(trained_model)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_recipe_without_a_model_is_a_one_line_error(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("task: vqa\ndata: {spec: 'shapes:sort-of-clevr:train', n: 2}\n")
+    rc = main(["train", "--recipe", str(recipe), "--out", str(tmp_path / "run")])
+    assert_one_line_error(rc, capsys, "model")
+
+
+def test_a_missing_modality_is_refused_by_fusions_that_need_it(trained_model):
+    from polymodal.errors import InputError
+    from polymodal.model import MultimodalModel
+    model = MultimodalModel.from_pretrained(trained_model)
+    batch = model.preprocess({"text": [QUESTION]})
+    with pytest.raises(InputError, match="needs image"):
+        model(batch)

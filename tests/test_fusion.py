@@ -26,6 +26,8 @@ def tiny_inputs(model, n=3):
 
 
 def test_registry_lists_every_strategy():
+    # every registered encoder is exercised below (minilm is hf-text over shipped weights)
+    assert set(ENCODERS.names()) == set(TINY) | {"hf-text", "minilm"}
     assert {"early:feature", "early:token", "late:mean", "late:weighted", "late:gate", "hybrid:cross-attention",
             "hybrid:film", "hybrid:relation", "hybrid:bottleneck"} <= set(FUSIONS.names())
     assert {"concat", "sum", "gmu", "tfn", "lmf"} <= set(OPS.names())
@@ -34,12 +36,13 @@ def test_registry_lists_every_strategy():
 
 @pytest.mark.parametrize("fusion", FUSIONS.names())
 @pytest.mark.parametrize("image_encoder", BUILTIN["image"])
-@pytest.mark.parametrize("other", ["transformer", "logmel"])
-def test_encoder_fusion_forward_backward(fusion, image_encoder, other):
-    second = "text" if other == "transformer" else "audio"
+@pytest.mark.parametrize("other", ["transformer", "hf-text", "logmel"])
+def test_encoder_fusion_forward_backward(fusion, image_encoder, other, tiny_bert_dir):
+    second = "audio" if other == "logmel" else "text"
+    other_config = {"path": tiny_bert_dir, "freeze": False} if other == "hf-text" else TINY[other]
     fusion_config = {"query": second} if fusion.split(":")[0] == "hybrid" and fusion != "hybrid:bottleneck" else {}
     cfg = ModelConfig(encoders={"image": {"name": image_encoder, "config": TINY[image_encoder]},
-                                second: {"name": other, "config": TINY[other]}},
+                                second: {"name": other, "config": other_config}},
                       fusion=fusion, fusion_config=fusion_config, labels=["a", "b", "c"], hidden=16)
     torch.manual_seed(0)
     model = MultimodalModel(cfg).train()
@@ -73,9 +76,15 @@ def xor_data(n, seed):
     return {"image": tokens(a), "text": tokens(b)}, a ^ b
 
 
+# Small knobs: the test is about what each strategy can express, not its capacity.
+XOR_KNOBS = {"hybrid:relation": {"hidden": 32}, "early:token": {"dim": 32, "layers": 1},
+             "hybrid:cross-attention": {"dim": 32, "layers": 1},
+             "hybrid:bottleneck": {"dim": 32, "layers": 2, "fusion_layer": 1}}
+
+
 def xor_accuracy(fusion: str) -> float:
     torch.manual_seed(0)
-    fuse = FUSIONS.build(fusion, {"image": 8, "text": 8}, 32)
+    fuse = FUSIONS.build(fusion, {"image": 8, "text": 8}, 32, **XOR_KNOBS.get(fusion, {}))
     head = torch.nn.Linear(32, 2)
     opt = torch.optim.Adam([*fuse.parameters(), *head.parameters()], lr=3e-3)
     train, y = xor_data(512, seed=1)
@@ -95,7 +104,7 @@ def test_late_fusion_cannot_learn_xor():
 
 
 @pytest.mark.parametrize("fusion", ["early:feature", "early:token", "hybrid:cross-attention", "hybrid:film",
-                                    "hybrid:bottleneck"])
+                                    "hybrid:bottleneck", "hybrid:relation"])
 def test_early_and_hybrid_fusion_learn_xor(fusion):
     assert xor_accuracy(fusion) > 0.95
 
@@ -118,3 +127,18 @@ def test_sharing_one_image_among_questions_equals_copying_it(fusion):
     shared = fuse({"image": images.shared(index), "text": text})
     copied = fuse({"image": images.shared(index).expanded(), "text": text})
     torch.testing.assert_close(shared, copied, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("op", OPS.names())
+def test_operators_work_inside_bottleneck_fusion(op):
+    fuse = FUSIONS.build("hybrid:bottleneck", {"image": 8, "text": 8}, 4, dim=16, layers=2, fusion_layer=1, op=op)
+    data, _ = xor_data(3, seed=4)
+    out = fuse(data)
+    out.sum().backward()
+    assert out.shape == (3, 4) and all(p.grad is not None for p in fuse.merge.parameters())
+
+
+def test_bottleneck_refuses_a_fusion_layer_past_the_last_layer():
+    from polymodal.errors import ConfigError
+    with pytest.raises(ConfigError, match="fusion_layer"):
+        FUSIONS.build("hybrid:bottleneck", {"image": 8, "text": 8}, 4, layers=2, fusion_layer=2)

@@ -11,27 +11,12 @@ from polymodal.encoders.base import Embedding
 from polymodal.encoders.hf_text import HFTextEncoder
 from polymodal.errors import ConfigError, ModelNotFoundError
 
-WORDS = ("a the red blue green circle square round shape big small stock market fell rose "
-         "is on of and in to cat dog sat mat ##s ##ed up down left right").split()
 TEXTS = ["a red circle", "the big blue square sat on the mat", "cat"]
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=37, max_position_embeddings=64,
-                        pad_token_id=0)
-    BertModel(config).save_pretrained(str(path))
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    # from_pretrained(dir) reads vocab.txt in both transformers 4.x and 5.x (the 5.x
-    # constructor takes `vocab=`, not `vocab_file=`), then writes the full tokenizer files.
-    BertTokenizer.from_pretrained(str(path)).save_pretrained(str(path))
-    return str(path)
+def tiny_dir(tiny_bert_dir):
+    return tiny_bert_dir
 
 
 def build(path, **kwargs) -> HFTextEncoder:

@@ -38,7 +38,7 @@ def test_jsonl_resolves_paths_relative_to_the_manifest_not_the_cwd(data, tmp_pat
     rows = list(m)
     assert rows[0] == {"image": str(data / "images" / "a.png"), "label": "cat", "family": "count", "_row": 1}
     assert Path(rows[0]["image"]).is_absolute()
-    assert rows[1]["image"] == absolute and rows[1]["label"] == 0
+    assert rows[1]["image"] == absolute and rows[1]["label"] == "0"   # text columns are text
     assert rows[1]["_row"] == 3, "_row is the file line (blank lines count), for error messages"
 
 

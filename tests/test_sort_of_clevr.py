@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from polymodal.data import sort_of_clevr
-from polymodal.data.shapes import parse_spec, shapes
+from polymodal.data.world import parse_spec, shapes
 from polymodal.errors import InputError
 from polymodal.processors.text import split_words
 
@@ -59,7 +59,8 @@ def colour_mask(image, rgb):
 
 
 def expected_answers(objects, family, colour):
-    """Every acceptable answer, recomputed from the object list (ties allow either shape)."""
+    """The answer, recomputed from the object list. The generator redraws layouts with
+    distance ties, so closest/furthest must have exactly one answer."""
     target = next(o for o in objects if o.colour == colour)
     others = [o for o in objects if o is not target]
     dist = [math.dist((o.x, o.y), (target.x, target.y)) for o in others]
@@ -69,10 +70,11 @@ def expected_answers(objects, family, colour):
         return {"yes" if target.x < SIZE / 2 else "no"}
     if family == "top":
         return {"yes" if target.y < SIZE / 2 else "no"}
-    if family == "closest":
-        return {o.shape for o, d in zip(others, dist) if math.isclose(d, min(dist))}
-    if family == "furthest":
-        return {o.shape for o, d in zip(others, dist) if math.isclose(d, max(dist))}
+    if family in ("closest", "furthest"):
+        best = min(dist) if family == "closest" else max(dist)
+        winners = [o for o, d in zip(others, dist) if math.isclose(d, best)]
+        assert len(winners) == 1, f"a distance tie for {family} of {colour}"
+        return {winners[0].shape}
     if family == "count":
         return {str(sum(o.shape == target.shape for o in objects))}
     raise AssertionError(family)

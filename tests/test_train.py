@@ -8,12 +8,12 @@ import torch
 from safetensors.torch import load_file
 
 from polymodal import training_run
-from polymodal.data.shapes import shapes
+from polymodal.data.world import shapes
 from polymodal.data.sort_of_clevr import question_vocabulary
 from polymodal.errors import InputError
 from polymodal.model import ModelConfig, MultimodalModel
 from polymodal.tasks.vqa import Question, VQAExample, VQATask
-from polymodal.train import TrainConfig, Trainer
+from polymodal.trainer import TrainConfig, Trainer
 
 torch.set_num_threads(1)
 

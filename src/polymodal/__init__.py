@@ -14,6 +14,7 @@ _LAZY = {
     "load": ("hub", "load"),
     "MultimodalModel": ("model", "MultimodalModel"),
     "ModelConfig": ("model", "ModelConfig"),
+    "build": ("api", "build"),
     "train": ("api", "train"),
     "Image": ("modalities", "Image"),
     "Text": ("modalities", "Text"),
@@ -25,7 +26,7 @@ _LAZY = {
 
 def __getattr__(name):
     if name == "data":
-        return import_module(".data.api", __name__)
+        return import_module(".data", __name__)
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(import_module(f".{module}", __name__), attr)

@@ -56,6 +56,13 @@ def atomic_directory(directory: Path):
         raise
 
 
+def save_text(text: str, path: str | Path) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+    _atomic(Path(path), write)
+
+
 def save_json(obj, path: str | Path) -> None:
     def write(tmp):
         with open(tmp, "w") as f:

@@ -63,7 +63,7 @@ def default_recipe(args) -> dict:
 
 
 def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
-    from .data.manifest import parse_column_map
+    from .data.manifest import parse_column_map, report_bad_rows
     from .hub import resolve
     from .model import MultimodalModel
     from .tasks import TASKS
@@ -73,7 +73,7 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
         raise InputError(f"{args.model}: a {model.config.task} model, not a {args.task} one")
     examples, manifest = task.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
                                             args.on_bad_rows)
-    report_skipped(manifest)
+    report_bad_rows(manifest)
     metrics = task.evaluate(model, examples, args.batch_size, progress=sys.stderr.isatty())
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -86,46 +86,54 @@ def ask(args) -> int:
     from .hub import load
     items = ask_items(args)
     pipe = load("vqa", args.model)
-    answers = pipe.batch(items, args.batch_size, progress=len(items) > args.batch_size and sys.stderr.isatty())
-    for (image, question), answer in zip(items, answers):
+    answers = pipe.batch([(image, question) for image, question, _ in items], args.batch_size, progress=len(items) > args.batch_size and sys.stderr.isatty())
+    for (image, question, name), answer in zip(items, answers):
         if args.json:
-            print(json.dumps({"image": str(image), "question": question, "answer": answer.text, "score": answer.score}))
+            print(json.dumps({"image": name, "question": question, "answer": answer.text, "score": answer.score}))
         elif len(items) == 1:
             print(answer.text)
         else:
-            print(f"{image}\t{question}\t{answer.text}\t{answer.score:.3f}")
+            print(f"{name}\t{question}\t{answer.text}\t{answer.score:.3f}")
     return 0
-
-
-def report_skipped(manifest) -> None:
-    """Skipped rows are never silent: one line per row on stderr."""
-    for bad in getattr(manifest, "bad_rows", None) or []:
-        print(f"polymodal: skipped {manifest.path} row {bad.row}: {bad.reason}", file=sys.stderr)
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
 def ask_items(args) -> list[tuple]:
-    """(image, question) pairs from IMAGE QUESTION, FOLDER QUESTION, or --data."""
+    """(image, question, name to print) from IMAGE QUESTION, FOLDER QUESTION, LIST.txt QUESTION
+    or --data."""
     if args.data:
-        from .data.manifest import parse_column_map, read_manifest
+        from .data.manifest import parse_column_map, read_manifest, report_bad_rows
         if args.data.startswith("shapes:"):
             from .tasks.vqa import load_examples
             examples, _ = load_examples(args.data, args.seed, args.n)
-            return [(ex.image, q.text) for ex in examples for q in ex.questions]
+            return [(ex.image, q.text, f"{args.data}#{i}") for i, ex in enumerate(examples) for q in ex.questions]
         manifest = read_manifest(args.data, ("image", "question"), parse_column_map(args.column), args.on_bad_rows)
-        report_skipped(manifest)
-        return [(r["image"], r["question"]) for r in manifest.rows]
+        report_bad_rows(manifest)
+        return [(r["image"], r["question"], r["image"]) for r in manifest.rows]
     if not args.image or not args.question:
         raise InputError("ask needs IMAGE and QUESTION (or --data MANIFEST)")
-    path = Path(args.image)
+    return [(p, args.question, str(p)) for p in image_paths(Path(args.image))]
+
+
+def image_paths(path: Path) -> list[Path]:
+    """One image, every image in a folder, or the images a .txt list names (one per line,
+    relative to the list's folder)."""
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise InputError(f"{path}: no images in this folder")
-        return [(p, args.question) for p in images]
-    return [(path, args.question)]
+        return images
+    if path.suffix.lower() == ".txt":
+        try:
+            lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: cannot read this list of images ({e})") from None
+        if not lines:
+            raise InputError(f"{path}: the list names no images")
+        return [p if p.is_absolute() else path.parent / p for p in map(Path, lines)]
+    return [path]
 
 
 def demo(args) -> int:

@@ -25,3 +25,18 @@ def transformer(dim: int, layers: int, heads: int, dropout: float = 0.0) -> nn.T
 def padding_mask(mask: torch.Tensor) -> torch.Tensor:
     """Our masks are True for real tokens; torch attention wants True for padding."""
     return ~mask
+
+
+def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real tokens only; an all-padding row gives zeros, not NaN."""
+    weights = mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+def to_device(batch, device):
+    """Move a (nested dict of) tensor(s) to a device."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch

@@ -57,14 +57,17 @@ class MultimodalModel(nn.Module):
     def forward(self, batch: dict) -> torch.Tensor:
         """batch: {modality: processed inputs}, optionally {modality + "_index": LongTensor}
         to share one encoded item among several rows (one image, many questions)."""
+        missing = [m for m in self.encoders if m not in batch]
+        if missing and not self.fusion.allows_missing:
+            raise InputError(f"this model's {self.config.fusion} fusion needs {', '.join(missing)} input too")
         embs = {}
         for m, encoder in self.encoders.items():
             if m not in batch:
-                continue                      # late fusion can answer without it
+                continue                      # late fusion answers from what is there
             emb = encoder(batch[m])
             index = batch.get(f"{m}_index")
             embs[m] = emb.shared(index) if index is not None else emb
-        if not getattr(self.fusion, "uses_shared_index", False):
+        if not self.fusion.uses_shared_index:
             embs = {m: e.expanded() for m, e in embs.items()}
         return self.head(self.fusion(embs))
 
@@ -75,9 +78,13 @@ class MultimodalModel(nn.Module):
     def save_pretrained(self, directory: str | Path) -> Path:
         directory = Path(directory)
         with checkpoint.atomic_directory(directory) as tmp:
-            checkpoint.save_tensors(self.state_dict(), tmp / checkpoint.WEIGHTS, metadata={"format": "polymodal"})
-            checkpoint.save_json(asdict(self.config), tmp / checkpoint.CONFIG)
+            self.write_files(tmp)
         return directory
+
+    def write_files(self, folder: Path) -> None:
+        """Weights and config into an existing (temporary) folder; see save_pretrained."""
+        checkpoint.save_tensors(self.state_dict(), folder / checkpoint.WEIGHTS, metadata={"format": "polymodal"})
+        checkpoint.save_json(asdict(self.config), folder / checkpoint.CONFIG)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "MultimodalModel":

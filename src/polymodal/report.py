@@ -18,7 +18,7 @@ def png_data_uri(array, scale: int = 3) -> str:
 
 
 def vqa_section(seed: int, n: int) -> tuple[str, int, int]:
-    from .data.shapes import shapes
+    from .data.world import shapes
     from .hub import load
     scenes = shapes("sort-of-clevr", "test", seed, n)
     vqa = load("vqa")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -27,20 +28,20 @@ class TrainingLog:
         flat.update({f"{k}_{sub}": v for k, d in metrics.items() if isinstance(d, dict) for sub, v in d.items()})
         self.evals.append({"epoch": epoch, "step": step, "elapsed_s": round(elapsed, 1),
                            "train_loss": round(self.running_loss(), 5), **flat})
-        self.write()
 
     def last(self) -> dict:
         return self.evals[-1] if self.evals else {"train_loss": self.running_loss()}
 
     def write(self) -> None:
+        """Called by the main process only (the trainer's checkpoints)."""
         checkpoint.save_json({"evals": self.evals, "train": self.train}, self.out / "metrics.json")
         if self.evals:
             fields = sorted({k for e in self.evals for k in e}, key=lambda k: (k not in ("epoch", "step"), k))
-            self.out.mkdir(parents=True, exist_ok=True)
-            with open(self.out / "metrics.csv", "w", newline="") as f:
-                writer = csv.DictWriter(f, fields)
-                writer.writeheader()
-                writer.writerows(self.evals)
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fields)
+            writer.writeheader()
+            writer.writerows(self.evals)
+            checkpoint.save_text(buf.getvalue(), self.out / "metrics.csv")
 
     def load(self, up_to_step: int) -> None:
         path = self.out / "metrics.json"

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import torch
 
+from .data.manifest import report_bad_rows
 from .errors import ConfigError, InputError
 from .model import ModelConfig, MultimodalModel
 from .processors.text import WordTokenizer
 from .tasks import TASKS
-from .train import TrainConfig, Trainer
+from .trainer import TrainConfig, Trainer
 
 
 def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
@@ -31,24 +32,36 @@ def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
     spec["task"] = task_name
     try:
         return MultimodalModel(ModelConfig.from_dict(spec))
-    except TypeError as e:
-        raise ConfigError(f"bad model option: {e}") from None
+    except (TypeError, ValueError, AssertionError) as e:   # torch asserts e.g. dim % heads == 0
+        raise ConfigError(f"bad model option: {str(e) or type(e).__name__}") from None
+
+
+def check_recipe(recipe: dict) -> None:
+    """Recipes come from users: say what is wrong instead of failing deep inside."""
+    for key, kind in (("data", dict), ("model", dict)):
+        if not isinstance(recipe.get(key), kind):
+            raise InputError(f"recipe needs a '{key}' mapping" + (" with 'spec', 'seed', 'n'" if key == "data" else ""))
+    for key in ("data", "val"):
+        if key in recipe and not isinstance(recipe[key].get("spec") if isinstance(recipe[key], dict) else None, str):
+            raise InputError(f"recipe '{key}' needs a 'spec' (shapes:<preset>:<split> or a manifest path)")
+    if not isinstance(recipe["model"].get("fusion"), str) or not isinstance(recipe["model"].get("encoders"), dict):
+        raise InputError("recipe 'model' needs 'encoders' (modality -> {name, config}) and 'fusion'")
 
 
 def run(recipe: dict, out: str | Path, resume: bool = False) -> dict:
+    check_recipe(recipe)
     task_name = recipe.get("task", "vqa")
     task = TASKS.get(task_name)
     cfg = TrainConfig.from_dict(recipe.get("train", {}))
     data, val = recipe["data"], recipe.get("val")
     train_examples, manifest = task.load_examples(data["spec"], data.get("seed", 0), data.get("n", 1000),
                                                  recipe.get("columns"), recipe.get("on_bad_rows", "fail"))
-    if manifest is not None and manifest.bad_rows:
-        from .data.manifest import write_bad_rows
-        write_bad_rows(manifest, out)
+    report_bad_rows(manifest, out)
     val_examples = []
     if val:
-        val_examples, _ = task.load_examples(val["spec"], val.get("seed", 0), val.get("n", 200),
-                                            recipe.get("columns"), recipe.get("on_bad_rows", "fail"))
+        val_examples, val_manifest = task.load_examples(val["spec"], val.get("seed", 0), val.get("n", 200),
+                                                        recipe.get("columns"), recipe.get("on_bad_rows", "fail"))
+        report_bad_rows(val_manifest, out, "skipped_val_rows.jsonl")
     torch.manual_seed(cfg.seed)          # same recipe, same initial weights
     model = build_model(task_name, recipe["model"], train_examples)
     trainer = Trainer(model, task, train_examples, val_examples, out, cfg, recipe)

@@ -6,7 +6,7 @@ from pathlib import Path
 from PIL import Image as PILImage
 
 from .manifest import write_manifest
-from .shapes import shapes
+from .world import shapes
 
 
 def export_shapes(preset: str, split: str, seed: int, n: int, out: Path, image_format: str = "png",

@@ -6,10 +6,12 @@ Row numbers are 1-based file lines (for CSV the header is line 1, as in a spread
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -17,6 +19,7 @@ from typing import Iterable, Iterator, Sequence
 from ..errors import InputError
 
 FILE_COLUMNS = ("image", "audio")
+TEXT_COLUMNS = ("text", "label", "question", "answer", "caption", "phrase", "prompt", "transcript")
 _FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
 _ON_BAD_ROWS = ("fail", "skip")
 _JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
@@ -59,7 +62,7 @@ def parse_column_map(specs: Sequence[str] | None) -> dict[str, str]:
 
 
 def read_manifest(path, required: Sequence[str], columns: dict[str, str] | None = None,
-                  on_bad_rows: str = "fail", check_files: bool = True) -> Manifest:
+                  on_bad_rows: str = "fail", check_files: bool = True, decode_files: bool = False) -> Manifest:
     """Read and validate a manifest; bad rows fail at the first one or are collected ("skip")."""
     path = Path(path)
     if on_bad_rows not in _ON_BAD_ROWS:
@@ -76,7 +79,7 @@ def read_manifest(path, required: Sequence[str], columns: dict[str, str] | None 
             if problem:
                 raise _RowError(problem)
             # _row: the line number, so later stages (answers, images) can name the row too
-            rows.append({**_check_row(record, required, mapping, base, check_files), "_row": rowno})
+            rows.append({**_check_row(record, required, mapping, base, check_files, decode_files), "_row": rowno})
         except _RowError as e:
             if on_bad_rows == "fail":
                 raise InputError(f"{path} row {rowno}: {e}") from None
@@ -87,12 +90,22 @@ def read_manifest(path, required: Sequence[str], columns: dict[str, str] | None 
     return Manifest(path, rows, bad)
 
 
-def write_bad_rows(manifest: Manifest, out_dir) -> Path | None:
-    """Write `skipped_rows.jsonl` (row, reason) into out_dir if any rows were skipped."""
+def write_bad_rows(manifest: Manifest, out_dir, name: str = "skipped_rows.jsonl") -> Path | None:
+    """Write `name` (row, reason) into out_dir if any rows were skipped."""
     if not manifest.bad_rows:
         return None
     lines = ({"row": b.row, "reason": b.reason} for b in manifest.bad_rows)
-    return write_manifest(lines, Path(out_dir) / "skipped_rows.jsonl")
+    return write_manifest(lines, Path(out_dir) / name)
+
+
+def report_bad_rows(manifest: Manifest | None, out_dir=None, name: str = "skipped_rows.jsonl") -> None:
+    """Skipped rows are never silent: one line each on stderr, and a file beside the outputs."""
+    if manifest is None:
+        return
+    for bad in manifest.bad_rows:
+        print(f"polymodal: skipped {manifest.path} row {bad.row}: {bad.reason}", file=sys.stderr)
+    if out_dir is not None:
+        write_bad_rows(manifest, out_dir, name)
 
 
 def write_manifest(rows: Iterable[dict], path) -> Path:
@@ -176,7 +189,25 @@ def _csv_records(text: str, path: Path) -> Iterator[tuple[int, dict | None, str 
             yield rowno, dict(zip(header, fields)), None
 
 
-def _check_row(row: dict, required, mapping, base: Path, check_files: bool) -> dict:
+def _decode(path: str, col: str) -> None:
+    """Open the file as its modality would, so a corrupt file is a bad row here rather than
+    a failure in the middle of a run. Many rows often share one file: decode it once."""
+    problem = _decode_problem(path, col, os.stat(path).st_mtime_ns)
+    if problem:
+        raise _RowError(problem)
+
+
+@functools.lru_cache(maxsize=65536)
+def _decode_problem(path: str, col: str, mtime_ns: int) -> str | None:
+    from ..modalities import Audio, Image
+    try:
+        (Image if col == "image" else Audio).open(path)
+    except InputError as e:
+        return str(e)
+    return None
+
+
+def _check_row(row: dict, required, mapping, base: Path, check_files: bool, decode_files: bool = False) -> dict:
     """Rename to canonical columns, check required values, resolve files, parse the box."""
     # A mapped name reads only the user's column, never a same-named column of the file.
     users = set(mapping.values())
@@ -188,9 +219,16 @@ def _check_row(row: dict, required, mapping, base: Path, check_files: bool) -> d
             raise _RowError(f"missing column {name}")
         if _empty(out[col]):
             raise _RowError(f"empty value in column {name}")
+    for col in TEXT_COLUMNS:      # JSON may give 3 or true where the data means "3"
+        if col in out and not _empty(out[col]) and not isinstance(out[col], str):
+            if isinstance(out[col], (dict, list)):
+                raise _RowError(f"column {col!r} must be text, got {out[col]!r}")
+            out[col] = str(out[col]).lower() if isinstance(out[col], bool) else str(out[col])
     for col in FILE_COLUMNS:
         if not _empty(out.get(col)):
             out[col] = _resolve(out[col], col, base, check_files)
+            if decode_files:
+                _decode(out[col], col)
     if not _empty(out.get("box")):
         out["box"] = _parse_box(out["box"])
     return out

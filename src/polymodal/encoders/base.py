@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..layers import masked_mean  # noqa: F401  (re-exported: encoders pool with it)
+
 
 @dataclass
 class Embedding:
@@ -47,9 +49,3 @@ class Encoder(nn.Module):
 
     modality: str = ""
     dim: int = 0
-
-
-def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over real tokens only; an all-padding row gives zeros, not NaN."""
-    weights = mask.unsqueeze(-1).to(tokens.dtype)
-    return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)

@@ -6,18 +6,19 @@
 - hybrid:relation         a relation network: an MLP over every pair of context tokens with
                           the query, summed (Santoro et al. 2017)
 - hybrid:bottleneck       attention bottlenecks (Nagrani et al. 2021): each modality has its
-                          own layers; from `fusion_layer` on they share only `bottlenecks` tokens
+                          own layers; from `fusion_layer` on they share only `bottlenecks` tokens;
+                          `op` (a fusion operator) may merge the modalities' final summaries
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..encoders.base import masked_mean
-from ..layers import mlp, padding_mask, transformer
-from . import FUSIONS
+from ..layers import masked_mean, mlp, padding_mask, transformer
+from ..errors import ConfigError
+from . import FUSIONS, OPS
 from .attention import CrossAttentionLayer
-from .base import Fusion, split_roles
+from .base import Fusion, shared_context, split_roles
 
 
 def context_tokens(embs, modalities, proj, type_emb):
@@ -41,11 +42,7 @@ class CrossAttentionFusion(Fusion):
 
     def forward(self, embs) -> torch.Tensor:
         q = embs[self.query].expanded()
-        ctx_embs = {m: embs[m] for m in self.context}
-        indexes = {id(e.index) for e in ctx_embs.values()}
-        index = next(iter(ctx_embs.values())).index
-        if len(indexes) > 1:                 # context items shared differently: copy them out
-            ctx_embs, index = {m: e.expanded() for m, e in ctx_embs.items()}, None
+        ctx_embs, index = shared_context(embs, self.context)
         ctx, ctx_mask = context_tokens(ctx_embs, self.context, self.proj, self.tags)
         x = self.proj[self.query](q.tokens)
         for block in self.blocks:
@@ -98,10 +95,7 @@ class RelationFusion(Fusion):
         self.f = mlp([hidden, hidden, out_dim])
 
     def forward(self, embs) -> torch.Tensor:
-        ctx_embs = {m: embs[m] for m in self.context}
-        index = next(iter(ctx_embs.values())).index
-        if len({id(e.index) for e in ctx_embs.values()}) > 1:
-            ctx_embs, index = {m: e.expanded() for m, e in ctx_embs.items()}, None
+        ctx_embs, index = shared_context(embs, self.context)
         o, mask = context_tokens(ctx_embs, self.context, self.proj, self.tags)     # [B, T, D]
         pairs = self.left(o).unsqueeze(2) + self.right(o).unsqueeze(1)            # [B, T, T, H]
         pair_mask = mask.unsqueeze(2) & mask.unsqueeze(1)
@@ -116,14 +110,20 @@ class RelationFusion(Fusion):
 @FUSIONS.register("hybrid:bottleneck")
 class BottleneckFusion(Fusion):
     def __init__(self, dims, out_dim, dim: int = 64, layers: int = 4, fusion_layer: int = 2,
-                 bottlenecks: int = 4, heads: int = 4):
+                 bottlenecks: int = 4, heads: int = 4, op: str | None = None):
         super().__init__(dims, out_dim)
-        self.config = dict(dim=dim, layers=layers, fusion_layer=fusion_layer, bottlenecks=bottlenecks, heads=heads)
+        if not 0 <= fusion_layer < layers or bottlenecks < 1:
+            raise ConfigError(f"hybrid:bottleneck needs 0 <= fusion_layer < layers and bottlenecks >= 1, "
+                              f"got fusion_layer={fusion_layer}, layers={layers}, bottlenecks={bottlenecks}")
+        self.config = dict(dim=dim, layers=layers, fusion_layer=fusion_layer, bottlenecks=bottlenecks, heads=heads,
+                           op=op)
         self.fusion_layer = fusion_layer
         self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in dims.items()})
         self.stacks = nn.ModuleDict({m: nn.ModuleList(transformer(dim, 1, heads) for _ in range(layers))
                                      for m in dims})
         self.bottleneck = nn.Parameter(torch.randn(1, bottlenecks, dim) * 0.02)
+        # The modalities' final summaries are averaged, or merged by a fusion operator.
+        self.merge = OPS.build(op, [dim] * len(dims), dim) if op else None
         self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, out_dim))
 
     def forward(self, embs) -> torch.Tensor:
@@ -147,5 +147,6 @@ class BottleneckFusion(Fusion):
                 xs[m], z_m = joint[:, :-n], joint[:, -n:]
                 new_z.append(z_m)
             z = torch.stack(new_z).mean(0)
-        pooled = torch.stack([masked_mean(xs[m], masks[m]) for m in self.modalities]).mean(0)
+        summaries = [masked_mean(xs[m], masks[m]) for m in self.modalities]
+        pooled = self.merge(summaries) if self.merge else torch.stack(summaries).mean(0)
         return self.out(pooled)

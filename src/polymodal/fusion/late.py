@@ -21,6 +21,7 @@ from .base import Fusion
 
 class LateFusion(Fusion):
     combine = "mean"
+    allows_missing = True
 
     def __init__(self, dims, out_dim, hidden: int = 128):
         super().__init__(dims, out_dim)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from . import TASKS
+from . import TASKS, common
 
 MODALITY_COLUMNS = ("image", "text", "audio")
 
@@ -35,7 +35,7 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
         raise InputError(f"{spec}: classification reads a manifest (image/text/audio + label); "
                          f"for questions about generated scenes use the vqa task")
     from ..data.manifest import read_manifest
-    manifest = read_manifest(spec, ("label",) if need_answers else (), columns, on_bad_rows)
+    manifest = read_manifest(spec, ("label",) if need_answers else (), columns, on_bad_rows, decode_files=True)
     present = [m for m in MODALITY_COLUMNS if all(r.get(m) not in (None, "") for r in manifest.rows)]
     if not present:
         raise InputError(f"{spec}: no column among {', '.join(MODALITY_COLUMNS)} is filled in every row")
@@ -49,31 +49,15 @@ def vocabulary(examples: list[ClassifyExample]) -> tuple[list[str], list[str]]:
 
 
 def make_batch(model, examples: list[ClassifyExample]):
+    """-> (batch for model.forward, the examples in row order)."""
     values = {m: [open_value(m, ex.values[m]) for ex in examples] for m in model.modalities
               if all(m in ex.values for ex in examples)}
-    batch = model.preprocess(values)
-    if any(ex.label is None for ex in examples):
-        return batch, None
-    lookup = {label: i for i, label in enumerate(model.config.labels)}
-    unknown = next((ex for ex in examples if str(ex.label) not in lookup), None)
-    if unknown is not None:
-        where = f"row {unknown.row}: " if unknown.row else ""
-        raise InputError(f"{where}label {unknown.label!r} is not one this model knows")
-    return batch, torch.tensor([lookup[str(ex.label)] for ex in examples])
+    return model.preprocess(values), examples
 
 
-@torch.no_grad()
 def predict(model, examples, batch_size: int = 64, device=None, progress: bool = False):
-    from tqdm.auto import tqdm
-    from ..train import to_device
-    model.eval()
-    device = device or next(model.parameters()).device
-    labels, scores = [], []
-    for start in tqdm(range(0, len(examples), batch_size), disable=not progress, desc="classifying"):
-        batch, _ = make_batch(model, examples[start:start + batch_size])
-        best = model(to_device(batch, device)).float().softmax(-1).cpu().max(-1)
-        labels += [model.config.labels[i] for i in best.indices.tolist()]
-        scores += best.values.tolist()
+    """-> (predicted labels, their probabilities)."""
+    _, labels, scores = common.predict(model, examples, make_batch, batch_size, device, progress)
     return labels, scores
 
 
@@ -105,10 +89,11 @@ class ClassifyTask:
 
     @staticmethod
     def make_batch(model, examples, rng, cfg):
-        batch, targets = make_batch(model, examples)
-        if targets is None:
+        batch, _ = make_batch(model, examples)
+        if any(ex.label is None for ex in examples):
             raise InputError("training needs a label for every row")
-        return batch, targets
+        return batch, common.label_targets(model, [str(ex.label) for ex in examples], [ex.row for ex in examples],
+                                           "label")
 
     @staticmethod
     def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:

@@ -13,7 +13,7 @@ import torch
 
 from ..data import sort_of_clevr
 from ..errors import InputError
-from . import TASKS
+from . import TASKS, common
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Question:
     answer: str | None = None
     family: str | None = None      # question type, for per-type accuracy
     row: int | None = None         # manifest row, for error messages
+    relational: bool | None = None  # None: known from the family for sort-of-clevr
 
 
 @dataclass
@@ -31,26 +32,36 @@ class VQAExample:
 
 
 def examples_from_scenes(scenes) -> list[VQAExample]:
-    return [VQAExample(s.image, [Question(q.question, q.answer, q.family) for q in s.questions])
+    return [VQAExample(s.image, [Question(q.question, q.answer, q.family, None, q.relational) for q in s.questions])
             for s in scenes]
 
 
 def examples_from_rows(rows: list[dict]) -> list[VQAExample]:
-    """Manifest rows (image, question, answer[, family]) grouped by image file."""
+    """Manifest rows (image, question, answer[, family, relational]) grouped by image file."""
     grouped: dict[str, list[Question]] = defaultdict(list)
     for r in rows:
-        grouped[r["image"]].append(Question(r["question"], r.get("answer"), r.get("family"), r.get("_row")))
+        grouped[r["image"]].append(Question(r["question"], r.get("answer"), r.get("family"), r.get("_row"),
+                                            as_flag(r.get("relational"))))
     return [VQAExample(path, qs) for path, qs in grouped.items()]
 
 
-def is_relational(family: str | None) -> bool | None:
-    spec = sort_of_clevr.QUESTION_FAMILIES.get(family or "")
+def as_flag(value) -> bool | None:
+    """A manifest's true/false column (JSON booleans, or CSV text)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(str(value).lower())
+
+
+def is_relational(q: Question) -> bool | None:
+    if q.relational is not None:
+        return q.relational
+    spec = sort_of_clevr.QUESTION_FAMILIES.get(q.family or "")
     return None if spec is None else spec[1]
 
 
 def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | None = None,
                questions_per_image: int | None = None):
-    """-> (batch for model.forward, answer targets or None, the Question objects in row order)."""
+    """-> (batch for model.forward, the Question objects in row order)."""
     from ..modalities import Image
     images, questions, index = [], [], []
     for i, ex in enumerate(examples):
@@ -62,28 +73,14 @@ def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | Non
         index += [i] * len(qs)
     batch = model.preprocess({"image": images, "text": [q.text for q in questions]})
     batch["image_index"] = torch.tensor(index)
-    return batch, answer_targets(model, questions), questions
-
-
-def answer_targets(model, questions: list[Question]) -> torch.Tensor | None:
-    if any(q.answer is None for q in questions):
-        return None
-    lookup = {a: i for i, a in enumerate(model.config.labels)}
-    targets = []
-    for q in questions:
-        if q.answer not in lookup:
-            where = f"row {q.row}: " if q.row else ""
-            raise InputError(f"{where}answer {q.answer!r} is not one this model can give "
-                             f"({', '.join(model.config.labels)})")
-        targets.append(lookup[q.answer])
-    return torch.tensor(targets)
+    return batch, questions
 
 
 def metrics(questions: list[Question], predicted: list[str]) -> dict:
     """accuracy, relational / non-relational accuracy and accuracy per question type."""
     right = np.array([q.answer == p for q, p in zip(questions, predicted)], dtype=float)
     out = {"accuracy": float(right.mean()) if len(right) else 0.0, "questions": len(right)}
-    rel = [is_relational(q.family) for q in questions]
+    rel = [is_relational(q) for q in questions]
     for name, flag in (("relational_accuracy", True), ("non_relational_accuracy", False)):
         picked = [r for r, f in zip(right, rel) if f is flag]
         if picked:
@@ -95,34 +92,21 @@ def metrics(questions: list[Question], predicted: list[str]) -> dict:
     return out
 
 
-@torch.no_grad()
 def predict(model, examples: list[VQAExample], batch_size: int = 64, device=None, progress: bool = False):
     """-> (questions in order, predicted answers, their probabilities)."""
-    from tqdm.auto import tqdm
-    from ..train import to_device
-    model.eval()
-    device = device or next(model.parameters()).device
-    questions, answers, scores = [], [], []
-    for start in tqdm(range(0, len(examples), batch_size), disable=not progress, desc="answering"):
-        batch, _, qs = make_batch(model, examples[start:start + batch_size])
-        probs = model(to_device(batch, device)).float().softmax(-1).cpu()
-        best = probs.max(-1)
-        questions += qs
-        answers += [model.config.labels[i] for i in best.indices.tolist()]
-        scores += best.values.tolist()
-    return questions, answers, scores
+    return common.predict(model, examples, make_batch, batch_size, device, progress)
 
 
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
                   on_bad_rows: str = "fail", need_answers: bool = True):
     """`shapes:<preset>:<split>` or a manifest path -> (examples, manifest or None)."""
     if spec.startswith("shapes:"):
-        from ..data.shapes import parse_spec, shapes
+        from ..data.world import parse_spec, shapes
         preset, split = parse_spec(spec)
         return examples_from_scenes(shapes(preset, split, seed, n)), None
     from ..data.manifest import read_manifest
     required = ("image", "question", "answer") if need_answers else ("image", "question")
-    manifest = read_manifest(spec, required, columns, on_bad_rows)
+    manifest = read_manifest(spec, required, columns, on_bad_rows, decode_files=True)
     return examples_from_rows(manifest.rows), manifest
 
 
@@ -148,10 +132,10 @@ class VQATask:
 
     @staticmethod
     def make_batch(model, examples, rng, cfg):
-        batch, targets, _ = make_batch(model, examples, rng, cfg.questions_per_image)
-        if targets is None:
+        batch, questions = make_batch(model, examples, rng, cfg.questions_per_image)
+        if any(q.answer is None for q in questions):
             raise InputError("training needs an answer for every question")
-        return batch, targets
+        return batch, common.label_targets(model, [q.answer for q in questions], [q.row for q in questions], "answer")
 
     @staticmethod
     def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:

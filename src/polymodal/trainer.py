@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint
 from .errors import InputError
+from .layers import to_device
 from .model import MultimodalModel
 from .training_log import TrainingLog
 
@@ -44,6 +45,17 @@ class TrainConfig:
         if unknown:
             raise InputError(f"unknown training options: {', '.join(sorted(unknown))}")
         return cls(**d)
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "checkpoint_every", "eval_batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InputError(f"training option {name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise InputError(f"training option schedule must be constant or cosine, got {self.schedule!r}")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise InputError(f"mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
+        if not self.lr > 0:
+            raise InputError(f"training option lr must be positive, got {self.lr!r}")
 
 
 def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
@@ -96,21 +108,26 @@ class Trainer:
         return self.out / "checkpoints"
 
     def save_checkpoint(self) -> None:
-        """Each checkpoint is a new folder; `latest.json` is switched to it atomically only
-        once it is complete, so a kill at any moment leaves a consistent latest checkpoint."""
+        """Weights, optimizer and loop state are written into one temporary folder that is
+        renamed to step-N whole; only then does latest.json (written atomically) point to it.
+        A kill at any moment leaves the previous checkpoint complete and pointed to."""
         if not self.acc.is_main_process:
             return
-        folder = self.ckpt_root / f"step-{self.step:07d}"
-        self.acc.unwrap_model(self.model).save_pretrained(folder)
-        tensors, meta = optimizer_tensors(self.base_optimizer())
-        checkpoint.save_tensors(tensors, folder / "optimizer.safetensors")
-        checkpoint.save_json({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                              "elapsed": self.elapsed, "optimizer": meta, "train": asdict(self.cfg),
-                              "recipe": self.recipe}, folder / "state.json")
+        name = f"step-{self.step:07d}"
+        if (self.ckpt_root / name).exists():           # this step is saved already
+            return
+        with checkpoint.atomic_directory(self.ckpt_root / name) as tmp:
+            self.acc.unwrap_model(self.model).write_files(tmp)
+            tensors, meta = optimizer_tensors(self.base_optimizer())
+            tensors["rng.torch"] = torch.get_rng_state()      # dropout masks resume exactly
+            checkpoint.save_tensors(tensors, tmp / "optimizer.safetensors")
+            checkpoint.save_json({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                                  "elapsed": self.elapsed, "optimizer": meta, "train": asdict(self.cfg),
+                                  "recipe": self.recipe}, tmp / "state.json")
         self.log.write()
-        checkpoint.save_json({"latest": folder.name}, self.ckpt_root / "latest.json")
+        checkpoint.save_json({"latest": name}, self.ckpt_root / "latest.json")
         for old in self.ckpt_root.glob("step-*"):
-            if old != folder:
+            if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
 
     def base_optimizer(self) -> torch.optim.Optimizer:
@@ -124,8 +141,10 @@ class Trainer:
         state = checkpoint.load_json(folder / "state.json")
         loaded = MultimodalModel.from_pretrained(folder)
         self.acc.unwrap_model(self.model).load_state_dict(loaded.state_dict())
-        restore_optimizer(self.base_optimizer(), checkpoint.load_tensors(folder / "optimizer.safetensors"),
-                          state["optimizer"])
+        tensors = checkpoint.load_tensors(folder / "optimizer.safetensors")
+        if "rng.torch" in tensors:
+            torch.set_rng_state(tensors.pop("rng.torch"))
+        restore_optimizer(self.base_optimizer(), tensors, state["optimizer"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.batch_in_epoch, self.elapsed = state["batch_in_epoch"], state["elapsed"]
         self.log.load(up_to_step=self.step)
@@ -134,8 +153,11 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------
     def batches(self, epoch: int) -> list[list]:
         order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.train_examples))
-        order = order[self.acc.process_index::self.acc.num_processes]   # each rank its shard
-        bs = self.cfg.batch_size
+        bs, world = self.cfg.batch_size, self.acc.num_processes
+        # Every rank must take the same number of steps (DDP all-reduces each one): drop the
+        # remainder that does not fill a batch on every rank.
+        order = order[: len(order) // (bs * world) * bs * world]
+        order = order[self.acc.process_index::world]
         return [[self.train_examples[i] for i in order[s:s + bs]] for s in range(0, len(order) - bs + 1, bs)]
 
     def fit(self) -> dict:
@@ -151,6 +173,8 @@ class Trainer:
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
             self.evaluate_and_log()
             self.save_checkpoint()
+        if not self.log.evals or self.log.evals[-1]["step"] != self.step:   # stopped mid-epoch
+            self.evaluate_and_log()
         self.save_checkpoint()
         if self.acc.is_main_process:
             self.acc.unwrap_model(self.model).save_pretrained(self.out / "model")
@@ -158,10 +182,17 @@ class Trainer:
         return self.log.last()
 
     def out_of_time(self) -> bool:
-        """A stop short of the planned epochs: time budget spent or max_steps reached."""
+        """A stop short of the planned epochs: time budget spent or max_steps reached.
+        Under DDP the main process's clock decides for all, so no rank is left waiting."""
         if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
             return True
-        return self.cfg.time_budget_s is not None and self.elapsed >= self.cfg.time_budget_s
+        if self.cfg.time_budget_s is None:
+            return False
+        spent = torch.tensor([float(self.elapsed >= self.cfg.time_budget_s)], device=self.acc.device)
+        if self.acc.num_processes > 1:
+            from accelerate.utils import broadcast
+            spent = broadcast(spent, from_process=0)
+        return bool(spent.item())
 
     def train_epoch(self, steps_per_epoch: int, total: int) -> None:
         self.model.train()
@@ -201,11 +232,3 @@ class Trainer:
             model = self.acc.unwrap_model(self.model)
             metrics = self.task.evaluate(model, self.val_examples, self.cfg.eval_batch_size, self.acc.device)
         self.log.add_eval(self.epoch, self.step, self.elapsed, metrics)
-
-
-def to_device(batch, device):
-    if torch.is_tensor(batch):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch
