@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from polymodal.data.manifest import (
-    BadRow, Manifest, parse_column_map, read_manifest, write_bad_rows, write_manifest,
+    Manifest, parse_column_map, read_manifest, write_bad_rows, write_manifest,
 )
 from polymodal.errors import InputError
 

@@ -87,7 +87,7 @@ def ask(args) -> int:
     items = ask_items(args)
     pipe = load("vqa", args.model)
     answers = pipe.batch([(image, question) for image, question, _ in items], args.batch_size, progress=len(items) > args.batch_size and sys.stderr.isatty())
-    for (image, question, name), answer in zip(items, answers):
+    for (_, question, name), answer in zip(items, answers):
         if args.json:
             print(json.dumps({"image": name, "question": question, "answer": answer.text, "score": answer.score}))
         elif len(items) == 1:

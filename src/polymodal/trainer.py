@@ -228,7 +228,33 @@ class Trainer:
 
     def evaluate_and_log(self) -> None:
         metrics = {}
-        if self.val_examples and self.acc.is_main_process:
+        if self.acc.is_main_process:
             model = self.acc.unwrap_model(self.model)
-            metrics = self.task.evaluate(model, self.val_examples, self.cfg.eval_batch_size, self.acc.device)
+            self.recalibrate_batchnorm(model)
+            if self.val_examples:
+                metrics = self.task.evaluate(model, self.val_examples, self.cfg.eval_batch_size, self.acc.device)
         self.log.add_eval(self.epoch, self.step, self.elapsed, metrics)
+
+    @torch.no_grad()
+    def recalibrate_batchnorm(self, model, batches: int = 32) -> None:
+        """BatchNorm's running statistics trail a fast-changing network: evaluated with them,
+        a model that is 88% right in training mode scored 65% (measured on sort-of-clevr).
+        Before each evaluation (and so before saving) they are recomputed as plain averages
+        over `batches` training batches, with the weights as they are now."""
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None                       # None: cumulative average
+        model.train()
+        rng = np.random.default_rng([self.cfg.seed, 10 ** 6])
+        order = rng.permutation(len(self.train_examples))
+        bs = self.cfg.batch_size
+        for start in range(0, min(len(order), batches * bs), bs):
+            examples = [self.train_examples[i] for i in order[start:start + bs]]
+            batch, _ = self.task.make_batch(model, examples, rng, self.cfg)
+            model(to_device(batch, self.acc.device))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum

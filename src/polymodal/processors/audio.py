@@ -13,6 +13,7 @@ import torch
 from scipy.signal import resample_poly
 
 from ..errors import InputError
+from ..modalities import Audio
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,6 @@ class AudioProcessor:
         self.max_frames = max_frames
 
     def features(self, item) -> np.ndarray:
-        from ..modalities import Audio  # late import: keeps processors free of import cycles
-
         audio = Audio.open(item)  # an Audio passes through; tuples, paths and bytes are checked
         wave = audio.resampled(self.cfg.sample_rate).waveform
         feats = normalise(log_mel(wave, self.cfg))
