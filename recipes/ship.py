@@ -29,7 +29,7 @@ def measure(model) -> tuple[dict, float]:
     return metrics, metrics["questions"] / (time.perf_counter() - started)
 
 
-def card(name: str, recipe: str, run: Path, model, metrics: dict, qps: float) -> str:
+def card(name: str, recipe: str, run: Path, model, metrics: dict, qps: float, history: str) -> str:
     log = json.loads((run / "metrics.json").read_text())
     last = log["evals"][-1] if log["evals"] else {}
     per_type = "\n".join(f"| {k} | {100 * v:.1f}% |" for k, v in metrics["per_type"].items())
@@ -43,7 +43,7 @@ a 75x75 image and an English question -> one of {", ".join(cfg.labels)}.
   {cfg.encoders["text"]["name"]} question encoder, `{cfg.fusion}` fusion {cfg.fusion_config}, linear answer head;
   {model.num_parameters():,} parameters.
 - **Data**: `shapes:sort-of-clevr:train`, seed 1 (see the recipe for the number of scenes; 20 questions each).
-- **Training**: `polymodal train --recipe {recipe} --out {run}`; {last.get("step", "?")} steps,
+- **Training**: `polymodal train --recipe {recipe} --out runs/{name}`; {last.get("step", "?")} steps,
   {last.get("epoch", "?")} epochs, {last.get("elapsed_s", 0) / 60:.0f} minutes of training on {platform.machine()} CPU
   ({torch.get_num_threads()} threads).
 - **Test** (`polymodal eval vqa --data shapes:sort-of-clevr:test --seed {TEST_SEED} --n {TEST_SCENES} --json`,
@@ -57,6 +57,7 @@ a 75x75 image and an English question -> one of {", ".join(cfg.labels)}.
 {per_type}
 
 Inference on this machine: {qps:.0f} questions/s (batch of 64 images).
+{history}
 Limits: trained only on sort-of-clevr scenes; questions must use the words of its templates
 (an unknown word is refused, not guessed).
 """
@@ -67,6 +68,7 @@ def main() -> int:
     parser.add_argument("run", type=Path)
     parser.add_argument("name")
     parser.add_argument("--recipe", required=True)
+    parser.add_argument("--history", default="", help="how the run went (interruptions, changes), for the card")
     args = parser.parse_args()
     model = MultimodalModel.from_pretrained(args.run / "model")
     metrics, qps = measure(model)
@@ -74,7 +76,8 @@ def main() -> int:
     target.mkdir(parents=True, exist_ok=True)
     for f in ("config.json", "model.safetensors"):
         shutil.copy2(args.run / "model" / f, target / f)
-    (target / "README.md").write_text(card(args.name, args.recipe, args.run, model, metrics, qps))
+    (target / "README.md").write_text(card(args.name, args.recipe, args.run, model, metrics, qps,
+                                                     f"\n## How this run went\n\n{args.history}\n" if args.history else ""))
     (target / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", GOLDEN_SEED, GOLDEN_SCENES)
     _, answers, _ = vqa.predict(model, examples)
