@@ -168,3 +168,17 @@ def test_d_the_trainer_learns_a_simple_vqa_task(tmp_path):
     assert result["per_type_left"] > 0.75 and result["per_type_top"] > 0.75, result
     trained = VQATask.evaluate(MultimodalModel.from_pretrained(tmp_path / "model"), val)
     assert trained["accuracy"] == pytest.approx(result["accuracy"])
+
+
+def test_jpeg_augmentation_changes_some_training_images_only():
+    import numpy as np
+    from polymodal.data.world import shapes
+    from polymodal.tasks import vqa
+    examples = vqa.examples_from_scenes(shapes("sort-of-clevr", "train", 1, 40))
+    cfg = TrainConfig(jpeg_augment=0.5, jpeg_quality=(50, 60))
+    rng = np.random.default_rng(0)
+    out = [vqa.augmented(ex, rng, cfg) for ex in examples]
+    changed = sum(not np.array_equal(a.image, b.image) for a, b in zip(examples, out))
+    assert 8 <= changed <= 32, changed                       # about half, never all or none
+    assert all(a.questions is b.questions for a, b in zip(examples, out))
+    assert vqa.augmented(examples[0], rng, TrainConfig()).image is examples[0].image   # off by default

@@ -36,6 +36,8 @@ class TrainConfig:
     eval_batch_size: int = 64
     seed: int = 0
     time_budget_s: float | None = None
+    jpeg_augment: float = 0.0         # probability that a training image is JPEG re-encoded
+    jpeg_quality: tuple = (50, 95)    # its quality, drawn uniformly from this range
     max_steps: int | None = None      # stop (with a checkpoint) after this many steps in all
     mixed_precision: str = "auto"     # "auto": bf16 on a GPU, none on CPU
 

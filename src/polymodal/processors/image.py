@@ -22,3 +22,14 @@ class ImageProcessor:
             pil = PILImage.fromarray(array).resize((self.size, self.size), PILImage.BILINEAR)
             array = np.asarray(pil)
         return array
+
+
+def jpeg_roundtrip(array: np.ndarray, quality: int) -> np.ndarray:
+    """The same image after a lossy JPEG save and load: a training augmentation, so a model
+    does not learn to rely on exact pixel values that re-encoding changes."""
+    import io
+    from PIL import Image as PILImage
+    buf = io.BytesIO()
+    PILImage.fromarray(array).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    return np.asarray(PILImage.open(buf).convert("RGB"))

@@ -118,6 +118,17 @@ def vocabulary(examples: list[VQAExample]) -> tuple[list[str], list[str]]:
     return texts, answers
 
 
+def augmented(ex: VQAExample, rng: np.random.Generator, cfg) -> VQAExample:
+    """A training-time copy of the example whose image may be JPEG re-encoded."""
+    if rng.random() >= cfg.jpeg_augment:
+        return ex
+    from ..modalities import Image
+    from ..processors.image import jpeg_roundtrip
+    array = ex.image if isinstance(ex.image, np.ndarray) else Image.open(ex.image).array
+    return VQAExample(jpeg_roundtrip(array, rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)),
+                      ex.questions)
+
+
 @TASKS.register("vqa")
 class VQATask:
     """What the trainer and the CLI need to know about VQA."""
@@ -132,6 +143,8 @@ class VQATask:
 
     @staticmethod
     def make_batch(model, examples, rng, cfg):
+        if cfg.jpeg_augment and rng is not None:
+            examples = [augmented(ex, rng, cfg) for ex in examples]
         batch, questions = make_batch(model, examples, rng, cfg.questions_per_image)
         if any(q.answer is None for q in questions):
             raise InputError("training needs an answer for every question")
