@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,8 +46,9 @@ def train(args) -> int:
     if "data" not in recipe:
         raise InputError("train needs --data or a --recipe that names its data")
     result = training_run.run(recipe, args.out, resume=args.resume)
-    print(json.dumps(result, indent=2))
-    print(f"model saved in {Path(args.out) / 'model'}", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":        # under `accelerate launch`, one report
+        print(json.dumps(result, indent=2))
+        print(f"model saved in {Path(args.out) / 'model'}", file=sys.stderr)
     return 0
 
 
