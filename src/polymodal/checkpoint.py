@@ -22,7 +22,8 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call write(temporary path) for a sibling temp file, then rename it onto `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -60,7 +61,7 @@ def save_text(text: str, path: str | Path) -> None:
     def write(tmp):
         with open(tmp, "w") as f:
             f.write(text)
-    _atomic(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def save_json(obj, path: str | Path) -> None:
@@ -68,13 +69,13 @@ def save_json(obj, path: str | Path) -> None:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2)
             f.write("\n")
-    _atomic(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict | None = None) -> None:
     # safetensors refuses shared or non-contiguous storage: give it clean copies.
     clean = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    _atomic(Path(path), lambda tmp: save_file(clean, tmp, metadata=metadata))
+    atomic_write(Path(path), lambda tmp: save_file(clean, tmp, metadata=metadata))
 
 
 def load_json(path: str | Path) -> dict:

@@ -7,7 +7,8 @@ import sys
 
 from .errors import PolymodalError
 
-TRAINABLE_TASKS = ("vqa", "classify")   # kept here, not imported, so --help stays instant
+TRAINABLE_TASKS = ("vqa", "classify", "caption", "align", "ground")
+ALIGN_EVALS = ("retrieve", "zero-shot", "few-shot")      # evaluations of an aligner   # kept here, not imported, so --help stays instant
 
 
 def positive_int(text: str) -> int:
@@ -63,10 +64,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
 
     p = sub.add_parser("eval", help="evaluate a model; --json prints one JSON object")
-    p.add_argument("task", choices=TRAINABLE_TASKS)
+    p.add_argument("task", choices=TRAINABLE_TASKS + ALIGN_EVALS)
     add_data_args(p)
     p.add_argument("--model", help="shipped name or local directory (default: the task's shipped model)")
     p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--beams", type=positive_int, default=1, help="caption: beam-search width (1 = greedy)")
+    p.add_argument("--shots", type=positive_int, default=5, help="few-shot: examples per class")
+    p.add_argument("--episodes", type=positive_int, default=20, help="few-shot: episodes averaged")
+    p.add_argument("--method", choices=("prototype", "probe"), default="prototype",
+                   help="few-shot: nearest class mean, or a logistic-regression probe")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("caption", help="describe an image in a sentence (or many: a folder, a list, --data)")
+    p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")
+    add_data_args(p, required=False)
+    p.add_argument("--model")
+    p.add_argument("--beams", type=positive_int, default=1, help="beam-search width (1 = greedy)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+
+    p = sub.add_parser("ground", help="find the region a phrase names; draw its box")
+    p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")
+    p.add_argument("phrase", nargs="?", help='e.g. "the square left of the green circle"')
+    add_data_args(p, required=False)
+    p.add_argument("--out", help="image with the box drawn (a folder when there are many inputs)")
+    p.add_argument("--model")
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--json", action="store_true", help="one JSON object per phrase")
+
+    p = sub.add_parser("embed", help="images or texts -> vectors in the aligner's space, to an .npz file")
+    p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")
+    add_data_args(p, required=False)
+    p.add_argument("--text", action="append", help="a text to embed (repeatable) instead of images")
+    p.add_argument("--text-file", help="a file of texts to embed, one per line")
+    p.add_argument("--out", required=True, help="the .npz to write (vectors, names, kind)")
+    p.add_argument("--model")
+
+    p = sub.add_parser("search", help="rank a gallery of images by a text or an image query")
+    p.add_argument("query", help="a text, or the path of a query image")
+    p.add_argument("--gallery", required=True,
+                   help="a folder, a .txt list, a manifest, shapes:shapes:<split> or an .npz from `embed`")
+    p.add_argument("--k", type=positive_int, default=5, help="how many results")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=positive_int, default=1000)
+    p.add_argument("--column", action="append", metavar="NAME=COLUMN")
+    p.add_argument("--on-bad-rows", choices=("fail", "skip"), default="fail")
+    p.add_argument("--model")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("classify", help="zero-shot (--labels) or few-shot (--examples) image classification")
+    p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")
+    add_data_args(p, required=False)
+    p.add_argument("--labels", help="zero-shot: class names separated by commas, e.g. \"red circle,blue square\"")
+    p.add_argument("--examples", help="few-shot: a folder with one subfolder of example images per class")
+    p.add_argument("--method", choices=("prototype", "probe"), default="prototype")
+    p.add_argument("--model")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("ask", help="answer a question about an image (or many: a folder, --data)")
@@ -103,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     except PolymodalError as e:
         print(f"polymodal: error: {e}".splitlines()[0], file=sys.stderr)
         return 2
+    except BrokenPipeError:        # e.g. `polymodal eval ... | head`: the reader left; not an error
+        sys.stdout = None
+        return 0
     except OSError as e:  # e.g. --out names an existing file, no permission, disk full
         where = f"{e.filename}: " if e.filename else ""
         print(f"polymodal: error: {where}{e.strerror or e}".splitlines()[0], file=sys.stderr)

@@ -37,8 +37,17 @@ def resolve(task: str, model: str | None) -> Path:
     raise ModelNotFoundError(f"{name}: not a shipped model ({', '.join(SHIPPED.names())}) nor a local directory")
 
 
+def load_for_task(task: str, model: str | None = None):
+    """The model (shipped name, directory or the task's default) checked to be one for `task`."""
+    from .errors import InputError
+    from .pretrained import load_model
+    loaded = load_model(resolve(task, model))
+    if loaded.config.task != task:
+        raise InputError(f"{model or DEFAULTS.get(task)}: a {loaded.config.task} model, not a {task} one")
+    return loaded
+
+
 def load(task: str = "vqa", model: str | None = None):
     """The Python entry point: `pm.load("vqa")` -> a callable pipeline for the task."""
-    from .model import MultimodalModel
     from .pipelines import PIPELINES
-    return PIPELINES.build(task, MultimodalModel.from_pretrained(resolve(task, model)))
+    return PIPELINES.build(task, load_for_task(task, model))

@@ -1,21 +1,20 @@
-"""MultimodalModel: unimodal encoders -> fusion -> head, saved as safetensors + JSON config."""
+"""MultimodalModel: unimodal encoders -> fusion -> head (classification and VQA)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from . import checkpoint
 from .encoders import ENCODERS
-from .errors import ConfigError, InputError
+from .errors import InputError
 from .fusion import FUSIONS
 from .heads import HEADS
+from .pretrained import MODEL_KINDS, Pretrained, SavedConfig
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(SavedConfig):
     """Everything needed to rebuild a model; saved as config.json beside the weights."""
 
     encoders: dict[str, dict]            # modality -> {"name": registry name, "config": kwargs}
@@ -27,16 +26,12 @@ class ModelConfig:
     hidden: int = 128                    # width of the fused vector
     columns: dict[str, str] = field(default_factory=dict)   # modality -> manifest column it reads
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        missing = {"encoders", "fusion", "labels"} - set(known)
-        if missing:
-            raise ConfigError(f"model config lacks {', '.join(sorted(missing))}")
-        return cls(**known)
 
+@MODEL_KINDS.register("multimodal")
+class MultimodalModel(Pretrained):
+    kind = "multimodal"
+    config_class = ModelConfig
 
-class MultimodalModel(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -70,32 +65,3 @@ class MultimodalModel(nn.Module):
         if not self.fusion.uses_shared_index:
             embs = {m: e.expanded() for m, e in embs.items()}
         return self.head(self.fusion(embs))
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    # -- persistence ---------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        with checkpoint.atomic_directory(directory) as tmp:
-            self.write_files(tmp)
-        return directory
-
-    def write_files(self, folder: Path) -> None:
-        """Weights and config into an existing (temporary) folder; see save_pretrained."""
-        checkpoint.save_tensors(self.state_dict(), folder / checkpoint.WEIGHTS, metadata={"format": "polymodal"})
-        checkpoint.save_json(asdict(self.config), folder / checkpoint.CONFIG)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "MultimodalModel":
-        directory = Path(directory)
-        if not (directory / checkpoint.CONFIG).exists():
-            raise InputError(f"{directory}: not a polymodal model directory (no {checkpoint.CONFIG})")
-        model = cls(ModelConfig.from_dict(checkpoint.load_json(directory / checkpoint.CONFIG)))
-        state = checkpoint.load_tensors(directory / checkpoint.WEIGHTS)
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-            raise InputError(f"{directory}: weights do not match its config ({first})") from None
-        return model.eval()

@@ -30,3 +30,68 @@ class VQAPipeline:
         _, answers, scores = vqa_task.predict(self.model, examples, batch_size or self.batch_size,
                                               progress=progress)
         return [Answer(a, round(s, 4)) for a, s in zip(answers, scores)]
+
+
+@PIPELINES.register("caption")
+class CaptionPipeline:
+    def __init__(self, model, batch_size: int = 64):
+        self.model, self.batch_size = model.eval(), batch_size
+
+    def __call__(self, image, beams: int = 1):
+        return self.batch([image], beams=beams)[0]
+
+    def batch(self, images, batch_size: int | None = None, beams: int = 1, progress: bool = False):
+        """images: paths, bytes, arrays or Images -> Caption(text, score) each."""
+        from .modalities import Image
+        from .tasks import caption
+        examples = [caption.CaptionExample(Image.open(im)) for im in images]
+        return caption.generate(self.model, examples, batch_size or self.batch_size, beams, progress=progress)
+
+
+@PIPELINES.register("align")
+class AlignPipeline:
+    """Image and text embeddings in one space: search, zero-shot and few-shot classification."""
+
+    def __init__(self, model, batch_size: int = 128):
+        self.model, self.batch_size = model.eval(), batch_size
+
+    def embed_images(self, images, progress: bool = False):
+        """images: paths, bytes, arrays or Images -> float32 [N, D] unit vectors."""
+        from .modalities import Image
+        from .tasks import align
+        return align.embed_images(self.model, [Image.open(im) for im in images], self.batch_size,
+                                  progress=progress).numpy()
+
+    def embed_texts(self, texts: list[str]):
+        from .tasks import align
+        return align.embed_texts(self.model, list(texts)).numpy()
+
+    def classify(self, images, labels: list[str]) -> list[list[tuple[str, float]]]:
+        """Zero-shot: each image's labels with probabilities, best first."""
+        import torch
+        from .tasks import align
+        probs = align.zero_shot_scores(self.model, torch.from_numpy(self.embed_images(images)), list(labels))
+        return [sorted(zip(labels, map(float, row)), key=lambda p: -p[1]) for row in probs]
+
+    def few_shot(self, images, support: dict[str, list], method: str = "prototype") -> list[str]:
+        """Few-shot: support maps each class to a few example images; -> a class per image."""
+        import torch
+        from .tasks import align
+        emb = {c: torch.from_numpy(self.embed_images(ims)) for c, ims in support.items()}
+        return align.few_shot_predict(emb, torch.from_numpy(self.embed_images(images)), method)
+
+
+@PIPELINES.register("ground")
+class GroundPipeline:
+    def __init__(self, model, batch_size: int = 128):
+        self.model, self.batch_size = model.eval(), batch_size
+
+    def __call__(self, image, phrase: str):
+        return self.batch([(image, phrase)])[0]
+
+    def batch(self, items, batch_size: int | None = None, progress: bool = False):
+        """items: (image, phrase) pairs -> Grounding(box in pixels, score) each."""
+        from .modalities import Image
+        from .tasks import ground
+        examples = [ground.GroundExample(Image.open(im), phrase) for im, phrase in items]
+        return ground.locate(self.model, examples, batch_size or self.batch_size, progress=progress)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from . import checkpoint
 from .errors import InputError
 from .layers import to_device
-from .model import MultimodalModel
+from .pretrained import Pretrained
 from .training_log import TrainingLog
 
 
@@ -84,9 +84,10 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> 
 
 class Trainer:
     """task: an object with make_batch(model, examples, rng, cfg) -> (batch, targets) and
-    evaluate(model, examples, batch_size) -> metrics dict (see tasks/)."""
+    evaluate(model, examples, batch_size) -> metrics dict, and optionally
+    loss(outputs, targets) (default: cross-entropy over classes); see tasks/."""
 
-    def __init__(self, model: MultimodalModel, task, train_examples, val_examples, out: str | Path,
+    def __init__(self, model: Pretrained, task, train_examples, val_examples, out: str | Path,
                  cfg: TrainConfig, recipe: dict | None = None):
         from accelerate import Accelerator, DistributedDataParallelKwargs
         precision = cfg.mixed_precision
@@ -141,7 +142,7 @@ class Trainer:
             return False
         folder = self.ckpt_root / checkpoint.load_json(pointer)["latest"]
         state = checkpoint.load_json(folder / "state.json")
-        loaded = MultimodalModel.from_pretrained(folder)
+        loaded = type(self.raw_model).from_pretrained(folder)
         self.acc.unwrap_model(self.model).load_state_dict(loaded.state_dict())
         tensors = checkpoint.load_tensors(folder / "optimizer.safetensors")
         if "rng.torch" in tensors:
@@ -180,7 +181,7 @@ class Trainer:
         self.save_checkpoint()
         if self.acc.is_main_process:
             self.acc.unwrap_model(self.model).save_pretrained(self.out / "model")
-            self.log.plot()
+            self.log.plot(getattr(self.task, "curve_metrics", ("accuracy",)))
         return self.log.last()
 
     def out_of_time(self) -> bool:
@@ -216,17 +217,22 @@ class Trainer:
 
     def train_step(self, examples, rng, total: int) -> float:
         batch, targets = self.task.make_batch(self.raw_model, examples, rng, self.cfg)
-        batch, targets = to_device(batch, self.acc.device), targets.to(self.acc.device)
+        batch, targets = to_device(batch, self.acc.device), to_device(targets, self.acc.device)
         for group in self.opt.param_groups:
             group["lr"] = learning_rate(self.cfg, self.step, total)
         with self.acc.autocast():
-            loss = torch.nn.functional.cross_entropy(self.model(batch).float(), targets)
+            loss = self.loss(self.model(batch), targets)
         self.opt.zero_grad(set_to_none=True)
         self.acc.backward(loss)
         if self.cfg.grad_clip:
             self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
         return loss.item()
+
+    def loss(self, outputs, targets) -> torch.Tensor:
+        if hasattr(self.task, "loss"):
+            return self.task.loss(outputs, targets)
+        return torch.nn.functional.cross_entropy(outputs.float(), targets)
 
     def evaluate_and_log(self) -> None:
         metrics = {}

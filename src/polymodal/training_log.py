@@ -50,7 +50,8 @@ class TrainingLog:
             self.train = [r for r in data["train"] if r["step"] <= up_to_step]
             self.evals = [r for r in data["evals"] if r["step"] <= up_to_step]
 
-    def plot(self) -> Path | None:
+    def plot(self, keys: tuple = ("accuracy",)) -> Path | None:
+        """Loss curve, and beside it the validation metrics named in `keys` (0..1 scales)."""
         if not self.train:
             return None
         import matplotlib
@@ -62,7 +63,7 @@ class TrainingLog:
         smooth = [sum(r["loss"] for r in self.train[max(0, i - k + 1):i + 1]) / min(k, i + 1) for i in range(len(steps))]
         ax_loss.plot(steps, smooth)
         ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
-        for key in ("accuracy", "relational_accuracy", "non_relational_accuracy"):
+        for key in keys:
             points = [(e["step"], e[key]) for e in self.evals if key in e]
             if points:
                 ax_acc.plot(*zip(*points), marker="o", label=key.replace("_", " "))

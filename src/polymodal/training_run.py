@@ -19,6 +19,11 @@ def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
     vocabulary, the labels (or answers)."""
     task = TASKS.get(task_name)
     spec = copy.deepcopy(model_spec)
+    if hasattr(task, "build_model"):          # a model of its own kind (e.g. the captioner)
+        try:
+            return task.build_model(spec, examples)
+        except (TypeError, ValueError, AssertionError) as e:
+            raise ConfigError(f"bad model option: {str(e) or type(e).__name__}") from None
     texts, answers = task.vocabulary(examples)
     present = task.modalities(examples)
     encoders = {m: e for m, e in (spec.get("encoders") or {}).items() if m in present}
@@ -44,6 +49,8 @@ def check_recipe(recipe: dict) -> None:
     for key in ("data", "val"):
         if key in recipe and not isinstance(recipe[key].get("spec") if isinstance(recipe[key], dict) else None, str):
             raise InputError(f"recipe '{key}' needs a 'spec' (shapes:<preset>:<split> or a manifest path)")
+    if hasattr(TASKS.get(recipe.get("task", "vqa")), "build_model"):
+        return                                # the task checks its own model spec
     if not isinstance(recipe["model"].get("fusion"), str) or not isinstance(recipe["model"].get("encoders"), dict):
         raise InputError("recipe 'model' needs 'encoders' (modality -> {name, config}) and 'fusion'")
 

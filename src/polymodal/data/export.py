@@ -6,7 +6,7 @@ from pathlib import Path
 from PIL import Image as PILImage
 
 from .manifest import write_manifest
-from .world import shapes
+from .world import PRESETS, shapes
 
 
 def export_shapes(preset: str, split: str, seed: int, n: int, out: Path, image_format: str = "png",
@@ -20,7 +20,5 @@ def export_shapes(preset: str, split: str, seed: int, n: int, out: Path, image_f
         name = f"images/{split}-{seed}-{i:06d}.{image_format}"
         options = {"quality": jpeg_quality} if image_format == "jpg" else {}
         PILImage.fromarray(scene.image).save(out / name, **options)
-        for qa in scene.questions:
-            rows.append({"image": name, "question": qa.question, "answer": qa.answer,
-                         "family": qa.family, "relational": qa.relational})
+        rows += PRESETS[preset].rows(scene, name)
     return write_manifest(rows, out / "manifest.jsonl")

@@ -92,7 +92,7 @@ def render(objects: list[SceneObject]) -> np.ndarray:
             # half-open range: exactly 10 px per side
             inside = ((xs >= o.x - OBJECT_HALF) & (xs < o.x + OBJECT_HALF)
                       & (ys >= o.y - OBJECT_HALF) & (ys < o.y + OBJECT_HALF))
-        else:
+        else:   # the paper's circle: radius 5 around the centre pixel, so 11 px across
             inside = (xs - o.x) ** 2 + (ys - o.y) ** 2 <= OBJECT_HALF ** 2
         img[inside] = COLOURS[o.colour]
     return img
@@ -128,9 +128,16 @@ def ask(objects: list[SceneObject], rng: np.random.Generator) -> list[QA]:
     return qas
 
 
-def make_scene(rng: np.random.Generator) -> Scene:
+def make_scene(rng: np.random.Generator, split: str = "train") -> Scene:
+    """Every split is drawn the same way (from its own random stream)."""
     objects = place_objects(rng)
     return Scene(render(objects), objects, ask(objects, rng))
+
+
+def rows(scene: Scene, image: str) -> list[dict]:
+    """Manifest rows (DESIGN §8 columns): one per question."""
+    return [{"image": image, "question": qa.question, "answer": qa.answer, "family": qa.family,
+             "relational": qa.relational} for qa in scene.questions]
 
 
 def question_vocabulary() -> list[str]:

@@ -10,9 +10,10 @@ import zlib
 import numpy as np
 
 from ..errors import InputError
-from . import sort_of_clevr
+from . import shapes_preset, sort_of_clevr
 
-PRESETS = {"sort-of-clevr": sort_of_clevr}
+# preset name -> module with make_scene(rng, split) and rows(scene, image_path)
+PRESETS = {"sort-of-clevr": sort_of_clevr, "shapes": shapes_preset}
 SPLITS = ("train", "val", "test", "compositional")
 
 
@@ -30,10 +31,11 @@ def check(preset: str, split: str) -> None:
 
 
 def shapes(preset: str = "sort-of-clevr", split: str = "train", seed: int = 0, n: int = 100) -> list:
-    """Generate n scenes of a preset; each has .image (uint8 HxWx3), .objects and .questions."""
+    """Generate n scenes of a preset; each has .image (uint8 HxWx3), .objects and .questions
+    (and, in `shapes`, .caption, .phrases and .prompt)."""
     check(preset, split)
     module = PRESETS[preset]
-    return [module.make_scene(scene_rng(preset, split, seed, i)) for i in range(n)]
+    return [module.make_scene(scene_rng(preset, split, seed, i), split) for i in range(n)]
 
 
 def parse_spec(spec: str) -> tuple[str, str]:

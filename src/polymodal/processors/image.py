@@ -33,3 +33,15 @@ def jpeg_roundtrip(array: np.ndarray, quality: int) -> np.ndarray:
     PILImage.fromarray(array).save(buf, format="JPEG", quality=int(quality))
     buf.seek(0)
     return np.asarray(PILImage.open(buf).convert("RGB"))
+
+
+def maybe_jpeg(image, rng, probability: float, quality: tuple) -> object:
+    """Training augmentation: `probability` of the time, the image (array, modalities.Image or
+    path) as a JPEG re-encoded array of a quality drawn from `quality` (low, high); otherwise
+    the image unchanged. Draws one number, plus the quality when it re-encodes."""
+    if rng.random() >= probability:
+        return image
+    if not isinstance(image, np.ndarray):
+        from ..modalities import Image
+        image = image.array if hasattr(image, "array") else Image.open(image).array
+    return jpeg_roundtrip(image, rng.integers(quality[0], quality[1] + 1))

@@ -1,7 +1,9 @@
 """Tasks: each knows its data, its batches and its metrics. TASKS maps a name to a task class
-with static methods load_examples, vocabulary, make_batch and evaluate."""
+with static methods load_examples, vocabulary, make_batch and evaluate, and optionally
+build_model(spec, examples) (default: encoders -> fusion -> head) and loss(outputs, targets)
+(default: cross-entropy over classes)."""
 from ..registry import Registry
 
 TASKS: Registry = Registry("task")
 
-from . import classify, vqa  # noqa: E402,F401  (registration side effects)
+from . import align, caption, classify, ground, vqa  # noqa: E402,F401  (registration side effects)

@@ -79,6 +79,7 @@ def metrics(truth: list[str], predicted: list[str]) -> dict:
 @TASKS.register("classify")
 class ClassifyTask:
     name = "classify"
+    curve_metrics = ("accuracy", "macro_f1")
     load_examples = staticmethod(load_examples)
     vocabulary = staticmethod(vocabulary)
 

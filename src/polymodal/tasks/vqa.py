@@ -120,13 +120,8 @@ def vocabulary(examples: list[VQAExample]) -> tuple[list[str], list[str]]:
 
 def augmented(ex: VQAExample, rng: np.random.Generator, cfg) -> VQAExample:
     """A training-time copy of the example whose image may be JPEG re-encoded."""
-    if rng.random() >= cfg.jpeg_augment:
-        return ex
-    from ..modalities import Image
-    from ..processors.image import jpeg_roundtrip
-    array = ex.image if isinstance(ex.image, np.ndarray) else Image.open(ex.image).array
-    return VQAExample(jpeg_roundtrip(array, rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)),
-                      ex.questions)
+    from ..processors.image import maybe_jpeg
+    return VQAExample(maybe_jpeg(ex.image, rng, cfg.jpeg_augment, cfg.jpeg_quality), ex.questions)
 
 
 @TASKS.register("vqa")
@@ -134,6 +129,7 @@ class VQATask:
     """What the trainer and the CLI need to know about VQA."""
 
     name = "vqa"
+    curve_metrics = ("accuracy", "relational_accuracy", "non_relational_accuracy")
     load_examples = staticmethod(load_examples)
     vocabulary = staticmethod(vocabulary)
 

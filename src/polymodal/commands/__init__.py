@@ -1,4 +1,5 @@
-"""What each CLI command does (argument parsing lives in cli.py)."""
+"""What each CLI command does (argument parsing lives in cli.py): cli.main calls the function
+named after the verb."""
 from __future__ import annotations
 
 import json
@@ -6,11 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
+from .align import classify, embed, search  # noqa: F401  (verbs)
+from .caption import caption  # noqa: F401  (verb)
+from .ground import ground  # noqa: F401  (verb)
+from .inputs import ask_items
 
 
 def data(args) -> int:
-    from .data.export import export_shapes
+    from ..data.export import export_shapes
     path = export_shapes(args.preset, args.split, args.seed, args.n, Path(args.out), args.image_format,
                          args.jpeg_quality)
     print(f"wrote {args.n} {args.preset} scenes and {path}", file=sys.stderr)
@@ -18,9 +23,9 @@ def data(args) -> int:
 
 
 def train(args) -> int:
-    from . import training_run
-    from .data.manifest import parse_column_map
-    from .recipes import load_recipe
+    from .. import training_run
+    from ..data.manifest import parse_column_map
+    from ..recipes import load_recipe
     if args.recipe:
         recipe = load_recipe(args.recipe)
     elif args.resume and not args.data:
@@ -53,6 +58,10 @@ def train(args) -> int:
 
 
 def default_recipe(args) -> dict:
+    from ..tasks import TASKS
+    task = args.task or "vqa"
+    if hasattr(TASKS.get(task), "build_model"):          # a model of its own kind: no fusion to pick
+        return {"task": task, "model": {"image_encoder": {"name": args.image_encoder, "config": {}}}, "train": {}}
     if not args.fusion:
         raise InputError("train needs --fusion (e.g. hybrid:cross-attention) or --recipe")
     return {"task": args.task or "vqa",
@@ -65,18 +74,20 @@ def default_recipe(args) -> dict:
 
 
 def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
-    from .data.manifest import parse_column_map, report_bad_rows
-    from .hub import resolve
-    from .model import MultimodalModel
-    from .tasks import TASKS
-    task = TASKS.get(args.task)
-    model = MultimodalModel.from_pretrained(resolve(args.task, args.model))
-    if model.config.task != args.task:
-        raise InputError(f"{args.model}: a {model.config.task} model, not a {args.task} one")
-    examples, manifest = task.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
-                                            args.on_bad_rows)
-    report_bad_rows(manifest)
-    metrics = task.evaluate(model, examples, args.batch_size, progress=sys.stderr.isatty())
+    from ..data.manifest import parse_column_map, report_bad_rows
+    from ..hub import load_for_task
+    from ..tasks import TASKS
+    from .align import ALIGN_EVALS, eval_aligner
+    if args.task in ALIGN_EVALS:
+        metrics = eval_aligner(args)
+    else:
+        task = TASKS.get(args.task)
+        model = load_for_task(args.task, args.model)
+        examples, manifest = task.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
+                                                args.on_bad_rows)
+        report_bad_rows(manifest)
+        options = {"beams": args.beams} if args.task == "caption" else {}
+        metrics = task.evaluate(model, examples, args.batch_size, progress=sys.stderr.isatty(), **options)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -85,7 +96,7 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
 
 
 def ask(args) -> int:
-    from .hub import load
+    from ..hub import load
     items = ask_items(args)
     pipe = load("vqa", args.model)
     answers = pipe.batch([(image, question) for image, question, _ in items], args.batch_size, progress=len(items) > args.batch_size and sys.stderr.isatty())
@@ -99,47 +110,8 @@ def ask(args) -> int:
     return 0
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-def ask_items(args) -> list[tuple]:
-    """(image, question, name to print) from IMAGE QUESTION, FOLDER QUESTION, LIST.txt QUESTION
-    or --data."""
-    if args.data:
-        from .data.manifest import parse_column_map, read_manifest, report_bad_rows
-        if args.data.startswith("shapes:"):
-            from .tasks.vqa import load_examples
-            examples, _ = load_examples(args.data, args.seed, args.n)
-            return [(ex.image, q.text, f"{args.data}#{i}") for i, ex in enumerate(examples) for q in ex.questions]
-        manifest = read_manifest(args.data, ("image", "question"), parse_column_map(args.column), args.on_bad_rows)
-        report_bad_rows(manifest)
-        return [(r["image"], r["question"], r["image"]) for r in manifest.rows]
-    if not args.image or not args.question:
-        raise InputError("ask needs IMAGE and QUESTION (or --data MANIFEST)")
-    return [(p, args.question, str(p)) for p in image_paths(Path(args.image))]
-
-
-def image_paths(path: Path) -> list[Path]:
-    """One image, every image in a folder, or the images a .txt list names (one per line,
-    relative to the list's folder)."""
-    if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise InputError(f"{path}: no images in this folder")
-        return images
-    if path.suffix.lower() == ".txt":
-        try:
-            lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"{path}: cannot read this list of images ({e})") from None
-        if not lines:
-            raise InputError(f"{path}: the list names no images")
-        return [p if p.is_absolute() else path.parent / p for p in map(Path, lines)]
-    return [path]
-
-
 def demo(args) -> int:
-    from .report import write_demo
+    from ..report import write_demo
     path = write_demo(Path(args.out), seed=args.seed, n=args.n)
     print(f"report: {path}")
     return 0
@@ -148,7 +120,7 @@ def demo(args) -> int:
 def compare_fusion(args) -> int:
     import platform
     import torch
-    from .compare_fusion import compare_fusion as run
+    from ..compare_fusion import compare_fusion as run
     if args.data not in ("shapes:sort-of-clevr", "shapes:sort-of-clevr:train"):
         raise InputError(f"{args.data}: the fusion table is defined on shapes:sort-of-clevr")
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads" + (

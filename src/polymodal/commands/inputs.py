@@ -1,0 +1,59 @@
+"""Reading many inputs from one argument: a file, a folder, or a .txt list."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def ask_items(args) -> list[tuple]:
+    """(image, question, name to print) from IMAGE QUESTION, FOLDER QUESTION, LIST.txt QUESTION
+    or --data."""
+    if args.data:
+        from ..data.manifest import parse_column_map, read_manifest, report_bad_rows
+        if args.data.startswith("shapes:"):
+            from ..tasks.vqa import load_examples
+            examples, _ = load_examples(args.data, args.seed, args.n)
+            return [(ex.image, q.text, f"{args.data}#{i}") for i, ex in enumerate(examples) for q in ex.questions]
+        manifest = read_manifest(args.data, ("image", "question"), parse_column_map(args.column), args.on_bad_rows)
+        report_bad_rows(manifest)
+        return [(r["image"], r["question"], r["image"]) for r in manifest.rows]
+    if not args.image or not args.question:
+        raise InputError("ask needs IMAGE and QUESTION (or --data MANIFEST)")
+    return [(p, args.question, str(p)) for p in image_paths(Path(args.image))]
+
+
+def image_paths(path: Path) -> list[Path]:
+    """One image, every image in a folder, or the images a .txt list names (one per line,
+    relative to the list's folder)."""
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise InputError(f"{path}: no images in this folder")
+        return images
+    if path.suffix.lower() == ".txt":
+        try:
+            lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: cannot read this list of images ({e})") from None
+        if not lines:
+            raise InputError(f"{path}: the list names no images")
+        return [p if p.is_absolute() else path.parent / p for p in map(Path, lines)]
+    return [path]
+
+
+def image_items(args, verb: str) -> list[tuple]:
+    """(image, name to print) from IMAGE (a file, a folder or a .txt list) or --data (a
+    manifest's images, each once, or generated shapes scenes)."""
+    if getattr(args, "data", None):
+        from ..data.manifest import parse_column_map, report_bad_rows
+        from ..tasks.image_text import load_examples
+        examples, manifest = load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
+                                           args.on_bad_rows, need_answers=False)
+        report_bad_rows(manifest)
+        return [(ex.image, str(ex.image) if manifest else f"{args.data}#{i}") for i, ex in enumerate(examples)]
+    if not args.image:
+        raise InputError(f"{verb} needs an IMAGE (a file, a folder or a .txt list) or --data MANIFEST")
+    return [(p, str(p)) for p in image_paths(Path(args.image))]

@@ -1,0 +1,62 @@
+"""Image-text alignment (CLIP-style): an image tower and a text tower projected into one
+normalised space, trained so that an image and a text that describes it score highest."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..encoders import ENCODERS
+from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
+
+
+@dataclass
+class AlignerConfig(SavedConfig):
+    image_encoder: dict           # {"name": registry name, "config": kwargs}
+    text_encoder: dict            # e.g. {"name": "transformer", "config": {"vocab": [...], ...}}
+    dim: int = 64                 # size of the shared embedding space
+    temperature: float = 0.07     # initial softmax temperature (learned, as in CLIP)
+    prompt: str = "a {}"          # zero-shot: how a class name becomes a text
+    task: str = "align"
+
+
+@MODEL_KINDS.register("aligner")
+class Aligner(Pretrained):
+    kind = "aligner"
+    config_class = AlignerConfig
+
+    def __init__(self, config: AlignerConfig):
+        super().__init__()
+        self.config = config
+        self.image_encoder = ENCODERS.build(config.image_encoder["name"], **config.image_encoder.get("config", {}))
+        self.text_encoder = ENCODERS.build(config.text_encoder["name"], **config.text_encoder.get("config", {}))
+        self.image_proj = nn.Linear(self.image_encoder.dim, config.dim)
+        self.text_proj = nn.Linear(self.text_encoder.dim, config.dim)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1 / config.temperature)))
+
+    @property
+    def modalities(self) -> list[str]:
+        return ["image", "text"]
+
+    def preprocess(self, values: dict) -> dict:
+        out = {}
+        if "image" in values:
+            out["image"] = self.image_encoder.processor(values["image"])
+        if "text" in values:
+            out["text"] = self.text_encoder.processor(values["text"])
+        return out
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.image_proj(self.image_encoder(pixels).pooled), dim=-1)
+
+    def encode_text(self, text_inputs) -> torch.Tensor:
+        return nn.functional.normalize(self.text_proj(self.text_encoder(text_inputs).pooled), dim=-1)
+
+    def scale(self) -> torch.Tensor:
+        return self.log_scale.clamp(max=math.log(100)).exp()     # CLIP's cap on the logit scale
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """[images, texts] similarity logits for a batch of images and texts."""
+        return self.scale() * self.encode_image(batch["image"]) @ self.encode_text(batch["text"]).T

@@ -1,0 +1,255 @@
+"""Image-text alignment (CLIP-style): contrastive training; retrieval both ways; zero-shot
+classification from label prompts; few-shot classification from k examples per class.
+
+Contrastive targets are *every* text in the batch that is true of the image, not just its
+own caption: in a world of 18 colour+shape pairs, "a red circle" is often true of several
+images of one batch, and calling those negatives would teach the model to contradict itself.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data.shapes_preset import COLOURS, EXTRA_SHAPES, SHAPES, indefinite, parse_caption
+from ..errors import InputError
+from ..layers import to_device
+from . import TASKS, image_text
+from .caption_metrics import SceneTruth, describes
+from .image_text import ImageTextExample, open_image
+
+PARTIAL_TEXT = 0.5      # share of training texts that describe only part of the scene
+PAIR_LABELS = [f"{c} {s}" for c in COLOURS for s in SHAPES]      # zero-shot presence classes
+
+
+def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
+                  on_bad_rows: str = "fail", need_answers: bool = True):
+    return image_text.load_examples(spec, seed, n, columns, on_bad_rows, need_answers)
+
+
+def vocabulary(examples: list[ImageTextExample]) -> tuple[list[str], list[str]]:
+    return [c for ex in examples for c in ex.captions], []
+
+
+def training_text(ex: ImageTextExample, rng: np.random.Generator) -> str:
+    """The caption, or (PARTIAL_TEXT of the time, when the scene is known) one part of it:
+    a single object ("a red circle") or a single relation ("a red circle left of a blue square")."""
+    text = ex.captions[int(rng.integers(len(ex.captions)))]
+    if ex.objects is None or rng.random() >= PARTIAL_TEXT:
+        return text
+    parts = [indefinite(f"{o['colour']} {o['shape']}") for o in ex.objects]
+    parts += [f"{indefinite(' '.join(a))} {rel} {indefinite(' '.join(b))}" for a, rel, b in parse_caption(text).relations]
+    return parts[int(rng.integers(len(parts)))]
+
+
+def truth_of(ex: ImageTextExample) -> SceneTruth | None:
+    return SceneTruth.build(ex.captions[0], ex.objects) if ex.objects and ex.captions else None
+
+
+def positives(texts: list[str], examples: list[ImageTextExample]) -> torch.Tensor:
+    """[images, texts] bool: text j is true of image i (by the scene when known, else by
+    being one of the image's own captions)."""
+    parsed = [parse_caption(t) for t in texts]
+    truths = [truth_of(ex) for ex in examples]
+    out = torch.zeros(len(examples), len(texts), dtype=torch.bool)
+    for i, (ex, truth) in enumerate(zip(examples, truths)):
+        for j, (text, facts) in enumerate(zip(texts, parsed)):
+            out[i, j] = describes(facts, truth) if truth is not None else text in ex.captions
+    return out
+
+
+@torch.no_grad()
+def embed_images(model, images: list, batch_size: int = 128, device=None, progress: bool = False) -> torch.Tensor:
+    from tqdm.auto import tqdm
+    model.eval()
+    device = device or next(model.parameters()).device
+    chunks = []
+    for start in tqdm(range(0, len(images), batch_size), disable=not progress, desc="embedding images"):
+        pixels = model.preprocess({"image": [open_image(im) for im in images[start:start + batch_size]]})["image"]
+        chunks.append(model.encode_image(to_device(pixels, device)).float().cpu())
+    return torch.cat(chunks)
+
+
+@torch.no_grad()
+def embed_texts(model, texts: list[str], batch_size: int = 256, device=None) -> torch.Tensor:
+    model.eval()
+    device = device or next(model.parameters()).device
+    chunks = [model.encode_text(to_device(model.preprocess({"text": texts[s:s + batch_size]})["text"], device))
+              for s in range(0, len(texts), batch_size)]
+    return torch.cat(chunks).float().cpu()
+
+
+def recall_at(scores: torch.Tensor, hits: torch.Tensor, k: int) -> float:
+    """scores, hits: [queries, items]; a query scores if any of its top k items is a hit."""
+    top = scores.topk(min(k, scores.shape[1]), dim=1).indices
+    return float(hits.gather(1, top).any(1).float().mean())
+
+
+def retrieval_metrics(model, examples, batch_size=128, device=None, progress=False, image_emb=None) -> dict:
+    """R@1 and R@5 both ways over the examples as a gallery; each image's first caption is
+    its query text, and any image the text is true of counts as a hit."""
+    texts = [ex.captions[0] for ex in examples]
+    image_emb = embed_images(model, [ex.image for ex in examples], batch_size, device, progress) \
+        if image_emb is None else image_emb
+    sims = image_emb @ embed_texts(model, texts, device=device).T             # [images, texts]
+    hits = positives(texts, examples)
+    out = {"gallery": len(examples)}
+    for k in (1, 5):
+        out[f"text_to_image_r{k}"] = recall_at(sims.T, hits.T, k)
+        out[f"image_to_text_r{k}"] = recall_at(sims, hits, k)
+    return out
+
+
+def zero_shot_scores(model, image_emb: torch.Tensor, labels: list[str], device=None) -> torch.Tensor:
+    """[images, labels] probabilities from the prompts made of the labels."""
+    prompts = [model.config.prompt.format(label) for label in labels]
+    logits = model.scale().detach().cpu() * image_emb @ embed_texts(model, prompts, device=device).T
+    return logits.softmax(-1)
+
+
+def presence_metrics(model, examples, image_emb, device=None) -> dict:
+    """Zero-shot presence of colour+shape pairs: for an image with k objects, the share of
+    its k best-scoring pair prompts that are really in it (R-precision), and how often the
+    single best one is."""
+    scores = zero_shot_scores(model, image_emb, PAIR_LABELS, device)
+    rprec, top1 = [], []
+    for ex, row in zip(examples, scores):
+        present = {f"{o['colour']} {o['shape']}" for o in ex.objects}
+        best = [PAIR_LABELS[i] for i in row.argsort(descending=True)[:len(present)].tolist()]
+        rprec.append(len(present & set(best)) / len(present))
+        top1.append(best[0] in present)
+    return {"zero_shot_presence": float(np.mean(rprec)), "zero_shot_top1": float(np.mean(top1))}
+
+
+def label_metrics(model, examples, image_emb, device=None) -> dict:
+    """Zero-shot classification of a manifest with a label column: top-1 accuracy over its labels."""
+    labels = sorted({str(ex.label) for ex in examples})
+    best = zero_shot_scores(model, image_emb, labels, device).argmax(-1).tolist()
+    return {"zero_shot_accuracy": float(np.mean([labels[b] == str(ex.label) for b, ex in zip(best, examples)])),
+            "labels": len(labels)}
+
+
+def zero_shot_metrics(model, examples, batch_size=128, device=None, progress=False) -> dict:
+    image_emb = embed_images(model, [ex.image for ex in examples], batch_size, device, progress)
+    if all(ex.objects for ex in examples):
+        return {"images": len(examples), **presence_metrics(model, examples, image_emb, device)}
+    if all(ex.label is not None for ex in examples):
+        return {"images": len(examples), **label_metrics(model, examples, image_emb, device)}
+    raise InputError("zero-shot evaluation needs generated scenes or a manifest with a label column")
+
+
+# -- few-shot ------------------------------------------------------------------------------
+FEW_SHOT_SHAPES = SHAPES + EXTRA_SHAPES       # the star and the cross: never in alignment training
+
+
+def few_shot_images(seed: int, per_class: int) -> dict[str, list[np.ndarray]]:
+    """Single-object scenes of each of FEW_SHOT_SHAPES in random colours, sizes and places."""
+    from ..data.shapes_preset import object_scene
+    from ..data.world import scene_rng
+    colours = list(COLOURS)
+    out = {}
+    for shape in FEW_SHOT_SHAPES:
+        images = []
+        for i in range(per_class):
+            rng = scene_rng("shapes", f"few-shot/{shape}", seed, i)
+            images.append(object_scene(rng, colours[int(rng.integers(len(colours)))], shape).image)
+        out[shape] = images
+    return out
+
+
+def fit_probe(x: torch.Tensor, y: torch.Tensor, classes: int, steps: int = 100) -> torch.nn.Linear:
+    """A logistic-regression probe on (normalised) embeddings, fitted with L-BFGS."""
+    probe = torch.nn.Linear(x.shape[1], classes)
+    opt = torch.optim.LBFGS(probe.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(probe(x), y) + 1e-3 * probe.weight.square().sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return probe
+
+
+def few_shot_predict(support: dict[str, torch.Tensor], queries: torch.Tensor, method: str = "prototype") -> list[str]:
+    """support: label -> [k, D] embeddings; queries [N, D] -> the label of each query."""
+    labels = sorted(support)
+    if method == "prototype":
+        protos = torch.nn.functional.normalize(torch.stack([support[c].mean(0) for c in labels]), dim=-1)
+        best = (queries @ protos.T).argmax(-1)
+    elif method == "probe":
+        x = torch.cat([support[c] for c in labels])
+        y = torch.cat([torch.full((len(support[c]),), i) for i, c in enumerate(labels)])
+        with torch.enable_grad():
+            probe = fit_probe(x, y, len(labels))
+        best = probe(queries).argmax(-1)
+    else:
+        raise InputError(f"few-shot method must be prototype or probe, got {method!r}")
+    return [labels[i] for i in best.tolist()]
+
+
+def few_shot_metrics(model, by_label: dict[str, list], shots: int = 5, episodes: int = 20, seed: int = 0,
+                     method: str = "prototype", batch_size: int = 128, device=None) -> dict:
+    """Episodes of `shots` support images per class (the rest are queries): accuracy overall
+    and per class, averaged over episodes."""
+    if any(len(images) <= shots for images in by_label.values()):
+        raise InputError(f"few-shot needs more than {shots} images of every class (some are the queries)")
+    emb = {c: embed_images(model, images, batch_size, device) for c, images in by_label.items()}
+    rng = np.random.default_rng(seed)
+    accuracies, per_label = [], {c: [] for c in emb}
+    for _ in range(episodes):
+        order = {c: rng.permutation(len(e)) for c, e in emb.items()}
+        support = {c: emb[c][order[c][:shots]] for c in emb}
+        truth = [c for c in emb for _ in order[c][shots:]]
+        queries = torch.cat([emb[c][order[c][shots:]] for c in emb])
+        predicted = few_shot_predict(support, queries, method)
+        right = [t == p for t, p in zip(truth, predicted)]
+        accuracies.append(np.mean(right))
+        for c in emb:
+            per_label[c].append(np.mean([r for r, t in zip(right, truth) if t == c]))
+    return {"few_shot_accuracy": float(np.mean(accuracies)), "few_shot_std": float(np.std(accuracies)),
+            "per_label": {c: float(np.mean(v)) for c, v in per_label.items()}, "shots": shots,
+            "classes": len(emb), "episodes": episodes, "method": method}
+
+
+@TASKS.register("align")
+class AlignTask:
+    name = "align"
+    curve_metrics = ("text_to_image_r1", "text_to_image_r5", "zero_shot_presence")
+    load_examples = staticmethod(load_examples)
+    vocabulary = staticmethod(vocabulary)
+
+    @staticmethod
+    def modalities(examples) -> list[str]:
+        return ["image", "text"]
+
+    @staticmethod
+    def build_model(spec: dict, examples):
+        from ..models.aligner import Aligner, AlignerConfig
+        return Aligner(AlignerConfig.from_dict(image_text.fill_text_vocab(spec, vocabulary(examples)[0])))
+
+    @staticmethod
+    def make_batch(model, examples, rng, cfg):
+        if any(not ex.captions for ex in examples):
+            raise InputError("alignment training needs a caption for every image")
+        rng = rng if rng is not None else np.random.default_rng(0)
+        examples = [image_text.jpeg_augmented(ex, rng, cfg) for ex in examples]
+        texts = [training_text(ex, rng) for ex in examples]
+        batch = model.preprocess({"image": [open_image(ex.image) for ex in examples], "text": texts})
+        return batch, positives(texts, examples).float()
+
+    @staticmethod
+    def loss(logits, targets):
+        """Cross-entropy both ways, against the spread over every true pairing."""
+        logits = logits.float()
+        i2t = -(targets / targets.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
+        t2i = -(targets / targets.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
+        return (i2t + t2i) / 2
+
+    @staticmethod
+    def evaluate(model, examples, batch_size=128, device=None, progress=False) -> dict:
+        image_emb = embed_images(model, [ex.image for ex in examples], batch_size, device, progress)
+        out = retrieval_metrics(model, examples, batch_size, device, image_emb=image_emb)
+        if all(ex.objects for ex in examples):
+            out.update(presence_metrics(model, examples, image_emb, device))
+        return out
+

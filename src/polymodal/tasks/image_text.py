@@ -1,0 +1,77 @@
+"""What the image-text tasks (captioning, alignment) share: an image with its descriptions,
+read from generated `shapes` scenes or from a manifest's image + caption rows."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass
+class ImageTextExample:
+    image: object                       # uint8 array, modalities.Image or a path
+    captions: list[str] = field(default_factory=list)    # descriptions (none at inference)
+    objects: list[dict] | None = None   # the scene ({"colour", "shape", "box"}), when known
+    row: int | None = None
+    label: str | None = None            # a class name, for zero- and few-shot manifests
+
+
+def open_image(image):
+    from ..modalities import Image
+    return image if isinstance(image, np.ndarray) else Image.open(image)
+
+
+def examples_from_scenes(scenes) -> list[ImageTextExample]:
+    return [ImageTextExample(s.image, [s.caption], [{"colour": o.colour, "shape": o.shape, "box": o.box()}
+                                                    for o in s.objects]) for s in scenes]
+
+
+def examples_from_rows(rows: list[dict]) -> list[ImageTextExample]:
+    """Rows grouped by image: every distinct caption of an image is one of its descriptions."""
+    grouped: dict[str, ImageTextExample] = {}
+    for r in rows:
+        ex = grouped.setdefault(r["image"], ImageTextExample(r["image"], [], r.get("objects") or None, r.get("_row"),
+                                                             r.get("label")))
+        if r.get("caption") and r["caption"] not in ex.captions:
+            ex.captions.append(r["caption"])
+    return list(grouped.values())
+
+
+def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
+                  on_bad_rows: str = "fail", need_answers: bool = True, required: tuple = ("caption",)):
+    """`shapes:shapes:<split>` or a manifest with image (+ `required`) columns."""
+    if spec.startswith("shapes:"):
+        from ..data.world import parse_spec, shapes
+        preset, split = parse_spec(spec)
+        if preset != "shapes":
+            raise InputError(f"{spec}: captions come with the shapes preset (shapes:shapes:<split>)")
+        return examples_from_scenes(shapes(preset, split, seed, n)), None
+    from ..data.manifest import read_manifest
+    manifest = read_manifest(spec, ("image", *required) if need_answers else ("image",), columns, on_bad_rows,
+                             decode_files=True)
+    return examples_from_rows(manifest.rows), manifest
+
+
+def jpeg_augmented(ex: ImageTextExample, rng: np.random.Generator, cfg) -> ImageTextExample:
+    """A training-time copy whose image may be JPEG re-encoded (cfg.jpeg_augment of the time)."""
+    from ..processors.image import maybe_jpeg
+    if not cfg.jpeg_augment:
+        return ex
+    out = copy.copy(ex)
+    out.image = maybe_jpeg(ex.image, rng, cfg.jpeg_augment, cfg.jpeg_quality)
+    return out
+
+
+def fill_text_vocab(spec: dict, texts: list[str]) -> dict:
+    """Give a new model's built-in text encoder its vocabulary: the data's words and the whole
+    shapes grammar, so prompts naming pairs or shapes the data lacks still tokenize."""
+    from ..data.shapes_preset import grammar_words
+    from ..processors.text import WordTokenizer
+    text_enc = spec.setdefault("text_encoder", {"name": "transformer", "config": {}})
+    config = text_enc.setdefault("config", {})
+    if text_enc["name"] == "transformer" and "vocab" not in config:
+        config["vocab"] = WordTokenizer.build(list(texts) + grammar_words()).vocab
+    return spec

@@ -1,0 +1,167 @@
+"""Image-text alignment: contrastive targets, the loss, retrieval and zero-/few-shot metrics,
+training through the trainer, and the embed / search / classify verbs."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from polymodal.cli import main
+from polymodal.data import shapes
+from polymodal.errors import InputError
+from polymodal.models.aligner import Aligner
+from polymodal.pretrained import load_model
+from polymodal.tasks import align
+from polymodal.tasks.image_text import ImageTextExample
+from polymodal.trainer import TrainConfig
+
+TINY_CNN = {"name": "cnn", "config": {"dim": 32, "channels": [16, 32, 32], "strides": [2, 2, 2], "image_size": 64}}
+TINY_TEXT = {"name": "transformer", "config": {"dim": 32, "layers": 1, "heads": 2}}
+
+
+def obj(colour, shape, x, y):
+    return {"colour": colour, "shape": shape, "box": [x - 5, y - 5, x + 5, y + 5]}
+
+
+def test_positives_count_every_text_true_of_an_image():
+    scenes = [ImageTextExample(None, ["a red circle left of a blue square"], [obj("red", "circle", 10, 10),
+                                                                               obj("blue", "square", 40, 10)]),
+              ImageTextExample(None, ["a red circle"], [obj("red", "circle", 30, 30)]),
+              ImageTextExample(None, ["a blue square above a red circle"], [obj("blue", "square", 10, 10),
+                                                                            obj("red", "circle", 10, 40)])]
+    texts = ["a red circle left of a blue square", "a red circle", "a blue square above a red circle"]
+    m = align.positives(texts, scenes)
+    assert m.tolist() == [[True, True, False], [False, True, False], [False, True, True]]
+    manifest_like = [ImageTextExample(None, ["one"]), ImageTextExample(None, ["two", "three"])]
+    assert align.positives(["one", "three"], manifest_like).tolist() == [[True, False], [False, True]]
+
+
+def test_loss_is_lowest_when_similarities_follow_the_positives():
+    targets = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    good = torch.where(targets > 0, 10.0, -10.0)
+    assert align.AlignTask.loss(good, targets) < align.AlignTask.loss(torch.zeros(3, 3), targets)
+    assert align.AlignTask.loss(torch.zeros(3, 3), targets) < align.AlignTask.loss(-good, targets)
+
+
+def test_training_texts_are_true_parts_of_the_scene():
+    rng = np.random.default_rng(0)
+    examples = [align.image_text.examples_from_scenes([s])[0] for s in shapes("shapes", "train", 3, 50)]
+    seen_partial = 0
+    for ex in examples:
+        for _ in range(4):
+            text = align.training_text(ex, rng)
+            assert align.positives([text], [ex]).item(), text
+            seen_partial += text != ex.captions[0]
+    assert seen_partial > 50
+
+
+def test_recall_at_k():
+    scores = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.3, 0.8]])
+    hits = torch.tensor([[False, False, True], [True, False, False]])
+    assert align.recall_at(scores, hits, 1) == 0.0
+    assert align.recall_at(scores, hits, 2) == 0.5
+    assert align.recall_at(scores, hits, 3) == 1.0
+
+
+def test_few_shot_prototypes_and_probe_separate_clear_clusters():
+    rng = np.random.default_rng(0)
+    centres = {c: torch.from_numpy(rng.normal(size=8)).float() for c in "abc"}
+    support = {c: torch.nn.functional.normalize(v + 0.1 * torch.randn(5, 8), dim=-1) for c, v in centres.items()}
+    queries = torch.nn.functional.normalize(torch.stack([centres[c] + 0.1 * torch.randn(8) for c in "abcabc"]), dim=-1)
+    for method in ("prototype", "probe"):
+        assert align.few_shot_predict(support, queries, method) == list("abcabc")
+    with pytest.raises(InputError):
+        align.few_shot_predict(support, queries, "knn")
+
+
+def test_few_shot_images_include_shapes_alignment_never_sees():
+    images = align.few_shot_images(seed=0, per_class=3)
+    assert set(images) == {"circle", "square", "triangle", "star", "cross"}
+    assert all(len(v) == 3 and v[0].shape == (64, 64, 3) for v in images.values())
+    train_shapes = {o.shape for s in shapes("shapes", "train", 0, 300) for o in s.objects}
+    assert not {"star", "cross"} & train_shapes
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny aligner trained on 64 scenes (short: the real one is the shipped recipe)."""
+    from polymodal import training_run
+    out = tmp_path_factory.mktemp("align-run")
+    recipe = {"task": "align", "data": {"spec": "shapes:shapes:train", "seed": 5, "n": 64},
+              "model": {"image_encoder": TINY_CNN, "text_encoder": TINY_TEXT, "dim": 32},
+              "train": {"epochs": 30, "batch_size": 32, "lr": 3e-3, "warmup_steps": 5, "seed": 0,
+                        "checkpoint_every": 10 ** 6}}
+    training_run.run(recipe, out)
+    return out / "model"
+
+
+def test_training_aligns_the_images_it_saw(trained):
+    model = load_model(trained)
+    assert isinstance(model, Aligner)
+    examples, _ = align.load_examples("shapes:shapes:train", 5, 64)
+    m = align.AlignTask.evaluate(model, examples)
+    # chance: R@5 of a 64-image gallery is about 5/64 per hit image
+    assert m["text_to_image_r5"] > 0.5 and m["image_to_text_r5"] > 0.5, m
+    assert {"zero_shot_presence", "zero_shot_top1", "text_to_image_r1", "gallery"} <= set(m)
+
+
+def test_make_batch_targets_are_square_and_include_the_diagonal(trained):
+    model = load_model(trained)
+    examples, _ = align.load_examples("shapes:shapes:train", 6, 16)
+    batch, targets = align.AlignTask.make_batch(model, examples, np.random.default_rng(0), TrainConfig())
+    assert targets.shape == (16, 16) and bool(targets.diagonal().all())
+    assert model(batch).shape == (16, 16)
+
+
+def test_embed_search_classify_cli(trained, tmp_path, capsys):
+    data = tmp_path / "d"
+    assert main(["data", "shapes", "--preset", "shapes", "--split", "test", "--seed", "1", "--n", "4",
+                 "--out", str(data)]) == 0
+    images = data / "images"
+    assert main(["embed", str(images), "--out", str(tmp_path / "g.npz"), "--model", str(trained)]) == 0
+    with np.load(tmp_path / "g.npz") as f:
+        assert f["vectors"].shape == (4, 32) and len(f["names"]) == 4 and str(f["kind"]) == "image"
+        assert np.allclose(np.linalg.norm(f["vectors"], axis=1), 1, atol=1e-5)
+    capsys.readouterr()
+    assert main(["search", "a red circle", "--gallery", str(tmp_path / "g.npz"), "--k", "3", "--json",
+                 "--model", str(trained)]) == 0
+    ranked = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["rank"] for r in ranked] == [1, 2, 3] and ranked[0]["score"] >= ranked[-1]["score"]
+    query = sorted(images.iterdir())[0]
+    assert main(["search", str(query), "--gallery", str(images), "--k", "1", "--json", "--model", str(trained)]) == 0
+    assert json.loads(capsys.readouterr().out)["image"] == str(query)          # an image is nearest itself
+    assert main(["classify", str(images), "--labels", "red circle,blue square", "--json",
+                 "--model", str(trained)]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(out) == 4 and all(r["label"] in ("red circle", "blue square") for r in out)
+    support = tmp_path / "support"
+    for label, picks in (("first", [0, 1]), ("second", [2, 3])):
+        (support / label).mkdir(parents=True)
+        for i in picks:
+            (support / label / f"{i}.png").write_bytes(sorted(images.iterdir())[i].read_bytes())
+    assert main(["classify", str(sorted(images.iterdir())[0]), "--examples", str(support),
+                 "--model", str(trained)]) == 0
+    assert capsys.readouterr().out.strip() == "first"
+
+
+def test_align_evals_cli(trained, capsys):
+    capsys.readouterr()
+    for verb, keys in (("retrieve", {"text_to_image_r5", "image_to_text_r1"}),
+                       ("zero-shot", {"zero_shot_presence"}),
+                       ("few-shot", {"few_shot_accuracy", "novel_class_accuracy", "per_label"})):
+        assert main(["eval", verb, "--data", "shapes:shapes:test", "--n", "30", "--episodes", "2",
+                     "--model", str(trained), "--json"]) == 0
+        assert keys <= set(json.loads(capsys.readouterr().out)), verb
+
+
+def test_align_cli_bad_input(trained, tmp_path, capsys):
+    m = ["--model", str(trained)]
+    for argv, named in ((["classify", "x.png", *m], "--labels"),
+                        (["classify", "x.png", "--labels", "red", *m], "at least two labels"),
+                        (["search", "a purple circle", "--gallery", str(tmp_path), *m], "purple"),
+                        (["embed", str(tmp_path), "--out", str(tmp_path / "v.npy"), *m], "no images"),
+                        (["search", "a red circle", "--gallery", str(tmp_path / "none.npz"), *m], "none.npz")):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and named in err, (argv, err)

@@ -1,0 +1,157 @@
+"""Captioning: the decoder, beam search, fact scoring, training through the real trainer,
+and the CLI verbs."""
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from polymodal.cli import main
+from polymodal.data import shapes
+from polymodal.errors import InputError
+from polymodal.models.captioner import Captioner, CaptionerConfig
+from polymodal.pretrained import load_model
+from polymodal.tasks import caption
+from polymodal.tasks.caption_metrics import SceneTruth, fact_counts, fact_scores
+
+TINY_CNN = {"name": "cnn", "config": {"dim": 32, "channels": [16, 32, 32], "strides": [2, 2, 2], "image_size": 64}}
+
+
+def tiny_captioner(vocab=("a", "red", "circle", "blue", "square"), max_length=12):
+    torch.manual_seed(0)
+    return Captioner(CaptionerConfig(TINY_CNN, list(vocab), dim=32, layers=1, heads=2, max_length=max_length,
+                                     dropout=0.0))
+
+
+def test_wide_beam_finds_the_most_probable_caption():
+    """With a beam as wide as the search space, beam search must return the best sequence,
+    checked by scoring every possible caption of up to 2 words."""
+    model = tiny_captioner(vocab=("x", "y"), max_length=3).eval()
+    pixels = model.preprocess({"image": [np.full((64, 64, 3), 200, np.uint8)]})["image"]
+    with torch.no_grad():
+        memory = model.encode(pixels)
+        words = [model.tokenizer.index[w] for w in ("x", "y")]
+        candidates = [list(c) for n in range(0, 3) for c in itertools.product(words, repeat=n)]
+        # a 2-word caption has no room left for <eos> within max_length 3: it ends there
+        scores = {}
+        for c in candidates:
+            ids = torch.tensor([[model.tokenizer.index["<cls>"]] + c])
+            logp = model.decode(memory, ids).float().log_softmax(-1)[0]
+            s = sum(logp[i, t].item() for i, t in enumerate(c))
+            if len(c) < 2:
+                s += logp[len(c), model.eos].item()
+            scores[" ".join(model.config.vocab[t] for t in c)] = s
+        best = max(scores, key=scores.get)
+        found = model.generate(pixels, beams=16)[0]
+    assert found.text == best
+    assert found.score == pytest.approx(np.exp(scores[best]), rel=1e-4)
+
+
+def test_greedy_is_beam_of_one_and_beams_never_score_lower_here():
+    model = tiny_captioner().eval()
+    images = [s.image for s in shapes("shapes", "test", 0, 6)]
+    pixels = model.preprocess({"image": images})["image"]
+    greedy = model.generate(pixels, beams=1)
+    wide = model.generate(pixels, beams=4)
+    assert len(greedy) == len(wide) == 6
+    assert sum(w.score >= g.score - 1e-6 for g, w in zip(greedy, wide)) >= 5
+
+
+def test_preprocess_shifts_captions_and_rejects_unknown_words():
+    model = tiny_captioner()
+    batch = model.preprocess({"image": [np.zeros((64, 64, 3), np.uint8)] * 2,
+                              "caption": ["a red circle", "a blue square"]})
+    idx = model.tokenizer.index
+    assert batch["input_ids"][0].tolist() == [idx["<cls>"], idx["a"], idx["red"], idx["circle"]]
+    assert batch["targets"][0].tolist() == [idx["a"], idx["red"], idx["circle"], model.eos]
+    with pytest.raises(InputError, match="unknown word 'green'"):
+        model.preprocess({"image": [np.zeros((64, 64, 3), np.uint8)], "caption": ["a green circle"]})
+
+
+# -- fact scoring -----------------------------------------------------------------------
+OBJECTS = [{"colour": "red", "shape": "circle", "box": [0, 0, 10, 10]},
+           {"colour": "blue", "shape": "square", "box": [30, 0, 40, 10]}]
+REFERENCE = "a red circle left of a blue square"
+
+
+def test_fact_scores_reward_true_facts_only():
+    truth = SceneTruth.build(REFERENCE, OBJECTS)
+    assert fact_counts(REFERENCE, truth) == (3, 3, 3, 3)
+    assert fact_counts("a blue square right of a red circle", truth) == (3, 3, 3, 3)   # same facts, other way
+    assert fact_counts("a red circle above a blue square", truth) == (2, 3, 2, 3)     # false relation
+    assert fact_counts("a red circle", truth) == (1, 1, 1, 3)                          # says too little
+    assert fact_counts("a green circle left of a blue square", truth) == (1, 3, 1, 3)  # wrong colour
+    assert fact_counts("a red circle left of a blob", truth) == (0, 1, 0, 3)           # outside the grammar
+    scores = fact_scores([REFERENCE, "a red circle"], [truth, truth])
+    assert scores["fact_precision"] == 1.0 and scores["fact_recall"] == pytest.approx(4 / 6)
+
+
+def test_fact_scores_without_positions_use_the_reference_relations():
+    truth = SceneTruth.build(REFERENCE)
+    assert fact_counts("a blue square right of a red circle", truth) == (3, 3, 3, 3)
+    assert fact_counts("a blue square left of a red circle", truth) == (2, 3, 2, 3)
+
+
+def test_metrics_on_the_references_themselves_are_perfect():
+    examples, _ = caption.load_examples("shapes:shapes:test", 4, 20)
+    m = caption.metrics(examples, [ex.captions[0] for ex in examples])
+    assert m["fact_f1"] == 1.0 and m["exact_match"] == 1.0 and m["bleu4"] > 0.99 and m["cider"] > 5
+
+
+# -- training through the trainer, saving, loading ---------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny captioner trained on 16 scenes until it can repeat their captions."""
+    from polymodal import training_run
+    out = tmp_path_factory.mktemp("caption-run")
+    recipe = {"task": "caption", "data": {"spec": "shapes:shapes:train", "seed": 5, "n": 16},
+              "model": {"image_encoder": TINY_CNN, "dim": 64, "layers": 2, "heads": 4, "dropout": 0.0},
+              "train": {"epochs": 150, "batch_size": 16, "lr": 3e-3, "warmup_steps": 10, "seed": 0,
+                        "checkpoint_every": 10 ** 6}}
+    training_run.run(recipe, out)
+    return out / "model"
+
+
+def test_training_learns_the_captions_it_saw(trained):
+    model = load_model(trained)
+    examples, _ = caption.load_examples("shapes:shapes:train", 5, 16)
+    m = caption.CaptionTask.evaluate(model, examples)
+    assert m["fact_f1"] > 0.9, m
+
+
+def test_saved_captioner_round_trips(trained, tmp_path):
+    model = load_model(trained)
+    assert isinstance(model, Captioner)
+    again = load_model(model.save_pretrained(tmp_path / "copy"))
+    pixels = model.preprocess({"image": [s.image for s in shapes("shapes", "test", 1, 3)]})["image"]
+    assert [c.text for c in model.generate(pixels)] == [c.text for c in again.generate(pixels)]
+    config = json.loads((trained / "config.json").read_text())
+    assert config["kind"] == "captioner" and config["vocab"][:3] == ["<pad>", "<cls>", "<eos>"]
+
+
+def test_caption_cli(trained, tmp_path, capsys):
+    assert main(["data", "shapes", "--preset", "shapes", "--split", "test", "--seed", "2", "--n", "3",
+                 "--out", str(tmp_path / "d")]) == 0
+    image = tmp_path / "d" / "images" / "test-2-000000.png"
+    capsys.readouterr()
+    assert main(["caption", str(image), "--model", str(trained), "--beams", "2"]) == 0
+    assert capsys.readouterr().out.strip()
+    assert main(["caption", "--data", str(tmp_path / "d" / "manifest.jsonl"), "--model", str(trained), "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3 and {"image", "caption", "score"} <= set(lines[0])
+    assert main(["eval", "caption", "--data", "shapes:shapes:test", "--n", "5", "--model", str(trained), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"bleu4", "cider", "fact_f1", "fact_precision", "fact_recall", "images"} <= set(metrics)
+
+
+def test_caption_cli_bad_input(trained, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    assert main(["caption", str(bad), "--model", str(trained)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.png" in err
+    assert main(["eval", "vqa", "--data", "shapes:sort-of-clevr:test", "--n", "2", "--model", str(trained)]) == 2
+    assert "a caption model, not a vqa one" in capsys.readouterr().err
+    assert main(["eval", "caption", "--data", "shapes:sort-of-clevr:test", "--n", "2", "--model", str(trained)]) == 2
+    assert "shapes:shapes" in capsys.readouterr().err
