@@ -152,6 +152,6 @@ def test_caption_cli_bad_input(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.png" in err
     assert main(["eval", "vqa", "--data", "shapes:sort-of-clevr:test", "--n", "2", "--model", str(trained)]) == 2
-    assert "a caption model, not a vqa one" in capsys.readouterr().err
+    assert "a model for caption, not for vqa" in capsys.readouterr().err
     assert main(["eval", "caption", "--data", "shapes:sort-of-clevr:test", "--n", "2", "--model", str(trained)]) == 2
     assert "shapes:shapes" in capsys.readouterr().err

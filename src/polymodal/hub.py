@@ -1,4 +1,5 @@
-"""Where models come from: shipped names, local directories, and (later) `hf:<repo-id>`.
+"""Where models come from: shipped names, local directories (polymodal or Hugging Face
+layout), and `hf:<repo-id>` from the local Hugging Face cache.
 
 Offline-first: nothing here touches the network.
 """
@@ -23,8 +24,8 @@ def resolve(task: str, model: str | None) -> Path:
     if name is None:
         raise ModelNotFoundError(f"task {task!r} has no shipped default; pass --model")
     if name.startswith("hf:"):
-        raise ModelNotFoundError(f"{name}: Hugging Face models are not supported for {task!r} yet; "
-                                 f"use a shipped name ({', '.join(SHIPPED.names())}) or a local directory")
+        from .hf import resolve_hub_id
+        return resolve_hub_id(name[3:])
     if name in SHIPPED:
         path = SHIPPED.get(name)()
         if not (path / "config.json").exists():
@@ -43,7 +44,7 @@ def load_for_task(task: str, model: str | None = None):
     from .pretrained import load_model
     loaded = load_model(resolve(task, model))
     if loaded.config.task != task:
-        raise InputError(f"{model or DEFAULTS.get(task)}: a {loaded.config.task} model, not a {task} one")
+        raise InputError(f"{model or DEFAULTS.get(task)}: a model for {loaded.config.task}, not for {task}")
     return loaded
 
 

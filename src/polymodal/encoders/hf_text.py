@@ -23,21 +23,17 @@ def _load(path: str):
     if not os.path.isdir(path):
         raise ModelNotFoundError(f"no Hugging Face model directory at {path!r}: not a directory")
     from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # transformers 5 draws a "Loading weights" bar per load
+    from ..hf.loading import quiet
     try:
-        model = AutoModel.from_pretrained(path, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        with quiet():
+            model = AutoModel.from_pretrained(path, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelNotFoundError(
             f"no Hugging Face model at {path!r} (need a local directory with config.json, "
             f"weights and tokenizer files): {reason}") from None
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()
     return model.float(), tokenizer  # transformers 5 keeps the checkpoint dtype by default
 
 

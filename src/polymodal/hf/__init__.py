@@ -1,0 +1,16 @@
+"""Pretrained Hugging Face models behind polymodal's task interfaces, offline-first.
+
+A directory in Hugging Face layout (or `hf:<repo-id>` found in the local cache) is wrapped
+so that it answers the calls polymodal's own models answer for its task; every CLI verb,
+`eval` and `pm.load` then work with it unchanged:
+
+    model_type            task      wraps
+    clip                  align     CLIPModel (embed, search, zero-/few-shot classify)
+    blip                  caption   BlipForConditionalGeneration
+    vision-encoder-decoder caption  VisionEncoderDecoderModel (e.g. ViT + GPT-2)
+    owlvit, owlv2         ground    OWL-ViT / OWLv2 zero-shot detection
+    vilt                  vqa       ViltForQuestionAnswering
+"""
+from .loading import HF_ADAPTERS, is_hf_directory, load_hf, resolve_hub_id
+
+__all__ = ["HF_ADAPTERS", "is_hf_directory", "load_hf", "resolve_hub_id"]

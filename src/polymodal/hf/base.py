@@ -1,0 +1,82 @@
+"""What every Hugging Face adapter shares: the wrapped model and processor, a small config
+naming the task, image conversion, and saving back in Hugging Face layout."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from ..errors import ModelNotFoundError
+from .loading import load_pretrained
+
+
+@dataclass
+class HFTaskConfig:
+    task: str                     # which polymodal task the model serves
+    source: str                   # the folder it was loaded from
+    labels: list[str] = field(default_factory=list)      # VQA answers, in logit order
+    prompt: str = "a photo of a {}."                      # zero-shot: CLIP's usual template
+
+
+class Processor:
+    """An image processor and a tokenizer, whether the folder has a combined processor
+    (CLIP, BLIP, OWL-ViT, ViLT) or only the two parts (VisionEncoderDecoder)."""
+
+    def __init__(self, image_processor, tokenizer):
+        self.image_processor, self.tokenizer = image_processor, tokenizer
+
+    @classmethod
+    def load(cls, directory: Path) -> "Processor":
+        from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+        try:
+            combined = load_pretrained(AutoProcessor, directory, "processor")
+        except ModelNotFoundError:      # no processor class: load the two parts below
+            combined = None
+        if combined is not None and hasattr(combined, "image_processor") and hasattr(combined, "tokenizer"):
+            return cls(combined.image_processor, combined.tokenizer)
+        return cls(load_pretrained(AutoImageProcessor, directory, "image processor"),
+                   load_pretrained(AutoTokenizer, directory, "tokenizer"))
+
+    def save_pretrained(self, directory: str) -> None:
+        self.image_processor.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+
+def as_arrays(images) -> list[np.ndarray]:
+    """modalities.Image values or uint8 arrays -> HxWx3 uint8 arrays."""
+    return [getattr(im, "array", im) for im in images]
+
+
+class HFAdapter(nn.Module):
+    """Base of the adapters. Subclasses set `task` and `auto_class()` and answer the calls
+    polymodal's own model for that task answers."""
+
+    task = ""
+
+    def __init__(self, model, processor: Processor, directory: Path):
+        super().__init__()
+        self.model = model.float().eval()      # transformers 5 keeps a checkpoint's dtype
+        self.processor = processor
+        self.config = HFTaskConfig(self.task, str(directory))
+
+    @staticmethod
+    def auto_class():
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, directory: Path) -> "HFAdapter":
+        return cls(load_pretrained(cls.auto_class(), directory, "model"), Processor.load(directory), directory)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """The model and processor files, in Hugging Face layout, written atomically."""
+        from ..checkpoint import atomic_directory
+        directory = Path(directory)
+        with atomic_directory(directory) as tmp:
+            self.model.save_pretrained(str(tmp))
+            self.processor.save_pretrained(str(tmp))
+        return directory

@@ -1,0 +1,155 @@
+"""Pretrained Hugging Face architectures through polymodal's own commands: tiny random CLIP,
+BLIP, ViT+GPT-2, OWL-ViT and ViLT models are saved in Hugging Face layout and loaded through
+the public path (a directory, or hf:<id> from a local cache). Each adapter's output is
+checked against the transformers model run directly."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from hf_tiny import BUILDERS
+from polymodal.cli import main
+from polymodal.data import shapes
+from polymodal.hub import load
+from polymodal.pretrained import load_model
+
+
+@pytest.fixture(scope="module")
+def hf_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hf")
+    return {name: build(root / name) for name, build in BUILDERS.items()}
+
+
+@pytest.fixture(scope="module")
+def scene_files(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scenes")
+    assert main(["data", "shapes", "--preset", "shapes", "--split", "test", "--seed", "1", "--n", "3",
+                 "--out", str(out)]) == 0
+    return sorted((out / "images").iterdir()), out / "manifest.jsonl"
+
+
+def run_json(capsys, argv) -> list[dict]:
+    capsys.readouterr()
+    assert main(argv) == 0, argv
+    out = capsys.readouterr().out
+    return [json.loads(line) for line in out.splitlines()] if out.lstrip().startswith("{\"") else [json.loads(out)]
+
+
+def test_each_folder_loads_as_the_adapter_for_its_task(hf_dirs):
+    tasks = {name: load_model(d).config.task for name, d in hf_dirs.items()}
+    assert tasks == {"clip": "align", "blip": "caption", "vit-gpt2": "caption", "owlvit": "ground", "vilt": "vqa"}
+
+
+def test_clip_embeddings_match_transformers(hf_dirs, scene_files, tmp_path, capsys):
+    from transformers import CLIPModel, CLIPProcessor
+    images, _ = scene_files
+    assert main(["embed", str(images[0].parent), "--out", str(tmp_path / "v.npz"), "--model", str(hf_dirs["clip"])]) == 0
+    with np.load(tmp_path / "v.npz") as f:
+        ours = f["vectors"]
+    model, proc = CLIPModel.from_pretrained(hf_dirs["clip"]), CLIPProcessor.from_pretrained(hf_dirs["clip"])
+    from PIL import Image
+    with torch.no_grad():
+        feats = model.get_image_features(**proc(images=[np.asarray(Image.open(p).convert("RGB")) for p in images],
+                                                return_tensors="pt"))
+    feats = torch.nn.functional.normalize(getattr(feats, "pooler_output", feats), dim=-1).numpy()
+    assert np.allclose(ours, feats, atol=1e-5)
+    ranked = run_json(capsys, ["search", "a red circle", "--gallery", str(tmp_path / "v.npz"), "--json", "--model",
+                               str(hf_dirs["clip"])])
+    assert len(ranked) == 3
+    best = run_json(capsys, ["classify", str(images[0]), "--labels", "red circle,blue square", "--json", "--model",
+                             str(hf_dirs["clip"])])[0]
+    with torch.no_grad():
+        texts = proc(text=["a photo of a red circle.", "a photo of a blue square."], return_tensors="pt", padding=True,
+                     truncation=True)
+        t = model.get_text_features(**texts)
+        t = torch.nn.functional.normalize(getattr(t, "pooler_output", t), dim=-1).numpy()
+    assert best["label"] == ["red circle", "blue square"][int(np.argmax(feats[0] @ t.T))]
+    assert run_json(capsys, ["eval", "zero-shot", "--data", "shapes:shapes:test", "--n", "6", "--json", "--model",
+                             str(hf_dirs["clip"])])[0]["images"] == 6
+
+
+@pytest.mark.parametrize("name", ["blip", "vit-gpt2"])
+def test_captions_match_transformers_generate(name, hf_dirs, scene_files, capsys):
+    images, manifest = scene_files
+    ours = run_json(capsys, ["caption", str(images[0]), "--json", "--beams", "2", "--model", str(hf_dirs[name])])[0]
+    adapter = load_model(hf_dirs[name])
+    from PIL import Image
+    pixels = adapter.processor.image_processor(images=[np.asarray(Image.open(images[0]).convert("RGB"))],
+                                               return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        ids = adapter.model.generate(pixel_values=pixels, num_beams=2, max_new_tokens=30, do_sample=False)
+    expected = " ".join(adapter.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0].split())
+    assert ours["caption"] == expected and 0 <= ours["score"] <= 1
+    metrics = run_json(capsys, ["eval", "caption", "--data", str(manifest), "--json", "--model", str(hf_dirs[name])])[0]
+    assert metrics["images"] == 3 and "cider" in metrics
+
+
+def test_owlvit_box_is_the_best_patch_in_pixels(hf_dirs, scene_files, capsys):
+    images, manifest = scene_files
+    ours = run_json(capsys, ["ground", str(images[0]), "the red circle", "--json", "--model", str(hf_dirs["owlvit"])])[0]
+    adapter = load_model(hf_dirs["owlvit"])
+    from PIL import Image
+    array = np.asarray(Image.open(images[0]).convert("RGB"))
+    inputs = adapter.processor.tokenizer(["the red circle"], padding="max_length", truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        out = adapter.model(pixel_values=adapter.processor.image_processor(images=[array], return_tensors="pt")
+                            ["pixel_values"], **inputs)
+    best = out.logits[0, :, 0].argmax()
+    cx, cy, w, h = (out.pred_boxes[0, best] * 64).tolist()
+    assert np.allclose(ours["box"], [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], atol=0.01)
+    assert run_json(capsys, ["eval", "ground", "--data", str(manifest), "--json",
+                             "--model", str(hf_dirs["owlvit"])])[0]["phrases"] > 0
+
+
+def test_vilt_answers_are_its_best_label(hf_dirs, scene_files, capsys):
+    images, _ = scene_files
+    question = "what is the shape of the red object?"
+    ours = run_json(capsys, ["ask", str(images[0]), question, "--json", "--model", str(hf_dirs["vilt"])])[0]
+    adapter = load_model(hf_dirs["vilt"])
+    from PIL import Image
+    from transformers import ViltProcessor
+    proc = ViltProcessor.from_pretrained(hf_dirs["vilt"])
+    with torch.no_grad():
+        logits = adapter.model(**proc(images=[np.asarray(Image.open(images[0]).convert("RGB"))], text=[question],
+                                      return_tensors="pt")).logits
+    assert ours["answer"] == adapter.model.config.id2label[int(logits.argmax())]
+    pipe = load("vqa", str(hf_dirs["vilt"]))          # the Python surface: one image, many questions
+    scene = shapes("sort-of-clevr", "test", 0, 1)[0]
+    answers = pipe.batch([(scene.image, q.question) for q in scene.questions[:4]])
+    assert len(answers) == 4 and all(a.text in adapter.config.labels for a in answers)
+
+
+def test_hf_ids_come_from_the_local_cache_only(hf_dirs, tmp_path, monkeypatch, capsys):
+    """hf:<org/name> is found in a Hugging Face cache laid out as the hub client writes it;
+    a missing one is a one-line error that says how to get it, and nothing is downloaded."""
+    cache = tmp_path / "cache"
+    snapshot = cache / "models--tiny--clip" / "snapshots" / ("0" * 40)
+    snapshot.parent.mkdir(parents=True)
+    os.symlink(hf_dirs["clip"], snapshot)
+    (cache / "models--tiny--clip" / "refs").mkdir()
+    (cache / "models--tiny--clip" / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as c
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(cache))
+    capsys.readouterr()
+    assert main(["embed", "--text", "a red circle", "--out", str(tmp_path / "t.npz"), "--model", "hf:tiny/clip"]) == 0
+    capsys.readouterr()
+    assert main(["embed", "--text", "a red circle", "--out", str(tmp_path / "t.npz"), "--model", "hf:tiny/none"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hf:tiny/none" in err and "huggingface-cli download" in err
+
+
+def test_wrong_task_and_unsupported_type_are_one_line_errors(hf_dirs, tmp_path, scene_files, capsys):
+    images, _ = scene_files
+    capsys.readouterr()
+    assert main(["caption", str(images[0]), "--model", str(hf_dirs["clip"])]) == 2
+    assert "a model for align, not for caption" in capsys.readouterr().err
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    assert main(["caption", str(images[0]), "--model", str(odd)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'bert' is not supported" in err
