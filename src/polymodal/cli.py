@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True)
     d.add_argument("--image-format", choices=("png", "jpg"), default="png")
     d.add_argument("--jpeg-quality", type=positive_int, default=90)
+    d.add_argument("--spoken", action="store_true",
+                   help="also speak each question (sort-of-clevr) or caption (shapes) into 16 kHz WAVs")
+    d.add_argument("--noise-snr", type=float, help="with --spoken: add white noise at this SNR in dB")
 
     p = sub.add_parser("train", help="train a model (from flags or a YAML recipe)")
     p.add_argument("--recipe", help="YAML recipe (flags given here override it)")

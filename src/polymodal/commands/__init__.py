@@ -16,8 +16,10 @@ from .inputs import ask_items
 
 def data(args) -> int:
     from ..data.export import export_shapes
+    if args.noise_snr is not None and not args.spoken:
+        raise InputError("--noise-snr needs --spoken")
     path = export_shapes(args.preset, args.split, args.seed, args.n, Path(args.out), args.image_format,
-                         args.jpeg_quality)
+                         args.jpeg_quality, args.spoken, args.noise_snr)
     print(f"wrote {args.n} {args.preset} scenes and {path}", file=sys.stderr)
     return 0
 

@@ -24,6 +24,7 @@ from . import draw
 from .sort_of_clevr import COLOURS
 
 SIZE = 64
+SPOKEN_COLUMN = "caption"          # what `data shapes --spoken` speaks
 SHAPES = ("circle", "square", "triangle")
 EXTRA_SHAPES = ("star", "cross")              # drawable, but only when asked for
 HALF_RANGE = (5, 8)                           # half a side in pixels: sides of 10-16 px

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SIZE = 75
+SPOKEN_COLUMN = "question"          # what `data shapes --spoken` speaks
 OBJECT_HALF = 5          # half a square's side = a circle's radius
 MIN_CENTRE_DISTANCE = 10
 COLOURS = {

@@ -1,0 +1,1 @@
+"""Speech: eSpeak NG synthesis, the split's voices, and the spoken embedded world."""

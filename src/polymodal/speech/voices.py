@@ -1,0 +1,32 @@
+"""Which eSpeak NG voices speak the embedded world in each split.
+
+Accents and voice variants are disjoint across splits, so a recogniser evaluated on `test`
+has never heard its speakers: training hears three accents with five variants; validation
+a fourth accent; test three more accents with variants training never used. Speaking rate
+and pitch are drawn per utterance.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .espeak import Voice
+
+SPLIT_VOICES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {   # split -> (accents, variants)
+    "train": (("en-us", "en", "en-gb-x-rp"), ("m1", "m2", "m3", "f1", "f2")),
+    "val": (("en-gb-x-gbclan",), ("m4", "f3")),
+    "test": (("en-gb-scotland", "en-029", "en-gb-x-gbcwmd"), ("m5", "m7", "f4")),
+}
+SPLIT_VOICES["compositional"] = SPLIT_VOICES["test"]
+RATE_RANGE = (140, 200)         # words per minute
+PITCH_RANGE = (30, 70)
+
+
+def draw_voice(split: str, rng: np.random.Generator) -> Voice:
+    accents, variants = SPLIT_VOICES[split]
+    return Voice(accents[int(rng.integers(len(accents)))], variants[int(rng.integers(len(variants)))],
+                 int(rng.integers(RATE_RANGE[0], RATE_RANGE[1] + 1)), int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1)))
+
+
+def all_voices(split: str) -> list[str]:
+    accents, variants = SPLIT_VOICES[split]
+    return [f"{a}+{v}" for a in accents for v in variants]
