@@ -5,8 +5,9 @@ test scenes (seed 7, 200 scenes, 4,000 questions) three ways, through manifests 
   jpeg-q75   the same images re-encoded as JPEG at quality 75 (lossy)
   pil-draw   the same scenes drawn again by other code (PIL's ImageDraw, anti-aliasing off)
 
-    python benchmarks/robustness.py          -> benchmarks/results/robustness.{md,json}
+    python benchmarks/robustness.py [--model DIR]   -> benchmarks/results/robustness.{md,json}
 """
+import argparse
 import json
 import platform
 import sys
@@ -53,7 +54,10 @@ def write(scenes, folder: Path, variant: str) -> Path:
 
 
 def main() -> int:
-    model = MultimodalModel.from_pretrained(resolve("vqa", None))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", help="a model folder (default: the shipped VQA model)")
+    args = parser.parse_args()
+    model = MultimodalModel.from_pretrained(resolve("vqa", args.model))
     scenes = shapes("sort-of-clevr", "test", SEED, N)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +75,7 @@ def main() -> int:
     for variant, m in results.items():
         lines.append(f"| {variant} | {100 * m['accuracy']:.1f}% | {100 * m['relational_accuracy']:.1f}% | "
                      f"{100 * m['non_relational_accuracy']:.1f}% | {100 * (m['accuracy'] - base):+.1f} points |")
-    lines.append(f"\nShipped `vqa-sort-of-clevr`, test seed {SEED}, {N} scenes ({N * 20} questions), read from "
+    lines.append(f"\n`{args.model or 'vqa-sort-of-clevr'}`, test seed {SEED}, {N} scenes ({N * 20} questions), read from "
                  f"manifests on disk. Command: `python benchmarks/robustness.py`; machine: {platform.machine()} CPU.")
     (out / "robustness.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -1,9 +1,9 @@
 """Ship a trained run as a package model: copy its weights and config into
-src/polymodal/shipped/NAME/ and write the model card from measurements made here.
+src/polymodal/shipped/NAME/ and write the model card, metrics and golden answers from
+measurements made here, on test data of seeds that training never used (training: seed 1).
 
     python recipes/ship.py runs/vqa-sort-of-clevr vqa-sort-of-clevr --recipe recipes/vqa-sort-of-clevr.yaml
-
-The test set uses a seed that training never used (training: seed 1; test here: seed 7).
+    python recipes/ship.py runs/caption-shapes caption-shapes --recipe recipes/caption-shapes.yaml
 """
 import argparse
 import json
@@ -15,51 +15,123 @@ from pathlib import Path
 
 import torch
 
-from polymodal.model import MultimodalModel
-from polymodal.tasks import vqa
+from polymodal.pretrained import load_model
+from polymodal.tasks import align, caption, ground, vqa
 
-TEST_SEED, TEST_SCENES = 7, 200          # 4,000 questions
-GOLDEN_SEED, GOLDEN_SCENES = 11, 5       # 100 questions whose answers the golden test pins
+TEST_SEED = 7            # the seed of every test measurement below
+GOLDEN_SEED = 11         # the few items whose outputs the golden test pins
 
 
-def measure(model) -> tuple[dict, float]:
-    examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", TEST_SEED, TEST_SCENES)
+def timed(fn, *args, **kwargs):
     started = time.perf_counter()
-    metrics = vqa.VQATask.evaluate(model, examples, 64)
-    return metrics, metrics["questions"] / (time.perf_counter() - started)
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - started
 
 
-def card(name: str, recipe: str, run: Path, model, metrics: dict, qps: float, history: str) -> str:
+def pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+# -- per task: (metrics, card table rows, the command that measures it, golden outputs, speed) --------------------
+def measure_vqa(model) -> tuple:
+    examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", TEST_SEED, 200)
+    m, seconds = timed(vqa.VQATask.evaluate, model, examples, 64)
+    rows = [("accuracy", pct(m["accuracy"])), ("relational", pct(m["relational_accuracy"])),
+            ("non-relational", pct(m["non_relational_accuracy"]))] + [(k, pct(v)) for k, v in m["per_type"].items()]
+    golden_examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", GOLDEN_SEED, 5)
+    _, answers, _ = vqa.predict(model, golden_examples)
+    golden = {"data": f"shapes:sort-of-clevr:test seed {GOLDEN_SEED} n 5", "answers": answers}
+    command = f"polymodal eval vqa --data shapes:sort-of-clevr:test --seed {TEST_SEED} --n 200 --json"
+    return m, rows, command, golden, f"{m['questions'] / seconds:.0f} questions/s (batches of 64 images)"
+
+
+def measure_caption(model) -> tuple:
+    out, rows = {}, []
+    for split in ("test", "compositional"):
+        examples, _ = caption.load_examples(f"shapes:shapes:{split}", TEST_SEED, 500)
+        m, seconds = timed(caption.CaptionTask.evaluate, model, examples, 64)
+        out[split] = m
+        rows += [(f"{split}: fact F1", f"{m['fact_f1']:.3f}"), (f"{split}: BLEU-4", f"{m['bleu4']:.3f}"),
+                 (f"{split}: CIDEr", f"{m['cider']:.2f}"), (f"{split}: exact captions", pct(m["exact_match"]))]
+    golden_examples, _ = caption.load_examples("shapes:shapes:test", GOLDEN_SEED, 10)
+    golden = {"data": f"shapes:shapes:test seed {GOLDEN_SEED} n 10",
+              "captions": [c.text for c in caption.generate(model, golden_examples)]}
+    command = f"polymodal eval caption --data shapes:shapes:test|compositional --seed {TEST_SEED} --n 500 --json"
+    return out, rows, command, golden, f"{500 / seconds:.0f} images/s, greedy decoding"
+
+
+def measure_align(model) -> tuple:
+    out, rows = {}, []
+    examples, _ = align.load_examples("shapes:shapes:test", TEST_SEED, 1000)
+    out["retrieve"], seconds = timed(align.retrieval_metrics, model, examples)
+    rows += [(f"retrieval, {k.replace('_', ' ')}", pct(v)) for k, v in out["retrieve"].items() if k != "gallery"]
+    for split in ("test", "compositional"):
+        examples, _ = align.load_examples(f"shapes:shapes:{split}", TEST_SEED, 1000)
+        out[f"zero-shot {split}"] = align.zero_shot_metrics(model, examples)
+        rows.append((f"zero-shot presence, {split}", pct(out[f"zero-shot {split}"]["zero_shot_presence"])))
+    few = align.few_shot_metrics(model, align.few_shot_images(TEST_SEED, 200), shots=5, episodes=20, seed=TEST_SEED)
+    out["few-shot"] = few
+    rows += [("few-shot, 5 per class, 5 shapes", pct(few["few_shot_accuracy"]))]
+    rows += [(f"few-shot: {c}{' (never in training)' if c in align.EXTRA_SHAPES else ''}", pct(v))
+             for c, v in few["per_label"].items()]
+    golden_examples, _ = align.load_examples("shapes:shapes:test", GOLDEN_SEED, 10)
+    emb = align.embed_images(model, [ex.image for ex in golden_examples])
+    best = align.zero_shot_scores(model, emb, align.PAIR_LABELS).argmax(-1).tolist()
+    golden = {"data": f"shapes:shapes:test seed {GOLDEN_SEED} n 10", "zero_shot": [align.PAIR_LABELS[b] for b in best]}
+    command = (f"polymodal eval retrieve|zero-shot --data shapes:shapes:test --seed {TEST_SEED} --n 1000 --json; "
+               f"polymodal eval few-shot --data shapes:shapes:test --seed {TEST_SEED} --n 1000 --json")
+    return out, rows, command, golden, f"{1000 / seconds:.0f} images/s embedded and searched"
+
+
+def measure_ground(model) -> tuple:
+    examples, _ = ground.load_examples("shapes:shapes:test", TEST_SEED, 500)
+    m, seconds = timed(ground.GroundTask.evaluate, model, examples)
+    rows = [("Acc@IoU>=0.5, all phrases", pct(m["accuracy_iou50"])), ("mean IoU", f"{m['mean_iou']:.3f}")]
+    rows += [(f"Acc@IoU>=0.5, {k.split('_')[0]} phrases", pct(v)) for k, v in m.items() if k.endswith("_accuracy_iou50")]
+    golden_examples, _ = ground.load_examples("shapes:shapes:test", GOLDEN_SEED, 5)
+    golden = {"data": f"shapes:shapes:test seed {GOLDEN_SEED} n 5",
+              "boxes": [g.box for g in ground.locate(model, golden_examples)]}
+    command = f"polymodal eval ground --data shapes:shapes:test --seed {TEST_SEED} --n 500 --json"
+    return m, rows, command, golden, f"{m['phrases'] / seconds:.0f} phrases/s"
+
+
+MEASURES = {"vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
+WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an English question -> an answer.",
+        "caption": "Image captioning on the shapes world: a 64x64 scene -> a sentence naming every object and how "
+                   "each stands to the next.",
+        "align": "Image-text alignment on the shapes world: images and texts in one space, for retrieval, zero-shot "
+                 "and few-shot classification.",
+        "ground": "Grounding on the shapes world: a 64x64 scene and a referring phrase -> the box of the object it "
+                  "names."}
+
+
+def card(name: str, task: str, recipe: str, run: Path, model, rows, command: str, speed: str, history: str) -> str:
     log = json.loads((run / "metrics.json").read_text())
     last = log["evals"][-1] if log["evals"] else {}
-    per_type = "\n".join(f"| {k} | {100 * v:.1f}% |" for k, v in metrics["per_type"].items())
-    cfg = model.config
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    config = json.loads((run / "model" / "config.json").read_text())
+    parts = {k: v for k, v in config.items()
+             if k not in ("vocab", "labels", "kind", "task") and not isinstance(v, (dict, list))}
+    encoders = {k: v["name"] for k, v in config.items() if isinstance(v, dict) and "name" in v}
     return f"""# {name}
 
-Visual question answering on the embedded sort-of-clevr world (Relation Networks paper spec):
-a 75x75 image and an English question -> one of {", ".join(cfg.labels)}.
+{WHAT[task]}
 
-- **Architecture**: {cfg.encoders["image"]["name"]} image encoder ({model.encoders["image"].side}x{model.encoders["image"].side} visual tokens with coordinates),
-  {cfg.encoders["text"]["name"]} question encoder, `{cfg.fusion}` fusion {cfg.fusion_config}, linear answer head;
-  {model.num_parameters():,} parameters.
-- **Data**: `shapes:sort-of-clevr:train`, seed 1 (see the recipe for the number of scenes; 20 questions each).
+- **Model**: `{config.get("kind", "multimodal")}`, {model.num_parameters():,} parameters; encoders {encoders}; {parts}.
+- **Data**: see `{recipe}` (generated scenes, training seed 1).
 - **Training**: `polymodal train --recipe {recipe} --out runs/{name}`; {last.get("step", "?")} steps,
-  {last.get("epoch", "?")} epochs, {last.get("elapsed_s", 0) / 60:.0f} minutes of training on {platform.machine()} CPU
-  ({torch.get_num_threads()} threads).
-- **Test** (`polymodal eval vqa --data shapes:sort-of-clevr:test --seed {TEST_SEED} --n {TEST_SCENES} --json`,
-  a seed never used in training, {metrics["questions"]} questions):
+  {last.get("epoch", "?")} epochs, {last.get("elapsed_s", 0) / 60:.0f} minutes of training steps on
+  {platform.machine()} CPU ({torch.get_num_threads()} threads).
+- **Test**, seed {TEST_SEED} (never used in training): `{command}`
 
 | metric | value |
 |---|---|
-| accuracy | {100 * metrics["accuracy"]:.1f}% |
-| relational | {100 * metrics["relational_accuracy"]:.1f}% |
-| non-relational | {100 * metrics["non_relational_accuracy"]:.1f}% |
-{per_type}
+{table}
 
-Inference on this machine: {qps:.0f} questions/s (batch of 64 images).
+Speed on this machine: {speed}.
 {history}
-Limits: trained only on sort-of-clevr scenes; questions must use the words of its templates
-(an unknown word is refused, not guessed).
+Limits: trained only on the embedded world; texts must use its words (an unknown word is
+refused, not guessed).
 """
 
 
@@ -69,19 +141,18 @@ def main() -> int:
     parser.add_argument("name")
     parser.add_argument("--recipe", required=True)
     parser.add_argument("--history", default="", help="how the run went (interruptions, changes), for the card")
+    parser.add_argument("--target", type=Path, help="default: src/polymodal/shipped/NAME")
     args = parser.parse_args()
-    model = MultimodalModel.from_pretrained(args.run / "model")
-    metrics, qps = measure(model)
-    target = Path(__file__).resolve().parents[1] / "src" / "polymodal" / "shipped" / args.name
+    model = load_model(args.run / "model")
+    task = model.config.task
+    metrics, rows, command, golden, speed = MEASURES[task](model)
+    target = args.target or Path(__file__).resolve().parents[1] / "src" / "polymodal" / "shipped" / args.name
     target.mkdir(parents=True, exist_ok=True)
     for f in ("config.json", "model.safetensors"):
         shutil.copy2(args.run / "model" / f, target / f)
-    (target / "README.md").write_text(card(args.name, args.recipe, args.run, model, metrics, qps,
-                                                     f"\n## How this run went\n\n{args.history}\n" if args.history else ""))
+    history = f"\n## How this run went\n\n{args.history}\n" if args.history else ""
+    (target / "README.md").write_text(card(args.name, task, args.recipe, args.run, model, rows, command, speed, history))
     (target / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", GOLDEN_SEED, GOLDEN_SCENES)
-    _, answers, _ = vqa.predict(model, examples)
-    golden = {"data": f"shapes:sort-of-clevr:test seed {GOLDEN_SEED} n {GOLDEN_SCENES}", "answers": answers}
     (target / "golden.json").write_text(json.dumps(golden) + "\n")
     print(json.dumps(metrics, indent=2))
     return 0
