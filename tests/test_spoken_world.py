@@ -46,7 +46,7 @@ def test_test_voices_are_never_heard_in_training():
 def test_noise_is_added_at_the_requested_snr(snr):
     rng = np.random.default_rng(1)
     clean = (0.3 * np.sin(np.arange(16000 * 3) / 7.0)).astype(np.float32)
-    noisy = spoken_mod.add_noise(clean, snr, rng)
+    noisy = spoken_mod.noisy(clean, snr, rng)
     measured = 10 * np.log10(np.mean(clean ** 2) / np.mean((noisy - clean) ** 2))
     assert abs(measured - snr) < 0.3
 

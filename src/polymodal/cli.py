@@ -7,7 +7,7 @@ import sys
 
 from .errors import PolymodalError
 
-TRAINABLE_TASKS = ("vqa", "classify", "caption", "align", "ground")
+TRAINABLE_TASKS = ("vqa", "classify", "caption", "align", "ground", "transcribe")
 ALIGN_EVALS = ("retrieve", "zero-shot", "few-shot")      # evaluations of an aligner   # kept here, not imported, so --help stays instant
 
 
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="shipped name or local directory (default: the task's shipped model)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--beams", type=positive_int, default=1, help="caption: beam-search width (1 = greedy)")
+    p.add_argument("--noise-snr", type=float, help="transcribe on spoken:<split>: add white noise at this SNR (dB)")
     p.add_argument("--shots", type=positive_int, default=5, help="few-shot: examples per class")
     p.add_argument("--episodes", type=positive_int, default=20, help="few-shot: episodes averaged")
     p.add_argument("--method", choices=("prototype", "probe"), default="prototype",
@@ -85,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beams", type=positive_int, default=1, help="beam-search width (1 = greedy)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
+
+    p = sub.add_parser("transcribe", help="speech -> text (a file, a folder, a .txt list, or --data)")
+    p.add_argument("audio", nargs="?", help="an audio file (WAV, FLAC, OGG), a folder of them or a .txt list")
+    add_data_args(p, required=False)
+    p.add_argument("--model")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
 
     p = sub.add_parser("ground", help="find the region a phrase names; draw its box")
     p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")

@@ -95,3 +95,18 @@ class GroundPipeline:
         from .tasks import ground
         examples = [ground.GroundExample(Image.open(im), phrase) for im, phrase in items]
         return ground.locate(self.model, examples, batch_size or self.batch_size, progress=progress)
+
+
+@PIPELINES.register("transcribe")
+class TranscribePipeline:
+    def __init__(self, model, batch_size: int = 32):
+        self.model, self.batch_size = model.eval(), batch_size
+
+    def __call__(self, audio):
+        return self.batch([audio])[0]
+
+    def batch(self, audios, batch_size: int | None = None, progress: bool = False):
+        """audios: paths, bytes, (waveform, rate) or Audio -> Transcript(text, score) each."""
+        from .tasks import transcribe
+        examples = [transcribe.SpeechExample(a, None) for a in audios]
+        return transcribe.transcribe(self.model, examples, batch_size or self.batch_size, progress=progress)

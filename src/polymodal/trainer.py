@@ -38,6 +38,8 @@ class TrainConfig:
     time_budget_s: float | None = None
     jpeg_augment: float = 0.0         # probability that a training image is JPEG re-encoded
     jpeg_quality: tuple = (50, 95)    # its quality, drawn uniformly from this range
+    noise_augment: float = 0.0        # audio: probability of added noise (with speed and gain jitter)
+    noise_snr: tuple = (5.0, 30.0)    # its SNR in dB, drawn uniformly from this range
     max_steps: int | None = None      # stop (with a checkpoint) after this many steps in all
     mixed_precision: str = "auto"     # "auto": bf16 on a GPU, none on CPU
 

@@ -11,6 +11,7 @@ from ..errors import InputError
 from .align import classify, embed, search  # noqa: F401  (verbs)
 from .caption import caption  # noqa: F401  (verb)
 from .ground import ground  # noqa: F401  (verb)
+from .speech import transcribe  # noqa: F401  (verb)
 from .inputs import ask_items
 
 
@@ -85,8 +86,11 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
     else:
         task = TASKS.get(args.task)
         model = load_for_task(args.task, args.model)
+        spoken = {"noise_snr": args.noise_snr} if args.task == "transcribe" else {}
+        if args.noise_snr is not None and not args.data.startswith("spoken:"):
+            raise InputError("--noise-snr applies to spoken:<split> data (speech synthesised here)")
         examples, manifest = task.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
-                                                args.on_bad_rows)
+                                                args.on_bad_rows, **spoken)
         report_bad_rows(manifest)
         options = {"beams": args.beams} if args.task == "caption" else {}
         metrics = task.evaluate(model, examples, args.batch_size, progress=sys.stderr.isatty(), **options)

@@ -6,6 +6,7 @@ from pathlib import Path
 from ..errors import InputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
 
 
 def ask_items(args) -> list[tuple]:
@@ -26,20 +27,24 @@ def ask_items(args) -> list[tuple]:
 
 
 def image_paths(path: Path) -> list[Path]:
-    """One image, every image in a folder, or the images a .txt list names (one per line,
-    relative to the list's folder)."""
+    return files_from(path, IMAGE_SUFFIXES, "images")
+
+
+def files_from(path: Path, suffixes: set[str], what: str) -> list[Path]:
+    """One file, every file of a kind in a folder, or the files a .txt list names (one per
+    line, relative to the list's folder)."""
     if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise InputError(f"{path}: no images in this folder")
-        return images
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes)
+        if not found:
+            raise InputError(f"{path}: no {what} in this folder")
+        return found
     if path.suffix.lower() == ".txt":
         try:
             lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"{path}: cannot read this list of images ({e})") from None
+            raise InputError(f"{path}: cannot read this list of {what} ({e})") from None
         if not lines:
-            raise InputError(f"{path}: the list names no images")
+            raise InputError(f"{path}: the list names no {what}")
         return [p if p.is_absolute() else path.parent / p for p in map(Path, lines)]
     return [path]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import resample_poly
 
+from ..processors.audio import add_noise
 from .espeak import Voice, synthesize
 from .voices import draw_voice
 
@@ -18,16 +19,14 @@ def speak(text: str, voice: Voice, rate: int = RATE) -> np.ndarray:
     return resample_poly(wave, rate // g, native // g).astype(np.float32)
 
 
-def add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """White noise scaled so that speech power / noise power = snr_db (in dB), measured over
-    the whole utterance; the sum is clipped to [-1, 1]."""
-    power = float(np.mean(wave ** 2)) or 1e-12
-    noise = rng.standard_normal(len(wave)).astype(np.float32) * np.sqrt(power / 10 ** (snr_db / 10))
-    return np.clip(wave + noise, -1.0, 1.0)
+def noisy(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """White noise at snr_db (speech power over noise power, over the whole utterance),
+    clipped to [-1, 1] as a recording would be."""
+    return np.clip(add_noise(wave, snr_db, rng), -1.0, 1.0)
 
 
 def spoken(text: str, split: str, rng: np.random.Generator, snr_db: float | None = None) -> tuple[np.ndarray, Voice]:
     """One utterance of `text` in a voice of `split`: (16 kHz waveform, the voice)."""
     voice = draw_voice(split, rng)
     wave = speak(text, voice)
-    return (add_noise(wave, snr_db, rng) if snr_db is not None else wave), voice
+    return (noisy(wave, snr_db, rng) if snr_db is not None else wave), voice

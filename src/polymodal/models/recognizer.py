@@ -1,0 +1,87 @@
+"""Speech recognition: log-mel features -> a conv-subsampled transformer (the `logmel`
+encoder) -> per-frame character probabilities, trained with CTC and read greedily."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..encoders import ENCODERS
+from ..errors import InputError
+from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
+from ..speech.text import normalize_transcript
+
+BLANK = 0       # CTC's "no symbol" is index 0; alphabet[i] is index i + 1
+
+
+@dataclass
+class RecognizerConfig(SavedConfig):
+    audio_encoder: dict                              # {"name": "logmel", "config": {...}}
+    alphabet: str = " abcdefghijklmnopqrstuvwxyz'"   # output characters, after normalize_transcript
+    chunk_seconds: float = 20.0                      # longer audio is read in windows of this length
+    task: str = "transcribe"
+
+
+@dataclass
+class Transcript:
+    text: str
+    score: float        # mean per-frame probability of the chosen symbols (a rough confidence)
+
+
+@MODEL_KINDS.register("recognizer")
+class Recognizer(Pretrained):
+    kind = "recognizer"
+    config_class = RecognizerConfig
+
+    def __init__(self, config: RecognizerConfig):
+        super().__init__()
+        self.config = config
+        enc = config.audio_encoder
+        self.audio_encoder = ENCODERS.build(enc["name"], **enc.get("config", {}))
+        self.to_symbols = nn.Linear(self.audio_encoder.dim, len(config.alphabet) + 1)
+        self.index = {c: i + 1 for i, c in enumerate(config.alphabet)}
+
+    @property
+    def modalities(self) -> list[str]:
+        return ["audio"]
+
+    @property
+    def rate(self) -> int:
+        return self.audio_encoder.processor.cfg.sample_rate
+
+    def encode_text(self, text: str) -> list[int]:
+        norm = normalize_transcript(text)
+        missing = sorted({c for c in norm if c not in self.index})
+        if missing or not norm:
+            raise InputError(f"{text!r}: cannot be a transcript for this recogniser "
+                             f"({'characters ' + repr(''.join(missing)) if missing else 'nothing to say'})")
+        return [self.index[c] for c in norm]
+
+    def preprocess(self, values: dict) -> dict:
+        """{"audio": values[, "transcript": texts]} -> features, and CTC targets when given."""
+        batch = {"audio": self.audio_encoder.processor(values["audio"])}
+        if "transcript" in values:
+            seqs = [self.encode_text(t) for t in values["transcript"]]
+            batch["targets"] = torch.tensor([i for s in seqs for i in s], dtype=torch.long)
+            batch["target_lengths"] = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+        return batch
+
+    def forward(self, batch: dict) -> dict:
+        emb = self.audio_encoder(batch["audio"])
+        return {"log_probs": self.to_symbols(emb.tokens).float().log_softmax(-1), "lengths": emb.mask.sum(1)}
+
+    @torch.no_grad()
+    def decode(self, out: dict) -> list[Transcript]:
+        """Greedy CTC: the best symbol per frame, repeats merged, blanks dropped."""
+        best = out["log_probs"].max(-1)
+        texts = []
+        for ids, logp, n in zip(best.indices.tolist(), best.values, out["lengths"].tolist()):
+            ids, chars, previous = ids[:n], [], BLANK
+            for i in ids:
+                if i != previous and i != BLANK:
+                    chars.append(self.config.alphabet[i - 1])
+                previous = i
+            score = float(logp[:n].exp().mean()) if n else 0.0
+            texts.append(Transcript(" ".join("".join(chars).split()), score))
+        return texts
