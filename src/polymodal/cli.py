@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per file")
 
+    p = sub.add_parser("speak", help="text -> speech in a WAV file (or many: --text-file, one WAV per line)")
+    p.add_argument("text", nargs="?")
+    p.add_argument("--text-file", help="one text per line; --out is then a folder (files in line order)")
+    p.add_argument("--out", required=True, help="the .wav to write (a folder with --text-file)")
+    p.add_argument("--voice", help="a voice of the engine, e.g. en-us+m3 or en-gb-scotland+f4 for espeak")
+    p.add_argument("--model", help="espeak (default) or a trained synthesiser")
+
     p = sub.add_parser("ground", help="find the region a phrase names; draw its box")
     p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")
     p.add_argument("phrase", nargs="?", help='e.g. "the square left of the green circle"')

@@ -12,7 +12,7 @@ from .registry import Registry
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 SHIPPED: Registry = Registry("shipped model")
-DEFAULTS = {"vqa": "vqa-sort-of-clevr"}          # task -> shipped model used without --model
+DEFAULTS = {"vqa": "vqa-sort-of-clevr", "speak": "espeak"}   # task -> model used without --model
 
 for _name in ("vqa-sort-of-clevr",):
     SHIPPED.register(_name)(lambda _n=_name: SHIPPED_DIR / _n)
@@ -42,7 +42,9 @@ def load_for_task(task: str, model: str | None = None):
     """The model (shipped name, directory or the task's default) checked to be one for `task`."""
     from .errors import InputError
     from .pretrained import load_model
-    loaded = load_model(resolve(task, model))
+    from .speech.engines import ENGINES
+    name = model or DEFAULTS.get(task)
+    loaded = ENGINES.build(name) if name in ENGINES else load_model(resolve(task, model))
     if loaded.config.task != task:
         raise InputError(f"{model or DEFAULTS.get(task)}: a model for {loaded.config.task}, not for {task}")
     return loaded

@@ -110,3 +110,16 @@ class TranscribePipeline:
         from .tasks import transcribe
         examples = [transcribe.SpeechExample(a, None) for a in audios]
         return transcribe.transcribe(self.model, examples, batch_size or self.batch_size, progress=progress)
+
+
+@PIPELINES.register("speak")
+class SpeakPipeline:
+    def __init__(self, model):
+        self.model = model.eval()
+
+    def __call__(self, text: str, voice: str | None = None):
+        return self.batch([text], voice)[0]
+
+    def batch(self, texts: list[str], voice: str | None = None):
+        """texts -> Audio each (voice: an engine's voice name, e.g. en-us+m3 for eSpeak)."""
+        return self.model.speak_texts(list(texts), voice)

@@ -11,7 +11,7 @@ from ..errors import InputError
 from .align import classify, embed, search  # noqa: F401  (verbs)
 from .caption import caption  # noqa: F401  (verb)
 from .ground import ground  # noqa: F401  (verb)
-from .speech import transcribe  # noqa: F401  (verb)
+from .speech import speak, transcribe  # noqa: F401  (verbs)
 from .inputs import ask_items
 
 

@@ -9,6 +9,32 @@ from ..errors import InputError
 from .inputs import AUDIO_SUFFIXES, files_from
 
 
+def speak(args) -> int:
+    from ..hub import load
+    from .align import read_lines
+    if bool(args.text) == bool(args.text_file):
+        raise InputError("speak needs a TEXT or --text-file FILE (one text per line)")
+    texts = [args.text] if args.text else read_lines(Path(args.text_file))
+    out = Path(args.out)
+    if args.text and out.suffix.lower() != ".wav":
+        raise InputError(f"{out}: --out must name a .wav file")
+    paths = [out] if args.text else [out / f"{i:06d}.wav" for i in range(len(texts))]
+    pipe = load("speak", args.model)
+    for audio, path in zip(pipe.batch(texts, args.voice), paths):
+        save_wav(audio, path)
+    print(f"wrote {len(paths)} file{'s' if len(paths) > 1 else ''}: {paths[0] if len(paths) == 1 else out}",
+          file=sys.stderr)
+    return 0
+
+
+def save_wav(audio, path: Path) -> None:
+    """16-bit PCM WAV, written atomically (a temp file, then rename)."""
+    import soundfile as sf
+
+    from ..checkpoint import atomic_write
+    atomic_write(path, lambda tmp: sf.write(tmp, audio.waveform, audio.rate, subtype="PCM_16", format="WAV"))
+
+
 def transcribe(args) -> int:
     from ..hub import load
     items = speech_items(args)

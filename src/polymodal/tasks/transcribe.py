@@ -94,6 +94,8 @@ def transcribe(model, examples: list, batch_size: int = 32, device=None, progres
 
     from ..models.recognizer import Transcript
     model.eval()
+    if hasattr(model, "transcribe_audios"):         # an engine (pocketsphinx): audio in, text out
+        return model.transcribe_audios([audio_of(ex) for ex in examples])
     device = device or next(model.parameters()).device
     pieces, owner = [], []
     for i, ex in enumerate(examples):
