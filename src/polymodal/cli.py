@@ -7,7 +7,7 @@ import sys
 
 from .errors import PolymodalError
 
-TRAINABLE_TASKS = ("vqa", "classify", "caption", "align", "ground", "transcribe")
+TRAINABLE_TASKS = ("vqa", "classify", "caption", "align", "ground", "transcribe", "speak")
 ALIGN_EVALS = ("retrieve", "zero-shot", "few-shot")      # evaluations of an aligner   # kept here, not imported, so --help stays instant
 
 
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--beams", type=positive_int, default=1, help="caption: beam-search width (1 = greedy)")
     p.add_argument("--noise-snr", type=float, help="transcribe on spoken:<split>: add white noise at this SNR (dB)")
+    p.add_argument("--recognizer", default="pocketsphinx",
+                   help="speak: the recogniser that listens to the synthesised speech (default: pocketsphinx)")
     p.add_argument("--shots", type=positive_int, default=5, help="few-shot: examples per class")
     p.add_argument("--episodes", type=positive_int, default=20, help="few-shot: episodes averaged")
     p.add_argument("--method", choices=("prototype", "probe"), default="prototype",

@@ -83,6 +83,13 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
     from .align import ALIGN_EVALS, eval_aligner
     if args.task in ALIGN_EVALS:
         metrics = eval_aligner(args)
+    elif args.task == "speak":
+        from ..tasks.speak import load_examples, round_trip
+        examples, manifest = load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
+                                           args.on_bad_rows)
+        report_bad_rows(manifest)
+        metrics = round_trip(load_for_task("speak", args.model), load_for_task("transcribe", args.recognizer),
+                             [ex.text for ex in examples])
     else:
         task = TASKS.get(args.task)
         model = load_for_task(args.task, args.model)

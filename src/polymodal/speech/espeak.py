@@ -19,7 +19,17 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _PITCH = 1, 3                     # espeak_PARAMETER values
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_EVENT_WORD, _EVENT_END_OF_LIST = 1, 0
+
+
+class _Event(ctypes.Structure):
+    """espeak_EVENT from speak_lib.h."""
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+
+
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 _lock = threading.Lock()
 _state: dict = {}
 
@@ -57,19 +67,32 @@ def _library():
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         chunks: list[np.ndarray] = []
+        words: list[tuple[int, int, int]] = []
 
         def collect(samples, count, events):
             if count > 0:
                 chunks.append(np.ctypeslib.as_array(samples, shape=(count,)).copy())
+            i = 0
+            while events and events[i].type != _EVENT_END_OF_LIST:
+                if events[i].type == _EVENT_WORD:
+                    words.append((events[i].text_position - 1, events[i].length, events[i].audio_position))
+                i += 1
             return 0                       # 0: go on synthesising
         callback = _SYNTH_CALLBACK(collect)
         lib.espeak_SetSynthCallback(callback)
-        _state.update(lib=lib, rate=rate, chunks=chunks, callback=callback)   # keep the callback alive
+        _state.update(lib=lib, rate=rate, chunks=chunks, words=words, callback=callback)   # keep the callback alive
     return _state["lib"], _state["rate"]
 
 
 def synthesize(text: str, voice: Voice = Voice()) -> tuple[np.ndarray, int]:
     """-> (float32 mono waveform in [-1, 1], sample rate)."""
+    wave, rate, _ = synthesize_with_words(text, voice)
+    return wave, rate
+
+
+def synthesize_with_words(text: str, voice: Voice = Voice()) -> tuple[np.ndarray, int, list[tuple[int, int, int]]]:
+    """-> (waveform, sample rate, words): each word as (character offset in the text, its
+    length in characters, where its sound starts in ms), as eSpeak reports them."""
     if not text.strip():
         raise InputError("nothing to speak: the text is empty")
     with _lock:
@@ -80,8 +103,10 @@ def synthesize(text: str, voice: Voice = Voice()) -> tuple[np.ndarray, int]:
         lib.espeak_SetParameter(_PITCH, int(voice.pitch), 0)
         data = text.encode("utf-8") + b"\0"
         _state["chunks"].clear()
+        _state["words"].clear()
         if lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None) != 0:
             raise InputError(f"eSpeak NG could not speak {text!r}")
         lib.espeak_Synchronize()
         samples = np.concatenate(_state["chunks"]) if _state["chunks"] else np.zeros(0, np.int16)
-    return (samples.astype(np.float32) / 32768.0), rate
+        words = list(_state["words"])
+    return (samples.astype(np.float32) / 32768.0), rate, words

@@ -1,0 +1,79 @@
+"""Speech synthesis: durations from the teacher's word timings, the vocoder, training through
+the trainer, and speak / eval speak with a trained model and with eSpeak."""
+import json
+
+import pytest
+
+from polymodal.cli import main
+from polymodal.errors import InputError
+from polymodal.hub import load
+from polymodal.models.synthesizer import Synthesizer, SynthesizerConfig, speakable
+from polymodal.pretrained import load_model
+from polymodal.processors.audio import LogMelConfig, log_mel
+from polymodal.speech.vocoder import vocode
+from polymodal.tasks import speak
+
+TINY = {"dim": 48, "encoder_layers": 1, "decoder_layers": 1, "heads": 2}
+
+
+def test_speakable_text():
+    assert speakable("How many? 3") == "how many? three"
+    with pytest.raises(InputError, match="cannot speak: 'é'"):
+        Synthesizer(SynthesizerConfig(**TINY)).encode_text("un café")
+
+
+def test_char_durations_follow_word_onsets_and_sum_to_the_frames():
+    said = "the red circle"
+    words = [(0, 3, 0), (4, 3, 200), (8, 6, 400)]          # onsets at 0, 200, 400 ms
+    d = speak.char_durations(said, words, frames=100, hop_ms=10)
+    assert sum(d) == 100 and len(d) == len(said)
+    assert sum(d[:4]) == 20 and sum(d[4:8]) == 20 and sum(d[8:]) == 60
+
+
+def test_teacher_durations_cover_its_frames():
+    model = Synthesizer(SynthesizerConfig(**TINY))
+    mel, durations = speak.teacher(model, "what is the shape of the red object?")
+    assert mel.shape[1] == 80 and sum(durations) == len(mel)
+    assert len(durations) == len(speakable("what is the shape of the red object?"))
+
+
+def test_griffin_lim_keeps_speech_intelligible():
+    """eSpeak speech -> log-mel -> Griffin-Lim -> pocketsphinx still hears the sentence."""
+    text = "what is the shape of the red object"
+    audio = load("speak").batch([text], "en-us")[0]
+    cfg = LogMelConfig(n_mels=80)
+    from polymodal.modalities import Audio
+    back = Audio(vocode(log_mel(audio.waveform, cfg), cfg), 16000)
+    assert load("transcribe", "pocketsphinx")(back).text == text
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from polymodal import training_run
+    out = tmp_path_factory.mktemp("tts-run")
+    recipe = {"task": "speak", "data": {"spec": "spoken:train", "seed": 2, "n": 16},
+              "model": TINY, "train": {"epochs": 25, "batch_size": 16, "lr": 3e-3, "warmup_steps": 5, "seed": 0,
+                                       "checkpoint_every": 10 ** 6}}
+    training_run.run(recipe, out)
+    return out / "model"
+
+
+def test_training_brings_the_mels_towards_the_teacher(trained):
+    examples, _ = speak.load_examples("spoken:train", 2, 16)
+    fresh = speak.SpeakTask.build_model(dict(TINY), examples)
+    before = speak.SpeakTask.evaluate(fresh, examples)
+    after = speak.SpeakTask.evaluate(load_model(trained), examples)
+    assert after["mel_l1"] < 0.85 * before["mel_l1"], (before, after)
+    assert after["duration_error"] < 0.5 * before["duration_error"], (before, after)
+
+
+def test_speak_with_a_trained_model_and_eval_speak(trained, tmp_path, capsys):
+    assert main(["speak", "the red circle", "--out", str(tmp_path / "a.wav"), "--model", str(trained)]) == 0
+    assert (tmp_path / "a.wav").stat().st_size > 1000
+    capsys.readouterr()
+    assert main(["speak", "un café", "--out", str(tmp_path / "b.wav"), "--model", str(trained)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot speak" in err and not (tmp_path / "b.wav").exists()
+    assert main(["eval", "speak", "--data", "spoken:test", "--n", "4", "--json"]) == 0       # eSpeak, pocketsphinx
+    m = json.loads(capsys.readouterr().out)
+    assert m["texts"] == 4 and 0 <= m["wer"] <= 1
