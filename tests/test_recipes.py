@@ -22,7 +22,8 @@ def test_recipe_builds_its_model(path):
     training_run.check_recipe(recipe)
     TrainConfig.from_dict(recipe.get("train", {}))
     task = recipe.get("task", "vqa")
-    examples, _ = TASKS.get(task).load_examples(recipe["data"]["spec"], recipe["data"]["seed"], 8)
+    examples, _ = training_run.load_data(TASKS.get(task), {**recipe["data"], "n": 8}, recipe, 8)
     model = training_run.build_model(task, recipe["model"], examples)
+    assert set(getattr(model, "encoders", {})) >= set(recipe["model"].get("encoders", {}))   # none dropped
     assert model.num_parameters() < 10 * 2 ** 20 / 4          # float32 weights under 10 MB
     assert recipe["name"] == path.stem

@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--beams", type=positive_int, default=1, help="caption: beam-search width (1 = greedy)")
     p.add_argument("--noise-snr", type=float, help="transcribe on spoken:<split>: add white noise at this SNR (dB)")
+    p.add_argument("--ask-by", choices=("text", "speech", "both"),
+                   help="vqa: give the questions typed, spoken (test voices) or both, to a model that takes speech")
     p.add_argument("--recognizer", default="pocketsphinx",
                    help="speak: the recogniser that listens to the synthesised speech (default: pocketsphinx)")
     p.add_argument("--shots", type=positive_int, default=5, help="few-shot: examples per class")
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question about an image (or many: a folder, --data)")
     p.add_argument("image", nargs="?", help="an image file or a folder of images")
     p.add_argument("question", nargs="?")
+    p.add_argument("--audio", help="the question spoken, as an audio file (for a model that takes speech)")
     add_data_args(p, required=False)
     p.add_argument("--model")
     p.add_argument("--batch-size", type=positive_int, default=64)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import InputError
 from .registry import Registry
 from .tasks import vqa as vqa_task
 
@@ -20,15 +21,22 @@ class VQAPipeline:
     def __init__(self, model, batch_size: int = 64):
         self.model, self.batch_size = model.eval(), batch_size
 
-    def __call__(self, image, question: str) -> Answer:
-        return self.batch([(image, question)])[0]
+    def __call__(self, image, question: str | None = None, audio=None) -> Answer:
+        return self.batch([(image, question, audio)])[0]
 
     def batch(self, items, batch_size: int | None = None, progress: bool = False) -> list[Answer]:
-        """items: (image, question) pairs; images may be paths, bytes, arrays or Images."""
-        from .modalities import Image
-        examples = [vqa_task.VQAExample(Image.open(im), [vqa_task.Question(q)]) for im, q in items]
+        """items: (image, question) pairs, or (image, question, audio) with the question spoken
+        (question may then be None); images may be paths, bytes, arrays or Images."""
+        from .modalities import Audio, Image
+        items = [tuple(it) + (None,) * (3 - len(it)) for it in items]
+        typed, spoken = all(q is not None for _, q, _ in items), all(a is not None for _, _, a in items)
+        if not typed and not spoken:
+            raise InputError("each question needs its text or its audio (and all of them the same)")
+        ask_by = "both" if typed and spoken else "text" if typed else "speech"
+        examples = [vqa_task.VQAExample(Image.open(im), [vqa_task.Question(q or "", audio=Audio.open(a) if a else None)])
+                    for im, q, a in items]
         _, answers, scores = vqa_task.predict(self.model, examples, batch_size or self.batch_size,
-                                              progress=progress)
+                                              progress=progress, ask_by=ask_by if ask_by != "text" else None)
         return [Answer(a, round(s, 4)) for a, s in zip(answers, scores)]
 
 

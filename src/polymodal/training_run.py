@@ -55,19 +55,28 @@ def check_recipe(recipe: dict) -> None:
         raise InputError("recipe 'model' needs 'encoders' (modality -> {name, config}) and 'fusion'")
 
 
+def load_data(task, data: dict, recipe: dict, default_n: int):
+    """A recipe's data (or val) entry: spec, seed, n, and task options such as `spoken`."""
+    import inspect
+    options = {k: v for k, v in data.items() if k not in ("spec", "seed", "n")}
+    unknown = sorted(set(options) - set(inspect.signature(task.load_examples).parameters))
+    if unknown:
+        raise InputError(f"recipe data options {', '.join(unknown)} are not known to task {recipe.get('task', 'vqa')!r}")
+    return task.load_examples(data["spec"], data.get("seed", 0), data.get("n", default_n), recipe.get("columns"),
+                              recipe.get("on_bad_rows", "fail"), **options)
+
+
 def run(recipe: dict, out: str | Path, resume: bool = False) -> dict:
     check_recipe(recipe)
     task_name = recipe.get("task", "vqa")
     task = TASKS.get(task_name)
     cfg = TrainConfig.from_dict(recipe.get("train", {}))
     data, val = recipe["data"], recipe.get("val")
-    train_examples, manifest = task.load_examples(data["spec"], data.get("seed", 0), data.get("n", 1000),
-                                                 recipe.get("columns"), recipe.get("on_bad_rows", "fail"))
+    train_examples, manifest = load_data(task, data, recipe, 1000)
     report_bad_rows(manifest, out)
     val_examples = []
     if val:
-        val_examples, val_manifest = task.load_examples(val["spec"], val.get("seed", 0), val.get("n", 200),
-                                                        recipe.get("columns"), recipe.get("on_bad_rows", "fail"))
+        val_examples, val_manifest = load_data(task, val, recipe, 200)
         report_bad_rows(val_manifest, out, "skipped_val_rows.jsonl")
     torch.manual_seed(cfg.seed)          # same recipe, same initial weights
     model = build_model(task_name, recipe["model"], train_examples)

@@ -93,13 +93,16 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
     else:
         task = TASKS.get(args.task)
         model = load_for_task(args.task, args.model)
-        spoken = {"noise_snr": args.noise_snr} if args.task == "transcribe" else {}
+        spoken = {"noise_snr": args.noise_snr} if args.task == "transcribe" else \
+            {"spoken": True} if args.task == "vqa" and args.ask_by in ("speech", "both") else {}
         if args.noise_snr is not None and not args.data.startswith("spoken:"):
             raise InputError("--noise-snr applies to spoken:<split> data (speech synthesised here)")
         examples, manifest = task.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
                                                 args.on_bad_rows, **spoken)
         report_bad_rows(manifest)
         options = {"beams": args.beams} if args.task == "caption" else {}
+        if args.task == "vqa" and args.ask_by:
+            options["ask_by"] = args.ask_by
         metrics = task.evaluate(model, examples, args.batch_size, progress=sys.stderr.isatty(), **options)
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -112,7 +115,8 @@ def ask(args) -> int:
     from ..hub import load
     items = ask_items(args)
     pipe = load("vqa", args.model)
-    answers = pipe.batch([(image, question) for image, question, _ in items], args.batch_size, progress=len(items) > args.batch_size and sys.stderr.isatty())
+    answers = pipe.batch([(image, question, args.audio) for image, question, _ in items], args.batch_size,
+                         progress=len(items) > args.batch_size and sys.stderr.isatty())
     for (_, question, name), answer in zip(items, answers):
         if args.json:
             print(json.dumps({"image": name, "question": question, "answer": answer.text, "score": answer.score}))

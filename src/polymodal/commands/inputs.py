@@ -21,8 +21,8 @@ def ask_items(args) -> list[tuple]:
         manifest = read_manifest(args.data, ("image", "question"), parse_column_map(args.column), args.on_bad_rows)
         report_bad_rows(manifest)
         return [(r["image"], r["question"], r["image"]) for r in manifest.rows]
-    if not args.image or not args.question:
-        raise InputError("ask needs IMAGE and QUESTION (or --data MANIFEST)")
+    if not args.image or not (args.question or getattr(args, "audio", None)):
+        raise InputError("ask needs IMAGE and QUESTION, or IMAGE --audio Q.wav (or --data MANIFEST)")
     return [(p, args.question, str(p)) for p in image_paths(Path(args.image))]
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..layers import masked_mean, mlp, padding_mask, transformer
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from . import FUSIONS, OPS
 from .attention import CrossAttentionLayer
 from .base import Fusion, shared_context, split_roles
@@ -29,25 +29,42 @@ def context_tokens(embs, modalities, proj, type_emb):
 
 @FUSIONS.register("hybrid:cross-attention")
 class CrossAttentionFusion(Fusion):
+    """query: the modality that asks (its tokens attend to the others'), or a list of them:
+    then whichever of them a batch has (a typed or a spoken question) ask together, and the
+    model answers with any one of them missing."""
+
     uses_shared_index = True      # one encoded image can serve many questions uncopied
 
-    def __init__(self, dims, out_dim, query: str = "text", dim: int = 64, layers: int = 2, heads: int = 4):
+    def __init__(self, dims, out_dim, query: str | list = "text", dim: int = 64, layers: int = 2, heads: int = 4):
         super().__init__(dims, out_dim)
         self.config = dict(query=query, dim=dim, layers=layers, heads=heads)
-        self.query, self.context = split_roles(self.modalities, query, "hybrid:cross-attention")
+        self.queries = [query] if isinstance(query, str) else list(query)
+        for q in self.queries:
+            split_roles(self.modalities, q, "hybrid:cross-attention")
+        self.context = [m for m in self.modalities if m not in self.queries]
+        if not self.context:
+            raise ConfigError(f"hybrid:cross-attention needs a modality besides the query ({', '.join(self.queries)})")
+        self.allows_missing = len(self.queries) > 1
         self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in dims.items()})
-        self.tags = nn.ParameterDict({m: nn.Parameter(torch.randn(dim) * 0.02) for m in self.context})
+        tagged = self.context + (self.queries if len(self.queries) > 1 else [])
+        self.tags = nn.ParameterDict({m: nn.Parameter(torch.randn(dim) * 0.02) for m in tagged})
         self.blocks = nn.ModuleList(CrossAttentionLayer(dim, heads) for _ in range(layers))
         self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, out_dim))
 
     def forward(self, embs) -> torch.Tensor:
-        q = embs[self.query].expanded()
+        asking = [m for m in self.queries if m in embs]
+        missing = [m for m in self.context if m not in embs]
+        if not asking or missing:
+            need = f"one of {', '.join(self.queries)}" if not asking else ", ".join(missing)
+            raise InputError(f"hybrid:cross-attention needs {need} as input too")
+        qs = {m: embs[m].expanded() for m in asking}
+        x = torch.cat([self.proj[m](qs[m].tokens) + (self.tags[m] if m in self.tags else 0) for m in asking], dim=1)
+        mask = torch.cat([qs[m].mask for m in asking], dim=1)
         ctx_embs, index = shared_context(embs, self.context)
         ctx, ctx_mask = context_tokens(ctx_embs, self.context, self.proj, self.tags)
-        x = self.proj[self.query](q.tokens)
         for block in self.blocks:
-            x = block(x, q.mask, ctx, ctx_mask, index)
-        return self.out(masked_mean(x, q.mask))
+            x = block(x, mask, ctx, ctx_mask, index)
+        return self.out(masked_mean(x, mask))
 
 
 @FUSIONS.register("hybrid:film")

@@ -109,9 +109,10 @@ class AudioProcessor:
         return feats[:, : self.max_frames] if self.max_frames else feats
 
     def __call__(self, items) -> dict[str, torch.Tensor]:
+        """items: audio values, or (for cached data) arrays of features this processor made."""
         if not items:
             raise InputError("audio batch is empty")
-        feats = [self.features(item) for item in items]
+        feats = [item if isinstance(item, np.ndarray) and item.ndim == 2 else self.features(item) for item in items]
         longest = max(f.shape[1] for f in feats)
         out = np.zeros((len(feats), self.cfg.n_mels, longest), dtype=np.float32)
         mask = np.zeros((len(feats), longest), dtype=bool)

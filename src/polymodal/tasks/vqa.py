@@ -23,6 +23,8 @@ class Question:
     family: str | None = None      # question type, for per-type accuracy
     row: int | None = None         # manifest row, for error messages
     relational: bool | None = None  # None: known from the family for sort-of-clevr
+    audio: object = None           # the question spoken (a path or an Audio), if given
+    key: tuple | None = None       # (split, seed, scene, question): generated scenes can speak it
 
 
 @dataclass
@@ -31,9 +33,11 @@ class VQAExample:
     questions: list[Question] = field(default_factory=list)
 
 
-def examples_from_scenes(scenes) -> list[VQAExample]:
-    return [VQAExample(s.image, [Question(q.question, q.answer, q.family, None, q.relational) for q in s.questions])
-            for s in scenes]
+def examples_from_scenes(scenes, split: str | None = None, seed: int = 0) -> list[VQAExample]:
+    return [VQAExample(s.image, [Question(q.question, q.answer, q.family, None, q.relational,
+                                          key=(split, seed, i, k) if split else None)
+                                 for k, q in enumerate(s.questions)])
+            for i, s in enumerate(scenes)]
 
 
 def examples_from_rows(rows: list[dict]) -> list[VQAExample]:
@@ -41,7 +45,7 @@ def examples_from_rows(rows: list[dict]) -> list[VQAExample]:
     grouped: dict[str, list[Question]] = defaultdict(list)
     for r in rows:
         grouped[r["image"]].append(Question(r["question"], r.get("answer"), r.get("family"), r.get("_row"),
-                                            as_flag(r.get("relational"))))
+                                            as_flag(r.get("relational")), r.get("audio") or None))
     return [VQAExample(path, qs) for path, qs in grouped.items()]
 
 
@@ -59,8 +63,34 @@ def is_relational(q: Question) -> bool | None:
     return None if spec is None else spec[1]
 
 
+ASK_BY = ("text", "speech", "both")      # how questions reach a model that can take either
+
+
+def spoken(q: Question, processor):
+    """The question's audio (its file, or a cached rendition for generated scenes), as the
+    model's audio processor takes it."""
+    if q.audio is not None:
+        return q.audio
+    if q.key is None:
+        raise InputError(f"question {q.text!r} has no audio (give an audio column, or use shapes: data)")
+    from ..speech.questions import question_features, variant_of
+    split, seed, scene, k = q.key
+    return question_features(q.text, split, seed, variant_of(scene, k), processor)
+
+
+def question_modalities(model, ask_by: str | None) -> list[str]:
+    """Which of text / audio carry the questions to this model."""
+    has = [m for m in ("text", "audio") if m in model.modalities]
+    if ask_by is None:
+        return has[:1]                       # text if the model reads it, else speech
+    wanted = {"text": ["text"], "speech": ["audio"], "both": ["text", "audio"]}[ask_by]
+    if not set(wanted) <= set(has):
+        raise InputError(f"this model takes questions as {' and '.join(has)}, not {ask_by}")
+    return wanted
+
+
 def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | None = None,
-               questions_per_image: int | None = None):
+               questions_per_image: int | None = None, ask_by: str | None = None):
     """-> (batch for model.forward, the Question objects in row order)."""
     from ..modalities import Image
     images, questions, index = [], [], []
@@ -71,7 +101,11 @@ def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | Non
         images.append(ex.image if isinstance(ex.image, np.ndarray) else Image.open(ex.image))
         questions += qs
         index += [i] * len(qs)
-    batch = model.preprocess({"image": images, "text": [q.text for q in questions]})
+    values = {"image": images}
+    for m in question_modalities(model, ask_by):
+        values[m] = [q.text for q in questions] if m == "text" else \
+            [spoken(q, model.encoders["audio"].processor) for q in questions]
+    batch = model.preprocess(values)
     batch["image_index"] = torch.tensor(index)
     return batch, questions
 
@@ -92,18 +126,21 @@ def metrics(questions: list[Question], predicted: list[str]) -> dict:
     return out
 
 
-def predict(model, examples: list[VQAExample], batch_size: int = 64, device=None, progress: bool = False):
+def predict(model, examples: list[VQAExample], batch_size: int = 64, device=None, progress: bool = False,
+            ask_by: str | None = None):
     """-> (questions in order, predicted answers, their probabilities)."""
-    return common.predict(model, examples, make_batch, batch_size, device, progress)
+    return common.predict(model, examples, lambda m, chunk: make_batch(m, chunk, ask_by=ask_by), batch_size, device,
+                          progress)
 
 
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
-                  on_bad_rows: str = "fail", need_answers: bool = True):
-    """`shapes:<preset>:<split>` or a manifest path -> (examples, manifest or None)."""
+                  on_bad_rows: str = "fail", need_answers: bool = True, spoken: bool = False):
+    """`shapes:<preset>:<split>` or a manifest path -> (examples, manifest or None).
+    spoken: generated scenes also speak their questions (in the split's voices)."""
     if spec.startswith("shapes:"):
         from ..data.world import parse_spec, shapes
         preset, split = parse_spec(spec)
-        return examples_from_scenes(shapes(preset, split, seed, n)), None
+        return examples_from_scenes(shapes(preset, split, seed, n), split if spoken else None, seed), None
     from ..data.manifest import read_manifest
     required = ("image", "question", "answer") if need_answers else ("image", "question")
     manifest = read_manifest(spec, required, columns, on_bad_rows, decode_files=True)
@@ -135,18 +172,22 @@ class VQATask:
 
     @staticmethod
     def modalities(examples) -> list[str]:
-        return ["image", "text"]
+        spoken = all(q.audio is not None or q.key is not None for ex in examples for q in ex.questions)
+        return ["image", "text"] + (["audio"] if spoken else [])
 
     @staticmethod
     def make_batch(model, examples, rng, cfg):
         if cfg.jpeg_augment and rng is not None:
             examples = [augmented(ex, rng, cfg) for ex in examples]
-        batch, questions = make_batch(model, examples, rng, cfg.questions_per_image)
+        ask_by = None
+        if "text" in model.encoders and "audio" in model.encoders and rng is not None:
+            ask_by = ASK_BY[int(rng.integers(len(ASK_BY)))]   # one model for typed and spoken questions
+        batch, questions = make_batch(model, examples, rng, cfg.questions_per_image, ask_by)
         if any(q.answer is None for q in questions):
             raise InputError("training needs an answer for every question")
         return batch, common.label_targets(model, [q.answer for q in questions], [q.row for q in questions], "answer")
 
     @staticmethod
-    def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:
-        questions, answers, _ = predict(model, examples, batch_size, device, progress)
+    def evaluate(model, examples, batch_size=64, device=None, progress=False, ask_by: str | None = None) -> dict:
+        questions, answers, _ = predict(model, examples, batch_size, device, progress, ask_by)
         return metrics(questions, answers)
