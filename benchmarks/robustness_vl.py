@@ -3,7 +3,8 @@ test scenes (seed 7) written to disk as PNGs and as JPEG copies at quality 75, r
 through manifests; few-shot images are re-encoded in memory the same way.
 
     python benchmarks/robustness_vl.py [--caption M] [--align M] [--ground M]
-        -> benchmarks/results/robustness_vl.{md,json}   (default models: the shipped ones)
+        -> benchmarks/results/robustness_vl.{md,json}
+    (each model defaults to its task's shipped default, once one ships)
 """
 import argparse
 import json

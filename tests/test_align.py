@@ -34,6 +34,15 @@ def test_positives_count_every_text_true_of_an_image():
     assert m.tolist() == [[True, True, False], [False, True, False], [False, True, True]]
     manifest_like = [ImageTextExample(None, ["one"]), ImageTextExample(None, ["two", "three"])]
     assert align.positives(["one", "three"], manifest_like).tolist() == [[True, False], [False, True]]
+    # a scene whose own caption lies outside the grammar still matches it (no empty target row)
+    odd = [ImageTextExample(None, ["A small red ball"], [obj("red", "circle", 10, 10)])]
+    assert align.positives(["A small red ball"], odd).tolist() == [[True]]
+
+
+def test_bad_objects_column_is_an_input_error():
+    from polymodal.tasks.image_text import examples_from_rows
+    with pytest.raises(InputError, match="row 7: objects must be"):
+        examples_from_rows([{"image": "a.png", "caption": "a red circle", "objects": "red circle", "_row": 7}])
 
 
 def test_loss_is_lowest_when_similarities_follow_the_positives():
@@ -156,11 +165,14 @@ def test_align_evals_cli(trained, capsys):
 
 def test_align_cli_bad_input(trained, tmp_path, capsys):
     m = ["--model", str(trained)]
+    np.savez(tmp_path / "wide.npz", vectors=np.zeros((2, 512), np.float32), names=np.array(["a", "b"]),
+             kind=np.array("image"))                                     # from another model
     for argv, named in ((["classify", "x.png", *m], "--labels"),
                         (["classify", "x.png", "--labels", "red", *m], "at least two labels"),
                         (["search", "a purple circle", "--gallery", str(tmp_path), *m], "purple"),
                         (["embed", str(tmp_path), "--out", str(tmp_path / "v.npy"), *m], "no images"),
-                        (["search", "a red circle", "--gallery", str(tmp_path / "none.npz"), *m], "none.npz")):
+                        (["search", "a red circle", "--gallery", str(tmp_path / "none.npz"), *m], "none.npz"),
+                        (["search", "a red circle", "--gallery", str(tmp_path / "wide.npz"), *m], "same model")):
         capsys.readouterr()
         assert main(argv) == 2, argv
         err = capsys.readouterr().err

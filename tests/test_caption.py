@@ -48,11 +48,22 @@ def test_wide_beam_finds_the_most_probable_caption():
     assert found.score == pytest.approx(np.exp(scores[best]), rel=1e-4)
 
 
-def test_greedy_is_beam_of_one_and_beams_never_score_lower_here():
+def test_beam_of_one_is_greedy_and_wider_beams_rarely_score_lower():
     model = tiny_captioner().eval()
     images = [s.image for s in shapes("shapes", "test", 0, 6)]
     pixels = model.preprocess({"image": images})["image"]
     greedy = model.generate(pixels, beams=1)
+    with torch.no_grad():                                  # greedy by hand: the best word at each step
+        memory = model.encode(pixels[:1])
+        ids = [model.tokenizer.index["<cls>"]]
+        for _ in range(model.config.max_length - 1):
+            logp = model.decode(memory, torch.tensor([ids]))[0, -1].log_softmax(-1)
+            logp[:2] = float("-inf")
+            ids.append(int(logp.argmax()))
+            if ids[-1] == model.eos:
+                break
+    words = [model.config.vocab[i] for i in ids[1:] if i != model.eos]
+    assert greedy[0].text == " ".join(words)
     wide = model.generate(pixels, beams=4)
     assert len(greedy) == len(wide) == 6
     assert sum(w.score >= g.score - 1e-6 for g, w in zip(greedy, wide)) >= 5

@@ -24,6 +24,12 @@ def test_iou():
     assert ground.iou([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
 
 
+def test_pixel_boxes_are_ordered_and_inside_the_image():
+    from polymodal.models.grounder import pixel_box
+    assert pixel_box([0.5, 0.25, 0.25, 0.75], 64, 32) == [16.0, 8.0, 32.0, 24.0]      # swapped x edges
+    assert pixel_box([-0.2, 0.1, 1.3, 0.2], 100, 100) == [0.0, 10.0, 100.0, 20.0]     # clamped
+
+
 def test_metrics_per_kind():
     examples = [ground.GroundExample(None, "p", [0, 0, 10, 10], "attribute"),
                 ground.GroundExample(None, "q", [0, 0, 10, 10], "relational")]

@@ -76,4 +76,4 @@ def test_speak_with_a_trained_model_and_eval_speak(trained, tmp_path, capsys):
     assert err.count("\n") == 1 and "cannot speak" in err and not (tmp_path / "b.wav").exists()
     assert main(["eval", "speak", "--data", "spoken:test", "--n", "4", "--json"]) == 0       # eSpeak, pocketsphinx
     m = json.loads(capsys.readouterr().out)
-    assert m["texts"] == 4 and 0 <= m["wer"] <= 1
+    assert m["texts"] == 4 and m["wer"] < 0.5         # eSpeak through pocketsphinx's grammar: mostly heard

@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"polymodal: error: {e}".splitlines()[0], file=sys.stderr)
         return 2
     except BrokenPipeError:        # e.g. `polymodal eval ... | head`: the reader left; not an error
-        sys.stdout = None
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # nothing left to flush at exit
         return 0
     except OSError as e:  # e.g. --out names an existing file, no permission, disk full
         where = f"{e.filename}: " if e.filename else ""

@@ -22,8 +22,10 @@ def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
     if hasattr(task, "build_model"):          # a model of its own kind (e.g. the captioner)
         try:
             return task.build_model(spec, examples)
-        except (TypeError, ValueError, AssertionError) as e:
-            raise ConfigError(f"bad model option: {str(e) or type(e).__name__}") from None
+        except (TypeError, ValueError, AssertionError, KeyError, AttributeError) as e:
+            # e.g. an encoder given as a bare name, or without its "name"
+            raise ConfigError(f"bad model option: {str(e) or type(e).__name__} (encoders are "
+                              f"{{name: ..., config: {{...}}}})") from None
     texts, answers = task.vocabulary(examples)
     present = task.modalities(examples)
     encoders = {m: e for m, e in (spec.get("encoders") or {}).items() if m in present}

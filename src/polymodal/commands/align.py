@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..cli import ALIGN_EVALS  # noqa: F401  (re-exported for commands.eval)
-from .inputs import IMAGE_SUFFIXES, image_items, image_paths
+from .inputs import IMAGE_SUFFIXES, image_items, image_paths, read_lines
 
 
 def embed(args) -> int:
@@ -25,16 +25,6 @@ def embed(args) -> int:
     path = save_vectors(Path(args.out), vectors, names, kind)
     print(f"wrote {len(names)} {kind} vectors of size {vectors.shape[1]} to {path}", file=sys.stderr)
     return 0
-
-
-def read_lines(path: Path) -> list[str]:
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read ({e})") from None
-    if not lines:
-        raise InputError(f"{path}: no lines of text")
-    return lines
 
 
 def save_vectors(path: Path, vectors: np.ndarray, names: list[str], kind: str) -> Path:
@@ -81,6 +71,9 @@ def search(args) -> int:
     is_image = query.suffix.lower() in IMAGE_SUFFIXES
     q = pipe.embed_images([query])[0] if is_image else pipe.embed_texts([args.query])[0]   # bad query: fail first
     vectors, names = gallery(pipe, args.gallery, args)
+    if vectors.ndim != 2 or vectors.shape[1] != q.shape[0]:
+        raise InputError(f"{args.gallery}: its vectors have size {vectors.shape[-1]}, this model's {q.shape[0]}: "
+                         f"embed the gallery with the same model")
     scores = vectors @ q
     for rank, i in enumerate(np.argsort(-scores)[: args.k], 1):
         if args.json:

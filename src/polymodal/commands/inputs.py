@@ -39,14 +39,19 @@ def files_from(path: Path, suffixes: set[str], what: str) -> list[Path]:
             raise InputError(f"{path}: no {what} in this folder")
         return found
     if path.suffix.lower() == ".txt":
-        try:
-            lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"{path}: cannot read this list of {what} ({e})") from None
-        if not lines:
-            raise InputError(f"{path}: the list names no {what}")
-        return [p if p.is_absolute() else path.parent / p for p in map(Path, lines)]
+        return [p if p.is_absolute() else path.parent / p for p in map(Path, read_lines(path, what))]
     return [path]
+
+
+def read_lines(path: Path, what: str = "lines of text") -> list[str]:
+    """The non-blank lines of a UTF-8 text file."""
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read this list of {what} ({e})") from None
+    if not lines:
+        raise InputError(f"{path}: the list names no {what}")
+    return lines
 
 
 def image_items(args, verb: str) -> list[tuple]:

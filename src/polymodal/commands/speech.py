@@ -11,7 +11,7 @@ from .inputs import AUDIO_SUFFIXES, files_from
 
 def speak(args) -> int:
     from ..hub import load
-    from .align import read_lines
+    from .inputs import read_lines
     if bool(args.text) == bool(args.text_file):
         raise InputError("speak needs a TEXT or --text-file FILE (one text per line)")
     texts = [args.text] if args.text else read_lines(Path(args.text_file))

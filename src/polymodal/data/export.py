@@ -34,6 +34,7 @@ def speak_rows(rows: list[dict], column: str, out: Path, stem: str, rng, split: 
     """Speak each distinct text of `column` once; every row with that text gets the WAV."""
     import soundfile as sf
 
+    from ..checkpoint import atomic_write
     from ..speech.spoken import RATE, spoken
     (out / "audio").mkdir(exist_ok=True)
     done: dict[str, tuple[str, str]] = {}
@@ -42,7 +43,7 @@ def speak_rows(rows: list[dict], column: str, out: Path, stem: str, rng, split: 
         if text not in done:
             wave, voice = spoken(text, split, rng, noise_snr)
             name = f"audio/{stem}-{len(done):02d}.wav"
-            sf.write(out / name, wave, RATE, subtype="PCM_16")
+            atomic_write(out / name, lambda tmp, w=wave: sf.write(tmp, w, RATE, subtype="PCM_16", format="WAV"))
             done[text] = (name, voice.label())
         row["audio"], row["voice"] = done[text]
         row["transcript"] = text

@@ -103,7 +103,7 @@ class HFGrounder(HFAdapter):
 
     @torch.no_grad()
     def locate(self, batch: dict, sizes: list[tuple[int, int]]):
-        from ..models.grounder import Grounding
+        from ..models.grounder import Grounding, pixel_box
         out = self.forward(batch)
         logits = out.logits[..., 0].float()                     # [B, patches]: one query per image
         best = logits.argmax(-1)
@@ -111,9 +111,12 @@ class HFGrounder(HFAdapter):
         cx, cy, w, h = out.pred_boxes[rows, best].float().unbind(-1)
         found = []
         for i, (width, height) in enumerate(sizes):
-            sx, sy = (max(width, height),) * 2 if self.pads_to_square else (width, height)
-            box = [(cx[i] - w[i] / 2) * sx, (cy[i] - h[i] / 2) * sy, (cx[i] + w[i] / 2) * sx, (cy[i] + h[i] / 2) * sy]
-            found.append(Grounding([round(float(v), 2) for v in box], float(logits[i, best[i]].sigmoid())))
+            # OWLv2 boxes are fractions of the padded square; OWL-ViT's of the image itself
+            side = max(width, height)
+            fx, fy = (side / width, side / height) if self.pads_to_square else (1.0, 1.0)
+            box = [float(v) for v in ((cx[i] - w[i] / 2) * fx, (cy[i] - h[i] / 2) * fy,
+                                      (cx[i] + w[i] / 2) * fx, (cy[i] + h[i] / 2) * fy)]
+            found.append(Grounding(pixel_box(box, width, height), float(logits[i, best[i]].sigmoid())))
         return found
 
 

@@ -89,5 +89,13 @@ class Grounder(Pretrained):
         best = probs.argmax(-1)
         rows = torch.arange(len(best), device=best.device)
         boxes = out["boxes"][rows, best].float().cpu()
-        return [Grounding([round(float(v) * s, 2) for v, s in zip(box, (w, h, w, h))], float(p))
+        return [Grounding(pixel_box(box.tolist(), w, h), float(p))
                 for box, p, (w, h) in zip(boxes, probs[rows, best].cpu(), sizes)]
+
+
+def pixel_box(box: list[float], width: int, height: int) -> list[float]:
+    """A box in 0..1 image units -> pixels: edges in order (an untrained model may swap them)
+    and inside the image."""
+    x0, x1 = sorted((min(max(box[0], 0.0), 1.0) * width, min(max(box[2], 0.0), 1.0) * width))
+    y0, y1 = sorted((min(max(box[1], 0.0), 1.0) * height, min(max(box[3], 0.0), 1.0) * height))
+    return [round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2)]

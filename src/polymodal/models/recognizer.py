@@ -50,6 +50,12 @@ class Recognizer(Pretrained):
     def rate(self) -> int:
         return self.audio_encoder.processor.cfg.sample_rate
 
+    @property
+    def window_seconds(self) -> float:
+        """Long audio is read in windows no longer than the encoder takes whole."""
+        cfg = self.audio_encoder.processor.cfg
+        return min(self.config.chunk_seconds, (self.audio_encoder.max_frames - 1) * cfg.hop_length / cfg.sample_rate)
+
     def encode_text(self, text: str) -> list[int]:
         norm = normalize_transcript(text)
         missing = sorted({c for c in norm if c not in self.index})

@@ -16,6 +16,9 @@ from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
 from ..processors.audio import LogMelConfig
 
 
+MAX_LOG_DURATION = 5.0        # a character lasts at most e^5 - 1 = 147 frames (1.5 s)
+
+
 @dataclass
 class SynthesizerConfig(SavedConfig):
     alphabet: str = " abcdefghijklmnopqrstuvwxyz'?,.!"   # what it can say (after numbers become words)
@@ -88,7 +91,8 @@ class Synthesizer(Pretrained):
         lengths = durations.sum(1).clamp(max=self.config.max_frames)
         frames = chars.new_zeros(len(chars), max(int(lengths.max()), 1), chars.shape[-1])
         for b in range(len(chars)):
-            idx = torch.repeat_interleave(torch.arange(chars.shape[1], device=chars.device), durations[b])
+            kept = durations[b].clamp(max=self.config.max_frames)     # never build a huge index
+            idx = torch.repeat_interleave(torch.arange(chars.shape[1], device=chars.device), kept)
             idx = idx[: self.config.max_frames]
             frames[b, : len(idx)] = chars[b, idx]
         mask = torch.arange(frames.shape[1], device=chars.device) < lengths.unsqueeze(1)
@@ -106,15 +110,21 @@ class Synthesizer(Pretrained):
         return {"mel": self.decode(frames, frame_mask), "frame_mask": frame_mask, "log_durations": log_durations}
 
     @torch.no_grad()
-    def mels(self, texts: list[str]) -> list[np.ndarray]:
+    def mels(self, texts: list[str], batch_size: int = 16) -> list[np.ndarray]:
         """[n_mels, frames] natural-log mel power per text, with predicted durations."""
+        from ..layers import to_device
         self.eval()
-        batch = self.preprocess({"text": texts})
-        chars = self.encode(batch)
-        durations = (self.duration(chars).squeeze(-1).exp() - 1).round().clamp(min=0).long() * batch["mask"]
-        frames, mask = self.expand(chars, durations)
-        mel = self.decode(frames, mask)
-        return [mel[b, : int(mask[b].sum())].T.float().numpy() for b in range(len(texts))]
+        device = next(self.parameters()).device
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = to_device(self.preprocess({"text": texts[start:start + batch_size]}), device)
+            chars = self.encode(batch)
+            predicted = self.duration(chars).squeeze(-1).clamp(max=MAX_LOG_DURATION).exp() - 1
+            durations = predicted.round().clamp(min=0).long() * batch["mask"]
+            frames, mask = self.expand(chars, durations)
+            mel = self.decode(frames, mask).float().cpu()
+            out += [mel[b, : int(mask[b].sum())].T.numpy() for b in range(len(mel))]
+        return out
 
     def speak_texts(self, texts: list[str], voice: str | None = None) -> list:
         """texts -> Audio (16 kHz), vocoded by Griffin-Lim. `voice` is not used: one voice."""

@@ -108,11 +108,16 @@ class AudioProcessor:
         feats = normalise(log_mel(wave, self.cfg))
         return feats[:, : self.max_frames] if self.max_frames else feats
 
+    def is_features(self, item) -> bool:
+        """Cached data may hand over features this processor made: float32 [n_mels, frames]."""
+        return isinstance(item, np.ndarray) and item.ndim == 2 and item.dtype == np.float32 \
+            and item.shape[0] == self.cfg.n_mels
+
     def __call__(self, items) -> dict[str, torch.Tensor]:
         """items: audio values, or (for cached data) arrays of features this processor made."""
         if not items:
             raise InputError("audio batch is empty")
-        feats = [item if isinstance(item, np.ndarray) and item.ndim == 2 else self.features(item) for item in items]
+        feats = [item if self.is_features(item) else self.features(item) for item in items]
         longest = max(f.shape[1] for f in feats)
         out = np.zeros((len(feats), self.cfg.n_mels, longest), dtype=np.float32)
         mask = np.zeros((len(feats), longest), dtype=bool)

@@ -92,8 +92,7 @@ class EspeakSpeaker:
         from ..modalities import Audio
         from .espeak import Voice
         from .spoken import RATE, speak
-        language, _, variant = (voice or "en-us").partition("+")
-        return [Audio(speak(t, Voice(language, variant)), RATE, "<espeak>") for t in texts]
+        return [Audio(speak(t, Voice.parse(voice or "en-us")), RATE, "<espeak>") for t in texts]
 
 
 ENGINES.register("pocketsphinx")(lambda: PocketsphinxRecognizer(grammar=True))

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ConfigError, InputError
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_DONT_EXIT = 0x8000           # without it eSpeak calls exit() when its data fails to load
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _PITCH = 1, 3                     # espeak_PARAMETER values
@@ -45,6 +46,12 @@ class Voice:
     def name(self) -> str:
         return f"{self.language}+{self.variant}" if self.variant else self.language
 
+    @classmethod
+    def parse(cls, name: str, rate: int = 175, pitch: int = 50) -> "Voice":
+        """'en-us+m3' -> Voice("en-us", "m3")."""
+        language, _, variant = name.partition("+")
+        return cls(language, variant, rate, pitch)
+
     def label(self) -> str:
         return f"{self.name}@{self.rate}wpm/p{self.pitch}"
 
@@ -59,10 +66,11 @@ def _library():
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0)
-        if rate <= 0:
-            raise ConfigError("eSpeak NG failed to initialise (espeakng-loader's data folder unreadable?)")
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(),
+                                     _INITIALIZE_DONT_EXIT)
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        if rate <= 0 or lib.espeak_SetVoiceByName(b"en") != 0:
+            raise ConfigError("eSpeak NG failed to initialise (espeakng-loader's data folder unreadable?)")
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]

@@ -12,11 +12,15 @@ from .voices import draw_voice
 RATE = 16000            # what the recognisers take; eSpeak speaks at 22,050 Hz
 
 
+def resample(wave: np.ndarray, native: int, rate: int = RATE) -> np.ndarray:
+    g = np.gcd(rate, native)
+    return resample_poly(wave, rate // g, native // g).astype(np.float32)
+
+
 def speak(text: str, voice: Voice, rate: int = RATE) -> np.ndarray:
     """float32 mono waveform of `text` at `rate` Hz."""
     wave, native = synthesize(text, voice)
-    g = np.gcd(rate, native)
-    return resample_poly(wave, rate // g, native // g).astype(np.float32)
+    return resample(wave, native, rate)
 
 
 def noisy(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:

@@ -7,20 +7,15 @@ import torch
 from ..errors import InputError
 from ..layers import to_device
 from . import TASKS, image_text
-from .caption_metrics import SceneTruth, bleu_cider, fact_scores
+from .caption_metrics import SceneTruth, bleu_cider, fact_scores, words
 from .image_text import ImageTextExample, open_image
 
 
 CaptionExample = ImageTextExample        # an image and its reference captions
 
 
-def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
-                  on_bad_rows: str = "fail", need_answers: bool = True):
-    return image_text.load_examples(spec, seed, n, columns, on_bad_rows, need_answers)
-
-
-def vocabulary(examples: list[ImageTextExample]) -> tuple[list[str], list[str]]:
-    return [c for ex in examples for c in ex.captions], []
+load_examples = image_text.load_examples
+vocabulary = image_text.vocabulary
 
 
 @torch.no_grad()
@@ -44,7 +39,8 @@ def metrics(examples: list[ImageTextExample], generated: list[str]) -> dict:
     truths = [SceneTruth.build(ex.captions[0], ex.objects) for ex in examples]
     out = {"images": len(examples), **bleu_cider(generated, [ex.captions for ex in examples]),
            **fact_scores(generated, truths),
-           "exact_match": float(np.mean([g in ex.captions for g, ex in zip(generated, examples)]))}
+           "exact_match": float(np.mean([words(g) in {words(c) for c in ex.captions}
+                                         for g, ex in zip(generated, examples)]))}
     return out
 
 

@@ -72,12 +72,19 @@ def fact_scores(generated: list[str], truths: list[SceneTruth]) -> dict:
     return {"fact_precision": precision, "fact_recall": recall, "fact_f1": f1}
 
 
+def words(text: str) -> str:
+    """Lower-case words and punctuation marks separated by spaces (the scorers split on
+    spaces, so "circle." and "circle ." must not differ)."""
+    from ..processors.text import split_words
+    return " ".join(split_words(text))
+
+
 def bleu_cider(generated: list[str], references: list[list[str]]) -> dict:
     """Corpus BLEU-4 and CIDEr-D (pycocoevalcap; texts are already lower-case words)."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
-    res = {i: [g or "<empty>"] for i, g in enumerate(generated)}   # the scorers reject empty strings
-    gts = {i: list(refs) for i, refs in enumerate(references)}
+    res = {i: [words(g) or "<empty>"] for i, g in enumerate(generated)}   # the scorers reject empty strings
+    gts = {i: [words(r) for r in refs] for i, refs in enumerate(references)}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     cider, _ = Cider().compute_score(gts, res)
     return {"bleu4": float(bleu[3]), "cider": float(cider)}

@@ -29,12 +29,25 @@ def examples_from_scenes(scenes) -> list[ImageTextExample]:
                                                     for o in s.objects]) for s in scenes]
 
 
+def checked_objects(value, row) -> list[dict] | None:
+    """A manifest's `objects` column: [{"colour", "shape", "box": [x0, y0, x1, y1]}, ...]."""
+    if value in (None, "", []):
+        return None
+    ok = isinstance(value, list) and all(
+        isinstance(o, dict) and isinstance(o.get("colour"), str) and isinstance(o.get("shape"), str)
+        and isinstance(o.get("box"), list) and len(o["box"]) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in o["box"]) for o in value)
+    if not ok:
+        raise InputError(f"row {row}: objects must be a list of {{colour, shape, box: [x0, y0, x1, y1]}}")
+    return value
+
+
 def examples_from_rows(rows: list[dict]) -> list[ImageTextExample]:
     """Rows grouped by image: every distinct caption of an image is one of its descriptions."""
     grouped: dict[str, ImageTextExample] = {}
     for r in rows:
-        ex = grouped.setdefault(r["image"], ImageTextExample(r["image"], [], r.get("objects") or None, r.get("_row"),
-                                                             r.get("label")))
+        ex = grouped.setdefault(r["image"], ImageTextExample(r["image"], [], checked_objects(r.get("objects"), r.get("_row")),
+                                                             r.get("_row"), r.get("label")))
         if r.get("caption") and r["caption"] not in ex.captions:
             ex.captions.append(r["caption"])
     return list(grouped.values())
@@ -53,6 +66,11 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
     manifest = read_manifest(spec, ("image", *required) if need_answers else ("image",), columns, on_bad_rows,
                              decode_files=True)
     return examples_from_rows(manifest.rows), manifest
+
+
+def vocabulary(examples: list[ImageTextExample]) -> tuple[list[str], list[str]]:
+    """(every description, no labels): what a new model's word tokenizer is built from."""
+    return [c for ex in examples for c in ex.captions], []
 
 
 def jpeg_augmented(ex: ImageTextExample, rng: np.random.Generator, cfg) -> ImageTextExample:

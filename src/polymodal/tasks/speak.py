@@ -21,7 +21,7 @@ class TextExample:
 
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
                   on_bad_rows: str = "fail", need_answers: bool = True):
-    """spoken:<split> (the world's sentences) or a manifest with a text (or transcript) column."""
+    """spoken:<split> (the world's sentences) or a manifest with a text column."""
     if spec.startswith("spoken:"):
         from .transcribe import load_examples as spoken
         examples, _ = spoken(spec, seed, n)
@@ -49,20 +49,25 @@ def char_durations(said: str, words: list[tuple[int, int, int]], frames: int, ho
 
 def teacher(model, text: str) -> tuple[np.ndarray, list[int]]:
     """The teacher's [frames, n_mels] log-mel for the text and the characters' durations."""
+    from ..models.synthesizer import speakable
     from ..processors.audio import log_mel, num_frames
     from ..speech.espeak import Voice, synthesize_with_words
-    from ..speech.spoken import RATE
-    from scipy.signal import resample_poly
-    from ..models.synthesizer import speakable
+    from ..speech.spoken import RATE, resample
     cfg = model.config
-    language, _, variant = cfg.teacher_voice.partition("+")
     said = speakable(text)
-    wave, rate, words = synthesize_with_words(said, Voice(language, variant, cfg.teacher_rate))
-    g = np.gcd(RATE, rate)
-    wave = resample_poly(wave, RATE // g, rate // g).astype(np.float32)
+    wave, rate, words = synthesize_with_words(said, Voice.parse(cfg.teacher_voice, cfg.teacher_rate))
+    wave = resample(wave, rate)
     mel = log_mel(wave, cfg.mel).T[: cfg.max_frames]
     durations = char_durations(said, words, min(num_frames(len(wave), cfg.mel), cfg.max_frames), 1000 * cfg.mel.hop_length / RATE)
     return mel, durations
+
+
+def masked_mel_l1(out, targets) -> torch.Tensor:
+    """Mean absolute log-mel error over the frames both have (padding excluded)."""
+    mask = out["frame_mask"]
+    frames = min(out["mel"].shape[1], targets["mel"].shape[1])
+    diff = (out["mel"][:, :frames] - targets["mel"][:, :frames]).abs().mean(-1)
+    return (diff * mask[:, :frames]).sum() / mask[:, :frames].sum().clamp_min(1)
 
 
 @TASKS.register("speak")
@@ -99,10 +104,7 @@ class SpeakTask:
 
     @staticmethod
     def loss(out, targets):
-        mask = out["frame_mask"]
-        frames = min(out["mel"].shape[1], targets["mel"].shape[1])
-        diff = (out["mel"][:, :frames] - targets["mel"][:, :frames]).abs().mean(-1)
-        mel_l1 = (diff * mask[:, :frames]).sum() / mask[:, :frames].sum().clamp_min(1)
+        mel_l1 = masked_mel_l1(out, targets)
         log_target = torch.log1p(targets["durations"].float())
         dur = ((out["log_durations"] - log_target) ** 2 * targets["mask"]).sum() / targets["mask"].sum()
         return mel_l1 + dur
@@ -111,14 +113,15 @@ class SpeakTask:
     @torch.no_grad()
     def evaluate(model, examples, batch_size=16, device=None, progress=False) -> dict:
         """Teacher-forced mel L1 and |predicted - true| duration in frames per character."""
+        from ..layers import to_device
         model.eval()
+        device = device or next(model.parameters()).device
         l1, err = [], []
         for start in range(0, len(examples), batch_size):
             batch, targets = SpeakTask.make_batch(model, examples[start:start + batch_size], None, None)
+            batch, targets = to_device(batch, device), to_device(targets, device)
             out = model(batch)
-            mask, frames = out["frame_mask"], min(out["mel"].shape[1], targets["mel"].shape[1])
-            diff = (out["mel"][:, :frames] - targets["mel"][:, :frames]).abs().mean(-1)
-            l1.append(float((diff * mask[:, :frames]).sum() / mask[:, :frames].sum()))
+            l1.append(float(masked_mel_l1(out, targets)))
             predicted = out["log_durations"].exp() - 1
             err.append(float(((predicted - targets["durations"]).abs() * targets["mask"]).sum() / targets["mask"].sum()))
         return {"mel_l1": float(np.mean(l1)), "duration_error": float(np.mean(err)), "texts": len(examples)}

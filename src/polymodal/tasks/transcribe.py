@@ -99,7 +99,7 @@ def transcribe(model, examples: list, batch_size: int = 32, device=None, progres
     device = device or next(model.parameters()).device
     pieces, owner = [], []
     for i, ex in enumerate(examples):
-        for piece in chunks(audio_of(ex), model.rate, model.config.chunk_seconds):
+        for piece in chunks(audio_of(ex), model.rate, model.window_seconds):
             pieces.append(piece)
             owner.append(i)
     texts: list[list] = [[] for _ in examples]
