@@ -108,3 +108,57 @@ def build_vilt(folder: Path) -> Path:
 
 BUILDERS = {"clip": build_clip, "blip": build_blip, "vit-gpt2": build_vit_gpt2, "owlvit": build_owlvit,
             "vilt": build_vilt}
+
+
+WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>",
+                    "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>"]
+
+
+def build_whisper(folder: Path) -> Path:
+    """A 3-second Whisper (the feature extractor's window and the encoder's positions agree)."""
+    import torch
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
+                              WhisperProcessor, WhisperTokenizer)
+    vocab = byte_level_vocab([])
+    tok = WhisperTokenizer(vocab=vocab, merges=[])
+    tok.add_special_tokens({"additional_special_tokens": WHISPER_SPECIALS})
+    ids = tok.convert_tokens_to_ids
+    end, start = ids("<|endoftext|>"), ids("<|startoftranscript|>")
+    torch.manual_seed(0)
+    config = WhisperConfig(vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                           decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=150,
+                           max_target_positions=64, num_mel_bins=80, pad_token_id=end, bos_token_id=end,
+                           eos_token_id=end, decoder_start_token_id=start)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=start, eos_token_id=end, pad_token_id=end, max_length=32,
+        no_timestamps_token_id=ids("<|notimestamps|>"), lang_to_id={"<|en|>": ids("<|en|>")},
+        task_to_id={"transcribe": ids("<|transcribe|>"), "translate": ids("<|translate|>")}, is_multilingual=True,
+        begin_suppress_tokens=[], suppress_tokens=[])
+    model.save_pretrained(str(folder))
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80, chunk_length=3), tok).save_pretrained(str(folder))
+    return folder
+
+
+def build_vits(folder: Path) -> Path:
+    import json
+
+    import torch
+    from transformers import VitsConfig, VitsModel, VitsTokenizer
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {c: i for i, c in enumerate(["<pad>", *" abcdefghijklmnopqrstuvwxyz'?,.", "<unk>"])}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    tok = VitsTokenizer(str(folder / "vocab.json"), add_blank=True, normalize=True, phonemize=False, is_uroman=False)
+    torch.manual_seed(0)
+    config = VitsConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, ffn_dim=64,
+                        flow_size=32, spectrogram_bins=65, upsample_initial_channel=32, upsample_rates=[8, 8],
+                        upsample_kernel_sizes=[16, 16], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
+                        prior_encoder_num_flows=1, posterior_encoder_num_wavenet_layers=1,
+                        prior_encoder_num_wavenet_layers=1, duration_predictor_filter_channels=32,
+                        duration_predictor_num_flows=1, depth_separable_num_layers=1, sampling_rate=16000)
+    VitsModel(config).save_pretrained(str(folder))
+    tok.save_pretrained(str(folder))
+    return folder
+
+
+BUILDERS.update({"whisper": build_whisper, "vits": build_vits})

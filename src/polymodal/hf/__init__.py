@@ -10,6 +10,8 @@ so that it answers the calls polymodal's own models answer for its task; every C
     vision-encoder-decoder caption  VisionEncoderDecoderModel (e.g. ViT + GPT-2)
     owlvit, owlv2         ground    OWL-ViT / OWLv2 zero-shot detection
     vilt                  vqa       ViltForQuestionAnswering
+    whisper               transcribe WhisperForConditionalGeneration
+    vits                  speak     VitsModel (MMS-TTS)
 """
 from .loading import HF_ADAPTERS, is_hf_directory, load_hf, resolve_hub_id
 

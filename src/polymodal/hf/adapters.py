@@ -172,3 +172,91 @@ class HFVQA(HFAdapter):
         if index is not None:
             image = {k: v[index] for k, v in image.items()}
         return self.model(**batch["text"], **image).logits
+
+
+@HF_ADAPTERS.register("whisper")
+class HFRecognizer(HFAdapter):
+    """Whisper (or another speech-to-text seq2seq model with a feature extractor) as
+    polymodal's recogniser; audio longer than its window is read in windows and joined."""
+
+    task = "transcribe"
+
+    @staticmethod
+    def auto_class():
+        from transformers import AutoModelForSpeechSeq2Seq
+        return AutoModelForSpeechSeq2Seq
+
+    @classmethod
+    def load(cls, directory):
+        from transformers import AutoProcessor
+
+        from .base import Processor
+        from .loading import load_pretrained
+        combined = load_pretrained(AutoProcessor, directory, "processor")
+        return cls(load_pretrained(cls.auto_class(), directory, "model"),
+                   Processor(tokenizer=combined.tokenizer, feature_extractor=combined.feature_extractor), directory)
+
+    @property
+    def rate(self) -> int:
+        return self.processor.feature_extractor.sampling_rate
+
+    @torch.no_grad()
+    def transcribe_audios(self, audios: list, batch_size: int = 16) -> list:
+        from ..models.recognizer import Transcript
+        from ..tasks.transcribe import chunks
+        extractor = self.processor.feature_extractor
+        window = extractor.n_samples / extractor.sampling_rate
+        pieces, owner = [], []
+        for i, audio in enumerate(audios):
+            for piece in chunks(audio, self.rate, window):
+                pieces.append(piece.waveform)
+                owner.append(i)
+        texts: list[list[str]] = [[] for _ in audios]
+        # the decoder's positions hold the start prompt (a few tokens) and the words
+        longest = min(128, getattr(self.model.config, "max_target_positions", 448) - 8)
+        for start in range(0, len(pieces), batch_size):
+            features = extractor(pieces[start:start + batch_size], sampling_rate=self.rate, return_tensors="pt")
+            with quiet():
+                ids = self.model.generate(features["input_features"].to(self.model.device), max_new_tokens=longest)
+            for i, text in zip(owner[start:start + batch_size],
+                               self.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)):
+                texts[i].append(text.strip())
+        return [Transcript(" ".join(t for t in ts if t), 1.0) for ts in texts]
+
+
+@HF_ADAPTERS.register("vits")
+class HFSynthesizer(HFAdapter):
+    """VITS / MMS-TTS as polymodal's synthesiser: text straight to a waveform."""
+
+    task = "speak"
+
+    @staticmethod
+    def auto_class():
+        from transformers import VitsModel
+        return VitsModel
+
+    @classmethod
+    def load(cls, directory):
+        from transformers import AutoTokenizer
+
+        from .base import Processor
+        from .loading import load_pretrained
+        return cls(load_pretrained(cls.auto_class(), directory, "model"),
+                   Processor(tokenizer=load_pretrained(AutoTokenizer, directory, "tokenizer")), directory)
+
+    @torch.no_grad()
+    def speak_texts(self, texts: list[str], voice: str | None = None) -> list:
+        from ..errors import InputError
+        from ..modalities import Audio
+        tokenizer = self.processor.tokenizer
+        known = set(tokenizer.get_vocab())
+        out = []
+        for text in texts:
+            unknown = sorted({c for c in text.lower() if c not in known and not c.isspace()})
+            if unknown or not text.strip():
+                raise InputError(f"{text!r}: " + (f"characters it cannot speak: {''.join(unknown)!r}" if unknown
+                                                  else "nothing to say"))
+            inputs = tokenizer(text, return_tensors="pt")
+            wave = self.model(**inputs.to(self.model.device)).waveform[0].float().cpu().numpy()
+            out.append(Audio(wave.astype("float32"), self.model.config.sampling_rate, "<vits>"))
+        return out

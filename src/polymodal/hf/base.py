@@ -21,11 +21,11 @@ class HFTaskConfig:
 
 
 class Processor:
-    """An image processor and a tokenizer, whether the folder has a combined processor
-    (CLIP, BLIP, OWL-ViT, ViLT) or only the two parts (VisionEncoderDecoder)."""
+    """An input processor (images; audio features for Whisper) and a tokenizer, whether the
+    folder has a combined processor (CLIP, BLIP, OWL-ViT, ViLT) or only the parts."""
 
-    def __init__(self, image_processor, tokenizer):
-        self.image_processor, self.tokenizer = image_processor, tokenizer
+    def __init__(self, image_processor=None, tokenizer=None, feature_extractor=None):
+        self.image_processor, self.tokenizer, self.feature_extractor = image_processor, tokenizer, feature_extractor
 
     @classmethod
     def load(cls, directory: Path) -> "Processor":
@@ -40,8 +40,9 @@ class Processor:
                    load_pretrained(AutoTokenizer, directory, "tokenizer"))
 
     def save_pretrained(self, directory: str) -> None:
-        self.image_processor.save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
+        for part in (self.image_processor, self.tokenizer, self.feature_extractor):
+            if part is not None:
+                part.save_pretrained(directory)
 
 
 def as_arrays(images) -> list[np.ndarray]:
