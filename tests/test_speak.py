@@ -74,6 +74,8 @@ def test_speak_with_a_trained_model_and_eval_speak(trained, tmp_path, capsys):
     assert main(["speak", "un café", "--out", str(tmp_path / "b.wav"), "--model", str(trained)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot speak" in err and not (tmp_path / "b.wav").exists()
-    assert main(["eval", "speak", "--data", "spoken:test", "--n", "4", "--json"]) == 0       # eSpeak, pocketsphinx
+    assert main(["eval", "speak", "--data", "spoken:test", "--n", "8", "--json"]) == 0       # eSpeak, pocketsphinx
     m = json.loads(capsys.readouterr().out)
-    assert m["texts"] == 4 and m["wer"] < 0.5         # eSpeak through pocketsphinx's grammar: mostly heard
+    # eSpeak through pocketsphinx's grammar is mostly heard (WER 0.17-0.25 here, varying with
+    # what eSpeak said before: its output is not bit-exact from call to call)
+    assert m["texts"] == 8 and m["wer"] < 0.5

@@ -2,6 +2,7 @@
 
     espeak              synthesis (eSpeak NG; any voice by --voice)          task: speak
     pocketsphinx        recognition constrained to the world's sentences   task: transcribe
+    pocketsphinx-answers  the same, listening for answers only (yes, no, square, circle, 1-6)
     pocketsphinx-free   recognition with pocketsphinx's general English model
 """
 from __future__ import annotations
@@ -22,9 +23,10 @@ class EngineConfig:
     name: str
 
 
-def world_grammar() -> str:
+def world_grammar(public: str = "utterance") -> str:
     """JSGF grammar of every sentence the spoken world says (questions, captions, phrases,
-    answers), built from the presets' own word lists."""
+    answers), built from the presets' own word lists; `public` picks the rule to listen for
+    ("utterance": any of them; "answer": answers only)."""
     consonant = " | ".join(c for c in sort_of_clevr.COLOURS if c[0] not in "aeiou")
     vowel = " | ".join(c for c in sort_of_clevr.COLOURS if c[0] in "aeiou")
     shapes = " | ".join(shapes_preset.SHAPES)
@@ -33,7 +35,8 @@ def world_grammar() -> str:
     answers = " | ".join(["yes", "no", "square", "circle", "one", "two", "three", "four", "five", "six"])
     return f"""#JSGF V1.0;
 grammar world;
-public <utterance> = <question> | <caption> | <phrase> | <answer>;
+public <listen> = <{public}>;
+<utterance> = <question> | <caption> | <phrase> | <answer>;
 <colour> = {consonant} | {vowel};
 <shape> = {shapes};
 <object> = <colour> <shape>;
@@ -51,7 +54,7 @@ class PocketsphinxRecognizer:
 
     rate = 16000
 
-    def __init__(self, grammar: bool = True):
+    def __init__(self, grammar: str | None = "utterance"):
         try:
             from pocketsphinx import Decoder
         except ImportError:
@@ -59,9 +62,10 @@ class PocketsphinxRecognizer:
             raise ConfigError("the pocketsphinx engine needs the pocketsphinx package (pip install pocketsphinx)") from None
         self.decoder = Decoder(samprate=self.rate, loglevel="FATAL")
         if grammar:
-            self.decoder.add_jsgf_string("world", world_grammar())
+            self.decoder.add_jsgf_string("world", world_grammar(grammar))
             self.decoder.activate_search("world")
-        self.config = EngineConfig("transcribe", "pocketsphinx" if grammar else "pocketsphinx-free")
+        self.config = EngineConfig("transcribe", {None: "pocketsphinx-free", "utterance": "pocketsphinx",
+                                                  "answer": "pocketsphinx-answers"}[grammar])
 
     def eval(self):
         return self
@@ -70,7 +74,9 @@ class PocketsphinxRecognizer:
         from ..models.recognizer import Transcript
         out = []
         for audio in audios:
-            pcm = (np.clip(audio.resampled(self.rate).waveform, -1, 1) * 32767).astype(np.int16).tobytes()
+            # a quarter second of silence first: pocketsphinx misses a word that starts at once
+            wave = np.pad(audio.resampled(self.rate).waveform, (self.rate // 4, 0))
+            pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16).tobytes()
             self.decoder.start_utt()
             self.decoder.process_raw(pcm, full_utt=True)
             self.decoder.end_utt()
@@ -95,6 +101,7 @@ class EspeakSpeaker:
         return [Audio(speak(t, Voice.parse(voice or "en-us")), RATE, "<espeak>") for t in texts]
 
 
-ENGINES.register("pocketsphinx")(lambda: PocketsphinxRecognizer(grammar=True))
-ENGINES.register("pocketsphinx-free")(lambda: PocketsphinxRecognizer(grammar=False))
+ENGINES.register("pocketsphinx")(lambda: PocketsphinxRecognizer("utterance"))
+ENGINES.register("pocketsphinx-answers")(lambda: PocketsphinxRecognizer("answer"))
+ENGINES.register("pocketsphinx-free")(lambda: PocketsphinxRecognizer(None))
 ENGINES.register("espeak")(EspeakSpeaker)

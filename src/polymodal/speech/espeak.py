@@ -3,7 +3,11 @@
 
     wave, rate = synthesize("what is the shape of the red object?", Voice("en-us", "m3", 160, 50))
 
-eSpeak keeps one global state, so calls are serialised with a lock.
+eSpeak keeps one global state, so calls are serialised with a lock. Its output is not
+bit-exact from call to call: the same text and voice come out a few milliseconds longer or
+shorter depending on what was spoken before in the process (measured: 39,319-39,599 samples
+for one sentence; neither srand nor espeak_ng_SetRandSeed fixes it). The spoken world is
+therefore deterministic in its texts and voices, not in its samples.
 """
 from __future__ import annotations
 

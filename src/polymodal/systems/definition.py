@@ -1,0 +1,59 @@
+"""Systems defined as data (a dict or a YAML file):
+
+    name: voice-assistant
+    inputs: {image: image, audio: audio}
+    steps:
+      - {step: transcribe, model: pocketsphinx, gives: {text: question}}   # rename an output
+      - {step: vqa}
+      - {step: speak, takes: {text: answer}}                               # read another value
+    outputs: [question, answer, audio]
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError, InputError
+from .core import Step, System
+from .steps import STEPS
+
+
+def build_step(spec: dict) -> Step:
+    if not isinstance(spec, dict) or "step" not in spec:
+        raise ConfigError(f"a system step is a mapping with a 'step' name, got {spec!r}")
+    options = {k: v for k, v in spec.items() if k not in ("step", "takes", "gives")}
+    step = STEPS.build(spec["step"], **options)
+    renames = spec.get("gives") or {}
+    unknown = [k for k in renames if k not in step.gives]
+    if unknown:
+        raise ConfigError(f"step {step.name!r} gives {', '.join(step.gives)}, not {unknown[0]!r}")
+    if renames:
+        inner, names = step.fn, dict(renames)
+        step = Step(step.name, step.takes, {names.get(k, k): v for k, v in step.gives.items()},
+                    lambda items, f=inner: [{names.get(k, k): v for k, v in out.items()} for out in f(items)])
+    wiring = spec.get("takes") or {}
+    unknown = [k for k in wiring if k not in step.takes]
+    if unknown:
+        raise ConfigError(f"step {step.name!r} takes {', '.join(step.takes)}, not {unknown[0]!r}")
+    step.wiring = dict(wiring)
+    return step
+
+
+def build_system(spec: dict) -> System:
+    for key in ("inputs", "steps", "outputs"):
+        if key not in spec:
+            raise ConfigError(f"a system needs {key!r}")
+    return System([build_step(s) for s in spec["steps"]], spec["inputs"], spec["outputs"], spec.get("name", "system"))
+
+
+def load_system(path: str | Path) -> System:
+    import yaml
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such system file") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(spec, dict):
+        raise InputError(f"{path}: a system file is a mapping of name, inputs, steps, outputs")
+    return build_system(spec)
