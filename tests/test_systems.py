@@ -1,5 +1,7 @@
 """Systems: build-time checks, batched runs with traces, one failing item not stopping the
 others, renamed and rewired steps, definitions from YAML, and real models as steps."""
+import json
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,8 @@ def test_definitions_rename_and_rewire(tmp_path, monkeypatch):
     path.write_text("inputs: [")
     with pytest.raises(InputError, match="not valid YAML"):
         load_system(path)
+    with pytest.raises(InputError, match="not a built-in system"):
+        load_system(tmp_path / "nowhere.yaml")
 
 
 def test_real_models_as_steps_speak_and_listen():
@@ -77,3 +81,28 @@ def test_real_models_as_steps_speak_and_listen():
     assert heard >= 24, heard                      # pocketsphinx mishears some single words; most come back
     assert results[40].error.startswith("step 'vqa' failed") and "empty" in results[40].error
     assert isinstance(results[0].trace[1][1]["audio"].waveform, np.ndarray)
+
+
+def test_system_cli(tmp_path, capsys):
+    from polymodal.cli import main
+    from polymodal.data import shapes
+    from polymodal.hub import load
+    from PIL import Image
+    capsys.readouterr()
+    assert main(["system", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "voice-assistant\ttranscribe -> vqa -> speak" in listed and "detect" in listed
+    scene = shapes("sort-of-clevr", "test", 2, 1)[0]
+    Image.fromarray(scene.image).save(tmp_path / "scene.png")
+    question = scene.questions[0].question
+    audio = load("speak").batch([question], "en-us")[0]
+    from polymodal.commands.speech import save_wav
+    save_wav(audio, tmp_path / "q.wav")
+    assert main(["system", "run", "voice-assistant", "--image", str(tmp_path / "scene.png"), "--audio",
+                 str(tmp_path / "q.wav"), "--out", str(tmp_path / "a.wav"), "--json", "--trace"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["question"].startswith("what is the shape")          # pocketsphinx may drop a word
+    assert [t["step"] for t in out["trace"]] == ["transcribe", "vqa", "speak"]
+    assert (tmp_path / "a.wav").stat().st_size > 1000
+    assert main(["system", "run", "voice-assistant", "--image", str(tmp_path / "scene.png")]) == 2
+    assert "needs audio" in capsys.readouterr().err

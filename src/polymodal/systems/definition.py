@@ -38,22 +38,42 @@ def build_step(spec: dict) -> Step:
     return step
 
 
-def build_system(spec: dict) -> System:
+BUILTIN = Path(__file__).parent / "builtin"
+
+
+def build_system(spec: dict, models: dict | None = None) -> System:
+    """models: step name -> model, overriding the definition's (e.g. {"vqa": "runs/x/model"})."""
     for key in ("inputs", "steps", "outputs"):
         if key not in spec:
             raise ConfigError(f"a system needs {key!r}")
-    return System([build_step(s) for s in spec["steps"]], spec["inputs"], spec["outputs"], spec.get("name", "system"))
+    steps = [dict(s, model=models[s["step"]]) if models and s.get("step") in models else s for s in spec["steps"]]
+    return System([build_step(s) for s in steps], spec["inputs"], spec["outputs"], spec.get("name", "system"))
 
 
-def load_system(path: str | Path) -> System:
+def builtin_systems() -> dict[str, dict]:
+    """name -> definition of the systems that ship with polymodal."""
     import yaml
-    path = Path(path)
+    return {p.stem: yaml.safe_load(p.read_text()) for p in sorted(BUILTIN.glob("*.yaml"))}
+
+
+def find_system(name_or_path: str) -> dict:
+    """A built-in system's name or a YAML file -> its definition."""
+    import yaml
+    systems = builtin_systems()
+    if name_or_path in systems:
+        return systems[name_or_path]
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise InputError(f"{name_or_path}: not a built-in system ({', '.join(systems)}) nor a YAML file")
     try:
         spec = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such system file") from None
     except yaml.YAMLError as e:
         raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(spec, dict):
         raise InputError(f"{path}: a system file is a mapping of name, inputs, steps, outputs")
-    return build_system(spec)
+    return spec
+
+
+def load_system(name_or_path: str | Path, models: dict | None = None) -> System:
+    """A built-in system by name, or a YAML definition file."""
+    return build_system(find_system(str(name_or_path)), models)
