@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, help="stop training after this many seconds")
     p.add_argument("--out", required=True, help="run folder: checkpoints, metrics, curve, model/")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--threads", type=positive_int,
+                   help="CPU threads for this run (default: all cores; two runs side by side: 1 each)")
 
     p = sub.add_parser("eval", help="evaluate a model; --json prints one JSON object")
     p.add_argument("task", choices=TRAINABLE_TASKS + ALIGN_EVALS)

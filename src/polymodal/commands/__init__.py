@@ -30,6 +30,9 @@ def train(args) -> int:
     from .. import training_run
     from ..data.manifest import parse_column_map
     from ..recipes import load_recipe
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     if args.recipe:
         recipe = load_recipe(args.recipe)
     elif args.resume and not args.data:
