@@ -113,6 +113,7 @@ def card(name: str, task: str, recipe: str, run: Path, model, rows, command: str
     parts = {k: v for k, v in config.items()
              if k not in ("vocab", "labels", "kind", "task") and not isinstance(v, (dict, list))}
     encoders = {k: v["name"] for k, v in config.items() if isinstance(v, dict) and "name" in v}
+    encoders.update({m: v["name"] for m, v in config.get("encoders", {}).items()})       # multimodal models
     return f"""# {name}
 
 {WHAT[task]}
@@ -120,15 +121,15 @@ def card(name: str, task: str, recipe: str, run: Path, model, rows, command: str
 - **Model**: `{config.get("kind", "multimodal")}`, {model.num_parameters():,} parameters; encoders {encoders}; {parts}.
 - **Data**: see `{recipe}` (generated scenes, training seed 1).
 - **Training**: `polymodal train --recipe {recipe} --out runs/{name}`; {last.get("step", "?")} steps,
-  {last.get("epoch", "?")} epochs, {last.get("elapsed_s", 0) / 60:.0f} minutes of training steps on
-  {platform.machine()} CPU ({torch.get_num_threads()} threads).
+  {last.get("epoch", "?")} epochs, {last.get("elapsed_s", 0) / 60:.0f} minutes in training steps on an
+  {platform.machine()} CPU.
 - **Test**, seed {TEST_SEED} (never used in training): `{command}`
 
 | metric | value |
 |---|---|
 {table}
 
-Speed on this machine: {speed}.
+Inference speed, measured by recipes/ship.py with {torch.get_num_threads()} CPU thread(s): {speed}.
 {history}
 Limits: trained only on the embedded world; texts must use its words (an unknown word is
 refused, not guessed).
