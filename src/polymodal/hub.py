@@ -12,9 +12,9 @@ from .registry import Registry
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 SHIPPED: Registry = Registry("shipped model")
-DEFAULTS = {"vqa": "vqa-sort-of-clevr", "speak": "espeak"}   # task -> model used without --model
+DEFAULTS = {"vqa": "vqa-sort-of-clevr", "caption": "caption-shapes", "speak": "espeak"}   # task -> default model
 
-for _name in ("vqa-sort-of-clevr",):
+for _name in ("vqa-sort-of-clevr", "caption-shapes"):
     SHIPPED.register(_name)(lambda _n=_name: SHIPPED_DIR / _n)
 
 
