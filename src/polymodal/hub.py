@@ -12,9 +12,10 @@ from .registry import Registry
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 SHIPPED: Registry = Registry("shipped model")
-DEFAULTS = {"vqa": "vqa-sort-of-clevr", "caption": "caption-shapes", "speak": "espeak"}   # task -> default model
+DEFAULTS = {"vqa": "vqa-sort-of-clevr", "caption": "caption-shapes", "align": "align-shapes",
+            "speak": "espeak"}   # task -> the model used without --model
 
-for _name in ("vqa-sort-of-clevr", "caption-shapes"):
+for _name in ("vqa-sort-of-clevr", "caption-shapes", "align-shapes"):
     SHIPPED.register(_name)(lambda _n=_name: SHIPPED_DIR / _n)
 
 
