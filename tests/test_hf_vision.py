@@ -39,7 +39,8 @@ def run_json(capsys, argv) -> list[dict]:
 
 def test_each_folder_loads_as_the_adapter_for_its_task(hf_dirs):
     tasks = {name: load_model(d).config.task for name, d in hf_dirs.items()}
-    assert tasks == {"clip": "align", "blip": "caption", "vit-gpt2": "caption", "owlvit": "ground", "vilt": "vqa"}
+    assert tasks == {"clip": "align", "blip": "caption", "vit-gpt2": "caption", "owlvit": "ground", "vilt": "vqa",
+                     "whisper": "transcribe", "vits": "speak"}
 
 
 def test_clip_embeddings_match_transformers(hf_dirs, scene_files, tmp_path, capsys):
