@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .inputs import image_paths
+from .inputs import data_examples, image_paths
 
 
 def ground(args) -> int:
@@ -29,13 +29,8 @@ def ground(args) -> int:
 def ground_items(args) -> list[tuple]:
     """(image, phrase, name) from IMAGE PHRASE (IMAGE may be a folder or a .txt list) or --data."""
     if args.data:
-        from ..data.manifest import parse_column_map, report_bad_rows
         from ..tasks.ground import load_examples
-        examples, manifest = load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
-                                           args.on_bad_rows, need_answers=False)
-        report_bad_rows(manifest)
-        return [(ex.image, ex.phrase, str(ex.image) if manifest else f"{args.data}#{i}")
-                for i, ex in enumerate(examples)]
+        return [(ex.image, ex.phrase, name) for ex, name in data_examples(args, load_examples, lambda ex: ex.image)]
     if not args.image or not args.phrase:
         raise InputError("ground needs IMAGE and PHRASE (or --data MANIFEST)")
     return [(p, args.phrase, str(p)) for p in image_paths(Path(args.image))]

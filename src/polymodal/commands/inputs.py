@@ -58,12 +58,18 @@ def image_items(args, verb: str) -> list[tuple]:
     """(image, name to print) from IMAGE (a file, a folder or a .txt list) or --data (a
     manifest's images, each once, or generated shapes scenes)."""
     if getattr(args, "data", None):
-        from ..data.manifest import parse_column_map, report_bad_rows
         from ..tasks.image_text import load_examples
-        examples, manifest = load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
-                                           args.on_bad_rows, need_answers=False)
-        report_bad_rows(manifest)
-        return [(ex.image, str(ex.image) if manifest else f"{args.data}#{i}") for i, ex in enumerate(examples)]
+        return [(ex.image, name) for ex, name in data_examples(args, load_examples, lambda ex: ex.image)]
     if not args.image:
         raise InputError(f"{verb} needs an IMAGE (a file, a folder or a .txt list) or --data MANIFEST")
     return [(p, str(p)) for p in image_paths(Path(args.image))]
+
+
+def data_examples(args, load_examples, file_of) -> list[tuple]:
+    """--data for a verb: (example, name to print) for each example of a manifest (named by
+    its file, file_of(example)) or of generated data (named DATA#index); skipped rows reported."""
+    from ..data.manifest import parse_column_map, report_bad_rows
+    examples, manifest = load_examples(args.data, args.seed, args.n, parse_column_map(args.column), args.on_bad_rows,
+                                       need_answers=False)
+    report_bad_rows(manifest)
+    return [(ex, str(file_of(ex)) if manifest else f"{args.data}#{i}") for i, ex in enumerate(examples)]

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .inputs import AUDIO_SUFFIXES, files_from
+from .inputs import AUDIO_SUFFIXES, data_examples, files_from
 
 
 def speak(args) -> int:
@@ -54,13 +54,9 @@ def transcribe(args) -> int:
 def speech_items(args) -> list[tuple]:
     """(audio, name) from AUDIO (a file, a folder or a .txt list) or --data."""
     if args.data:
-        from ..data.manifest import parse_column_map, report_bad_rows
         from ..tasks.transcribe import audio_of, load_examples
-        examples, manifest = load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
-                                           args.on_bad_rows, need_answers=False)
-        report_bad_rows(manifest)
-        return [(ex.audio if ex.audio is not None else audio_of(ex), str(ex.audio) if manifest else f"{args.data}#{i}")
-                for i, ex in enumerate(examples)]
+        return [(ex.audio if ex.audio is not None else audio_of(ex), name)
+                for ex, name in data_examples(args, load_examples, lambda ex: ex.audio)]
     if not args.audio:
         raise InputError("transcribe needs an AUDIO file (or a folder, a .txt list, or --data MANIFEST)")
     return [(p, str(p)) for p in files_from(Path(args.audio), AUDIO_SUFFIXES, "audio files")]

@@ -64,7 +64,8 @@ class HFAdapter(nn.Module):
 
     @staticmethod
     def auto_class():
-        raise NotImplementedError
+        """The transformers class to load the folder with; every registered adapter sets it."""
+        raise NotImplementedError("an adapter must name its transformers model class")
 
     @classmethod
     def load(cls, directory: Path) -> "HFAdapter":
