@@ -8,7 +8,7 @@ from polymodal.cli import main
 def test_compare_fusion_writes_table_json_and_plot(tmp_path, capsys):
     out, runs = tmp_path / "results", tmp_path / "runs"
     assert main(["compare-fusion", "--fusions", "early:feature,late:mean", "--n", "40", "--steps", "2",
-                 "--test-n", "5", "--out", str(out), "--runs", str(runs)]) == 0
+                 "--pretrain-steps", "2", "--test-n", "5", "--out", str(out), "--runs", str(runs)]) == 0
     table = (out / "fusion_table.md").read_text()
     assert "`early:feature`" in table and "`late:mean`" in table
     assert "paper: CNN+MLP | 63%" in table and "paper: CNN+RN | >94%" in table
@@ -17,6 +17,7 @@ def test_compare_fusion_writes_table_json_and_plot(tmp_path, capsys):
     assert all(0 <= r["relational"] <= 1 and r["parameters"] > 0 and r["test_questions"] == 100 for r in rows)
     assert (out / "fusion_table.png").stat().st_size > 1000
     assert (runs / "early:feature" / "model" / "model.safetensors").exists()
+    assert "pretrained on the scenes alone (2 steps" in table     # the shared encoder, said in the note
 
 
 def test_compare_fusion_refuses_unknown_strategies(tmp_path, capsys):

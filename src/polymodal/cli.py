@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusions", default="early:feature,early:token,late:mean,hybrid:film,hybrid:cross-attention,"
                                         "hybrid:bottleneck,hybrid:relation")
     p.add_argument("--n", type=positive_int, default=10000, help="training scenes (20 questions each)")
-    p.add_argument("--steps", type=positive_int, default=3000, help="training steps of 32 scenes, per strategy")
+    p.add_argument("--steps", type=positive_int, default=8000, help="training steps of 32 scenes, per strategy")
+    p.add_argument("--pretrain-steps", type=positive_int, default=3000,
+                   help="steps of the shared image encoder's object pretraining (done once, reused)")
     p.add_argument("--test-n", type=positive_int, default=200, help="test scenes")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results", help="where the table, JSON and plot go")

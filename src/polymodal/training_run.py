@@ -37,10 +37,17 @@ def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
         text_enc["config"]["vocab"] = WordTokenizer.build(texts).vocab
     spec.setdefault("labels", answers)
     spec["task"] = task_name
+    # `init`: start an encoder from pretrained weights (object_pretraining.pretrain); a
+    # training-time choice, so it stays out of the saved model config.
+    inits = {m: e.pop("init") for m, e in encoders.items() if "init" in e}
     try:
-        return MultimodalModel(ModelConfig.from_dict(spec))
+        model = MultimodalModel(ModelConfig.from_dict(spec))
     except (TypeError, ValueError, AssertionError) as e:   # torch asserts e.g. dim % heads == 0
         raise ConfigError(f"bad model option: {str(e) or type(e).__name__}") from None
+    from .object_pretraining import load_into
+    for m, path in inits.items():
+        load_into(model.encoders[m], path)
+    return model
 
 
 def check_recipe(recipe: dict) -> None:

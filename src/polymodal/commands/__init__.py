@@ -146,7 +146,7 @@ def compare_fusion(args) -> int:
         raise InputError(f"{args.data}: the fusion table is defined on shapes:sort-of-clevr")
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads" + (
         f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", CPU")
-    settings = {"n": args.n, "steps": args.steps, "seed": args.seed, "test_n": args.test_n, "machine": machine,
+    settings = {"n": args.n, "steps": args.steps, "pretrain_steps": args.pretrain_steps, "seed": args.seed, "test_n": args.test_n, "machine": machine,
                 "command": "polymodal " + " ".join(sys.argv[1:])}
     path = run(Path(args.out), Path(args.runs), args.fusions.split(","), args.n, args.steps, args.seed,
                args.test_n, settings)
