@@ -164,3 +164,15 @@ def test_minilm_real_semantics():
     assert pooled.shape == (3, 384)
     v = torch.nn.functional.normalize(pooled, dim=-1)
     assert (v[0] @ v[1]).item() > (v[0] @ v[2]).item() + 0.1
+
+
+def test_a_frozen_tower_remembers_texts_and_gives_the_states_it_would_compute(tiny_dir):
+    enc = build(tiny_dir)
+    batch = enc.processor(TEXTS + TEXTS[:1])                 # one text twice in the batch
+    direct = enc.hf_model(**batch).last_hidden_state
+    out = enc(batch)
+    mask = batch["attention_mask"].bool()
+    assert torch.allclose(out.tokens[mask], direct[mask], atol=1e-5)
+    assert len(enc._states) == len(TEXTS)                   # each distinct text run once
+    again = enc(enc.processor(TEXTS[1:2]))                   # shorter padding, from memory
+    assert torch.allclose(again.pooled[0], out.pooled[1], atol=1e-5)

@@ -221,3 +221,15 @@ def test_unknown_preset_or_split_in_shapes_is_an_input_error():
         shapes("nope", "train", 0, 1)
     with pytest.raises(InputError, match="nope"):
         shapes("sort-of-clevr", "nope", 0, 1)
+
+
+def test_captions_name_every_object_with_its_ninth_of_the_image():
+    from polymodal.data import sort_of_clevr as soc
+    assert [soc.region(x, y) for x, y in ((5, 5), (37, 5), (70, 5), (5, 37), (37, 37), (70, 70))] == \
+        ["top left", "top", "top right", "left", "centre", "bottom right"]
+    for scene in shapes("sort-of-clevr", "train", 5, 20):
+        read = soc.read_description(scene.caption)
+        assert list(read) == list(soc.COLOURS)                      # every colour, in colour order
+        for o in scene.objects:
+            assert read[o.colour] == (o.shape, soc.region(o.x, o.y))
+        assert soc.rows(scene, "x.png")[0]["caption"] == scene.caption

@@ -7,7 +7,7 @@ import sys
 
 from .errors import PolymodalError
 
-TRAINABLE_TASKS = ("vqa", "classify", "caption", "align", "ground", "transcribe", "speak")
+TRAINABLE_TASKS = ("vqa", "classify", "text-qa", "caption", "align", "ground", "transcribe", "speak")
 ALIGN_EVALS = ("retrieve", "zero-shot", "few-shot")      # evaluations of an aligner   # kept here, not imported, so --help stays instant
 
 
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusions", default="early:feature,early:token,late:mean,hybrid:film,hybrid:cross-attention,"
                                         "hybrid:bottleneck,hybrid:relation")
     p.add_argument("--n", type=positive_int, default=10000, help="training scenes (20 questions each)")
-    p.add_argument("--steps", type=positive_int, default=8000, help="training steps of 32 scenes, per strategy")
+    p.add_argument("--steps", type=positive_int, default=6000, help="training steps of 32 scenes, per strategy")
     p.add_argument("--pretrain-steps", type=positive_int, default=3000,
                    help="steps of the shared image encoder's object pretraining (done once, reused)")
     p.add_argument("--test-n", type=positive_int, default=200, help="test scenes")
@@ -179,6 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="where an audio output is written (.wav)")
     r.add_argument("--trace", action="store_true", help="print every step's outputs")
     r.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("compare", help="an end-to-end model and a system on the same data: accuracy, latency, "
+                                       "parameters, and where the system loses answers")
+    p.add_argument("--task", choices=("vqa",), default="vqa")
+    p.add_argument("--model", help="the end-to-end model (default: the task's shipped model)")
+    p.add_argument("--system", required=True, help="a built-in system's name or a YAML definition")
+    add_data_args(p)
+    p.add_argument("--out", help="folder for compare.md and compare.json")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("demo", help="run the shipped models on a few generated scenes; write a report")
     p.add_argument("--out", default="demo")

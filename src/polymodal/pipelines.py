@@ -56,6 +56,24 @@ class CaptionPipeline:
         return caption.generate(self.model, examples, batch_size or self.batch_size, beams, progress=progress)
 
 
+@PIPELINES.register("text-qa")
+class TextQAPipeline:
+    """A question about a text: `qa(context="red square top left, ...", question="...")`."""
+
+    def __init__(self, model, batch_size: int = 256):
+        self.model, self.batch_size = model.eval(), batch_size
+
+    def __call__(self, context: str, question: str) -> Answer:
+        return self.batch([(context, question)])[0]
+
+    def batch(self, items, batch_size: int | None = None, progress: bool = False) -> list[Answer]:
+        """items: (context, question) pairs."""
+        from .tasks import classify, text_qa
+        examples = [text_qa.TextQAExample({"text": text_qa.joined(c, q)}) for c, q in items]
+        labels, scores = classify.predict(self.model, examples, batch_size or self.batch_size, progress=progress)
+        return [Answer(a, round(s, 4)) for a, s in zip(labels, scores)]
+
+
 @PIPELINES.register("align")
 class AlignPipeline:
     """Image and text embeddings in one space: search, zero-shot and few-shot classification."""

@@ -12,7 +12,7 @@ from .align import classify, embed, search  # noqa: F401  (verbs)
 from .caption import caption  # noqa: F401  (verb)
 from .ground import ground  # noqa: F401  (verb)
 from .speech import speak, transcribe  # noqa: F401  (verbs)
-from .system import system  # noqa: F401  (verb)
+from .system import compare, system  # noqa: F401  (verbs)
 from .inputs import ask_items
 
 

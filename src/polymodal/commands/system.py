@@ -59,3 +59,33 @@ def run(args) -> int:
                                             for k, v in out.items()}} for step, out in result.trace]
     print(json.dumps(shown) if args.json else "\n".join(f"{k}: {v}" for k, v in shown.items()))
     return 0
+
+
+def compare(args) -> int:
+    """`polymodal compare --task vqa --model M --system S --data D`."""
+    import platform
+    import sys
+
+    import torch
+
+    from .. import checkpoint
+    from ..data.manifest import parse_column_map, report_bad_rows
+    from ..systems import compare as harness
+    from ..systems.definition import load_system
+    from ..tasks import vqa
+    system = load_system(args.system)
+    examples, manifest = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
+                                           args.on_bad_rows)
+    report_bad_rows(manifest, args.out)
+    report = harness.compare(args.model, system, examples, harness.caption_references(args.data, args.seed, args.n),
+                             {"spec": args.data, "seed": args.seed, "n": args.n})
+    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, " + (
+        torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU")
+    table = harness.markdown(report, "polymodal " + " ".join(sys.argv[1:]), machine)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        checkpoint.save_json(report, out / "compare.json")
+        checkpoint.save_text(table, out / "compare.md")
+    print(json.dumps(report, indent=2) if args.json else table)
+    return 0

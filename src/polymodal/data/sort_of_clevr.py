@@ -60,6 +60,7 @@ class Scene:
     image: np.ndarray                 # uint8 [75, 75, 3]
     objects: list[SceneObject]
     questions: list[QA] = field(default_factory=list)
+    caption: str = ""                 # describe(objects)
 
 
 def place_objects(rng: np.random.Generator) -> list[SceneObject]:
@@ -129,16 +130,44 @@ def ask(objects: list[SceneObject], rng: np.random.Generator) -> list[QA]:
     return qas
 
 
+# Captions, for the captioner -> text question answerer system: every object, in colour
+# order, with the ninth of the image it sits in ("red square top left, green circle centre,
+# ..."), as a person would describe the scene. What a 3x3 position cannot say (which of two
+# objects is closer, which side of the middle) is what that system loses.
+ROW_WORDS, COLUMN_WORDS = ("top", "", "bottom"), ("left", "", "right")
+
+
+def region(x: float, y: float) -> str:
+    row, col = min(int(3 * y // SIZE), 2), min(int(3 * x // SIZE), 2)
+    return " ".join(w for w in (ROW_WORDS[row], COLUMN_WORDS[col]) if w) or "centre"
+
+
+def describe(objects: list[SceneObject]) -> str:
+    by_colour = {o.colour: o for o in objects}
+    return ", ".join(f"{c} {by_colour[c].shape} {region(by_colour[c].x, by_colour[c].y)}"
+                     for c in COLOURS if c in by_colour)
+
+
+def read_description(text: str) -> dict[str, tuple[str, str]]:
+    """describe()'s text back into colour -> (shape, region); clauses outside it are left out."""
+    out = {}
+    for clause in text.lower().split(","):
+        words = clause.split()
+        if len(words) >= 3 and words[0] in COLOURS and words[1] in SHAPES:
+            out[words[0]] = (words[1], " ".join(words[2:]))
+    return out
+
+
 def make_scene(rng: np.random.Generator, split: str = "train") -> Scene:
     """Every split is drawn the same way (from its own random stream)."""
     objects = place_objects(rng)
-    return Scene(render(objects), objects, ask(objects, rng))
+    return Scene(render(objects), objects, ask(objects, rng), describe(objects))
 
 
 def rows(scene: Scene, image: str) -> list[dict]:
-    """Manifest rows (DESIGN §8 columns): one per question."""
+    """Manifest rows (DESIGN §8 columns): one per question, each with the scene's caption."""
     return [{"image": image, "question": qa.question, "answer": qa.answer, "family": qa.family,
-             "relational": qa.relational} for qa in scene.questions]
+             "relational": qa.relational, "caption": scene.caption} for qa in scene.questions]
 
 
 def question_vocabulary() -> list[str]:

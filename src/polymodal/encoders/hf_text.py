@@ -97,6 +97,7 @@ class HFTextEncoder(Encoder):
         super()._apply(fn, recurse)
         if self.freeze:
             self._frozen[0]._apply(fn, recurse)
+            self.__dict__.pop("_states", None)       # remembered states stay on the old device
         return self
 
     def forward(self, inputs) -> Embedding:
@@ -106,13 +107,38 @@ class HFTextEncoder(Encoder):
         device = next(model.parameters()).device
         ids = inputs["input_ids"].to(device)
         attention = inputs["attention_mask"].to(device)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+        if self.freeze:
+            tokens = self.frozen_states(ids, attention)
+        else:
             tokens = model(input_ids=ids, attention_mask=attention).last_hidden_state
         if self.proj is not None:
             tokens = self.proj(tokens)
         mask = attention.bool()
         pooled = masked_mean(tokens, mask) if self.pooling == "mean" else tokens[:, 0]
         return Embedding(tokens=tokens, mask=mask, pooled=pooled)
+
+
+    CACHE_LIMIT = 100_000     # distinct texts remembered by a frozen tower
+
+    @torch.no_grad()
+    def frozen_states(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        """A frozen tower gives the same states for the same text, so each distinct text is
+        run once and remembered (sort-of-clevr asks 36 distinct questions in 200,000):
+        training with a frozen MiniLM then costs what its projection costs."""
+        cache = self.__dict__.setdefault("_states", {})      # plain dict: not weights, not saved
+        keys = [tuple(row[m.bool()].tolist()) for row, m in zip(ids, attention)]
+        new = [i for k, i in {k: i for i, k in enumerate(keys)}.items() if k not in cache]
+        if new:
+            if len(cache) + len(new) > self.CACHE_LIMIT:
+                cache.clear()
+            states = self.hf_model(input_ids=ids[new], attention_mask=attention[new]).last_hidden_state
+            for j, i in enumerate(new):
+                cache[keys[i]] = states[j, attention[i].bool()].clone()
+        dtype = next(self.hf_model.parameters()).dtype
+        out = ids.new_zeros((*ids.shape, self.hf_model.config.hidden_size), dtype=dtype)
+        for i, k in enumerate(keys):
+            out[i, attention[i].bool()] = cache[k].to(out.dtype)
+        return out
 
 
 @ENCODERS.register("hf-text")

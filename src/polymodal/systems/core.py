@@ -24,6 +24,7 @@ class Step:
     gives: dict[str, str]              # output name -> kind
     fn: Callable[[list[dict]], list[dict]]
     wiring: dict[str, str] = field(default_factory=dict)   # input name -> the system value it reads
+    parameters: int = 0                # weights of the model behind it (0 for rule-based engines)
 
     def __post_init__(self):
         for where in (self.takes, self.gives):
@@ -65,12 +66,14 @@ class System:
         if missing:
             raise ConfigError(f"system {self.name!r}: no step gives its output {missing[0]!r}")
 
-    def run(self, items: list[dict]) -> list[ItemResult]:
-        """items: {input name: value}. Each step runs once over every item still going."""
+    def run(self, items: list[dict], start: int = 0) -> list[ItemResult]:
+        """items: {input name: value}. Each step runs once over every item still going.
+        start: begin at that step, the items holding what the steps before it give (the
+        comparison harness reruns a chain's tail from a reference caption this way)."""
         states = [dict(item) for item in items]
         traces: list[list] = [[] for _ in items]
         errors: list[str | None] = [None] * len(items)
-        for step in self.steps:
+        for step in self.steps[start:]:
             alive = [i for i, e in enumerate(errors) if e is None]
             if not alive:
                 break
@@ -99,6 +102,17 @@ class System:
                 errors[i] = f"step {step.name!r} failed on {describe(items[i])}: {e}"
                 out.append(None)
         return out
+
+    @property
+    def parameters(self) -> int:
+        return sum(step.parameters for step in self.steps)
+
+    def giver(self, name: str) -> int:
+        """The index of the last step that gives the value `name`."""
+        found = [i for i, step in enumerate(self.steps) if name in step.gives]
+        if not found:
+            raise ConfigError(f"no step of system {self.name!r} gives {name!r}")
+        return found[-1]
 
     def __call__(self, **inputs):
         result = self.run([inputs])[0]

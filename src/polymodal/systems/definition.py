@@ -29,7 +29,8 @@ def build_step(spec: dict) -> Step:
     if renames:
         inner, names = step.fn, dict(renames)
         step = Step(step.name, step.takes, {names.get(k, k): v for k, v in step.gives.items()},
-                    lambda items, f=inner: [{names.get(k, k): v for k, v in out.items()} for out in f(items)])
+                    lambda items, f=inner: [{names.get(k, k): v for k, v in out.items()} for out in f(items)],
+                    parameters=step.parameters)
     wiring = spec.get("takes") or {}
     unknown = [k for k in wiring if k not in step.takes]
     if unknown:

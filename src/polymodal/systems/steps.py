@@ -4,6 +4,7 @@
     vqa          image + question (text) -> answer (text)  a VQA model
     transcribe   audio -> text                            a recogniser or pocketsphinx
     speak        text -> audio                            a synthesiser or espeak
+    answer-from-text  context (text) + question (text) -> answer (text)   a text question answerer
     ground       image + phrase (text) -> box (boxes)     a grounder
     detect       image + labels (text, comma-separated) -> boxes   a grounder, once per label
 """
@@ -21,11 +22,18 @@ def pipeline(task: str, model: str | None):
     return load(task, model)
 
 
+def parameters(pipe) -> int:
+    """Weights behind a pipeline (engines such as pocketsphinx or eSpeak count as 0)."""
+    model = getattr(pipe, "model", None)
+    return model.num_parameters() if hasattr(model, "num_parameters") else 0
+
+
 @STEPS.register("caption")
 def caption_step(model: str | None = None) -> Step:
     pipe = pipeline("caption", model)
     return Step("caption", {"image": "image"}, {"caption": "text"},
-                lambda items: [{"caption": c.text} for c in pipe.batch([it["image"] for it in items])])
+                lambda items: [{"caption": c.text} for c in pipe.batch([it["image"] for it in items])],
+                parameters=parameters(pipe))
 
 
 @STEPS.register("vqa")
@@ -36,28 +44,39 @@ def vqa_step(model: str | None = None) -> Step:
         if any(not str(it["question"]).strip() for it in items):
             raise InputError("the question is empty (an earlier step heard or read nothing)")
         return [{"answer": a.text} for a in pipe.batch([(it["image"], it["question"]) for it in items])]
-    return Step("vqa", {"image": "image", "question": "text"}, {"answer": "text"}, run)
+    return Step("vqa", {"image": "image", "question": "text"}, {"answer": "text"}, run, parameters=parameters(pipe))
+
+
+@STEPS.register("answer-from-text")
+def text_qa_step(model: str | None = None) -> Step:
+    pipe = pipeline("text-qa", model)
+    return Step("answer-from-text", {"context": "text", "question": "text"}, {"answer": "text"},
+                lambda items: [{"answer": a.text} for a in pipe.batch([(it["context"], it["question"]) for it in items])],
+                parameters=parameters(pipe))
 
 
 @STEPS.register("transcribe")
 def transcribe_step(model: str | None = None) -> Step:
     pipe = pipeline("transcribe", model)
     return Step("transcribe", {"audio": "audio"}, {"text": "text"},
-                lambda items: [{"text": t.text} for t in pipe.batch([it["audio"] for it in items])])
+                lambda items: [{"text": t.text} for t in pipe.batch([it["audio"] for it in items])],
+                parameters=parameters(pipe))
 
 
 @STEPS.register("speak")
 def speak_step(model: str | None = None, voice: str | None = None) -> Step:
     pipe = pipeline("speak", model)
     return Step("speak", {"text": "text"}, {"audio": "audio"},
-                lambda items: [{"audio": a} for a in pipe.batch([it["text"] for it in items], voice)])
+                lambda items: [{"audio": a} for a in pipe.batch([it["text"] for it in items], voice)],
+                parameters=parameters(pipe))
 
 
 @STEPS.register("ground")
 def ground_step(model: str | None = None) -> Step:
     pipe = pipeline("ground", model)
     return Step("ground", {"image": "image", "phrase": "text"}, {"box": "boxes"},
-                lambda items: [{"box": [g.box]} for g in pipe.batch([(it["image"], it["phrase"]) for it in items])])
+                lambda items: [{"box": [g.box]} for g in pipe.batch([(it["image"], it["phrase"]) for it in items])],
+                parameters=parameters(pipe))
 
 
 @STEPS.register("detect")
@@ -74,4 +93,4 @@ def detect_step(model: str | None = None, threshold: float = 0.0) -> Step:
             out.append({"boxes": [{"label": label, "box": g.box, "score": round(g.score, 4)}
                                   for label, g in zip(labels, found) if g.score >= threshold]})
         return out
-    return Step("detect", {"image": "image", "labels": "text"}, {"boxes": "boxes"}, run)
+    return Step("detect", {"image": "image", "labels": "text"}, {"boxes": "boxes"}, run, parameters=parameters(pipe))

@@ -55,12 +55,12 @@ def examples_from_rows(rows: list[dict]) -> list[ImageTextExample]:
 
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
                   on_bad_rows: str = "fail", need_answers: bool = True, required: tuple = ("caption",)):
-    """`shapes:shapes:<split>` or a manifest with image (+ `required`) columns."""
+    """`shapes:shapes|sort-of-clevr:<split>` or a manifest with image (+ `required`) columns."""
     if spec.startswith("shapes:"):
         from ..data.world import parse_spec, shapes
         preset, split = parse_spec(spec)
-        if preset != "shapes":
-            raise InputError(f"{spec}: captions come with the shapes preset (shapes:shapes:<split>)")
+        if preset not in ("shapes", "sort-of-clevr"):
+            raise InputError(f"{spec}: captions come with the shapes and sort-of-clevr presets")
         return examples_from_scenes(shapes(preset, split, seed, n)), None
     from ..data.manifest import read_manifest
     manifest = read_manifest(spec, ("image", *required) if need_answers else ("image",), columns, on_bad_rows,

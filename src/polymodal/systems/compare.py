@@ -1,0 +1,157 @@
+"""The comparison harness: an end-to-end model and a system on the same VQA data.
+
+Both answer every question; the table gives accuracy per question type, latency per item,
+throughput and parameters. For the system it also says where the chain loses answers: the
+chain's tail is rerun from the *reference* value of an intermediate output (a scene's true
+caption), so each wrong answer is either lost at the step that gives that value (the
+reference would have led to the right answer) or after it (even the reference does not).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..tasks import vqa
+from .core import System
+
+
+@dataclass
+class Answers:
+    name: str
+    kind: str                       # "model" or "system"
+    answers: list[str]
+    seconds: float                  # answering every question, batched
+    latency_s: float                # median for one question asked alone
+    parameters: int
+
+
+def flat(examples: list[vqa.VQAExample]) -> list[tuple[object, vqa.Question]]:
+    return [(ex.image, q) for ex in examples for q in ex.questions]
+
+
+def timed(fn, *args):
+    started = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - started
+
+
+def median_latency(answer_one, items, count: int = 30) -> float:
+    """Median wall time to answer one (image, question) item alone (after one warm-up)."""
+    answer_one(items[0])
+    return statistics.median(timed(answer_one, it)[1] for it in items[:count])
+
+
+def run_model(name: str | None, examples) -> Answers:
+    from ..hub import load
+    pipe = load("vqa", name)
+    items = flat(examples)
+    answers, seconds = timed(lambda: [a.text for a in pipe.batch([(im, q.text) for im, q in items])])
+    latency = median_latency(lambda it: pipe(it[0], it[1].text), items)
+    return Answers(name or "vqa-sort-of-clevr", "model", answers, seconds, latency, pipe.model.num_parameters())
+
+
+def system_items(examples) -> list[dict]:
+    from ..modalities import Image
+    return [{"image": Image.open(im), "question": q.text} for im, q in flat(examples)]
+
+
+def run_system(system: System, examples) -> tuple[Answers, list]:
+    items = system_items(examples)
+    results, seconds = timed(system.run, items)
+    failed = [r.error for r in results if r.error]
+    if failed:
+        raise InputError(f"system {system.name!r} failed on {len(failed)} items, e.g.: {failed[0]}")
+    latency = median_latency(lambda it: system.run([it]), items)
+    answers = Answers(system.name, "system", [r.outputs["answer"] for r in results], seconds, latency,
+                      system.parameters)
+    return answers, results
+
+
+def attribute(system: System, examples, results, references: dict[str, list], answers: list[str]) -> dict:
+    """For each reference value (e.g. "caption": the scenes' true captions, one per question),
+    rerun the chain after the step that gives it from the reference, and sort every wrong
+    answer: lost at that step, or lost after it. Per question type and overall."""
+    questions = [q for _, q in flat(examples)]
+    out = {}
+    for value, reference in references.items():
+        step = system.giver(value)
+        items = [dict(it, **{value: ref}) for it, ref in zip(system_items(examples), reference)]
+        # the values the steps up to `step` give, as the system gave them, with `value` replaced
+        for it, r in zip(items, results):
+            for _, given in r.trace[:step + 1]:
+                it.update({k: v for k, v in given.items() if k != value})
+        from_reference = [r.outputs.get("answer") for r in system.run(items, start=step + 1)]
+        counts: dict[str, dict[str, int]] = {}
+        for q, got, ref_answer, r in zip(questions, answers, from_reference, results):
+            row = counts.setdefault(q.family or "all", {"questions": 0, "right": 0, "lost_at": 0, "lost_after": 0})
+            row["questions"] += 1
+            if got == q.answer:
+                row["right"] += 1
+            elif ref_answer == q.answer:
+                row["lost_at"] += 1
+            else:
+                row["lost_after"] += 1
+        produced = [dict(r.trace[step][1])[value] for r in results]
+        out[value] = {"step": system.steps[step].name, "per_type": counts,
+                      "same_as_reference": float(np.mean([p == ref for p, ref in zip(produced, reference)])),
+                      "accuracy_from_reference": float(np.mean([a == q.answer for a, q in
+                                                                zip(from_reference, questions)]))}
+    return out
+
+
+def caption_references(spec: str, seed: int, n: int) -> dict[str, list]:
+    """The true caption of each question's scene, for generated sort-of-clevr data."""
+    if not spec.startswith("shapes:sort-of-clevr:"):
+        return {}
+    from ..data.world import parse_spec, shapes
+    preset, split = parse_spec(spec)
+    return {"caption": [s.caption for s in shapes(preset, split, seed, n) for _ in s.questions]}
+
+
+def compare(model: str | None, system: System, examples: list[vqa.VQAExample], references: dict[str, list],
+            data: dict) -> dict:
+    """data: what the examples are ({"spec", "seed", "n"}), for the report."""
+    if "answer" not in system.outputs:
+        raise InputError(f"system {system.name!r} gives {', '.join(system.outputs)}; a VQA comparison needs 'answer'")
+    questions = [q for _, q in flat(examples)]
+    model_answers = run_model(model, examples)
+    system_answers, results = run_system(system, examples)
+    rows = []
+    for a in (model_answers, system_answers):
+        rows.append({"name": a.name, "kind": a.kind, **vqa.metrics(questions, a.answers),
+                     "latency_ms": round(1000 * a.latency_s, 2),
+                     "questions_per_s": round(len(questions) / a.seconds, 1), "parameters": a.parameters})
+    attribution = attribute(system, examples, results, references, system_answers.answers) if references else {}
+    return {"data": {**data, "questions": len(questions)}, "rows": rows, "attribution": attribution}
+
+
+def markdown(report: dict, command: str, machine: str) -> str:
+    rows = report["rows"]
+    families = list(rows[0].get("per_type", {}))
+    pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+    lines = ["| | accuracy | relational | non-relational | " + " | ".join(families)
+             + " | latency per question | questions/s (batched) | parameters |",
+             "|---" * (7 + len(families)) + "|"]
+    for r in rows:
+        lines.append(f"| {r['kind']} `{r['name']}` | {pct(r['accuracy'])} | {pct(r.get('relational_accuracy', 0))} | "
+                     f"{pct(r.get('non_relational_accuracy', 0))} | "
+                     + " | ".join(pct(r['per_type'][f]) for f in families)
+                     + f" | {r['latency_ms']:.1f} ms | {r['questions_per_s']:.0f} | {r['parameters'] / 1e6:.2f} M |")
+    for value, a in report["attribution"].items():
+        lines += ["", f"Where the system loses answers, by rerunning it from the true {value} "
+                      f"(its `{a['step']}` step gave exactly the true {value} for {pct(a['same_as_reference'])} of "
+                      f"questions; from the true {value} the rest of the chain answers {pct(a['accuracy_from_reference'])}):",
+                  "", f"| question type | right | lost at `{a['step']}` (the true {value} gives the right answer) "
+                      f"| lost after it (wrong even from the true {value}) |", "|---|---|---|---|"]
+        for family, c in sorted(a["per_type"].items(), key=lambda kv: families.index(kv[0]) if kv[0] in families else 0):
+            share = lambda k: pct(c[k] / c["questions"])  # noqa: E731
+            lines.append(f"| {family} | {share('right')} | {share('lost_at')} | {share('lost_after')} |")
+    d = report["data"]
+    lines += ["", f"{d['questions']} questions on {d['spec']}" + (f" (seed {d['seed']}, {d['n']} scenes)"
+                                                                    if d["spec"].startswith("shapes:") else "") + ". "
+                  f"Latency: median over 30 questions asked one at a time. Command: `{command}`; machine: {machine}."]
+    return "\n".join(lines) + "\n"

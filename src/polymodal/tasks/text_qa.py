@@ -1,0 +1,60 @@
+"""Text question answering: a context text (a scene's caption) + a question -> one answer
+from a closed set. The second link of the captioner -> question answerer system; it is
+trained on true captions, so at run time it only knows what a captioner put into words.
+
+The model is a text-only classifier: context and question are read as one sequence,
+"<context> ; <question>", by the text encoder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from . import TASKS, classify
+
+SEPARATOR = " ; "
+
+
+def joined(context: str, question: str) -> str:
+    return f"{context}{SEPARATOR}{question}"
+
+
+@dataclass
+class TextQAExample(classify.ClassifyExample):
+    family: str | None = None          # question type, for per-type accuracy
+
+
+def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
+                  on_bad_rows: str = "fail", need_answers: bool = True):
+    """`shapes:sort-of-clevr:<split>` (each scene's caption with each of its questions), or a
+    manifest with context, question and answer columns."""
+    if spec.startswith("shapes:"):
+        from ..data.world import parse_spec, shapes
+        preset, split = parse_spec(spec)
+        if preset != "sort-of-clevr":
+            raise InputError(f"{spec}: text question answering is generated from sort-of-clevr scenes")
+        return [TextQAExample({"text": joined(s.caption, q.question)}, q.answer, None, q.family)
+                for s in shapes(preset, split, seed, n) for q in s.questions], None
+    from ..data.manifest import read_manifest
+    required = ("context", "question", "answer") if need_answers else ("context", "question")
+    manifest = read_manifest(spec, required, columns, on_bad_rows)
+    return [TextQAExample({"text": joined(r["context"], r["question"])}, r.get("answer"), r.get("_row"), r.get("family"))
+            for r in manifest.rows], manifest
+
+
+@TASKS.register("text-qa")
+class TextQATask(classify.ClassifyTask):
+    name = "text-qa"
+    curve_metrics = ("accuracy",)
+    load_examples = staticmethod(load_examples)
+
+    @staticmethod
+    def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:
+        predicted, _ = classify.predict(model, examples, batch_size, device, progress)
+        out = classify.metrics([ex.label for ex in examples], predicted)
+        right = np.array([str(ex.label) == p for ex, p in zip(examples, predicted)])
+        families = sorted({ex.family for ex in examples if ex.family})
+        out["per_type"] = {f: float(right[[ex.family == f for ex in examples]].mean()) for f in families}
+        return out
