@@ -142,3 +142,15 @@ def test_bottleneck_refuses_a_fusion_layer_past_the_last_layer():
     from polymodal.errors import ConfigError
     with pytest.raises(ConfigError, match="fusion_layer"):
         FUSIONS.build("hybrid:bottleneck", {"image": 8, "text": 8}, 4, layers=2, fusion_layer=2)
+
+
+def test_text_transformer_flatten_pooling_keeps_word_positions_and_ignores_padding():
+    enc = ENCODERS.build("transformer", vocab=["red", "square", "circle", "left"], dim=16, layers=1, heads=2,
+                         max_length=8, pooling="flatten").eval()
+    one = enc(enc.processor(["red square left"])).pooled
+    padded = enc(enc.processor(["red square left", "red square left circle circle"])).pooled[0]
+    assert torch.allclose(one[0], padded, atol=1e-5)                 # batch padding changes nothing
+    swapped = enc(enc.processor(["square red left"])).pooled[0]
+    assert not torch.allclose(one[0], swapped, atol=1e-3)
+    with pytest.raises(Exception, match="pooling"):
+        ENCODERS.build("transformer", vocab=["red"], pooling="max")

@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=("vqa",), default="vqa")
     p.add_argument("--model", help="the end-to-end model (default: the task's shipped model)")
     p.add_argument("--system", required=True, help="a built-in system's name or a YAML definition")
+    p.add_argument("--system-model", action="append", metavar="STEP=MODEL",
+                   help="the model of one of the system's steps, e.g. caption=runs/x/model")
     add_data_args(p)
     p.add_argument("--out", help="folder for compare.md and compare.json")
     p.add_argument("--json", action="store_true")

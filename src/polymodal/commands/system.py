@@ -73,7 +73,7 @@ def compare(args) -> int:
     from ..systems import compare as harness
     from ..systems.definition import load_system
     from ..tasks import vqa
-    system = load_system(args.system)
+    system = load_system(args.system, pairs(args.system_model, "--system-model"))
     examples, manifest = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
                                            args.on_bad_rows)
     report_bad_rows(manifest, args.out)
