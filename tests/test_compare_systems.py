@@ -86,3 +86,16 @@ def test_compare_refuses_a_system_without_an_answer(tmp_path, capsys):
                                                      "steps": [{"step": "caption"}]}))
     assert main(["compare", "--system", str(tmp_path / "s.yaml"), "--data", SPEC, "--n", "1"]) == 2
     assert "needs 'answer'" in capsys.readouterr().err
+
+
+def test_eval_takes_a_system_where_a_model_would_be(tmp_path, capsys):
+    chain = {"name": "vqa-only", "inputs": {"image": "image", "question": "text"}, "outputs": ["answer"],
+             "steps": [{"step": "vqa"}]}                      # the shipped model, as a one-step system
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(chain))
+    args = ["--data", SPEC, "--seed", "7", "--n", "2", "--json"]
+    assert main(["eval", "vqa", *args]) == 0
+    direct = json.loads(capsys.readouterr().out)
+    assert main(["eval", "vqa", "--system", str(tmp_path / "s.yaml"), *args]) == 0
+    assert json.loads(capsys.readouterr().out) == direct
+    assert main(["eval", "caption", "--system", str(tmp_path / "s.yaml"), *args]) == 2
+    assert "not caption" in capsys.readouterr().err

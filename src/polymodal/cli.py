@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task", choices=TRAINABLE_TASKS + ALIGN_EVALS)
     add_data_args(p)
     p.add_argument("--model", help="shipped name or local directory (default: the task's shipped model)")
+    p.add_argument("--system", help="vqa: evaluate a system (built-in name or YAML) instead of a model")
+    p.add_argument("--system-model", action="append", metavar="STEP=MODEL",
+                   help="with --system: the model of one of its steps, e.g. caption=runs/x/model")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--beams", type=positive_int, default=1, help="caption: beam-search width (1 = greedy)")
     p.add_argument("--noise-snr", type=float, help="transcribe on spoken:<split>: add white noise at this SNR (dB)")

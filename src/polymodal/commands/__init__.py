@@ -85,7 +85,9 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
     from ..hub import load_for_task
     from ..tasks import TASKS
     from .align import ALIGN_EVALS, eval_aligner
-    if args.task in ALIGN_EVALS:
+    if args.system:
+        metrics = eval_system(args)
+    elif args.task in ALIGN_EVALS:
         metrics = eval_aligner(args)
     elif args.task == "speak":
         from ..tasks.speak import load_examples, round_trip
@@ -113,6 +115,23 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
     else:
         print("\n".join(f"{k}: {v}" for k, v in metrics.items()))
     return 0
+
+
+def eval_system(args) -> dict:
+    """A system stands where a model would: the same data, the same metrics."""
+    from ..data.manifest import parse_column_map, report_bad_rows
+    from ..systems.compare import flat, run_system
+    from ..systems.definition import load_system
+    from ..tasks import vqa
+    from .system import pairs
+    if args.task != "vqa":
+        raise InputError(f"--system evaluates vqa systems (image + question -> answer), not {args.task}")
+    system = load_system(args.system, pairs(args.system_model, "--system-model"))
+    examples, manifest = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
+                                           args.on_bad_rows)
+    report_bad_rows(manifest)
+    answers, _ = run_system(system, examples, latency=False)
+    return vqa.metrics([q for _, q in flat(examples)], answers.answers)
 
 
 def ask(args) -> int:

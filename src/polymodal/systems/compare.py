@@ -59,14 +59,14 @@ def system_items(examples) -> list[dict]:
     return [{"image": Image.open(im), "question": q.text} for im, q in flat(examples)]
 
 
-def run_system(system: System, examples) -> tuple[Answers, list]:
+def run_system(system: System, examples, latency: bool = True) -> tuple[Answers, list]:
     items = system_items(examples)
     results, seconds = timed(system.run, items)
     failed = [r.error for r in results if r.error]
     if failed:
         raise InputError(f"system {system.name!r} failed on {len(failed)} items, e.g.: {failed[0]}")
-    latency = median_latency(lambda it: system.run([it]), items)
-    answers = Answers(system.name, "system", [r.outputs["answer"] for r in results], seconds, latency,
+    one = median_latency(lambda it: system.run([it]), items) if latency else float("nan")
+    answers = Answers(system.name, "system", [r.outputs["answer"] for r in results], seconds, one,
                       system.parameters)
     return answers, results
 
