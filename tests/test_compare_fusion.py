@@ -23,3 +23,15 @@ def test_compare_fusion_writes_table_json_and_plot(tmp_path, capsys):
 def test_compare_fusion_refuses_unknown_strategies(tmp_path, capsys):
     assert main(["compare-fusion", "--fusions", "early:nope", "--out", str(tmp_path)]) == 2
     assert "early:nope" in capsys.readouterr().err
+
+
+def test_a_rerun_reproduces_the_table(tmp_path, capsys):
+    """Same seeds, same figures: the committed table's rerun check at a tiny size."""
+    rows = []
+    for attempt in ("first", "second"):
+        out, runs = tmp_path / attempt / "results", tmp_path / attempt / "runs"
+        assert main(["compare-fusion", "--fusions", "hybrid:cross-attention", "--n", "40", "--steps", "3",
+                     "--pretrain-steps", "2", "--test-n", "4", "--out", str(out), "--runs", str(runs)]) == 0
+        rows.append(json.loads((out / "fusion_table.json").read_text())["rows"][0])
+    keep = ("relational", "non_relational", "per_type", "parameters")
+    assert {k: rows[0][k] for k in keep} == {k: rows[1][k] for k in keep}

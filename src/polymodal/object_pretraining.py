@@ -85,7 +85,7 @@ def pretrain(encoder_spec: dict, path: str | Path, n: int = 10000, steps: int = 
     rng = np.random.default_rng(seed)
     encoder.train()
     for _ in tqdm(range(steps), desc="pretraining the image encoder", unit="step", leave=False):
-        pick = rng.choice(n, batch_size, replace=False)
+        pick = rng.choice(n, min(batch_size, n), replace=False)
         outputs = head(encoder(encoder.processor([images[i] for i in pick])).tokens)
         loss, _ = losses(outputs, {k: v[pick] for k, v in target.items()})
         opt.zero_grad()
