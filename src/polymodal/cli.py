@@ -7,7 +7,7 @@ import sys
 
 from .errors import PolymodalError
 
-TRAINABLE_TASKS = ("vqa", "classify", "text-qa", "caption", "align", "ground", "transcribe", "speak")
+TRAINABLE_TASKS = ("vqa", "classify", "text-qa", "caption", "align", "ground", "transcribe", "speak", "generate")
 ALIGN_EVALS = ("retrieve", "zero-shot", "few-shot")      # evaluations of an aligner   # kept here, not imported, so --help stays instant
 
 
@@ -30,6 +30,13 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="read manifest column COLUMN as NAME (e.g. question=q_text); repeatable")
     p.add_argument("--on-bad-rows", choices=("fail", "skip"), default="fail",
                    help="stop at the first bad manifest row, or skip and list them (default: fail)")
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="the noise of image i is drawn from seed + i")
+    p.add_argument("--steps", type=positive_int, default=25, help="denoising steps")
+    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (1 = none)")
+    p.add_argument("--scheduler", choices=("ddim", "dpm", "ddpm"), default="ddim")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--beams", type=positive_int, default=1, help="caption: beam-search width (1 = greedy)")
     p.add_argument("--noise-snr", type=float, help="transcribe on spoken:<split>: add white noise at this SNR (dB)")
+    p.add_argument("--steps", type=positive_int, default=20, help="generate: denoising steps")
+    p.add_argument("--guidance", type=float, default=3.0, help="generate: classifier-free guidance scale")
+    p.add_argument("--scheduler", choices=("ddim", "dpm", "ddpm"), default="ddim", help="generate: sampler")
     p.add_argument("--ask-by", choices=("text", "speech", "both"),
                    help="vqa: give the questions typed, spoken (test voices) or both, to a model that takes speech")
     p.add_argument("--recognizer", default="pocketsphinx",
@@ -109,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .wav to write (a folder with --text-file)")
     p.add_argument("--voice", help="a voice of the engine, e.g. en-us+m3 or en-gb-scotland+f4 for espeak")
     p.add_argument("--model", help="espeak (default) or a trained synthesiser")
+
+    p = sub.add_parser("generate", help="draw an image from a text prompt")
+    p.add_argument("prompt", nargs="?", help='e.g. "a red circle above a blue square"')
+    p.add_argument("--prompts", help="a text file, one prompt per line: one image per line into --out (a folder)")
+    p.add_argument("--out", required=True, help="a .png file (one prompt) or a folder (--prompts)")
+    p.add_argument("--model", help="a local model directory (default: the shipped one)")
+    add_sampling_args(p)
+    p.add_argument("--batch-size", type=positive_int, default=16)
 
     p = sub.add_parser("ground", help="find the region a phrase names; draw its box")
     p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import InputError
 from .align import classify, embed, search  # noqa: F401  (verbs)
 from .caption import caption  # noqa: F401  (verb)
+from .generate import generate  # noqa: F401  (verb)
 from .ground import ground  # noqa: F401  (verb)
 from .speech import speak, transcribe  # noqa: F401  (verbs)
 from .system import compare, system  # noqa: F401  (verbs)
@@ -106,7 +107,8 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
         examples, manifest = task.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
                                                 args.on_bad_rows, **spoken)
         report_bad_rows(manifest)
-        options = {"beams": args.beams} if args.task == "caption" else {}
+        options = {"beams": args.beams} if args.task == "caption" else \
+            {"steps": args.steps, "guidance": args.guidance, "scheduler": args.scheduler} if args.task == "generate" else {}
         if args.task == "vqa" and args.ask_by:
             options["ask_by"] = args.ask_by
         metrics = task.evaluate(model, examples, args.batch_size, progress=sys.stderr.isatty(), **options)
