@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU threads for this run (default: all cores; two runs side by side: 1 each)")
 
     p = sub.add_parser("eval", help="evaluate a model; --json prints one JSON object")
-    p.add_argument("task", choices=TRAINABLE_TASKS + ALIGN_EVALS)
+    p.add_argument("task", choices=TRAINABLE_TASKS + ALIGN_EVALS + ("edit",))
     add_data_args(p)
     p.add_argument("--model", help="shipped name or local directory (default: the task's shipped model)")
     p.add_argument("--system", help="vqa: evaluate a system (built-in name or YAML) instead of a model")
@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a local model directory (default: the shipped one)")
     add_sampling_args(p)
     p.add_argument("--batch-size", type=positive_int, default=16)
+
+    p = sub.add_parser("edit", help="change one object of an image by instruction; the rest stays")
+    p.add_argument("image")
+    p.add_argument("instruction", help='"make the red circle green", "make the red circle a square", '
+                                       '"remove the red circle"')
+    p.add_argument("--out", required=True, help="a .png file")
+    p.add_argument("--model", help="the text-to-image model (a local directory; default: the shipped one)")
+    p.add_argument("--grounder", help="the grounding model that finds the object (default: the shipped one)")
+    add_sampling_args(p)
 
     p = sub.add_parser("ground", help="find the region a phrase names; draw its box")
     p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")

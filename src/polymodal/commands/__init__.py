@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import InputError
 from .align import classify, embed, search  # noqa: F401  (verbs)
 from .caption import caption  # noqa: F401  (verb)
-from .generate import generate  # noqa: F401  (verb)
+from .generate import edit, eval_edit, generate  # noqa: F401  (verbs)
 from .ground import ground  # noqa: F401  (verb)
 from .speech import speak, transcribe  # noqa: F401  (verbs)
 from .system import compare, system  # noqa: F401  (verbs)
@@ -88,6 +88,8 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
     from .align import ALIGN_EVALS, eval_aligner
     if args.system:
         metrics = eval_system(args)
+    elif args.task == "edit":
+        metrics = eval_edit(args)
     elif args.task in ALIGN_EVALS:
         metrics = eval_aligner(args)
     elif args.task == "speak":
@@ -128,11 +130,11 @@ def eval_system(args) -> dict:
     from .system import pairs
     if args.task != "vqa":
         raise InputError(f"--system evaluates vqa systems (image + question -> answer), not {args.task}")
-    system = load_system(args.system, pairs(args.system_model, "--system-model"))
+    chain = load_system(args.system, pairs(args.system_model, "--system-model"))
     examples, manifest = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
                                            args.on_bad_rows)
     report_bad_rows(manifest)
-    answers, _ = run_system(system, examples, latency=False)
+    answers, _ = run_system(chain, examples, latency=False)
     return vqa.metrics([q for _, q in flat(examples)], answers.answers)
 
 

@@ -73,11 +73,11 @@ def compare(args) -> int:
     from ..systems import compare as harness
     from ..systems.definition import load_system
     from ..tasks import vqa
-    system = load_system(args.system, pairs(args.system_model, "--system-model"))
+    chain = load_system(args.system, pairs(args.system_model, "--system-model"))
     examples, manifest = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
                                            args.on_bad_rows)
     report_bad_rows(manifest, args.out)
-    report = harness.compare(args.model, system, examples, harness.caption_references(args.data, args.seed, args.n),
+    report = harness.compare(args.model, chain, examples, harness.caption_references(args.data, args.seed, args.n),
                              {"spec": args.data, "seed": args.seed, "n": args.n})
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, " + (
         torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU")

@@ -86,7 +86,7 @@ def attribute(system: System, examples, results, references: dict[str, list], an
                 it.update({k: v for k, v in given.items() if k != value})
         from_reference = [r.outputs.get("answer") for r in system.run(items, start=step + 1)]
         counts: dict[str, dict[str, int]] = {}
-        for q, got, ref_answer, r in zip(questions, answers, from_reference, results):
+        for q, got, ref_answer in zip(questions, answers, from_reference):
             row = counts.setdefault(q.family or "all", {"questions": 0, "right": 0, "lost_at": 0, "lost_after": 0})
             row["questions"] += 1
             if got == q.answer:
@@ -148,8 +148,8 @@ def markdown(report: dict, command: str, machine: str) -> str:
                   "", f"| question type | right | lost at `{a['step']}` (the true {value} gives the right answer) "
                       f"| lost after it (wrong even from the true {value}) |", "|---|---|---|---|"]
         for family, c in sorted(a["per_type"].items(), key=lambda kv: families.index(kv[0]) if kv[0] in families else 0):
-            share = lambda k: pct(c[k] / c["questions"])  # noqa: E731
-            lines.append(f"| {family} | {share('right')} | {share('lost_at')} | {share('lost_after')} |")
+            shares = [pct(c[k] / c["questions"]) for k in ("right", "lost_at", "lost_after")]
+            lines.append(f"| {family} | " + " | ".join(shares) + " |")
     d = report["data"]
     lines += ["", f"{d['questions']} questions on {d['spec']}" + (f" (seed {d['seed']}, {d['n']} scenes)"
                                                                     if d["spec"].startswith("shapes:") else "") + ". "
