@@ -162,3 +162,26 @@ def build_vits(folder: Path) -> Path:
 
 
 BUILDERS.update({"whisper": build_whisper, "vits": build_vits})
+
+
+def build_stable_diffusion(folder: Path) -> Path:
+    """A Stable-Diffusion-layout pipeline (UNet, VAE, CLIP text encoder and tokenizer, DDIM
+    scheduler) with random weights, drawing 64x64 images from 8x8 latents."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+    tok = clip_tokenizer()
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(8, 16), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=TINY["hidden_size"],
+                                attention_head_dim=4, norm_num_groups=4)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4, layers_per_block=1,
+                        block_out_channels=(4, 4, 4, 4), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, sample_size=64)
+    text = CLIPTextModel(CLIPTextConfig(**TINY, vocab_size=len(tok), max_position_embeddings=16, bos_token_id=0,
+                                        eos_token_id=1, pad_token_id=1))
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet, scheduler=DDIMScheduler(),
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(str(folder))
+    return folder

@@ -63,3 +63,24 @@ def test_generate_cli_one_prompt_a_prompt_file_and_bad_prompts(model_dir, tmp_pa
     assert main(["eval", "generate", "--data", "shapes:shapes:test", "--n", "2", "--model", str(model_dir),
                  "--steps", "2", "--json"]) == 0
     assert '"prompt_accuracy"' in capsys.readouterr().out
+
+
+def test_a_diffusers_pipeline_folder_draws_and_edits_through_the_same_commands(tmp_path, capsys):
+    from PIL import Image as PILImage
+
+    from hf_tiny import build_stable_diffusion
+    from polymodal.tasks import edit
+    folder = build_stable_diffusion(tmp_path / "sd")
+    model = load_model(folder)
+    assert model.config.task == "generate" and model.config.image_size == 64
+    one = model.sample(["a red circle"], [3], steps=2)
+    assert one.shape == (1, 64, 64, 3) and (one == model.sample(["a red circle"], [3], steps=2)).all()
+    assert main(["generate", "a red circle", "--model", str(folder), "--out", str(tmp_path / "a.png"),
+                 "--steps", "2"]) == 0
+    scene = edit.edit_examples("test", 5, 1)[0]
+    PILImage.fromarray(scene.image).save(tmp_path / "scene.png")
+    assert main(["edit", str(tmp_path / "scene.png"), scene.instruction, "--model", str(folder),
+                 "--out", str(tmp_path / "e.png"), "--steps", "2"]) == 0
+    assert PILImage.open(tmp_path / "e.png").size == (64, 64)
+    init = torch.zeros(1, 3, 64, 64)
+    assert model.sample(["a red circle"], 0, steps=2, init=init, strength=0.5).shape == (1, 64, 64, 3)  # img2img

@@ -77,12 +77,15 @@ def read_config(directory: Path) -> dict:
 
 def load_model(directory: str | Path) -> Pretrained:
     """Any polymodal model folder -> its model (the class its config names); a Hugging Face
-    folder -> the adapter for its model type."""
+    folder -> the adapter for its model type; a diffusers pipeline folder -> its adapter."""
     from . import model, models  # noqa: F401  (registers every kind)
     from .hf import is_hf_directory, load_hf
+    from .hf.diffusion import DiffusersTextToImage, is_diffusers_directory
     directory = Path(directory)
     if is_hf_directory(directory):
         return load_hf(directory)
+    if is_diffusers_directory(directory):
+        return DiffusersTextToImage.load(directory)
     kind = read_config(directory).get("kind", "multimodal")   # folders saved before "kind" existed
     if kind not in MODEL_KINDS:
         raise ConfigError(f"{directory}: unknown model kind {kind!r}; known: {', '.join(MODEL_KINDS.names())}")

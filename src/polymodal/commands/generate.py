@@ -25,7 +25,7 @@ def generate(args) -> int:
     if args.prompt and out.suffix.lower() != ".png":
         raise InputError(f"{out}: --out must name a .png file (or a folder, with --prompts)")
     model = load_for_task("generate", args.model)
-    model.text.processor(prompts)            # every word known, every prompt short enough: before any drawing
+    model.check_prompts(prompts)
     images = draw(model, prompts, args.seed, args.steps, args.guidance, args.scheduler, args.batch_size,
                   progress=len(prompts) > args.batch_size and sys.stderr.isatty())
     if args.prompt:

@@ -75,6 +75,10 @@ class TextToImageDiffusion(Pretrained):
     def modalities(self) -> list[str]:
         return ["text"]
 
+    def check_prompts(self, prompts: list[str]) -> None:
+        """An unknown word or an over-long prompt is an input error, raised before any drawing."""
+        self.text.processor(prompts)
+
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (token states [B, T, D], mask [B, T]); "" is the unconditional prompt."""
         tokens = self.text.processor(prompts)
