@@ -37,7 +37,7 @@ def scripted_chain(scenes) -> System:
 def test_attribution_blames_the_captioner_only_where_the_true_caption_gives_the_answer():
     scenes = shapes("sort-of-clevr", "test", SEED, N)
     examples, _ = vqa.load_examples(SPEC, SEED, N)
-    report = harness.compare(None, scripted_chain(scenes), examples, harness.caption_references(SPEC, SEED, N),
+    report = harness.compare(None, scripted_chain(scenes), examples, harness.references(SPEC, SEED, N),
                              {"spec": SPEC, "seed": SEED, "n": N})
     model, system = report["rows"]
     assert model["kind"] == "model" and system["kind"] == "system" and system["parameters"] == 12
@@ -99,3 +99,22 @@ def test_eval_takes_a_system_where_a_model_would_be(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == direct
     assert main(["eval", "caption", "--system", str(tmp_path / "s.yaml"), *args]) == 2
     assert "not caption" in capsys.readouterr().err
+
+
+def test_a_text_question_answerer_reads_misread_words_as_unknown(tmp_path):
+    from polymodal.pipelines import PIPELINES
+    recipe = yaml.safe_load(open("recipes/text-qa-signs.yaml"))
+    recipe["data"]["n"], recipe["train"] = 8, {"epochs": 1, "batch_size": 8, "seed": 1}
+    recipe.pop("val")
+    training_run.run(recipe, tmp_path / "qa")
+    from polymodal.pretrained import load_model
+    qa = PIPELINES.build("text-qa", load_model(tmp_path / "qa" / "model"))
+    assert qa("doop egg", "what is the last word?").text in qa.model.config.labels    # "doop": never seen
+
+
+def test_the_ocr_step_reads_signs_left_to_right():
+    from polymodal.data.world import shapes
+    from polymodal.systems.steps import STEPS
+    scenes = shapes("signs", "test", 7, 2)                   # "pen car", "bus cat": read right
+    read = STEPS.build("read-text")
+    assert [r["text"] for r in read.fn([{"image": s.image} for s in scenes])] == [s.transcript for s in scenes]

@@ -34,7 +34,7 @@ def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
     spec["encoders"] = encoders
     text_enc = encoders.get("text")
     if text_enc and text_enc.get("name") == "transformer" and "vocab" not in text_enc.setdefault("config", {}):
-        text_enc["config"]["vocab"] = WordTokenizer.build(texts).vocab
+        text_enc["config"]["vocab"] = WordTokenizer.build(texts, unknown=getattr(task, "unknown_words", False)).vocab
     spec.setdefault("labels", answers)
     spec["task"] = task_name
     # `init`: start an encoder from pretrained weights (object_pretraining.pretrain); a

@@ -77,7 +77,7 @@ def compare(args) -> int:
     examples, manifest = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
                                            args.on_bad_rows)
     report_bad_rows(manifest, args.out)
-    report = harness.compare(args.model, chain, examples, harness.caption_references(args.data, args.seed, args.n),
+    report = harness.compare(args.model, chain, examples, harness.references(args.data, args.seed, args.n),
                              {"spec": args.data, "seed": args.seed, "n": args.n})
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, " + (
         torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU")

@@ -10,10 +10,10 @@ import zlib
 import numpy as np
 
 from ..errors import InputError
-from . import shapes_preset, sort_of_clevr
+from . import shapes_preset, signs_preset, sort_of_clevr
 
 # preset name -> module with make_scene(rng, split) and rows(scene, image_path)
-PRESETS = {"sort-of-clevr": sort_of_clevr, "shapes": shapes_preset}
+PRESETS = {"sort-of-clevr": sort_of_clevr, "shapes": shapes_preset, "signs": signs_preset}
 SPLITS = ("train", "val", "test", "compositional")
 
 

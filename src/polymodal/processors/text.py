@@ -2,7 +2,9 @@
 
 The embedded world's language is small and closed, so words (not subwords) are the right
 unit; an unknown word is an input error rather than a silent <unk>, because a model that
-never saw the word cannot answer about it.
+never saw the word cannot answer about it. The exception is a vocabulary built with
+`unknown=True` (a question answerer reading what an OCR engine or a captioner wrote, which
+may hold misread words): there an unknown word becomes <unk> and keeps its place.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch
 
 from ..errors import InputError
 
-PAD, CLS = "<pad>", "<cls>"
+PAD, CLS, UNK = "<pad>", "<cls>", "<unk>"
 _WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
 
 
@@ -30,16 +32,16 @@ class WordTokenizer:
         self.max_length = max_length
 
     @classmethod
-    def build(cls, texts: Iterable[str], max_length: int = 32) -> "WordTokenizer":
+    def build(cls, texts: Iterable[str], max_length: int = 32, unknown: bool = False) -> "WordTokenizer":
         words = sorted({w for t in texts for w in split_words(t)})
-        return cls(words, max_length)
+        return cls(words + ([UNK] if unknown else []), max_length)
 
     def encode(self, text: str) -> list[int]:
         ids = [self.index[CLS]]
         for w in split_words(text):
-            if w not in self.index:
+            if w not in self.index and UNK not in self.index:
                 raise InputError(f"{text!r}: unknown word {w!r} (not in this model's vocabulary)")
-            ids.append(self.index[w])
+            ids.append(self.index.get(w, self.index.get(UNK)))
         if len(ids) > self.max_length:
             raise InputError(f"{text!r}: {len(ids)} tokens, more than this model's {self.max_length}")
         return ids

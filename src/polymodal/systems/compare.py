@@ -103,13 +103,21 @@ def attribute(system: System, examples, results, references: dict[str, list], an
     return out
 
 
-def caption_references(spec: str, seed: int, n: int) -> dict[str, list]:
-    """The true caption of each question's scene, for generated sort-of-clevr data."""
-    if not spec.startswith("shapes:sort-of-clevr:"):
-        return {}
+# preset -> (the system value with a reference, the scene attribute that holds it)
+REFERENCES = {"sort-of-clevr": ("caption", "caption"), "signs": ("text", "transcript")}
+
+
+def references(spec: str, seed: int, n: int) -> dict[str, list]:
+    """The true intermediate value of each question's scene (its caption, or the words written
+    in it), for generated data; none for manifests."""
     from ..data.world import parse_spec, shapes
+    if not spec.startswith("shapes:"):
+        return {}
     preset, split = parse_spec(spec)
-    return {"caption": [s.caption for s in shapes(preset, split, seed, n) for _ in s.questions]}
+    if preset not in REFERENCES:
+        return {}
+    value, attribute = REFERENCES[preset]
+    return {value: [getattr(s, attribute) for s in shapes(preset, split, seed, n) for _ in s.questions]}
 
 
 def compare(model: str | None, system: System, examples: list[vqa.VQAExample], references: dict[str, list],

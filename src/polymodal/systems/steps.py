@@ -5,6 +5,7 @@
     transcribe   audio -> text                            a recogniser or pocketsphinx
     speak        text -> audio                            a synthesiser or espeak
     answer-from-text  context (text) + question (text) -> answer (text)   a text question answerer
+    read-text    image -> the words written in it (text)  an OCR engine (RapidOCR)
     ground       image + phrase (text) -> box (boxes)     a grounder
     detect       image + labels (text, comma-separated) -> boxes   a grounder, once per label
 """
@@ -53,6 +54,16 @@ def text_qa_step(model: str | None = None) -> Step:
     return Step("answer-from-text", {"context": "text", "question": "text"}, {"answer": "text"},
                 lambda items: [{"answer": a.text} for a in pipe.batch([(it["context"], it["question"]) for it in items])],
                 parameters=parameters(pipe))
+
+
+@STEPS.register("read-text")
+def read_text_step(model: str | None = None) -> Step:
+    from ..ocr import RapidOCRReader
+    if model not in (None, "rapidocr"):
+        raise InputError(f"read-text: unknown OCR engine {model!r}; known: rapidocr")
+    reader = RapidOCRReader()
+    return Step("read-text", {"image": "image"}, {"text": "text"},
+                lambda items: [{"text": t} for t in reader.batch([it["image"] for it in items])])
 
 
 @STEPS.register("transcribe")

@@ -26,16 +26,21 @@ class TextQAExample(classify.ClassifyExample):
     family: str | None = None          # question type, for per-type accuracy
 
 
+# preset -> the scene's text a question is asked about: what a captioner or an OCR engine
+# would give the question answerer in a system
+CONTEXT = {"sort-of-clevr": "caption", "signs": "transcript"}
+
+
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
                   on_bad_rows: str = "fail", need_answers: bool = True):
-    """`shapes:sort-of-clevr:<split>` (each scene's caption with each of its questions), or a
-    manifest with context, question and answer columns."""
+    """`shapes:sort-of-clevr|signs:<split>` (each scene's caption or transcript with each of
+    its questions), or a manifest with context, question and answer columns."""
     if spec.startswith("shapes:"):
         from ..data.world import parse_spec, shapes
         preset, split = parse_spec(spec)
-        if preset != "sort-of-clevr":
-            raise InputError(f"{spec}: text question answering is generated from sort-of-clevr scenes")
-        return [TextQAExample({"text": joined(s.caption, q.question)}, q.answer, None, q.family)
+        if preset not in CONTEXT:
+            raise InputError(f"{spec}: text question answering is generated from {' and '.join(CONTEXT)} scenes")
+        return [TextQAExample({"text": joined(getattr(s, CONTEXT[preset]), q.question)}, q.answer, None, q.family)
                 for s in shapes(preset, split, seed, n) for q in s.questions], None
     from ..data.manifest import read_manifest
     required = ("context", "question", "answer") if need_answers else ("context", "question")
@@ -49,6 +54,7 @@ class TextQATask(classify.ClassifyTask):
     name = "text-qa"
     curve_metrics = ("accuracy",)
     load_examples = staticmethod(load_examples)
+    unknown_words = True         # its context comes from a captioner or OCR: misread words become <unk>
 
     @staticmethod
     def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:
