@@ -7,7 +7,7 @@ import pytest
 
 from polymodal.hub import SHIPPED, resolve
 from polymodal.pretrained import load_model
-from polymodal.tasks import align, caption, ground, vqa
+from polymodal.tasks import align, caption, classify, ground, text_qa, vqa
 
 
 def shipped(name):
@@ -46,5 +46,10 @@ def test_shipped_model_gives_its_golden_outputs(name):
         examples, _ = ground.load_examples("shapes:shapes:test", 11, 5)
         boxes = [g.box for g in ground.locate(model, examples)]
         assert np.allclose(boxes, golden["boxes"], atol=0.05)
+    elif task == "text-qa":
+        examples, _ = text_qa.load_examples("shapes:signs:test", 11, 2)
+        answers = classify.predict(model, examples)[0]
+        assert answers == golden["answers"]
+        assert sum(ex.label == a for ex, a in zip(examples, answers)) >= 0.8 * len(examples)
     else:
         pytest.fail(f"no golden check for task {task}")

@@ -36,4 +36,13 @@ class RapidOCRReader:
         return " ".join(t for _, t in sorted(zip(lefts, result.txts))).lower().strip()
 
     def batch(self, images) -> list[str]:
-        return [self.read(im) for im in images]
+        """Each distinct image is read once (a system asks several questions about one sign)."""
+        texts: dict[bytes, str] = {}
+        out = []
+        for im in images:
+            array = np.ascontiguousarray(getattr(im, "array", im))
+            key = array.tobytes()
+            if key not in texts:
+                texts[key] = self.read(array)
+            out.append(texts[key])
+        return out
