@@ -12,6 +12,7 @@ def test_compare_fusion_writes_table_json_and_plot(tmp_path, capsys):
     table = (out / "fusion_table.md").read_text()
     assert "`early:feature`" in table and "`late:mean`" in table
     assert "paper: CNN+MLP | 63%" in table and "paper: CNN+RN | >94%" in table
+    assert "| answer priors (most common answer per question type) |" in table
     rows = json.loads((out / "fusion_table.json").read_text())["rows"]
     assert [r["fusion"] for r in rows] == ["early:feature", "late:mean"]
     assert all(0 <= r["relational"] <= 1 and r["parameters"] > 0 and r["test_questions"] == 100 for r in rows)

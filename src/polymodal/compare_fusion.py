@@ -78,6 +78,29 @@ def run_one(fusion: str, out: Path, n: int, steps: int, seed: int, test_n: int, 
             "steps": steps, "test_questions": m["questions"]}
 
 
+def answer_priors(n: int, seed: int, test_n: int) -> dict:
+    """What knowing only the question type gets: each type's most common training answer,
+    scored on the test questions. A row at this level has learnt nothing about the image."""
+    from collections import Counter
+    train, _ = vqa.load_examples("shapes:sort-of-clevr:train", seed, n)
+    common = {}
+    for family, answers in _by_family(train).items():
+        common[family] = Counter(answers).most_common(1)[0][0]
+    test, _ = vqa.load_examples("shapes:sort-of-clevr:test", seed + 1000, test_n)
+    questions = [q for ex in test for q in ex.questions]
+    m = vqa.metrics(questions, [common[q.family] for q in questions])
+    return {"relational": m["relational_accuracy"], "non_relational": m["non_relational_accuracy"],
+            "per_type": m["per_type"]}
+
+
+def _by_family(examples) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for ex in examples:
+        for q in ex.questions:
+            out.setdefault(q.family, []).append(q.answer)
+    return out
+
+
 def markdown(rows: list[dict], settings: dict) -> str:
     lines = ["| fusion | relational | non-relational | closest | furthest | count | parameters | training time |",
              "|---|---|---|---|---|---|---|---|"]
@@ -86,6 +109,11 @@ def markdown(rows: list[dict], settings: dict) -> str:
         lines.append(f"| `{r['fusion']}` | {100 * r['relational']:.1f}% | {100 * r['non_relational']:.1f}% | "
                      f"{100 * t['closest']:.0f}% | {100 * t['furthest']:.0f}% | {100 * t['count']:.0f}% | "
                      f"{r['parameters'] / 1e3:.0f}k | {r['train_seconds'] / 60:.1f} min |")
+    if "priors" in settings:
+        p, t = settings["priors"], settings["priors"]["per_type"]
+        lines.append(f"| answer priors (most common answer per question type) | {100 * p['relational']:.1f}% | "
+                     f"{100 * p['non_relational']:.1f}% | {100 * t['closest']:.0f}% | {100 * t['furthest']:.0f}% | "
+                     f"{100 * t['count']:.0f}% | | |")
     for name, p in PAPER.items():
         lines.append(f"| paper: {name} | {p['relational']} | {p['non_relational']} | | | | | |")
     lines.append("")
@@ -126,6 +154,7 @@ def compare_fusion(out: Path, runs: Path, fusions: list[str], n: int, steps: int
     if unknown:
         raise ConfigError(f"no fusion-table settings for {', '.join(unknown)}; known: {', '.join(STRATEGIES)}")
     out.mkdir(parents=True, exist_ok=True)
+    settings["priors"] = answer_priors(n, seed, test_n)
     image_init, settings["pretraining"] = pretrained_encoder(runs, n, seed, settings.get("pretrain_steps", PRETRAIN_STEPS))
     rows = []
     for fusion in fusions:

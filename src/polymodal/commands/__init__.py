@@ -170,7 +170,8 @@ def compare_fusion(args) -> int:
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads" + (
         f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", CPU")
     settings = {"n": args.n, "steps": args.steps, "pretrain_steps": args.pretrain_steps, "seed": args.seed, "test_n": args.test_n, "machine": machine,
-                "command": "polymodal " + " ".join(sys.argv[1:])}
+                "command": f"polymodal compare-fusion --fusions {args.fusions} --n {args.n} --steps {args.steps} "
+                           f"--pretrain-steps {args.pretrain_steps} --test-n {args.test_n} --seed {args.seed}"}
     path = run(Path(args.out), Path(args.runs), args.fusions.split(","), args.n, args.steps, args.seed,
                args.test_n, settings)
     print(path.read_text())
