@@ -64,6 +64,60 @@ def test_training_texts_are_true_parts_of_the_scene():
     assert seen_partial > 50
 
 
+def test_foils_are_false_of_their_scene_and_use_only_training_pairs():
+    from polymodal.data.shapes_preset import COMPOSITIONAL_PAIRS, parse_caption
+    rng = np.random.default_rng(1)
+    examples = [align.image_text.examples_from_scenes([s])[0] for s in shapes("shapes", "train", 4, 60)]
+    made = 0
+    for ex in examples:
+        text = align.training_text(ex, rng)
+        changed = align.foil(text, ex, rng)
+        if changed is None:
+            continue
+        made += 1
+        assert not align.positives([changed], [ex]).item(), (text, changed)
+        assert not set(parse_caption(changed).objects) & set(COMPOSITIONAL_PAIRS), changed
+        assert not parse_caption(changed).unparsed, changed         # articles fixed: "an orange", not "a orange"
+    assert made > 50, made
+
+
+def test_foils_mostly_rebind_the_scene_own_colours_and_shapes():
+    ex = ImageTextExample(None, ["a red circle left of a blue square"], [obj("red", "circle", 10, 10),
+                                                                         obj("blue", "square", 40, 10)])
+    rng = np.random.default_rng(0)
+    foils = [align.foil("a red circle", ex, rng) for _ in range(100)]
+    assert sum(f in ("a blue circle", "a red square") for f in foils) > 50
+
+
+def test_foil_texts_only_push_images_away():
+    """A text true of no image of the batch has no text-to-image term (no NaN from 0/0)."""
+    targets = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    logits = torch.tensor([[5.0, -5.0], [5.0, -5.0]], requires_grad=True)
+    loss = align.AlignTask.loss(logits, targets)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    assert align.AlignTask.loss(torch.tensor([[5.0, 6.0], [5.0, 6.0]]), targets) > loss
+
+
+def test_view_loss_rewards_matching_views():
+    z = torch.nn.functional.normalize(torch.randn(8, 16), dim=-1)
+    matched = torch.cat([z, z])
+    assert align.view_loss(matched) < align.view_loss(torch.cat([z, z.roll(1, 0)]))
+
+
+def test_augmented_view_moves_and_recolours_but_keeps_the_shapes():
+    from polymodal.processors.image import augmented_view
+    scene = shapes("shapes", "train", 2, 1)[0].image
+    rng = np.random.default_rng(0)
+    background = scene[0, 0]
+    ink = (scene != background).any(-1).sum()
+    views = [augmented_view(scene, rng) for _ in range(8)]
+    assert all(v.shape == scene.shape and v.dtype == np.uint8 for v in views)
+    assert any(not np.array_equal(v, scene) for v in views)
+    # objects stay whole: at most a shifted-out border strip of ink is lost
+    assert all((v != v[0, 0]).any(-1).sum() >= 0.7 * ink for v in views)
+
+
 def test_recall_at_k():
     scores = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.3, 0.8]])
     hits = torch.tensor([[False, False, True], [True, False, False]])
@@ -120,6 +174,21 @@ def test_make_batch_targets_are_square_and_include_the_diagonal(trained):
     batch, targets = align.AlignTask.make_batch(model, examples, np.random.default_rng(0), TrainConfig())
     assert targets.shape == (16, 16) and bool(targets.diagonal().all())
     assert model(batch).shape == (16, 16)
+
+
+def test_batches_with_foils_and_views_train():
+    examples, _ = align.load_examples("shapes:shapes:train", 6, 16)
+    spec = {"image_encoder": TINY_CNN, "text_encoder": TINY_TEXT, "dim": 16, "view_loss": 0.5}
+    model = align.AlignTask.build_model(spec, examples)
+    cfg = TrainConfig(hard_negatives=1.0)
+    batch, targets = align.AlignTask.make_batch(model, examples, np.random.default_rng(0), cfg)
+    assert targets.shape[0] == 16 and targets.shape[1] > 16          # the foils are extra columns
+    assert not targets[:, 16:].diagonal().any()
+    out = model(batch)
+    assert out["logits"].shape == targets.shape and out["views"].shape == (32, 16)
+    loss = align.AlignTask.loss(out, targets)
+    loss.backward()
+    assert torch.isfinite(loss) and model.view_proj[0].weight.grad is not None
 
 
 def test_embed_search_classify_cli(trained, tmp_path, capsys):

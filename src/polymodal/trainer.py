@@ -38,6 +38,8 @@ class TrainConfig:
     time_budget_s: float | None = None
     jpeg_augment: float = 0.0         # probability that a training image is JPEG re-encoded
     jpeg_quality: tuple = (50, 95)    # its quality, drawn uniformly from this range
+    hard_negatives: float = 0.0       # align: share of images that also bring a false text
+                                      # (one attribute or relation changed) as a negative
     noise_augment: float = 0.0        # audio: probability of added noise (with speed and gain jitter)
     noise_snr: tuple = (5.0, 30.0)    # its SNR in dB, drawn uniformly from this range
     max_steps: int | None = None      # stop (with a checkpoint) after this many steps in all

@@ -32,6 +32,7 @@ GAP = 3                                       # least space between two objects'
 MAX_OBJECTS = 4
 COMPOSITIONAL_PAIRS = (("red", "triangle"), ("green", "circle"), ("blue", "square"), ("orange", "triangle"))
 RELATIONS = ("left of", "right of", "above", "below")
+OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 CLEAR_MARGIN = 4                              # px between centres for a relation to be stated
 
 

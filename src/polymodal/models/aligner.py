@@ -19,6 +19,8 @@ class AlignerConfig(SavedConfig):
     dim: int = 64                 # size of the shared embedding space
     temperature: float = 0.07     # initial softmax temperature (learned, as in CLIP)
     prompt: str = "a {}"          # zero-shot: how a class name becomes a text
+    view_loss: float = 0.0        # weight of the image-view contrastive loss (SLIP-style
+                                  # self-supervision); 0 = alignment only
     task: str = "align"
 
 
@@ -35,6 +37,11 @@ class Aligner(Pretrained):
         self.image_proj = nn.Linear(self.image_encoder.dim, config.dim)
         self.text_proj = nn.Linear(self.text_encoder.dim, config.dim)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / config.temperature)))
+        if config.view_loss:
+            # its own head, as in SimCLR: the views' invariances (colour above all) must not
+            # be forced onto the aligned space, where colour is what half the words name
+            d = self.image_encoder.dim
+            self.view_proj = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, config.dim))
 
     @property
     def modalities(self) -> list[str]:
@@ -57,6 +64,20 @@ class Aligner(Pretrained):
     def scale(self) -> torch.Tensor:
         return self.log_scale.clamp(max=math.log(100)).exp()     # CLIP's cap on the logit scale
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        """[images, texts] similarity logits for a batch of images and texts."""
-        return self.scale() * self.encode_image(batch["image"]) @ self.encode_text(batch["text"]).T
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Normalised encoder features before either projection: what few-shot
+        classification compares when the model was trained with views."""
+        return nn.functional.normalize(self.image_encoder(pixels).pooled, dim=-1)
+
+    def forward(self, batch: dict):
+        """[images, texts] similarity logits for a batch of images and texts; with
+        batch["views"] (one more view of each image), a dict that adds both views'
+        self-supervision embeddings, [2 x images, dim]."""
+        pooled = self.image_encoder(batch["image"]).pooled
+        image = nn.functional.normalize(self.image_proj(pooled), dim=-1)
+        logits = self.scale() * image @ self.encode_text(batch["text"]).T
+        if "views" not in batch:
+            return logits
+        views = torch.cat([pooled, self.image_encoder(batch["views"]).pooled])
+        return {"logits": logits, "views": nn.functional.normalize(self.view_proj(views), dim=-1),
+                "view_loss": self.config.view_loss}

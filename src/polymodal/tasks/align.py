@@ -4,13 +4,26 @@ classification from label prompts; few-shot classification from k examples per c
 Contrastive targets are *every* text in the batch that is true of the image, not just its
 own caption: in a world of 18 colour+shape pairs, "a red circle" is often true of several
 images of one batch, and calling those negatives would teach the model to contradict itself.
+
+Self-supervision (`view_loss` in the model config, as in SLIP): each image is also matched
+with a shifted, mirrored, colour-permuted view of itself among the batch's other views. Text
+alone only asks the encoder to tell the three trained shapes apart; matching views asks it to
+keep whatever tells one scene from another, outlines included, which is what few-shot
+classes it never saw (a star, a cross) rely on.
+
+Hard negatives (`hard_negatives` in the recipe): a random batch rarely holds the text that
+differs from an image's own in one binding ("a red square" beside a red circle and a blue
+square), so a bag of colours and shapes scores as well as the scene. Foils add exactly those
+texts, false of their image, so the embedding has to bind each colour to its shape.
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import torch
 
-from ..data.shapes_preset import COLOURS, EXTRA_SHAPES, SHAPES, indefinite, parse_caption
+from ..data.shapes_preset import COLOURS, EXTRA_SHAPES, OPPOSITE, SHAPES, allowed_pairs, indefinite, parse_caption
 from ..errors import InputError
 from ..layers import to_device
 from . import TASKS, image_text
@@ -34,6 +47,43 @@ def training_text(ex: ImageTextExample, rng: np.random.Generator) -> str:
     parts = [indefinite(f"{o['colour']} {o['shape']}") for o in ex.objects]
     parts += [f"{indefinite(' '.join(a))} {rel} {indefinite(' '.join(b))}" for a, rel, b in parse_caption(text).relations]
     return parts[int(rng.integers(len(parts)))]
+
+
+def renamed(text: str, old: str, new: str) -> str:
+    """`text` with its first mention of the object `old` naming `new`, article fixed."""
+    def replace(m):
+        return f"the {new}" if m.group(1) == "the" else indefinite(new)
+    return re.sub(rf"\b(an?|the) {old}\b", replace, text, count=1)
+
+
+def foil(text: str, ex: ImageTextExample, rng: np.random.Generator) -> str | None:
+    """`text` with one thing changed so that it is false of the scene: an object's colour or
+    shape taken from another object of the scene (a binding foil) or from any training pair,
+    or a relation reversed. None when no change tried makes it false."""
+    truth, facts = truth_of(ex), parse_caption(text)
+    if truth is None or not facts.objects:
+        return None
+    training_pairs = allowed_pairs("train", SHAPES)     # never a held-out pair, even as a negative
+    scene = [(o["colour"], o["shape"]) for o in ex.objects]
+    for _ in range(8):
+        colour, shape = facts.objects[int(rng.integers(len(facts.objects)))]
+        if facts.relations and rng.random() < 0.25:
+            a, rel, b = facts.relations[int(rng.integers(len(facts.relations)))]
+            changed = text.replace(f"{' '.join(a)} {rel} ", f"{' '.join(a)} {OPPOSITE[rel]} ", 1)
+        else:
+            others = [o for o in scene if o != (colour, shape)]
+            if others and rng.random() < 0.7:
+                other = others[int(rng.integers(len(others)))]
+                swaps = [(other[0], shape), (colour, other[1])]
+            else:
+                swaps = [training_pairs[int(rng.integers(len(training_pairs)))]]
+            new = swaps[int(rng.integers(len(swaps)))]
+            if new not in training_pairs or new == (colour, shape):
+                continue
+            changed = renamed(text, f"{colour} {shape}", " ".join(new))
+        if changed != text and not describes(parse_caption(changed), truth):
+            return changed
+    return None
 
 
 def truth_of(ex: ImageTextExample) -> SceneTruth | None:
@@ -133,6 +183,30 @@ def zero_shot_metrics(model, examples, batch_size=128, device=None, progress=Fal
     raise InputError("zero-shot evaluation needs generated scenes or a manifest with a label column")
 
 
+def alignment_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy both ways, against the spread over every true pairing; a text true of
+    no image of the batch (a foil) is only a negative, so it has no text-to-image term."""
+    logits = logits.float()
+    i2t = -(targets / targets.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
+    true_of_some = targets.sum(0) > 0
+    t, lg = targets[:, true_of_some], logits[:, true_of_some]
+    t2i = -(t / t.sum(0, keepdim=True) * lg.log_softmax(0)).sum(0).mean()
+    return (i2t + t2i) / 2
+
+
+VIEW_TEMPERATURE = 0.1      # SimCLR's value for batches of this size
+
+
+def view_loss(z: torch.Tensor) -> torch.Tensor:
+    """NT-Xent over [2N, D] unit vectors where rows i and i + N are two views of one image:
+    each must pick its partner out of the other 2N - 2."""
+    z = z.float()
+    n = z.shape[0] // 2
+    sims = (z @ z.T / VIEW_TEMPERATURE).fill_diagonal_(float("-inf"))
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return torch.nn.functional.cross_entropy(sims, partner)
+
+
 # -- few-shot ------------------------------------------------------------------------------
 FEW_SHOT_SHAPES = SHAPES + EXTRA_SHAPES       # the star and the cross: never in alignment training
 
@@ -230,16 +304,22 @@ class AlignTask:
         rng = rng if rng is not None else np.random.default_rng(0)
         examples = [image_text.jpeg_augmented(ex, rng, cfg) for ex in examples]
         texts = [training_text(ex, rng) for ex in examples]
-        batch = model.preprocess({"image": [open_image(ex.image) for ex in examples], "text": texts})
+        if cfg.hard_negatives:
+            foils = [foil(t, ex, rng) for t, ex in zip(texts, examples) if rng.random() < cfg.hard_negatives]
+            texts += [f for f in foils if f is not None]
+        images = [open_image(ex.image) for ex in examples]
+        batch = model.preprocess({"image": images, "text": texts})
+        if getattr(model.config, "view_loss", 0):
+            from ..processors.image import augmented_view
+            batch["views"] = model.preprocess({"image": [augmented_view(getattr(im, "array", im), rng)
+                                                         for im in images]})["image"]
         return batch, positives(texts, examples).float()
 
     @staticmethod
-    def loss(logits, targets):
-        """Cross-entropy both ways, against the spread over every true pairing."""
-        logits = logits.float()
-        i2t = -(targets / targets.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
-        t2i = -(targets / targets.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
-        return (i2t + t2i) / 2
+    def loss(outputs, targets):
+        if isinstance(outputs, dict):
+            return alignment_loss(outputs["logits"], targets) + outputs["view_loss"] * view_loss(outputs["views"])
+        return alignment_loss(outputs, targets)
 
     @staticmethod
     def evaluate(model, examples, batch_size=128, device=None, progress=False) -> dict:
