@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint install clean fusion-table
+.PHONY: demo test test-slow lint install clean fusion-table serve
+# the browser tests drive Debian's chromium (Playwright's own browser download is not used)
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -18,13 +21,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/polymodal demo --out demo
 
-test: $(STAMP)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium > /dev/null
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+serve: $(STAMP)
+	$(BIN)/polymodal serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks recipes --select F,E9,B --ignore B008,B905
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -m slow
 
 fusion-table: $(STAMP)

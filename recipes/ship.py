@@ -34,7 +34,7 @@ def pct(v: float) -> str:
 
 
 # -- per task: (metrics, card table rows, the command that measures it, golden outputs, speed) --------------------
-def measure_vqa(model) -> tuple:
+def measure_vqa(model, preset: str) -> tuple:
     examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", TEST_SEED, 200)
     m, seconds = timed(vqa.VQATask.evaluate, model, examples, 64)
     rows = [("accuracy", pct(m["accuracy"])), ("relational", pct(m["relational_accuracy"])),
@@ -46,22 +46,25 @@ def measure_vqa(model) -> tuple:
     return m, rows, command, golden, f"{m['questions'] / seconds:.0f} questions/s (batches of 64 images)"
 
 
-def measure_caption(model) -> tuple:
+def measure_caption(model, preset: str) -> tuple:
     out, rows = {}, []
-    for split in ("test", "compositional"):
-        examples, _ = caption.load_examples(f"shapes:shapes:{split}", TEST_SEED, 500)
+    splits = ("test", "compositional") if preset == "shapes" else ("test",)
+    for split in splits:
+        examples, _ = caption.load_examples(f"shapes:{preset}:{split}", TEST_SEED, 500)
         m, seconds = timed(caption.CaptionTask.evaluate, model, examples, 64)
         out[split] = m
-        rows += [(f"{split}: fact F1", f"{m['fact_f1']:.3f}"), (f"{split}: BLEU-4", f"{m['bleu4']:.3f}"),
-                 (f"{split}: CIDEr", f"{m['cider']:.2f}"), (f"{split}: exact captions", pct(m["exact_match"]))]
-    golden_examples, _ = caption.load_examples("shapes:shapes:test", GOLDEN_SEED, 10)
-    golden = {"data": f"shapes:shapes:test seed {GOLDEN_SEED} n 10",
+        rows += [(f"{split}: fact F1", f"{m['fact_f1']:.3f}")] if "fact_f1" in m else []
+        rows += [(f"{split}: BLEU-4", f"{m['bleu4']:.3f}"), (f"{split}: CIDEr", f"{m['cider']:.2f}"),
+                 (f"{split}: exact captions", pct(m["exact_match"]))]
+    spec = f"shapes:{preset}:test"
+    golden_examples, _ = caption.load_examples(spec, GOLDEN_SEED, 10)
+    golden = {"data": f"{spec} seed {GOLDEN_SEED} n 10", "spec": spec,
               "captions": [c.text for c in caption.generate(model, golden_examples)]}
-    command = f"polymodal eval caption --data shapes:shapes:test|compositional --seed {TEST_SEED} --n 500 --json"
+    command = f"polymodal eval caption --data shapes:{preset}:{'|'.join(splits)} --seed {TEST_SEED} --n 500 --json"
     return out, rows, command, golden, f"{500 / seconds:.0f} images/s, greedy decoding"
 
 
-def measure_align(model) -> tuple:
+def measure_align(model, preset: str) -> tuple:
     out, rows = {}, []
     examples, _ = align.load_examples("shapes:shapes:test", TEST_SEED, 1000)
     out["retrieve"], seconds = timed(align.retrieval_metrics, model, examples)
@@ -84,7 +87,7 @@ def measure_align(model) -> tuple:
     return out, rows, command, golden, f"{1000 / seconds:.0f} images/s embedded and searched"
 
 
-def measure_ground(model) -> tuple:
+def measure_ground(model, preset: str) -> tuple:
     examples, _ = ground.load_examples("shapes:shapes:test", TEST_SEED, 500)
     m, seconds = timed(ground.GroundTask.evaluate, model, examples)
     rows = [("Acc@IoU>=0.5, all phrases", pct(m["accuracy_iou50"])), ("mean IoU", f"{m['mean_iou']:.3f}")]
@@ -96,27 +99,36 @@ def measure_ground(model) -> tuple:
     return m, rows, command, golden, f"{m['phrases'] / seconds:.0f} phrases/s"
 
 
-def measure_text_qa(model) -> tuple:
-    """The model on true transcripts, and the read-and-answer system (RapidOCR first) with it."""
-    examples, _ = text_qa.load_examples("shapes:signs:test", TEST_SEED, 200)
+# preset -> (the system this text answerer is the last step of, what reads the image first)
+TEXT_QA_SYSTEMS = {"signs": ("read-and-answer", "RapidOCR", 100), "sort-of-clevr": ("vqa-by-caption", "caption-sort-of-clevr", 200)}
+
+
+def measure_text_qa(model, preset: str) -> tuple:
+    """The model on true texts (transcripts or captions), and the system that reads them off
+    the image first (OCR or a captioner) with this model as its last step."""
+    spec = f"shapes:{preset}:test"
+    examples, _ = text_qa.load_examples(spec, TEST_SEED, 200)
     m, seconds = timed(text_qa.TextQATask.evaluate, model, examples, 256)
-    rows = [("accuracy, true transcripts", pct(m["accuracy"]))] + [(f"  {k}", pct(v)) for k, v in m["per_type"].items()]
-    out = {"true_transcripts": m}
+    truth = "transcripts" if preset == "signs" else "captions"
+    rows = [(f"accuracy, true {truth}", pct(m["accuracy"]))] + [(f"  {k}", pct(v)) for k, v in m["per_type"].items()]
+    out = {f"true_{truth}": m}
+    system_name, reader, n = TEXT_QA_SYSTEMS[preset]
     try:
         from polymodal.systems.compare import flat, run_system
         from polymodal.systems.definition import load_system
-        system = load_system("read-and-answer", {"answer-from-text": str(SHIPPING_FROM)})
-        scenes, _ = vqa.load_examples("shapes:signs:test", TEST_SEED, 100)
+        system = load_system(system_name, {"answer-from-text": str(SHIPPING_FROM)})
+        scenes, _ = vqa.load_examples(spec, TEST_SEED, n)
         answers, _ = run_system(system, scenes, latency=False)
-        out["read_and_answer"] = vqa.metrics([q for _, q in flat(scenes)], answers.answers)
-        rows.append(("read-and-answer system (RapidOCR -> this model), 100 signs",
-                     pct(out["read_and_answer"]["accuracy"])))
+        key = system_name.replace("-", "_")
+        out[key] = vqa.metrics([q for _, q in flat(scenes)], answers.answers)
+        rows.append((f"{system_name} system ({reader} -> this model), {n} scenes", pct(out[key]["accuracy"])))
     except ImportError:
         pass
-    golden_examples, _ = text_qa.load_examples("shapes:signs:test", GOLDEN_SEED, 2)
-    golden = {"data": f"shapes:signs:test seed {GOLDEN_SEED} n 2", "answers": classify.predict(model, golden_examples)[0]}
-    command = (f"polymodal eval text-qa --data shapes:signs:test --seed {TEST_SEED} --n 200 --json; polymodal eval "
-               f"vqa --system read-and-answer --data shapes:signs:test --seed {TEST_SEED} --n 100 --json")
+    golden_examples, _ = text_qa.load_examples(spec, GOLDEN_SEED, 2)
+    golden = {"data": f"{spec} seed {GOLDEN_SEED} n 2", "spec": spec,
+              "answers": classify.predict(model, golden_examples)[0]}
+    command = (f"polymodal eval text-qa --data {spec} --seed {TEST_SEED} --n 200 --json; polymodal eval "
+               f"vqa --system {system_name} --data {spec} --seed {TEST_SEED} --n {n} --json")
     return out, rows, command, golden, f"{m['items'] / seconds:.0f} questions/s"
 
 
@@ -128,15 +140,18 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
                  "and few-shot classification.",
         "ground": "Grounding on the shapes world: a 64x64 scene and a referring phrase -> the box of the object it "
                   "names.",
-        "text-qa": "Text question answering on the signs world: the words written on a sign and a question about "
-                   "them -> the answer. The second step of the read-and-answer system (OCR first)."}
+        ("caption", "sort-of-clevr"): "Image captioning on sort-of-clevr: a 75x75 scene -> each object with the "
+                                      "ninth of the image it is in (\"red square top left, green circle centre, "
+                                      "...\"); the first step of the vqa-by-caption system.",
+        "text-qa": "Text question answering: a text (the words written on a sign, or a scene's caption) and a "
+                   "question about it -> the answer; the last step of a system that reads the image first."}
 
 
 LIMITS = {"default": "texts must use its words (an unknown word is\nrefused, not guessed).",
-          "text-qa": "a word it never saw (an OCR misreading) is read as <unk>,\nkeeping its place."}
+          "text-qa": "a word it never saw (an OCR misreading, say) is read as\n<unk>, keeping its place."}
 
 
-def card(name: str, task: str, recipe: str, run: Path, model, rows, command: str, speed: str, history: str) -> str:
+def card(name: str, task: str, preset: str, recipe: str, run: Path, model, rows, command: str, speed: str, history: str) -> str:
     log = json.loads((run / "metrics.json").read_text())
     last = log["evals"][-1] if log["evals"] else {}
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
@@ -147,7 +162,7 @@ def card(name: str, task: str, recipe: str, run: Path, model, rows, command: str
     encoders.update({m: v["name"] for m, v in config.get("encoders", {}).items()})       # multimodal models
     return f"""# {name}
 
-{WHAT[task]}
+{WHAT.get((task, preset), WHAT[task])}
 
 - **Model**: `{config.get("kind", "multimodal")}`, {model.num_parameters():,} parameters; encoders {encoders}; {parts}.
 - **Data**: see `{recipe}` (generated scenes, training seed 1).
@@ -178,13 +193,15 @@ def main() -> int:
     SHIPPING_FROM = args.run / "model"
     model = load_model(SHIPPING_FROM)
     task = model.config.task
-    metrics, rows, command, golden, speed = MEASURES[task](model)
+    import yaml
+    preset = yaml.safe_load(Path(args.recipe).read_text())["data"]["spec"].split(":")[1]
+    metrics, rows, command, golden, speed = MEASURES[task](model, preset)
     target = args.target or Path(__file__).resolve().parents[1] / "src" / "polymodal" / "shipped" / args.name
     target.mkdir(parents=True, exist_ok=True)
     for f in ("config.json", "model.safetensors"):
         shutil.copy2(args.run / "model" / f, target / f)
     history = f"\n## How this run went\n\n{args.history}\n" if args.history else ""
-    (target / "README.md").write_text(card(args.name, task, args.recipe, args.run, model, rows, command, speed, history))
+    (target / "README.md").write_text(card(args.name, task, preset, args.recipe, args.run, model, rows, command, speed, history))
     (target / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (target / "golden.json").write_text(json.dumps(golden) + "\n")
     print(json.dumps(metrics, indent=2))

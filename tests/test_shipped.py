@@ -35,7 +35,7 @@ def test_shipped_model_gives_its_golden_outputs(name):
         right = sum(q.answer == a for q, a in zip(questions, answers)) / len(questions)
         assert right >= card["accuracy"] - 0.1          # the card's accuracy, minus slack for 100 questions
     elif task == "caption":
-        examples, _ = caption.load_examples("shapes:shapes:test", 11, 10)
+        examples, _ = caption.load_examples(golden.get("spec", "shapes:shapes:test"), 11, 10)
         assert [c.text for c in caption.generate(model, examples)] == golden["captions"]
     elif task == "align":
         examples, _ = align.load_examples("shapes:shapes:test", 11, 10)
@@ -47,7 +47,7 @@ def test_shipped_model_gives_its_golden_outputs(name):
         boxes = [g.box for g in ground.locate(model, examples)]
         assert np.allclose(boxes, golden["boxes"], atol=0.05)
     elif task == "text-qa":
-        examples, _ = text_qa.load_examples("shapes:signs:test", 11, 2)
+        examples, _ = text_qa.load_examples(golden.get("spec", "shapes:signs:test"), 11, 2)
         answers = classify.predict(model, examples)[0]
         assert answers == golden["answers"]
         assert sum(ex.label == a for ex, a in zip(examples, answers)) >= 0.8 * len(examples)

@@ -221,6 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for compare.md and compare.json")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("serve", help="the HTTP service and web page: every task and system, batched")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=positive_int, default=8000)
+    p.add_argument("--model", action="append", metavar="TASK=MODEL",
+                   help="the model of a task, e.g. caption=runs/x/model (default: the shipped one)")
+    p.add_argument("--max-batch", type=positive_int, default=16, help="requests sharing one forward pass, at most")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for others to batch with")
+    p.add_argument("--workers", type=positive_int, default=1, help="threads running batches")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds before a request is answered 504")
+    p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest file accepted")
+    p.add_argument("--max-pixels", type=positive_int, default=4_000_000, help="largest image accepted (width x height)")
+    p.add_argument("--max-audio-seconds", type=float, default=60.0, help="longest audio accepted")
+    p.add_argument("--memory-budget-mb", type=float, default=4096.0,
+                   help="loaded models' weights; the least recently used are unloaded past it")
+    p.add_argument("--preload", action="store_true", help="load every task's model before taking requests")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: all cores)")
+
     p = sub.add_parser("demo", help="run the shipped models on a few generated scenes; write a report")
     p.add_argument("--out", default="demo")
     p.add_argument("--seed", type=int, default=2026)

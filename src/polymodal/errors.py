@@ -9,6 +9,10 @@ class InputError(PolymodalError):
     """Bad user input: a file, a value, a manifest row. The message names the input."""
 
 
+class TooLargeError(InputError):
+    """An input over a size limit (bytes, pixels, seconds): the server answers 413."""
+
+
 class ConfigError(PolymodalError):
     """An unknown name (encoder, fusion, head, model) or an inconsistent configuration."""
 

@@ -21,7 +21,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 from scipy.signal import resample_poly
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, TooLargeError
 
 __all__ = ["DEFAULT_LIMITS", "Audio", "Image", "Limits", "Text"]
 
@@ -52,6 +52,10 @@ def _error(name: str, problem: str) -> InputError:
     return InputError(" ".join(f"{name}: {problem}".splitlines()))
 
 
+def _too_large(name: str, problem: str) -> TooLargeError:
+    return TooLargeError(f"{name}: {problem}")
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     """A read-only view, so a value cannot change under code that already checked it."""
     view = array.view()
@@ -61,7 +65,7 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 
 def _check_file_size(size: int, name: str, limits: Limits) -> None:
     if size > limits.max_file_bytes:
-        raise _error(name, f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
+        raise _too_large(name, f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
 
 
 def _read_bytes(x: object, limits: Limits, expected: str) -> tuple[bytes, str]:
@@ -86,7 +90,7 @@ def _read_bytes(x: object, limits: Limits, expected: str) -> tuple[bytes, str]:
 
 def _check_pixels(width: int, height: int, name: str, limits: Limits) -> None:
     if width * height > limits.max_pixels:
-        raise _error(name, f"image is {width}x{height} pixels, over the limit of {limits.max_pixels}")
+        raise _too_large(name, f"image is {width}x{height} pixels, over the limit of {limits.max_pixels}")
 
 
 def _decode_pil(get: Callable[[], PILImage.Image], name: str, limits: Limits) -> np.ndarray:
@@ -100,7 +104,7 @@ def _decode_pil(get: Callable[[], PILImage.Image], name: str, limits: Limits) ->
             pil = ImageOps.exif_transpose(pil)  # phone photos store their rotation in EXIF
             return np.array(pil.convert("RGB"), dtype=np.uint8)  # convert() decodes it all
     except (PILImage.DecompressionBombWarning, PILImage.DecompressionBombError):
-        raise _error(name, f"image too large (over PIL's limit of {PILImage.MAX_IMAGE_PIXELS} pixels)") from None
+        raise _too_large(name, f"image too large (over PIL's limit of {PILImage.MAX_IMAGE_PIXELS} pixels)") from None
     except UnidentifiedImageError:
         raise _error(name, "not a readable image (unknown format, or not an image)") from None
     except _PIL_DECODE_ERRORS:
@@ -221,7 +225,7 @@ def _sf_reason(e: Exception) -> str:
 
 def _check_duration(frames: int, rate: int, name: str, limits: Limits) -> None:
     if frames > limits.max_audio_seconds * rate:
-        raise _error(name, f"audio is {frames / rate:.1f} s long, over the limit of {limits.max_audio_seconds:g} s")
+        raise _too_large(name, f"audio is {frames / rate:.1f} s long, over the limit of {limits.max_audio_seconds:g} s")
 
 
 def _check_wav_complete(data: bytes, name: str) -> None:

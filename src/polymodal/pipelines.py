@@ -149,3 +149,21 @@ class SpeakPipeline:
     def batch(self, texts: list[str], voice: str | None = None):
         """texts -> Audio each (voice: an engine's voice name, e.g. en-us+m3 for eSpeak)."""
         return self.model.speak_texts(list(texts), voice)
+
+
+@PIPELINES.register("generate")
+class GeneratePipeline:
+    """Text -> image: `draw("a red circle above a blue square", seed=0)` -> uint8 HxWx3."""
+
+    def __init__(self, model):
+        self.model = model.eval()
+
+    def __call__(self, prompt: str, seed: int = 0, steps: int = 25, guidance: float = 3.0, scheduler: str = "ddim"):
+        return self.batch([prompt], seed, steps, guidance, scheduler)[0]
+
+    def batch(self, prompts: list[str], seed: int = 0, steps: int = 25, guidance: float = 3.0,
+              scheduler: str = "ddim", batch_size: int = 16, progress: bool = False):
+        """Prompt i's noise comes from seed + i, as `polymodal generate --prompts` draws them."""
+        from .tasks.generate import generate
+        self.model.check_prompts(list(prompts))
+        return generate(self.model, list(prompts), seed, steps, guidance, scheduler, batch_size, progress)

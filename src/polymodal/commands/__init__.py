@@ -13,6 +13,7 @@ from .caption import caption  # noqa: F401  (verb)
 from .generate import edit, eval_edit, generate  # noqa: F401  (verbs)
 from .ground import ground  # noqa: F401  (verb)
 from .speech import speak, transcribe  # noqa: F401  (verbs)
+from .serve import serve  # noqa: F401  (verb)
 from .system import compare, system  # noqa: F401  (verbs)
 from .inputs import ask_items
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..encoders import ENCODERS
 from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
-from ..processors.text import CLS, PAD, WordTokenizer
+from ..processors.text import CLS, PAD, WordTokenizer, join_words
 
 EOS = "<eos>"
 
@@ -118,5 +118,5 @@ class Captioner(Pretrained):
         for i in range(n):
             ids = seqs[i * beams + best[i], 1:].tolist()
             ids = ids[: ids.index(self.eos)] if self.eos in ids else [t for t in ids if t]
-            out.append(Caption(" ".join(self.config.vocab[t] for t in ids), float(scores[i, best[i]].exp())))
+            out.append(Caption(join_words(self.config.vocab[t] for t in ids), float(scores[i, best[i]].exp())))
         return out

@@ -23,6 +23,11 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def join_words(words: Iterable[str]) -> str:
+    """The inverse of split_words for display: "top left , green" -> "top left, green"."""
+    return re.sub(r" ([^\sa-z0-9<])", r"\1", " ".join(words))
+
+
 class WordTokenizer:
     def __init__(self, vocab: list[str], max_length: int = 32):
         if vocab[:2] != [PAD, CLS]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..processors.text import split_words
 from ..tasks import vqa
 from .core import System
 
@@ -97,7 +98,8 @@ def attribute(system: System, examples, results, references: dict[str, list], an
                 row["lost_after"] += 1
         produced = [dict(r.trace[step][1])[value] for r in results]
         out[value] = {"step": system.steps[step].name, "per_type": counts,
-                      "same_as_reference": float(np.mean([p == ref for p, ref in zip(produced, reference)])),
+                      "same_as_reference": float(np.mean([split_words(str(p)) == split_words(str(ref))
+                                                          for p, ref in zip(produced, reference)])),
                       "accuracy_from_reference": float(np.mean([a == q.answer for a, q in
                                                                 zip(from_reference, questions)]))}
     return out

@@ -1,0 +1,194 @@
+"""The FastAPI app: routes for every endpoint and built-in system, error statuses, the page."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+
+from ..errors import ModelNotFoundError, PolymodalError, TooLargeError
+from .batching import Batcher, QueueFull
+from .config import ServerConfig
+from .endpoints import ENDPOINTS, wav_base64
+from .guard import BodyGuard
+from .inputs import Field, checked, read_fields
+from .metrics import Metrics
+from .models import ModelPool
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("polymodal.server")
+
+
+def status_of(error: BaseException) -> int:
+    """The HTTP status for an error: the client's fault is 4xx, only a bug is 500."""
+    if isinstance(error, TooLargeError):
+        return 413
+    if isinstance(error, ModelNotFoundError):
+        return 404
+    if isinstance(error, QueueFull):
+        return 429
+    if isinstance(error, TimeoutError):
+        return 504
+    if isinstance(error, PolymodalError):
+        return 422 if type(error).__name__ == "SystemStepError" else 400
+    return 500
+
+
+def error_response(error: BaseException) -> JSONResponse:
+    status = status_of(error)
+    if status == 500:
+        log.exception("internal error", exc_info=error)
+        return JSONResponse({"error": f"internal error ({type(error).__name__}); see the server log"}, status)
+    if status == 504:
+        return JSONResponse({"error": "the request took longer than the server's timeout"}, status)
+    return JSONResponse({"error": " ".join(str(error).split())}, status)
+
+
+def request_body(fields: tuple[Field, ...]) -> dict:
+    """OpenAPI requestBody: the same fields as multipart/form-data or JSON."""
+    required = [f.name for f in fields if f.required]
+
+    def schema(multipart):
+        return {"type": "object", "properties": {f.name: f.schema(multipart) for f in fields},
+                **({"required": required} if required else {}), "additionalProperties": False}
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema(True)},
+                                          "application/json": {"schema": schema(False)}}}
+
+
+ERRORS = {str(code): {"description": text, "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "string"}}}}}} for code, text in (
+    (400, "bad input: the message names the field and what is wrong"), (404, "no such model on this server"),
+    (408, "the upload stalled"), (413, "an input over the server's limits"), (422, "a system step failed on this input"),
+    (429, "too many waiting requests: retry later"), (504, "took longer than the server's timeout"))}
+
+
+class Service:
+    """What the routes share: config, models, batchers, metrics, the worker threads."""
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.pool = ModelPool(config.models, config.memory_budget_mb * 2**20)
+        self.metrics = Metrics()
+        self.executor = ThreadPoolExecutor(config.workers, thread_name_prefix="polymodal-batch")
+        self.batchers: dict[tuple, Batcher] = {}
+
+    def batcher(self, name: str, key: tuple, run_batch) -> Batcher:
+        known = self.batchers.get((name, key))
+        if known is None or known.loop is not asyncio.get_running_loop():    # a new loop: tests, restarts
+            self.batchers[name, key] = Batcher(run_batch, self.executor, self.config.max_batch,
+                                               self.config.max_wait_ms / 1000, self.config.max_queue,
+                                               on_batch=lambda n: self.metrics.batch(name, n))
+        return self.batchers[name, key]
+
+    async def answer(self, name: str, key: tuple, run_batch, values: dict) -> dict:
+        return await asyncio.wait_for(self.batcher(name, key, run_batch).submit(values), self.config.request_timeout_s)
+
+
+def add_endpoint(app: FastAPI, service: Service, name: str) -> None:
+    endpoint = ENDPOINTS.get(name)
+
+    async def handle(request: Request):
+        try:
+            values = checked(list(endpoint.fields), await read_fields(request, service.config.limits), service.config)
+            endpoint.prepare(values)
+            result = await service.answer(name, endpoint.key(values), lambda batch: endpoint.run(service.pool, batch),
+                                          values)
+            return JSONResponse(result)
+        except Exception as error:              # noqa: BLE001  (every error becomes a status)
+            return error_response(error)
+    app.post(f"/v1/{name}", summary=endpoint.summary, tags=["tasks"], name=name,
+             openapi_extra={"requestBody": request_body(endpoint.fields)}, responses=ERRORS)(handle)
+
+
+def system_fields(spec: dict) -> tuple[Field, ...]:
+    kinds = {"image": "image", "audio": "audio", "text": "text"}
+    return tuple(Field(name, kinds.get(modality, "text"), f"the system's input {name} ({modality})", required=True)
+                 for name, modality in spec["inputs"].items())
+
+
+def system_outputs(result) -> dict:
+    from ..modalities import Audio
+    from ..systems import SystemStepError
+    if result.error:
+        raise SystemStepError(result.error)
+    return {name: wav_base64(v) if isinstance(v, Audio) else v for name, v in result.outputs.items()}
+
+
+def add_system(app: FastAPI, service: Service, name: str, spec: dict) -> None:
+    fields = system_fields(spec)
+
+    def run_batch(batch):
+        results = service.pool.system(name).run(batch)
+        return [r if r.error else system_outputs(r) for r in results]
+
+    async def handle(request: Request):
+        try:
+            values = checked(list(fields), await read_fields(request, service.config.limits), service.config)
+            result = await service.answer(f"system:{name}", (), run_batch, values)
+            return JSONResponse(system_outputs(result) if hasattr(result, "error") else result)
+        except Exception as error:              # noqa: BLE001
+            return error_response(error)
+    app.post(f"/v1/systems/{name}", summary=spec.get("description", name), tags=["systems"], name=f"system-{name}",
+             openapi_extra={"requestBody": request_body(fields)}, responses=ERRORS)(handle)
+
+
+def create_app(config: ServerConfig | None = None):
+    """The ASGI app (FastAPI inside a guard that bounds request bodies)."""
+    from .. import __version__
+    from ..systems.definition import builtin_systems
+    config = config or ServerConfig()
+    service = Service(config)
+    app = FastAPI(title="polymodal", version=__version__,
+                  description="Multimodal tasks and systems over images, text and audio. Every task endpoint "
+                              "takes multipart/form-data (files as uploads) or JSON (files as base64).")
+    app.state.service = service
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        service.metrics.request(getattr(route, "path", "other"), response.status_code, time.perf_counter() - start)
+        return response
+
+    for name in ENDPOINTS.names():
+        add_endpoint(app, service, name)
+    systems = builtin_systems()
+    for name, spec in systems.items():
+        add_system(app, service, name, spec)
+
+    @app.get("/health", tags=["service"])
+    def health():
+        return {"status": "ok", "uptime_s": round(time.time() - service.metrics.started, 1),
+                "models_loaded": list(service.pool.loaded)}
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    def metrics():
+        return service.metrics.text(service.pool.describe())
+
+    @app.get("/v1/models", tags=["service"])
+    def models():
+        return service.pool.describe()
+
+    @app.get("/v1/systems", tags=["service"])
+    def systems_list():
+        return {name: {"description": spec.get("description", ""), "inputs": spec["inputs"],
+                       "outputs": spec["outputs"]} for name, spec in systems.items()}
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    body_limit = config.max_upload_bytes * 4 // 3 + 2**16      # base64 and multipart framing on top
+    guarded = BodyGuard(app, body_limit, config.body_timeout_s)
+    guarded.state = app.state
+    guarded.openapi = app.openapi
+    return guarded
+
+

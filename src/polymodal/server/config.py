@@ -1,0 +1,36 @@
+"""What a server accepts and how it schedules work; every field is a `polymodal serve` flag."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import InputError
+from ..modalities import Limits
+
+
+@dataclass
+class ServerConfig:
+    models: dict[str, str] = field(default_factory=dict)   # task -> model (default: the shipped one)
+    max_batch: int = 16             # requests answered by one forward pass, at most
+    max_wait_ms: float = 5.0        # how long a request waits for others to share its batch
+    workers: int = 1                # threads running batches: one keeps 2 cores for torch's own threads
+    max_queue: int = 512            # waiting requests per batcher; more get 429 (back off)
+    request_timeout_s: float = 120.0
+    body_timeout_s: float = 15.0    # the longest pause allowed between two chunks of an upload
+    max_upload_bytes: int = 10 * 2**20
+    max_pixels: int = 4_000_000
+    max_audio_seconds: float = 60.0
+    max_text_chars: int = 2000
+    memory_budget_mb: float = 4096  # loaded models' weights; the least recently used go first
+
+    def __post_init__(self):
+        for name in ("max_batch", "workers", "max_queue", "max_upload_bytes", "max_pixels", "max_text_chars"):
+            if getattr(self, name) < 1:
+                raise InputError(f"server option {name} must be at least 1, got {getattr(self, name)!r}")
+        for name in ("max_wait_ms", "request_timeout_s", "body_timeout_s", "max_audio_seconds", "memory_budget_mb"):
+            if not getattr(self, name) > 0 and not (name == "max_wait_ms" and getattr(self, name) == 0):
+                raise InputError(f"server option {name} must be positive, got {getattr(self, name)!r}")
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_pixels=self.max_pixels, max_file_bytes=self.max_upload_bytes,
+                      max_audio_seconds=self.max_audio_seconds)

@@ -1,0 +1,242 @@
+"""One endpoint per task verb of the CLI, with the same models and the same results.
+
+An endpoint names its fields (inputs.Field), the task whose model it runs, how requests
+group into batches (`key`: requests with equal keys may share one forward pass), and how a
+batch of checked requests becomes a list of JSON answers.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+
+from ..registry import Registry
+from .inputs import Field
+
+ENDPOINTS: Registry = Registry("endpoint")
+
+IMAGE = Field("image", "image", "the image: an upload, or base64 in JSON", required=True)
+SEED = Field("seed", "int", "random seed: the same seed gives the same image", default=0, low=0, high=2**31 - 1)
+STEPS = Field("steps", "int", "denoising steps", default=25, low=1, high=200)
+GUIDANCE = Field("guidance", "float", "classifier-free guidance scale", default=3.0, low=0.0, high=30.0)
+SCHEDULER = Field("scheduler", "text", "ddim, dpm or ddpm", default="ddim")
+
+
+def png_base64(array: np.ndarray) -> str:
+    from PIL import Image as PILImage
+    buf = io.BytesIO()
+    PILImage.fromarray(array).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def wav_base64(audio) -> str:
+    """16-bit PCM WAV, as `polymodal speak` writes it."""
+    import soundfile as sf
+    buf = io.BytesIO()
+    sf.write(buf, audio.waveform, audio.rate, subtype="PCM_16", format="WAV")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def check_scheduler(name: str) -> None:
+    from ..errors import InputError
+    from ..models.diffusion import SCHEDULERS
+    if name not in SCHEDULERS:
+        raise InputError(f"field scheduler: {name!r} is not one of {', '.join(SCHEDULERS)}")
+
+
+class Endpoint:
+    name: str
+    summary: str
+    task: str                   # whose model it runs (see ModelPool)
+    fields: tuple[Field, ...]
+
+    @staticmethod
+    def key(values: dict) -> tuple:
+        return ()
+
+    @staticmethod
+    def prepare(values: dict) -> None:
+        """Checks that need no model, run before the request queues (a clear 4xx early)."""
+
+    @staticmethod
+    def run(pool, batch: list[dict]) -> list[dict]:
+        raise NotImplementedError
+
+
+@ENDPOINTS.register("caption")
+class CaptionEndpoint(Endpoint):
+    summary = "Describe an image (`polymodal caption`)"
+    task = "caption"
+    fields = (IMAGE, Field("beams", "int", "beam width (1: greedy)", default=1, low=1, high=8))
+
+    @staticmethod
+    def key(values):
+        return (values["beams"],)
+
+    @staticmethod
+    def run(pool, batch):
+        found = pool.get("caption").batch([v["image"] for v in batch], beams=batch[0]["beams"])
+        return [{"caption": c.text, "score": c.score} for c in found]
+
+
+@ENDPOINTS.register("ask")
+class AskEndpoint(Endpoint):
+    summary = "Answer a question about an image, typed or spoken (`polymodal ask`)"
+    task = "vqa"
+    fields = (IMAGE, Field("question", "text", "the question as text"),
+              Field("audio", "audio", "the question spoken (WAV, FLAC or OGG)"))
+
+    @staticmethod
+    def key(values):
+        return (values["question"] is not None, values["audio"] is not None)
+
+    @staticmethod
+    def prepare(values):
+        from ..errors import InputError
+        if values["question"] is None and values["audio"] is None:
+            raise InputError("field question or audio is required: the question typed or spoken")
+
+    @staticmethod
+    def run(pool, batch):
+        answers = pool.get("vqa").batch([(v["image"], v["question"], v["audio"]) for v in batch])
+        return [{"answer": a.text, "score": a.score} for a in answers]
+
+
+@ENDPOINTS.register("ground")
+class GroundEndpoint(Endpoint):
+    summary = "Find the region a phrase names: a box in pixels (`polymodal ground`)"
+    task = "ground"
+    fields = (IMAGE, Field("phrase", "text", "a referring expression, e.g. the red circle", required=True))
+
+    @staticmethod
+    def run(pool, batch):
+        found = pool.get("ground").batch([(v["image"], v["phrase"]) for v in batch])
+        return [{"box": g.box, "score": round(g.score, 4)} for g in found]
+
+
+@ENDPOINTS.register("classify")
+class ClassifyEndpoint(Endpoint):
+    summary = "Zero-shot classification from label names (`polymodal classify --labels`)"
+    task = "align"
+    fields = (IMAGE, Field("labels", "list", "two or more labels, comma-separated or a JSON list", required=True))
+
+    @staticmethod
+    def key(values):
+        return tuple(values["labels"])
+
+    @staticmethod
+    def prepare(values):
+        from ..errors import InputError
+        if len(values["labels"]) < 2:
+            raise InputError("field labels: give at least two labels")
+
+    @staticmethod
+    def run(pool, batch):
+        ranked = pool.get("align").classify([v["image"] for v in batch], batch[0]["labels"])
+        return [{"label": r[0][0], "score": round(r[0][1], 4),
+                 "labels": [{"label": label, "score": round(p, 4)} for label, p in r]} for r in ranked]
+
+
+@ENDPOINTS.register("embed")
+class EmbedEndpoint(Endpoint):
+    summary = "An image or a text as a vector in the aligner's shared space (`polymodal embed`)"
+    task = "align"
+    fields = (Field("image", "image", "an image to embed"), Field("text", "text", "a text to embed"))
+
+    @staticmethod
+    def key(values):
+        return ("image" if values["image"] is not None else "text",)
+
+    @staticmethod
+    def prepare(values):
+        from ..errors import InputError
+        if (values["image"] is None) == (values["text"] is None):
+            raise InputError("give one of the fields image or text")
+
+    @staticmethod
+    def run(pool, batch):
+        pipe = pool.get("align")
+        vectors = pipe.embed_images([v["image"] for v in batch]) if batch[0]["image"] is not None \
+            else pipe.embed_texts([v["text"] for v in batch])
+        return [{"vector": [round(float(x), 6) for x in row]} for row in vectors]
+
+
+@ENDPOINTS.register("generate")
+class GenerateEndpoint(Endpoint):
+    summary = "Draw an image from a prompt (`polymodal generate`); the PNG in base64"
+    task = "generate"
+    fields = (Field("prompt", "text", "what to draw, e.g. a red circle above a blue square", required=True),
+              SEED, STEPS, GUIDANCE, SCHEDULER)
+
+    @staticmethod
+    def key(values):
+        return (values["steps"], values["guidance"], values["scheduler"])
+
+    @staticmethod
+    def prepare(values):
+        check_scheduler(values["scheduler"])
+
+    @staticmethod
+    def run(pool, batch):
+        model = pool.get("generate").model
+        prompts = [v["prompt"] for v in batch]
+        model.check_prompts(prompts)
+        v0 = batch[0]
+        images = model.sample(prompts, [v["seed"] for v in batch], v0["steps"], v0["guidance"], v0["scheduler"])
+        return [{"image": png_base64(im)} for im in images]
+
+
+@ENDPOINTS.register("edit")
+class EditEndpoint(Endpoint):
+    summary = "Change an image by an instruction, e.g. make the red circle green (`polymodal edit`)"
+    task = "generate"
+    fields = (IMAGE, Field("instruction", "text", "make the X Y, make the X a SHAPE, or remove the X", required=True),
+              SEED, STEPS, GUIDANCE, SCHEDULER)
+
+    @staticmethod
+    def key(values):
+        return (id(values),)                     # one edit per pass: each has its own mask
+
+    @staticmethod
+    def prepare(values):
+        from ..tasks.edit import parse_instruction
+        parse_instruction(values["instruction"])
+        check_scheduler(values["scheduler"])
+
+    @staticmethod
+    def run(pool, batch):
+        from ..tasks.edit import edit
+        v = batch[0]
+        image = edit(pool.get("generate").model, pool.get("ground"), v["image"], v["instruction"], v["seed"],
+                     v["steps"], v["guidance"], v["scheduler"])
+        return [{"image": png_base64(image)}]
+
+
+@ENDPOINTS.register("transcribe")
+class TranscribeEndpoint(Endpoint):
+    summary = "Speech to text (`polymodal transcribe`)"
+    task = "transcribe"
+    fields = (Field("audio", "audio", "speech: WAV, FLAC or OGG, any rate, mono or stereo", required=True),)
+
+    @staticmethod
+    def run(pool, batch):
+        found = pool.get("transcribe").batch([v["audio"] for v in batch])
+        return [{"text": t.text, "score": round(t.score, 4)} for t in found]
+
+
+@ENDPOINTS.register("speak")
+class SpeakEndpoint(Endpoint):
+    summary = "Text to speech (`polymodal speak`); the WAV in base64"
+    task = "speak"
+    fields = (Field("text", "text", "what to say", required=True),
+              Field("voice", "text", "an engine's voice name, e.g. en-us+m3 for eSpeak"))
+
+    @staticmethod
+    def key(values):
+        return (values["voice"],)
+
+    @staticmethod
+    def run(pool, batch):
+        spoken = pool.get("speak").batch([v["text"] for v in batch], batch[0]["voice"])
+        return [{"audio": wav_base64(a), "rate": a.rate, "seconds": round(len(a.waveform) / a.rate, 3)} for a in spoken]

@@ -1,0 +1,157 @@
+"""Request bodies -> checked values. Every endpoint takes the same fields two ways:
+multipart/form-data (files as uploads) or JSON (files as base64 strings, data URLs too).
+Anything wrong is an InputError naming the field, which the app answers with a 4xx."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+
+from ..errors import InputError
+from ..modalities import Audio, Image
+
+KINDS = ("image", "audio", "text", "int", "float", "list")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str                   # one of KINDS; list: comma-separated text, or a JSON list of texts
+    description: str
+    required: bool = False
+    default: object = None
+    low: float | None = None    # bounds of an int or float
+    high: float | None = None
+
+    def schema(self, multipart: bool) -> dict:
+        """This field in the OpenAPI schema of one content type."""
+        if self.kind in ("image", "audio"):
+            s = {"type": "string", "format": "binary"} if multipart else {"type": "string", "contentEncoding": "base64"}
+        elif self.kind in ("int", "float"):
+            s = {"type": "integer" if self.kind == "int" else "number"}
+            s.update({k: v for k, v in (("minimum", self.low), ("maximum", self.high)) if v is not None})
+        elif self.kind == "list" and not multipart:
+            s = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+        else:
+            s = {"type": "string"}
+        if self.default is not None:
+            s["default"] = self.default
+        return {**s, "description": self.description}
+
+
+async def read_fields(request, limits) -> dict:
+    """The raw fields of a multipart or JSON body: name -> bytes (uploads) or text/JSON value."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InputError(f"request body: not valid JSON ({e})") from None
+        if not isinstance(body, dict):
+            raise InputError("request body: a JSON object of fields was expected")
+        return body
+    if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        try:
+            form = await request.form(max_files=8, max_fields=64, max_part_size=limits.max_file_bytes)
+        except Exception as e:                  # noqa: BLE001  (python-multipart's errors vary by version)
+            raise InputError(f"request body: not a readable form ({e})") from None
+        fields = {}
+        for name, value in form.multi_items():
+            if name in fields:
+                raise InputError(f"field {name}: given more than once")
+            fields[name] = await value.read() if hasattr(value, "read") else value
+        return fields
+    raise InputError(f"content type {kind or '(none)'!r}: send multipart/form-data or application/json")
+
+
+def file_bytes(name: str, value) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise InputError(f"field {name}: a file upload or a base64 string was expected")
+    if value.startswith("data:"):
+        value = value.partition(",")[2]          # a data URL: data:image/png;base64,....
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"field {name}: not valid base64") from None
+
+
+def text_value(name: str, value, max_chars: int) -> str:
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"field {name}: not UTF-8 text") from None
+    if not isinstance(value, str):
+        raise InputError(f"field {name}: text was expected, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise InputError(f"field {name}: {len(value)} characters, over the limit of {max_chars}")
+    if "\x00" in value:
+        raise InputError(f"field {name}: contains a NUL character")
+    return value
+
+
+def number_value(f: Field, value, max_chars: int):
+    if isinstance(value, bool):
+        raise InputError(f"field {f.name}: a number was expected, got a boolean")
+    if isinstance(value, (str, bytes)):
+        text = text_value(f.name, value, max_chars).strip()
+        try:
+            value = int(text) if f.kind == "int" else float(text)
+        except ValueError:
+            raise InputError(f"field {f.name}: {text[:40]!r} is not {'an integer' if f.kind == 'int' else 'a number'}") from None
+    if f.kind == "int" and not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+        raise InputError(f"field {f.name}: an integer was expected, got {value!r}")
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"field {f.name}: a finite number was expected, got {value!r}")
+    value = int(value) if f.kind == "int" else float(value)
+    if (f.low is not None and value < f.low) or (f.high is not None and value > f.high):
+        raise InputError(f"field {f.name}: {value} is outside [{f.low}, {f.high}]")
+    return value
+
+
+def list_value(f: Field, value, max_chars: int) -> list[str]:
+    if isinstance(value, list):
+        items = [text_value(f.name, v, max_chars) for v in value]
+    else:
+        items = text_value(f.name, value, max_chars).split(",")
+    items = [v.strip() for v in items if v.strip()]
+    if not items:
+        raise InputError(f"field {f.name}: at least one item was expected")
+    return items
+
+
+def opened(f: Field, data: bytes, limits):
+    """An Image or Audio from uploaded bytes; its errors name the field, not '<bytes>'."""
+    try:
+        return (Image if f.kind == "image" else Audio).open(data, limits)
+    except InputError as e:
+        raise type(e)(f"field {f.name}: {str(e).removeprefix('<bytes>: ')}") from None
+
+
+def checked(fields: list[Field], raw: dict, config) -> dict:
+    """raw fields -> values by the endpoint's field list (unknown fields are refused)."""
+    known = {f.name for f in fields}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise InputError(f"unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+                         f"(this endpoint takes {', '.join(sorted(known))})")
+    out = {}
+    for f in fields:
+        value = raw.get(f.name)
+        if value is None or value == "" or value == b"":
+            if f.required:
+                raise InputError(f"field {f.name} is required: {f.description}")
+            out[f.name] = f.default
+        elif f.kind in ("image", "audio"):
+            out[f.name] = opened(f, file_bytes(f.name, value), config.limits)
+        elif f.kind in ("int", "float"):
+            out[f.name] = number_value(f, value, config.max_text_chars)
+        elif f.kind == "list":
+            out[f.name] = list_value(f, value, config.max_text_chars)
+        else:
+            out[f.name] = text_value(f.name, value, config.max_text_chars)
+    return out

@@ -1,0 +1,72 @@
+"""Models loaded on first use and kept within a memory budget (least recently used go first)."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+from ..errors import ModelNotFoundError
+
+
+def weight_bytes(pipe) -> int:
+    """Bytes of the torch weights behind a pipeline (0 for engines such as eSpeak)."""
+    import torch
+    model = getattr(pipe, "model", pipe)
+    if not isinstance(model, torch.nn.Module):
+        return 0
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class ModelPool:
+    def __init__(self, models: dict[str, str], budget_bytes: float):
+        self.models, self.budget = dict(models), budget_bytes
+        self.loaded: OrderedDict[str, tuple[object, int]] = OrderedDict()   # task -> (pipeline, bytes)
+        self.load_seconds: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def name(self, task: str) -> str:
+        from ..hub import DEFAULTS
+        name = self.models.get(task) or DEFAULTS.get(task)
+        if name is None:
+            raise ModelNotFoundError(f"this server has no model for {task}: start it with --model {task}=NAME_OR_DIR")
+        return name
+
+    def get(self, task: str):
+        """The task's pipeline, loaded now if it is not yet."""
+        from ..hub import load
+        return self.cached(task, lambda: load(task, self.name(task)), weight_bytes)
+
+    def system(self, name: str):
+        """A built-in system, its steps' models loaded on first use (they count as its weight)."""
+        from ..systems.definition import load_system
+        return self.cached(f"system:{name}", lambda: load_system(name), lambda s: 4 * s.parameters)
+
+    def cached(self, key: str, build, size_of):
+        with self.lock:                          # one load at a time; a second caller waits for it
+            if key in self.loaded:
+                self.loaded.move_to_end(key)
+                return self.loaded[key][0]
+            start = time.perf_counter()
+            value = build()
+            size = size_of(value)
+            self.evict_for(size)
+            self.loaded[key] = (value, size)
+            self.load_seconds[key] = round(time.perf_counter() - start, 3)
+            return value
+
+    def evict_for(self, size: int) -> None:
+        """Unload the least recently used models until `size` more bytes fit (a model larger
+        than the whole budget still loads, alone)."""
+        while self.loaded and self.used() + size > self.budget:
+            self.loaded.popitem(last=False)
+
+    def used(self) -> int:
+        return sum(size for _, size in self.loaded.values())
+
+    def describe(self) -> dict:
+        from ..hub import DEFAULTS
+        tasks = sorted(set(DEFAULTS) | set(self.models))
+        return {"configured": {t: self.models.get(t) or DEFAULTS.get(t) for t in tasks},
+                "loaded": {t: {"bytes": size, "load_seconds": self.load_seconds.get(t)} for t, (_, size) in self.loaded.items()},
+                "budget_bytes": int(self.budget), "used_bytes": self.used()}

@@ -1,0 +1,103 @@
+"""The web page in headless Chromium (Debian's, driven by Playwright): pick an image, see its
+caption, the grounding box drawn over it, an answer, and the server's error words."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from polymodal.data import shapes
+
+from server_fixture import live_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Chromium's background services try the network, which these machines refuse
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is needed for the browser tests: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with live_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        tab.goto(url)
+        yield tab
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    s = shapes("shapes", "test", 11, 1)[0]
+    path = tmp_path_factory.mktemp("page") / "scene.png"
+    Image.fromarray(s.image).save(path)
+    return s, path
+
+
+def test_caption_and_grounding_box(page, scene, tmp_path):
+    s, path = scene
+    page.set_input_files("#file", str(path))
+    page.click("#caption-run")
+    page.wait_for_function("document.getElementById('caption-result').textContent.length > 0")
+    assert page.text_content("#caption-result") == s.caption
+    target = s.phrases[0]
+    page.fill("#phrase", target.text)
+    page.click("#ground-run")
+    page.wait_for_selector("#box", state="visible")
+    # the box drawn over the image lies where the object is (the preview is scaled 5x)
+    box = page.eval_on_selector("#box", "b => [b.offsetLeft, b.offsetTop, b.offsetWidth, b.offsetHeight]")
+    scale = page.eval_on_selector("#preview", "i => i.clientWidth / i.naturalWidth")
+    x0, y0, x1, y1 = target.box
+    assert abs(box[0] / scale - x0) < 4 and abs(box[1] / scale - y0) < 4, (box, target.box)
+    assert abs((box[0] + box[2]) / scale - x1) < 5 and abs((box[1] + box[3]) / scale - y1) < 5
+    page.screenshot(path=str(tmp_path / "page.png"))
+    assert page.is_hidden("#error")
+
+
+def test_typed_question(page, tmp_path):
+    s = shapes("sort-of-clevr", "test", 11, 1)[0]
+    path = tmp_path / "clevr.png"
+    Image.fromarray(s.image).save(path)
+    page.set_input_files("#file", str(path))
+    question = s.questions[0]
+    page.fill("#question", question.question)
+    page.click("#ask-run")
+    page.wait_for_function("document.getElementById('answer-result').textContent.includes('(')")
+    assert page.text_content("#answer-result").split(" (")[0] == question.answer
+
+
+def test_classification(page, scene):
+    s, path = scene
+    page.set_input_files("#file", str(path))
+    colour, shape = s.objects[0].colour, s.objects[0].shape
+    absent = next(f"{c} {k}" for c in ("red", "green", "blue", "gray") for k in ("circle", "square")
+                  if all((o.colour, o.shape) != (c, k) for o in s.objects))
+    page.fill("#labels", f"{colour} {shape}, {absent}")
+    page.click("#classify-run")
+    page.wait_for_function("document.getElementById('classify-result').textContent.includes('%')")
+    assert page.text_content("#classify-result").startswith(f"{colour} {shape}")
+
+
+def test_errors_are_shown_in_the_servers_words(page, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))        # a PNG header and nothing readable
+    page.set_input_files("#file", str(bad))
+    page.click("#caption-run")
+    page.wait_for_selector("#error", state="visible")
+    assert "field image: not a readable image" in page.text_content("#error")
+    page.fill("#prompt", "a red circle")
+    page.click("#generate-run")
+    page.wait_for_function("document.getElementById('error').textContent.includes('generate')")
+    assert "no model for generate" in page.text_content("#error")
+
+
+def test_speech_comes_back_as_a_player(page):
+    page.fill("#speak-text", "a red circle")
+    page.click("#speak-run")
+    page.wait_for_selector("#speak-audio")
+    src = page.get_attribute("#speak-audio", "src")
+    assert src.startswith("data:audio/wav;base64,") and len(src) > 1000
+    assert np.isfinite(page.eval_on_selector("#speak-audio", "a => a.duration || 0"))
