@@ -94,10 +94,22 @@ class AlignPipeline:
 
     def classify(self, images, labels: list[str]) -> list[list[tuple[str, float]]]:
         """Zero-shot: each image's labels with probabilities, best first."""
+        embedded = self.embed_images(images)
+        return self.rank(embedded, [list(labels)] * len(embedded))
+
+    def rank(self, image_vectors, label_sets: list[list[str]]) -> list[list[tuple[str, float]]]:
+        """Zero-shot from embedded images, each with its own labels (one text pass per
+        distinct label set)."""
         import torch
         from .tasks import align
-        probs = align.zero_shot_scores(self.model, torch.from_numpy(self.embed_images(images)), list(labels))
-        return [sorted(zip(labels, map(float, row)), key=lambda p: -p[1]) for row in probs]
+        vectors = torch.from_numpy(image_vectors)
+        out: list = [None] * len(label_sets)
+        for labels in {tuple(ls) for ls in label_sets}:
+            rows = [i for i, ls in enumerate(label_sets) if tuple(ls) == labels]
+            probs = align.zero_shot_scores(self.model, vectors[rows], list(labels))
+            for i, row in zip(rows, probs):
+                out[i] = sorted(zip(labels, map(float, row)), key=lambda p: -p[1])
+        return out
 
     def few_shot(self, images, support: dict[str, list], method: str = "prototype") -> list[str]:
         """Few-shot: support maps each class to a few example images; -> a class per image."""

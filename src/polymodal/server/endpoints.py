@@ -122,10 +122,6 @@ class ClassifyEndpoint(Endpoint):
     fields = (IMAGE, Field("labels", "list", "two or more labels, comma-separated or a JSON list", required=True))
 
     @staticmethod
-    def key(values):
-        return tuple(values["labels"])
-
-    @staticmethod
     def prepare(values):
         from ..errors import InputError
         if len(values["labels"]) < 2:
@@ -133,7 +129,10 @@ class ClassifyEndpoint(Endpoint):
 
     @staticmethod
     def run(pool, batch):
-        ranked = pool.get("align").classify([v["image"] for v in batch], batch[0]["labels"])
+        """Requests with different labels still share the image pass; each is then scored
+        against its own labels, as `classify` scores one image."""
+        pipe = pool.get("align")
+        ranked = pipe.rank(pipe.embed_images([v["image"] for v in batch]), [v["labels"] for v in batch])
         return [{"label": r[0][0], "score": round(r[0][1], 4),
                  "labels": [{"label": label, "score": round(p, 4)} for label, p in r]} for r in ranked]
 
