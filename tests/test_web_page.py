@@ -13,7 +13,8 @@ from server_fixture import live_server
 CHROMIUM = Path("/usr/bin/chromium")
 # Chromium's background services try the network, which these machines refuse
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+         "--disable-component-update", "--disable-sync",
+         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]   # a microphone that beeps
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,19 @@ def test_speech_comes_back_as_a_player(page):
     src = page.get_attribute("#speak-audio", "src")
     assert src.startswith("data:audio/wav;base64,") and len(src) > 1000
     assert np.isfinite(page.eval_on_selector("#speak-audio", "a => a.duration || 0"))
+
+
+def test_a_recorded_question_reaches_the_server_as_wav(page, tmp_path):
+    """The fake microphone's beeps, recorded, encoded as WAV in the page and sent with the
+    image: the shipped VQA model takes typed questions only, so the server's refusal of
+    the audio shows, which proves the recording arrived as audio it could read."""
+    s = shapes("sort-of-clevr", "test", 12, 1)[0]
+    path = tmp_path / "clevr.png"
+    Image.fromarray(s.image).save(path)
+    page.set_input_files("#file", str(path))
+    page.click("#record")
+    page.wait_for_timeout(1200)
+    page.click("#record")
+    page.wait_for_selector("#error", state="visible", timeout=30000)
+    message = page.text_content("#error")
+    assert message.startswith("ask:") and "field audio" not in message, message
