@@ -118,3 +118,27 @@ def test_the_ocr_step_reads_signs_left_to_right():
     scenes = shapes("signs", "test", 7, 2)                   # "pen car", "bus cat": read right
     read = STEPS.build("read-text")
     assert [r["text"] for r in read.fn([{"image": s.image} for s in scenes])] == [s.transcript for s in scenes]
+
+
+def test_a_voice_assistant_is_asked_in_test_voices_and_heard_back(capsys):
+    """Spoken questions reach a system that takes audio; its spoken answers are transcribed
+    back; an item the recogniser heard nothing of is a wrong answer, not a crash."""
+    from polymodal.speech.text import normalize_transcript
+    from polymodal.systems.definition import load_system
+    examples, _ = vqa.load_examples(SPEC, SEED, 1, spoken=True)
+    items = harness.system_items(examples, {"image": "image", "audio": "audio"})
+    assert all(it["audio"].duration > 0.5 for it in items)
+    from polymodal.speech.voices import all_voices
+    voices = {it["audio"].source.strip("<").split("@")[0] for it in items}
+    assert voices <= set(all_voices("test")) and not voices & set(all_voices("train"))
+    system = load_system("voice-assistant")
+    answers, results = harness.run_system(system, examples, latency=False)
+    heard = harness.heard_back(results, "pocketsphinx-answers")
+    answered = [(a, h) for a, h, r in zip(answers.answers, heard, results) if not r.error]
+    assert answered and answers.failed == len(results) - len(answered)
+    # what the assistant said is what a listener hears (eSpeak -> pocketsphinx, answers only)
+    assert sum(normalize_transcript(a) == h for a, h in answered) >= 0.8 * len(answered)
+    assert main(["eval", "vqa", "--system", "voice-assistant", "--data", SPEC, "--seed", "7", "--n", "1",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 0 <= report["spoken_answer"]["accuracy"] <= 1 and report["spoken_answer"]["questions"] == 20

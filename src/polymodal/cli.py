@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vqa: give the questions typed, spoken (test voices) or both, to a model that takes speech")
     p.add_argument("--recognizer", default="pocketsphinx",
                    help="speak: the recogniser that listens to the synthesised speech (default: pocketsphinx)")
+    p.add_argument("--listen-with", default="pocketsphinx-answers",
+                   help="vqa --system with spoken answers: the recogniser that hears them back")
     p.add_argument("--shots", type=positive_int, default=5, help="few-shot: examples per class")
     p.add_argument("--episodes", type=positive_int, default=20, help="few-shot: episodes averaged")
     p.add_argument("--method", choices=("prototype", "probe"), default="prototype",

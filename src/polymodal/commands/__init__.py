@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InputError
@@ -133,10 +134,20 @@ def eval_system(args) -> dict:
         raise InputError(f"--system evaluates vqa systems (image + question -> answer), not {args.task}")
     chain = load_system(args.system, pairs(args.system_model, "--system-model"))
     examples, manifest = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
-                                           args.on_bad_rows)
+                                           args.on_bad_rows, spoken="audio" in chain.inputs)
     report_bad_rows(manifest)
-    answers, _ = run_system(chain, examples, latency=False)
-    return vqa.metrics([q for _, q in flat(examples)], answers.answers)
+    answers, results = run_system(chain, examples, latency=False)
+    questions = [q for _, q in flat(examples)]
+    out = vqa.metrics(questions, answers.answers)
+    if answers.failed:
+        out.update(failed_items=answers.failed, first_error=answers.first_error)
+    if "audio" in chain.outputs:          # a spoken answer: is it right as a listener hears it?
+        from ..speech.text import normalize_transcript
+        from ..systems.compare import heard_back
+        heard = heard_back(results, args.listen_with)
+        out["spoken_answer"] = {"recognizer": args.listen_with, **vqa.metrics(
+            [replace(q, answer=normalize_transcript(q.answer)) for q in questions], heard)}
+    return out
 
 
 def ask(args) -> int:

@@ -75,7 +75,7 @@ def compare(args) -> int:
     from ..tasks import vqa
     chain = load_system(args.system, pairs(args.system_model, "--system-model"))
     examples, manifest = vqa.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
-                                           args.on_bad_rows)
+                                           args.on_bad_rows, spoken="audio" in chain.inputs)
     report_bad_rows(manifest, args.out)
     report = harness.compare(args.model, chain, examples, harness.references(args.data, args.seed, args.n),
                              {"spec": args.data, "seed": args.seed, "n": args.n})

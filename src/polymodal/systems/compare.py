@@ -28,6 +28,8 @@ class Answers:
     seconds: float                  # answering every question, batched
     latency_s: float                # median for one question asked alone
     parameters: int
+    failed: int = 0                 # items a step failed on (counted as wrong answers)
+    first_error: str = ""
 
 
 def flat(examples: list[vqa.VQAExample]) -> list[tuple[object, vqa.Question]]:
@@ -55,20 +57,51 @@ def run_model(name: str | None, examples) -> Answers:
     return Answers(name or "vqa-sort-of-clevr", "model", answers, seconds, latency, pipe.model.num_parameters())
 
 
-def system_items(examples) -> list[dict]:
+def question_audio(q: vqa.Question):
+    """The question spoken: its own file, or for generated scenes a rendition in a voice of
+    the scene's split (test voices for test data: never heard in training)."""
+    from ..modalities import Audio
+    if q.audio is not None:
+        return Audio.open(q.audio)
+    if q.key is None:
+        raise InputError(f"question {q.text!r} has no audio (give an audio column, or use shapes: data)")
+    from ..speech.questions import question_audio as rendition
+    from ..speech.questions import variant_of
+    split, seed, scene, k = q.key
+    return rendition(q.text, split, seed, variant_of(scene, k))
+
+
+def system_items(examples, inputs: dict | None = None) -> list[dict]:
+    """One item per question: the image and the question typed, and spoken too when the
+    system takes audio (a voice assistant)."""
     from ..modalities import Image
-    return [{"image": Image.open(im), "question": q.text} for im, q in flat(examples)]
+    spoken = "audio" in (inputs or {})
+    return [{"image": Image.open(im), "question": q.text, **({"audio": question_audio(q)} if spoken else {})}
+            for im, q in flat(examples)]
+
+
+def heard_back(results, recognizer: str) -> list[str]:
+    """A system's spoken answers (its `audio` output) as a recogniser hears them."""
+    from ..hub import load
+    from ..speech.text import normalize_transcript
+    listen = load("transcribe", recognizer)
+    spoken = [i for i, r in enumerate(results) if "audio" in r.outputs]
+    heard = listen.batch([results[i].outputs["audio"] for i in spoken])
+    out = [""] * len(results)
+    for i, t in zip(spoken, heard):
+        out[i] = normalize_transcript(t.text)
+    return out
 
 
 def run_system(system: System, examples, latency: bool = True) -> tuple[Answers, list]:
-    items = system_items(examples)
+    items = system_items(examples, system.inputs)
     results, seconds = timed(system.run, items)
+    # a step that fails on an item (a recogniser that heard nothing) leaves it unanswered:
+    # a wrong answer, as a user would see it, not a reason to stop
     failed = [r.error for r in results if r.error]
-    if failed:
-        raise InputError(f"system {system.name!r} failed on {len(failed)} items, e.g.: {failed[0]}")
     one = median_latency(lambda it: system.run([it]), items) if latency else float("nan")
-    answers = Answers(system.name, "system", [r.outputs["answer"] for r in results], seconds, one,
-                      system.parameters)
+    answers = Answers(system.name, "system", [r.outputs.get("answer", "") for r in results], seconds, one,
+                      system.parameters, len(failed), failed[0] if failed else "")
     return answers, results
 
 
@@ -80,7 +113,7 @@ def attribute(system: System, examples, results, references: dict[str, list], an
     out = {}
     for value, reference in references.items():
         step = system.giver(value)
-        items = [dict(it, **{value: ref}) for it, ref in zip(system_items(examples), reference)]
+        items = [dict(it, **{value: ref}) for it, ref in zip(system_items(examples, system.inputs), reference)]
         # the values the steps up to `step` give, as the system gave them, with `value` replaced
         for it, r in zip(items, results):
             for _, given in r.trace[:step + 1]:
@@ -134,7 +167,8 @@ def compare(model: str | None, system: System, examples: list[vqa.VQAExample], r
     for a in (model_answers, system_answers):
         rows.append({"name": a.name, "kind": a.kind, **vqa.metrics(questions, a.answers),
                      "latency_ms": round(1000 * a.latency_s, 2),
-                     "questions_per_s": round(len(questions) / a.seconds, 1), "parameters": a.parameters})
+                     "questions_per_s": round(len(questions) / a.seconds, 1), "parameters": a.parameters,
+                     **({"failed_items": a.failed} if a.failed else {})})
     attribution = attribute(system, examples, results, references, system_answers.answers) if references else {}
     return {"data": {**data, "questions": len(questions)}, "rows": rows, "attribution": attribution}
 
