@@ -220,6 +220,24 @@ def test_embed_search_classify_cli(trained, tmp_path, capsys):
     assert main(["classify", str(sorted(images.iterdir())[0]), "--examples", str(support),
                  "--model", str(trained)]) == 0
     assert capsys.readouterr().out.strip() == "first"
+    assert main(["classify", str(sorted(images.iterdir())[0]), "--examples", str(support), "--invariant",
+                 "colour,mirror", "--model", str(trained)]) == 0
+    assert capsys.readouterr().out.strip() in ("first", "second")
+    assert main(["classify", str(sorted(images.iterdir())[0]), "--examples", str(support), "--invariant",
+                 "size", "--model", str(trained)]) == 2
+    assert "unknown invariance size" in capsys.readouterr().err
+
+
+def test_invariant_views_are_colour_orders_and_mirrors_and_their_mean_is_invariant(trained):
+    scene = shapes("shapes", "test", 2, 1)[0].image
+    views = align.invariant_views(scene, ("colour", "mirror"))
+    assert len(views) == 12 and len({v.tobytes() for v in views}) >= 6
+    model = load_model(trained)
+    swapped = np.ascontiguousarray(scene[..., [2, 0, 1]][:, ::-1])        # recoloured and mirrored
+    a, b = align.embed_invariant(model, [scene, swapped], ("colour", "mirror"))
+    assert torch.allclose(a, b, atol=1e-5)
+    plain = align.embed_invariant(model, [scene, swapped])
+    assert not torch.allclose(plain[0], plain[1], atol=1e-3)
 
 
 def test_align_evals_cli(trained, capsys):

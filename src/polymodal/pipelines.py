@@ -111,12 +111,17 @@ class AlignPipeline:
                 out[i] = sorted(zip(labels, map(float, row)), key=lambda p: -p[1])
         return out
 
-    def few_shot(self, images, support: dict[str, list], method: str = "prototype") -> list[str]:
-        """Few-shot: support maps each class to a few example images; -> a class per image."""
-        import torch
+    def few_shot(self, images, support: dict[str, list], method: str = "prototype",
+                 invariances: tuple[str, ...] = ()) -> list[str]:
+        """Few-shot: support maps each class to a few example images; -> a class per image.
+        invariances: what the classes do not depend on ("colour", "mirror"), averaged out."""
+        from .modalities import Image
         from .tasks import align
-        emb = {c: torch.from_numpy(self.embed_images(ims)) for c, ims in support.items()}
-        return align.few_shot_predict(emb, torch.from_numpy(self.embed_images(images)), method)
+
+        def embed(ims):
+            return align.embed_invariant(self.model, [Image.open(im) for im in ims], tuple(invariances), self.batch_size)
+        emb = {c: embed(ims) for c, ims in support.items()}
+        return align.few_shot_predict(emb, embed(images), method)
 
 
 @PIPELINES.register("ground")

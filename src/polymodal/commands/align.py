@@ -96,7 +96,7 @@ def classify(args) -> int:
             raise InputError(f"--labels {args.labels!r}: give at least two labels, separated by commas")
         results = [(r[0][0], r[0][1]) for r in pipe.classify(images, labels)]
     else:
-        predicted = pipe.few_shot(images, support_images(Path(args.examples)), args.method)
+        predicted = pipe.few_shot(images, support_images(Path(args.examples)), args.method, invariances(args))
         results = [(p, None) for p in predicted]
     for (_, name), (label, score) in zip(items, results):
         if args.json:
@@ -138,6 +138,10 @@ def eval_aligner(args) -> dict:
     return align.zero_shot_metrics(model, examples, args.batch_size, progress=progress)
 
 
+def invariances(args) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (args.invariant or "").split(",") if v.strip())
+
+
 def few_shot_eval(model, args) -> dict:
     """Generated data: single-object scenes of every shape, the star and the cross included
     (shapes alignment training never shows); a manifest: its images grouped by label."""
@@ -154,7 +158,7 @@ def few_shot_eval(model, args) -> dict:
         for r in manifest.rows:
             by_label.setdefault(str(r["label"]), []).append(r["image"])
     metrics = align.few_shot_metrics(model, by_label, args.shots, args.episodes, args.seed, args.method,
-                                     args.batch_size)
+                                     args.batch_size, invariances=invariances(args))
     if args.data.startswith("shapes:"):
         novel = [metrics["per_label"][s] for s in align.EXTRA_SHAPES]
         metrics["novel_class_accuracy"] = float(np.mean(novel))
