@@ -70,6 +70,8 @@ def number_for(draw, field):
 def value_for(field) -> st.SearchStrategy:
     if field.kind == "image":
         return image_bytes()
+    if field.kind == "images":
+        return st.lists(image_bytes(), max_size=4)
     if field.kind == "audio":
         return audio_bytes()
     if field.kind in ("int", "float"):
@@ -89,9 +91,13 @@ def request_for(draw, fields) -> dict:
             values[f.name] = draw(value_for(f))
     if draw(st.floats(0, 1)) < 0.05:
         values["unexpected"] = "x"
+    def is_files(v):
+        return isinstance(v, bytes) or (isinstance(v, list) and v and all(isinstance(x, bytes) for x in v))
+
+    def encoded(v):
+        return base64.b64encode(v).decode() if isinstance(v, bytes) else [encoded(x) for x in v] if is_files(v) else v
     if draw(st.booleans()):
-        files = {k: ("upload", v) for k, v in values.items() if isinstance(v, bytes)}
-        data = {k: str(v) for k, v in values.items() if not isinstance(v, bytes)}
+        files = [(k, ("upload", b)) for k, v in values.items() if is_files(v) for b in (v if isinstance(v, list) else [v])]
+        data = {k: str(v) for k, v in values.items() if not is_files(v)}
         return {"files": files or None, "data": data or None} if files or data else {"data": {"_": ""}}
-    return {"json": {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v
-                     for k, v in values.items() if not (isinstance(v, float) and not np.isfinite(v))}}
+    return {"json": {k: encoded(v) for k, v in values.items() if not (isinstance(v, float) and not np.isfinite(v))}}

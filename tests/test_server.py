@@ -107,6 +107,31 @@ def test_caption_ask_ground_classify_embed_match_the_cli(client, files, capsys):
     assert np.allclose(web["vector"], vectors[0], atol=1e-5)
 
 
+def test_search_matches_the_cli(client, files, capsys, tmp_path):
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    scenes = shapes("shapes", "test", 8, 6)
+    for i, s in enumerate(scenes):
+        (gallery / f"{i}.png").write_bytes(png(s.image))
+    query = scenes[2].caption
+    capsys.readouterr()
+    assert main(["search", query, "--gallery", str(gallery), "--k", "3", "--json"]) == 0
+    cli = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    parts = [("gallery", (f"{i}.png", (gallery / f"{i}.png").read_bytes(), "image/png")) for i in range(6)]
+    web = client.post("/v1/search", data={"text": query, "k": "3"}, files=parts).json()["results"]
+    assert [f"{gallery}/{r['index']}.png" for r in web] == [c["image"] for c in cli]
+    assert [r["score"] for r in web] == [c["score"] for c in cli]
+    as_json = client.post("/v1/search", json={"text": query, "k": 3, "gallery": [
+        base64.b64encode((gallery / f"{i}.png").read_bytes()).decode() for i in range(6)]}).json()["results"]
+    assert as_json == web
+    r = client.post("/v1/search", json={"text": query, "gallery": []})         # found by the fuzzer: was a 500
+    assert r.status_code == 400 and "field gallery is required" in r.json()["error"]
+    r = client.post("/v1/search", data={"text": query}, files=[("gallery", ("a.png", b"junk"))])
+    assert r.status_code == 400 and "field gallery[0]" in r.json()["error"]
+    r = client.post("/v1/caption", files=[("image", ("a.png", png(scenes[0].image))), ("image", ("b.png", b"x"))])
+    assert r.status_code == 400 and "given more than once" in r.json()["error"]
+
+
 def test_generate_edit_transcribe_speak_match_the_cli(client, files, generator_dir, capsys, tmp_path):
     assert main(["generate", "a red circle", "--model", str(generator_dir), "--seed", "4", "--steps", "3",
                  "--out", str(tmp_path / "g.png")]) == 0

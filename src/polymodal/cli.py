@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beams", type=positive_int, default=1, help="beam-search width (1 = greedy)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p.add_argument("--out", help="a .parquet: a batch job over many images, streaming and resumable")
+    p.add_argument("--chunk-size", type=positive_int, default=256,
+                   help="with --out FILE.parquet: items per written part (what a kill can lose)")
 
     p = sub.add_parser("transcribe", help="speech -> text (a file, a folder, a .txt list, or --data)")
     p.add_argument("audio", nargs="?", help="an audio file (WAV, FLAC, OGG), a folder of them or a .txt list")
@@ -116,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--out", help="a .parquet: a batch job over many files, streaming and resumable")
+    p.add_argument("--chunk-size", type=positive_int, default=256,
+                   help="with --out FILE.parquet: items per written part (what a kill can lose)")
 
     p = sub.add_parser("speak", help="text -> speech in a WAV file (or many: --text-file, one WAV per line)")
     p.add_argument("text", nargs="?")
@@ -155,8 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p, required=False)
     p.add_argument("--text", action="append", help="a text to embed (repeatable) instead of images")
     p.add_argument("--text-file", help="a file of texts to embed, one per line")
-    p.add_argument("--out", required=True, help="the .npz to write (vectors, names, kind)")
+    p.add_argument("--out", required=True, help="the .npz to write (vectors, names, kind), or a .parquet: a "
+                                                "batch job over many images, resumable")
     p.add_argument("--model")
+    p.add_argument("--chunk-size", type=positive_int, default=256,
+                   help="with --out FILE.parquet: items per written part (what a kill can lose)")
 
     p = sub.add_parser("search", help="rank a gallery of images by a text or an image query")
     p.add_argument("query", help="a text, or the path of a query image")

@@ -14,6 +14,11 @@ from .inputs import IMAGE_SUFFIXES, image_items, image_paths, read_lines
 
 def embed(args) -> int:
     from ..hub import load
+    if Path(args.out).suffix.lower() == ".parquet":
+        from .inputs import batch_job
+        if args.text or args.text_file:
+            raise InputError("a .parquet batch job embeds images; write text vectors to an .npz")
+        return batch_job(args, "embed", "image", args.image)
     pipe = load("align", args.model)
     if args.text or args.text_file:
         names = list(args.text or []) + (read_lines(Path(args.text_file)) if args.text_file else [])

@@ -4,11 +4,13 @@ from __future__ import annotations
 import json
 import sys
 
-from .inputs import image_items
+from .inputs import batch_job, image_items
 
 
 def caption(args) -> int:
     from ..hub import load
+    if args.out:
+        return batch_job(args, "caption", "image", args.image)
     images = image_items(args, "caption")
     pipe = load("caption", args.model)
     captions = pipe.batch([image for image, _ in images], args.batch_size, beams=args.beams,

@@ -73,3 +73,21 @@ def data_examples(args, load_examples, file_of) -> list[tuple]:
                                        need_answers=False)
     report_bad_rows(manifest)
     return [(ex, str(file_of(ex)) if manifest else f"{args.data}#{i}") for i, ex in enumerate(examples)]
+
+
+def batch_job(args, task: str, modality: str, given: str | None) -> int:
+    """`--out FILE.parquet`: the verb as a resumable batch job (batch_inference.py)."""
+    import json
+    import sys
+
+    from .. import batch_inference
+    from ..data.manifest import parse_column_map
+    if not given and not args.data:
+        raise InputError(f"{task} --out {args.out} needs its inputs: a folder, a .txt list or --data MANIFEST")
+    paths = files_from(Path(given), IMAGE_SUFFIXES if modality == "image" else AUDIO_SUFFIXES,
+                       f"{modality} files") if given and not args.data else []
+    items = batch_inference.items_from(args.data, paths, modality, args.seed, args.n, parse_column_map(args.column),
+                                       args.on_bad_rows)
+    summary = batch_inference.run(task, items, Path(args.out), args.model, args.chunk_size, args.on_bad_rows)
+    print(json.dumps(summary), file=sys.stderr)
+    return 0

@@ -37,6 +37,9 @@ def save_wav(audio, path: Path) -> None:
 
 def transcribe(args) -> int:
     from ..hub import load
+    if args.out:
+        from .inputs import batch_job
+        return batch_job(args, "transcribe", "audio", args.audio)
     items = speech_items(args)
     pipe = load("transcribe", args.model)
     found = pipe.batch([audio for audio, _ in items], args.batch_size,

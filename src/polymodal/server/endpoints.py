@@ -161,6 +161,32 @@ class EmbedEndpoint(Endpoint):
         return [{"vector": [round(float(x), 6) for x in row]} for row in vectors]
 
 
+@ENDPOINTS.register("search")
+class SearchEndpoint(Endpoint):
+    summary = "Rank a gallery of images by a text or an image query (`polymodal search`)"
+    task = "align"
+    fields = (Field("gallery", "images", "the images to rank (repeat the field, or a JSON list)", required=True),
+              Field("text", "text", "a text query"), Field("image", "image", "an image query"),
+              Field("k", "int", "how many results", default=5, low=1, high=256))
+
+    @staticmethod
+    def key(values):
+        return (id(values),)                     # each request brings its own gallery
+
+    @staticmethod
+    def prepare(values):
+        EmbedEndpoint.prepare(values)
+
+    @staticmethod
+    def run(pool, batch):
+        pipe, v = pool.get("align"), batch[0]
+        query = pipe.embed_images([v["image"]])[0] if v["image"] is not None else pipe.embed_texts([v["text"]])[0]
+        scores = pipe.embed_images(v["gallery"]) @ query
+        ranked = np.argsort(-scores)[: v["k"]]
+        return [{"results": [{"rank": r, "index": int(i), "score": round(float(scores[i]), 4)}
+                             for r, i in enumerate(ranked, 1)]}]
+
+
 @ENDPOINTS.register("generate")
 class GenerateEndpoint(Endpoint):
     summary = "Draw an image from a prompt (`polymodal generate`); the PNG in base64"

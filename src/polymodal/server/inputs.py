@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from ..errors import InputError
 from ..modalities import Audio, Image
 
-KINDS = ("image", "audio", "text", "int", "float", "list")
+KINDS = ("image", "images", "audio", "text", "int", "float", "list")
+MAX_FILES = 256         # images in one request (a search gallery)
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str                   # one of KINDS; list: comma-separated text, or a JSON list of texts
+    kind: str                   # one of KINDS; list: comma-separated text, or a JSON list of texts;
+                                # images: the field repeated (multipart) or a JSON list of base64
     description: str
     required: bool = False
     default: object = None
@@ -27,8 +29,10 @@ class Field:
 
     def schema(self, multipart: bool) -> dict:
         """This field in the OpenAPI schema of one content type."""
-        if self.kind in ("image", "audio"):
+        if self.kind in ("image", "audio", "images"):
             s = {"type": "string", "format": "binary"} if multipart else {"type": "string", "contentEncoding": "base64"}
+            if self.kind == "images":
+                s = {"type": "array", "items": s, "maxItems": MAX_FILES}
         elif self.kind in ("int", "float"):
             s = {"type": "integer" if self.kind == "int" else "number"}
             s.update({k: v for k, v in (("minimum", self.low), ("maximum", self.high)) if v is not None})
@@ -54,14 +58,14 @@ async def read_fields(request, limits) -> dict:
         return body
     if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
         try:
-            form = await request.form(max_files=8, max_fields=64, max_part_size=limits.max_file_bytes)
+            form = await request.form(max_files=MAX_FILES, max_fields=64, max_part_size=limits.max_file_bytes)
         except Exception as e:                  # noqa: BLE001  (python-multipart's errors vary by version)
             raise InputError(f"request body: not a readable form ({e})") from None
-        fields = {}
+        fields: dict = {}
         for name, value in form.multi_items():
-            if name in fields:
-                raise InputError(f"field {name}: given more than once")
-            fields[name] = await value.read() if hasattr(value, "read") else value
+            value = await value.read() if hasattr(value, "read") else value
+            fields[name] = fields[name] + [value] if isinstance(fields.get(name), list) else \
+                [fields[name], value] if name in fields else value     # a repeated field: a list
         return fields
     raise InputError(f"content type {kind or '(none)'!r}: send multipart/form-data or application/json")
 
@@ -124,12 +128,12 @@ def list_value(f: Field, value, max_chars: int) -> list[str]:
     return items
 
 
-def opened(f: Field, data: bytes, limits):
+def opened(f: Field, data: bytes, limits, name: str | None = None):
     """An Image or Audio from uploaded bytes; its errors name the field, not '<bytes>'."""
     try:
-        return (Image if f.kind == "image" else Audio).open(data, limits)
+        return (Audio if f.kind == "audio" else Image).open(data, limits)
     except InputError as e:
-        raise type(e)(f"field {f.name}: {str(e).removeprefix('<bytes>: ')}") from None
+        raise type(e)(f"field {name or f.name}: {str(e).removeprefix('<bytes>: ')}") from None
 
 
 def checked(fields: list[Field], raw: dict, config) -> dict:
@@ -142,10 +146,18 @@ def checked(fields: list[Field], raw: dict, config) -> dict:
     out = {}
     for f in fields:
         value = raw.get(f.name)
-        if value is None or value == "" or value == b"":
+        if value is None or value == "" or value == b"" or value == []:
             if f.required:
                 raise InputError(f"field {f.name} is required: {f.description}")
             out[f.name] = f.default
+        elif f.kind == "images":
+            values = value if isinstance(value, list) else [value]
+            if len(values) > MAX_FILES:
+                raise InputError(f"field {f.name}: {len(values)} images, over the limit of {MAX_FILES}")
+            out[f.name] = [opened(f, file_bytes(f"{f.name}[{i}]", v), config.limits, f"{f.name}[{i}]")
+                           for i, v in enumerate(values)]
+        elif isinstance(value, list):
+            raise InputError(f"field {f.name}: given more than once")
         elif f.kind in ("image", "audio"):
             out[f.name] = opened(f, file_bytes(f.name, value), config.limits)
         elif f.kind in ("int", "float"):
