@@ -329,3 +329,17 @@ def test_fuzzing_from_the_schema_and_with_media_gives_no_5xx():
     assert report["server_errors"] == 0 and report["exceptions"] == 0, report["failures"]
     assert report["alive_after"]
     assert Counter(report["statuses"])["200"] > 0          # some requests were valid and answered
+
+
+def test_batchers_made_for_request_keys_do_not_pile_up():
+    import httpx
+    from polymodal.server.app import MAX_BATCHERS
+    app = create_app(ServerConfig())
+
+    async def many_voices():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            for i in range(MAX_BATCHERS + 10):      # each voice name is a batch key; most are refused
+                await c.post("/v1/speak", json={"text": "a red circle", "voice": f"nobody-{i}"})
+    asyncio.run(many_voices())
+    assert len(app.state.service.batchers) <= MAX_BATCHERS

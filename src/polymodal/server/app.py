@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..errors import ModelNotFoundError, PolymodalError, TooLargeError
-from .batching import Batcher, QueueFull
+from .batching import Batcher, QueueFull, run_isolated
 from .config import ServerConfig
 from .endpoints import ENDPOINTS, wav_base64
 from .guard import BodyGuard
@@ -21,6 +21,7 @@ from .metrics import Metrics
 from .models import ModelPool
 
 STATIC = Path(__file__).parent / "static"
+MAX_BATCHERS = 64       # past this many, idle ones are dropped
 log = logging.getLogger("polymodal.server")
 
 
@@ -80,6 +81,8 @@ class Service:
     def batcher(self, name: str, key: tuple, run_batch) -> Batcher:
         known = self.batchers.get((name, key))
         if known is None or known.loop is not asyncio.get_running_loop():    # a new loop: tests, restarts
+            if len(self.batchers) >= MAX_BATCHERS:        # keys come from requests (a voice name...)
+                self.batchers = {k: b for k, b in self.batchers.items() if not b.idle()}
             self.batchers[name, key] = Batcher(run_batch, self.executor, self.config.max_batch,
                                                self.config.max_wait_ms / 1000, self.config.max_queue,
                                                on_batch=lambda n: self.metrics.batch(name, n))
@@ -93,7 +96,16 @@ class Service:
             prepare(values)
         return values
 
-    async def answer(self, name: str, key: tuple, run_batch, values: dict) -> dict:
+    async def answer(self, name: str, key: tuple | None, run_batch, values: dict) -> dict:
+        """The request's result: through its batcher, or (key None: it cannot share a pass)
+        on its own in the worker threads."""
+        if key is None:
+            loop = asyncio.get_running_loop()
+            work = loop.run_in_executor(self.executor, run_isolated, run_batch, [values])
+            result = (await asyncio.wait_for(work, self.config.request_timeout_s))[0]
+            if isinstance(result, Exception):
+                raise result
+            return result
         return await asyncio.wait_for(self.batcher(name, key, run_batch).submit(values), self.config.request_timeout_s)
 
 

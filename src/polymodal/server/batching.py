@@ -44,6 +44,9 @@ class Batcher:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.worker: asyncio.Task | None = None
 
+    def idle(self) -> bool:
+        return self.queue.empty() and (self.worker is None or self.worker.done())
+
     async def submit(self, item):
         if self.queue.qsize() >= self.max_queue:
             raise QueueFull(f"{self.queue.qsize()} requests are waiting for this model; retry later")

@@ -52,7 +52,8 @@ class Endpoint:
     fields: tuple[Field, ...]
 
     @staticmethod
-    def key(values: dict) -> tuple:
+    def key(values: dict) -> tuple | None:
+        """Requests with equal keys may share a forward pass; None: this one runs alone."""
         return ()
 
     @staticmethod
@@ -171,7 +172,7 @@ class SearchEndpoint(Endpoint):
 
     @staticmethod
     def key(values):
-        return (id(values),)                     # each request brings its own gallery
+        return None                              # each request brings its own gallery
 
     @staticmethod
     def prepare(values):
@@ -221,7 +222,7 @@ class EditEndpoint(Endpoint):
 
     @staticmethod
     def key(values):
-        return (id(values),)                     # one edit per pass: each has its own mask
+        return None                              # one edit per pass: each has its own mask
 
     @staticmethod
     def prepare(values):
