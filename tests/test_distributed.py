@@ -41,3 +41,14 @@ def test_two_process_ddp_matches_one_process_with_the_whole_batch(tmp_path):
     # summing gradients across processes reorders float additions; Adam's first steps divide
     # by tiny second moments, so such rounding shows at 1e-4, far below a change of data
     assert ddp_gap < 1e-3 and ddp_gap < 0.05 * data_gap, (ddp_gap, data_gap)
+
+
+def test_the_gpu_benchmark_script_runs_its_variants_on_small_models():
+    """benchmarks/gpu_throughput.py is for a GPU machine; here its code runs on tiny shapes."""
+    from pathlib import Path
+    script = Path(__file__).parent.parent / "benchmarks" / "gpu_throughput.py"
+    run = subprocess.run([sys.executable, str(script), "--tiny", "--device", "cpu", "--only", "embed",
+                          "--only", "transcribe"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [line for line in run.stderr.splitlines() if line.startswith('{"workload"')]
+    assert len(rows) == 6 and all('"throughput"' in r for r in rows)
