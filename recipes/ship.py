@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from polymodal.pretrained import load_model
-from polymodal.tasks import align, caption, classify, ground, text_qa, vqa
+from polymodal.tasks import align, caption, classify, ground, text_qa, transcribe, vqa
 
 TEST_SEED = 7            # the seed of every test measurement below
 GOLDEN_SEED = 11         # the few items whose outputs the golden test pins
@@ -99,6 +99,30 @@ def measure_ground(model, preset: str) -> tuple:
     return m, rows, command, golden, f"{m['phrases'] / seconds:.0f} phrases/s"
 
 
+def measure_transcribe(model, preset: str) -> tuple:
+    """Test voices never heard in training, clean and with white noise at 10 dB SNR, and
+    pocketsphinx (with the world's grammar) on the same clean utterances."""
+    from polymodal.hub import load_for_task
+    out, rows = {}, []
+    for label, snr in (("clean", None), ("noise 10 dB", 10.0)):
+        examples, _ = transcribe.load_examples("spoken:test", TEST_SEED, 500, noise_snr=snr)
+        m, seconds = timed(transcribe.TranscribeTask.evaluate, model, examples, 32)
+        out[label] = m
+        rows += [(f"{label}: WER", pct(m["wer"])), (f"{label}: CER", pct(m["cer"]))]
+        rows += [(f"{label}: WER, {k[4:]}s", pct(v)) for k, v in m.items() if k.startswith("wer_")]
+        if snr is None:
+            utterances_per_s = len(examples) / seconds
+            baseline = transcribe.TranscribeTask.evaluate(load_for_task("transcribe", "pocketsphinx"), examples)
+            out["pocketsphinx_clean"] = baseline
+            rows.append(("pocketsphinx (world grammar), clean: WER", pct(baseline["wer"])))
+    golden_examples, _ = transcribe.load_examples("spoken:test", GOLDEN_SEED, 5)
+    golden = {"data": f"spoken:test seed {GOLDEN_SEED} n 5", "spec": "spoken:test",
+              "transcripts": [t.text for t in transcribe.transcribe(model, golden_examples)]}
+    command = (f"polymodal eval transcribe --data spoken:test --seed {TEST_SEED} --n 500 [--noise-snr 10] "
+               f"[--model pocketsphinx] --json")
+    return out, rows, command, golden, f"{utterances_per_s:.0f} utterances/s"
+
+
 # preset -> (the system this text answerer is the last step of, what reads the image first)
 TEXT_QA_SYSTEMS = {"signs": ("read-and-answer", "RapidOCR", 100), "sort-of-clevr": ("vqa-by-caption", "caption-sort-of-clevr", 200)}
 
@@ -132,7 +156,7 @@ def measure_text_qa(model, preset: str) -> tuple:
     return out, rows, command, golden, f"{m['items'] / seconds:.0f} questions/s"
 
 
-MEASURES = {"text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
+MEASURES = {"transcribe": measure_transcribe, "text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
 WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an English question -> an answer.",
         "caption": "Image captioning on the shapes world: a 64x64 scene -> a sentence naming every object and how "
                    "each stands to the next.",
@@ -140,6 +164,8 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
                  "and few-shot classification.",
         "ground": "Grounding on the shapes world: a 64x64 scene and a referring phrase -> the box of the object it "
                   "names.",
+        "transcribe": "Speech recognition on the spoken world: 16 kHz speech of the world's questions, captions, "
+                      "phrases and answers -> text (log-mel features, a transformer encoder, CTC over characters).",
         ("caption", "sort-of-clevr"): "Image captioning on sort-of-clevr: a 75x75 scene -> each object with the "
                                       "ninth of the image it is in (\"red square top left, green circle centre, "
                                       "...\"); the first step of the vqa-by-caption system.",
@@ -148,6 +174,7 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
 
 
 LIMITS = {"default": "texts must use its words (an unknown word is\nrefused, not guessed).",
+          "transcribe": "it knows the eSpeak NG voices of the spoken world, not\nhuman speech; it spells what it hears letter by letter, so words outside the world come out\nas their nearest spelling.",
           "text-qa": "a word it never saw (an OCR misreading, say) is read as\n<unk>, keeping its place."}
 
 

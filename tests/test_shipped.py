@@ -7,7 +7,7 @@ import pytest
 
 from polymodal.hub import SHIPPED, resolve
 from polymodal.pretrained import load_model
-from polymodal.tasks import align, caption, classify, ground, text_qa, vqa
+from polymodal.tasks import align, caption, classify, ground, text_qa, transcribe, vqa
 
 
 def shipped(name):
@@ -51,5 +51,11 @@ def test_shipped_model_gives_its_golden_outputs(name):
         answers = classify.predict(model, examples)[0]
         assert answers == golden["answers"]
         assert sum(ex.label == a for ex, a in zip(examples, answers)) >= 0.8 * len(examples)
+    elif task == "transcribe":
+        examples, _ = transcribe.load_examples("spoken:test", 11, 5)
+        heard = [t.text for t in transcribe.transcribe(model, examples)]
+        # eSpeak's samples vary a little with its call history: the words may too, rarely
+        from polymodal.tasks.transcribe import error_rates
+        assert error_rates(golden["transcripts"], heard)["wer"] <= 0.1, (heard, golden["transcripts"])
     else:
         pytest.fail(f"no golden check for task {task}")
