@@ -46,9 +46,8 @@ def check_scheduler(name: str) -> None:
 
 
 class Endpoint:
-    name: str
     summary: str
-    task: str                   # whose model it runs (see ModelPool)
+    task: str                   # whose model it runs (ModelPool's key; documentation for readers)
     fields: tuple[Field, ...]
 
     @staticmethod

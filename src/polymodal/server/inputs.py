@@ -64,8 +64,12 @@ async def read_fields(request, limits) -> dict:
         fields: dict = {}
         for name, value in form.multi_items():
             value = await value.read() if hasattr(value, "read") else value
-            fields[name] = fields[name] + [value] if isinstance(fields.get(name), list) else \
-                [fields[name], value] if name in fields else value     # a repeated field: a list
+            if name not in fields:
+                fields[name] = value
+            elif isinstance(fields[name], list):        # a repeated field (a gallery): a list
+                fields[name].append(value)
+            else:
+                fields[name] = [fields[name], value]
         return fields
     raise InputError(f"content type {kind or '(none)'!r}: send multipart/form-data or application/json")
 
