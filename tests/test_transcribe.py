@@ -34,6 +34,22 @@ def test_greedy_ctc_merges_repeats_and_drops_blanks():
     assert out[0].text == "a"
 
 
+def test_lexicon_decoding_repairs_misspelt_words_only():
+    plain = Recognizer(RecognizerConfig(TINY_AUDIO))
+    assert plain.spelled(["a", "raed", "squae"]) == "a raed squae"          # no lexicon: as heard
+    model = Recognizer(RecognizerConfig(TINY_AUDIO, lexicon=["a", "red", "square", "triangle", "blue"]))
+    assert model.spelled(["a", "raed", "squae", "triangael"]) == "a red square triangle"
+    assert model.spelled(["xyzzy", "qqq"]) == "xyzzy qqq"                 # too far from every word
+
+
+def test_a_new_recogniser_takes_its_lexicon_from_the_training_transcripts():
+    examples = [transcribe.SpeechExample(None, "Is there a red circle?"), transcribe.SpeechExample(None, "3")]
+    model = transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO}, examples)
+    assert model.config.lexicon == ["a", "circle", "is", "red", "there", "three"]
+    assert transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO, "lexicon": False},
+                                                 examples).config.lexicon == []
+
+
 def test_transcripts_outside_the_alphabet_are_refused():
     model = Recognizer(RecognizerConfig(TINY_AUDIO))
     assert model.encode_text("Yes!") == [model.index[c] for c in "yes"]

@@ -135,6 +135,9 @@ class TranscribeTask:
     def build_model(spec: dict, examples):
         from ..models.recognizer import Recognizer, RecognizerConfig
         spec.setdefault("audio_encoder", {"name": "logmel", "config": {}})
+        if spec.pop("lexicon", True) is not False:       # the recipe may say lexicon: false
+            spec["lexicon"] = sorted({w for ex in examples if ex.transcript
+                                      for w in normalize_transcript(ex.transcript).split()})
         return Recognizer(RecognizerConfig.from_dict(spec))
 
     @staticmethod
