@@ -99,6 +99,26 @@ def test_caption_ask_ground_classify_embed_match_the_cli(client, files, capsys):
                       files=upload(scene_png)).json()
     assert (web["label"], web["score"]) == (cli["label"], cli["score"])
 
+    support = files["folder"] / "support"
+    scenes = shapes("shapes", "test", 9, 40)
+    singles = {"first": [s for s in scenes if len(s.objects) == 1][:2], "many": [s for s in scenes if len(s.objects) > 2][:2]}
+    for label, chosen in singles.items():
+        (support / label).mkdir(parents=True, exist_ok=True)
+        for i, s in enumerate(chosen):
+            (support / label / f"{i}.png").write_bytes(png(s.image))
+    for method, invariant in (("prototype", []), ("probe", ["--invariant", "colour,mirror"])):
+        cli = cli_json(capsys, "classify", str(scene_png), "--examples", str(support), "--method", method, *invariant,
+                       "--json")
+        parts = [("examples", (f"{k}.png", (support / label / f"{i}.png").read_bytes()))
+                 for k, (label, i) in enumerate((lb, i) for lb in singles for i in range(2))]
+        data = {"example_labels": "first,first,many,many", "method": method}
+        if invariant:
+            data["invariant"] = invariant[1]
+        web = client.post("/v1/classify", data=data, files=[*parts, ("image", ("s.png", scene_png.read_bytes()))])
+        assert web.status_code == 200 and web.json() == {"label": cli["label"]}, web.text
+    r = client.post("/v1/classify", data={"example_labels": "first"}, files=[parts[0], ("image", ("s.png", b"x"))])
+    assert r.status_code == 400
+
     out = files["folder"] / "vectors.npz"
     assert main(["embed", str(scene_png), "--out", str(out)]) == 0
     from polymodal.commands.align import load_vectors

@@ -117,21 +117,46 @@ class GroundEndpoint(Endpoint):
 
 @ENDPOINTS.register("classify")
 class ClassifyEndpoint(Endpoint):
-    summary = "Zero-shot classification from label names (`polymodal classify --labels`)"
+    summary = ("Zero-shot classification from label names (`classify --labels`), or few-shot from labelled "
+               "example images (`classify --examples`)")
     task = "align"
-    fields = (IMAGE, Field("labels", "list", "two or more labels, comma-separated or a JSON list", required=True))
+    fields = (IMAGE, Field("labels", "list", "zero-shot: two or more labels, comma-separated or a JSON list"),
+              Field("examples", "images", "few-shot: example images (repeat the field, or a JSON list)"),
+              Field("example_labels", "list", "few-shot: the class of each example, in the same order"),
+              Field("method", "text", "few-shot: prototype or probe", default="prototype"),
+              Field("invariant", "list", "few-shot: what the classes do not depend on: colour, mirror"))
+
+    @staticmethod
+    def key(values):
+        return () if values["examples"] is None else None      # a support set is the request's own
 
     @staticmethod
     def prepare(values):
         from ..errors import InputError
-        if len(values["labels"]) < 2:
+        if (values["labels"] is None) == (values["examples"] is None):
+            raise InputError("give labels (zero-shot) or examples with example_labels (few-shot)")
+        if values["labels"] is not None and len(values["labels"]) < 2:
             raise InputError("field labels: give at least two labels")
+        if values["examples"] is not None:
+            named = values["example_labels"] or []
+            if len(named) != len(values["examples"]):
+                raise InputError(f"field example_labels: {len(named)} labels for {len(values['examples'])} examples")
+            if len(set(named)) < 2:
+                raise InputError("field example_labels: give examples of at least two classes")
+            if values["method"] not in ("prototype", "probe"):
+                raise InputError(f"field method: {values['method']!r} is not prototype or probe")
 
     @staticmethod
     def run(pool, batch):
-        """Requests with different labels still share the image pass; each is then scored
-        against its own labels, as `classify` scores one image."""
+        """Zero-shot requests with different labels still share the image pass; each is then
+        scored against its own labels, as `classify` scores one image."""
         pipe = pool.get("align")
+        if batch[0]["examples"] is not None:
+            v = batch[0]
+            support: dict[str, list] = {}
+            for image, label in zip(v["examples"], v["example_labels"]):
+                support.setdefault(label, []).append(image)
+            return [{"label": pipe.few_shot([v["image"]], support, v["method"], tuple(v["invariant"] or ()))[0]}]
         ranked = pipe.rank(pipe.embed_images([v["image"] for v in batch]), [v["labels"] for v in batch])
         return [{"label": r[0][0], "score": round(r[0][1], 4),
                  "labels": [{"label": label, "score": round(p, 4)} for label, p in r]} for r in ranked]
