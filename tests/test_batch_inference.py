@@ -87,3 +87,25 @@ def test_a_killed_run_resumes_with_no_item_lost_or_done_twice(manifest, tmp_path
     assert main(["caption", "--data", str(manifest), "--out", str(straight)]) == 0
     assert [(r["row"], r["caption"]) for r in rows] == [(r["row"], r["caption"]) for r in rows_of(straight)]
     assert len(done_before) < lines
+
+
+def test_a_run_started_here_finishes_on_ray_with_the_same_rows(manifest, tmp_path, capsys):
+    """A local Ray instance: two Ray Data workers take over (`--ray`) a run whose first two
+    chunks were written here, and the result equals an uninterrupted local run, each row once."""
+    import ray
+    items = batch_inference.items_from(str(manifest), [], "image", 0, 0, None, "fail")
+    out, parts = tmp_path / "r.parquet", tmp_path / "r.parquet.parts"
+    parts.mkdir()
+    head = list(batch_inference.chunks(items, 8))[:2]
+    assert sum(batch_inference.run_here("caption", None, head, parts, "fail")) == 16
+    capsys.readouterr()
+    try:
+        assert main(["caption", "--data", str(manifest), "--out", str(out), "--chunk-size", "8", "--ray",
+                     "--ray-workers", "2"]) == 0
+    finally:
+        ray.shutdown()
+    summary = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert summary["resumed_from"] == 16 and summary["done_now"] == len(items) - 16
+    straight = tmp_path / "straight.parquet"
+    batch_inference.run("caption", items, straight, chunk_size=8)
+    assert [(r["row"], r["caption"]) for r in rows_of(out)] == [(r["row"], r["caption"]) for r in rows_of(straight)]

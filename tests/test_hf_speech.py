@@ -38,6 +38,20 @@ def test_whisper_reads_long_audio_in_windows(dirs):
     assert len(adapter.transcribe_audios([long])) == 1
 
 
+
+def test_a_models_own_cap_on_new_tokens_is_kept(dirs, monkeypatch):
+    """A generation config that caps new tokens (pipelines read it there) caps polymodal's
+    decoding too; without one, the adapter's own cap (the decoder's positions) holds."""
+    from polymodal.modalities import Audio
+    adapter = load_model(dirs["whisper"])
+    asked, generate = [], adapter.model.generate
+    monkeypatch.setattr(adapter.model, "generate", lambda *a, **k: asked.append(k["max_new_tokens"]) or generate(*a, **k))
+    audio = Audio((np.sin(np.arange(16000 * 2) / 9.0) * 0.3).astype(np.float32), 16000)
+    adapter.transcribe_audios([audio])
+    adapter.model.generation_config.max_new_tokens = 7
+    adapter.transcribe_audios([audio])
+    assert asked == [64 - 8, 7]
+
 def test_vits_speech_matches_transformers(dirs, tmp_path):
     assert main(["speak", "the red circle", "--out", str(tmp_path / "v.wav"), "--model", str(dirs["vits"])]) == 0
     wave, rate = sf.read(tmp_path / "v.wav")

@@ -154,3 +154,24 @@ def test_wrong_task_and_unsupported_type_are_one_line_errors(hf_dirs, tmp_path, 
     assert main(["caption", str(images[0]), "--model", str(odd)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'bert' is not supported" in err
+
+
+def test_load_on_a_mixed_precision_path(hf_dirs, scene_files):
+    """pm.load(..., precision="bf16") runs the same pipeline under autocast: same best labels
+    as fp32 on this model, probabilities close; a bad precision or device is a one-line error."""
+    from polymodal.errors import InputError
+    from polymodal.fast_path import OnFastPath
+    images, _ = scene_files
+    labels = ["red circle", "blue square", "green triangle"]
+    fp32, bf16 = load("align", str(hf_dirs["clip"])), load("align", str(hf_dirs["clip"]), precision="bf16")
+    assert isinstance(bf16, OnFastPath) and not isinstance(fp32, OnFastPath)
+    bf16.batch_size = 2                                  # attributes pass through to the pipeline
+    assert bf16.pipeline.batch_size == 2
+    a, b = fp32.classify(images, labels), bf16.classify(images, labels)
+    assert [r[0][0] for r in a] == [r[0][0] for r in b]
+    assert max(abs(dict(x)[k] - dict(y)[k]) for x, y in zip(a, b) for k in labels) < 0.05
+    with pytest.raises(InputError, match="dtype must be one of"):
+        load("align", str(hf_dirs["clip"]), precision="int3")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA device"):
+            load("align", str(hf_dirs["clip"]), device="cuda")

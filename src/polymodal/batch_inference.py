@@ -9,6 +9,10 @@ decoded). Each finished chunk is written as its own Parquet part beside the outp
 (temp file + rename), so a run that is killed loses at most the chunk it was in. Run the same
 command again and it skips every row a part already holds: no item is lost or done twice. When
 all rows are done the parts are streamed, in row order, into the output file and removed.
+
+With `--ray` the chunks run on a Ray cluster instead (batch_ray.py): the same parts, written
+by Ray Data workers that each hold the model, so resuming works the same way and a run
+started locally can finish on a cluster or the other way round.
 """
 from __future__ import annotations
 
@@ -139,9 +143,23 @@ def chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
         yield items[start:start + size]
 
 
+def part_path(parts: Path, chunk: list[Item]) -> Path:
+    """Named by the chunk's first row: never done before, so unique across resumed runs."""
+    return parts / f"part-{chunk[0].row:010d}.parquet"
+
+
+def run_here(task: str, model: str | None, todo: list[list[Item]], parts: Path, on_bad_rows: str) -> Iterator[int]:
+    """The chunks in this process, one after another; yields each one's size when written."""
+    job = JOBS.build(task, model)
+    for chunk in todo:
+        write_part(run_chunk(job, chunk, on_bad_rows), part_path(parts, chunk))
+        yield len(chunk)
+
+
 def run(task: str, items: list[Item], out: Path, model: str | None = None, chunk_size: int = 256,
-        on_bad_rows: str = "fail", progress: bool | None = None) -> dict:
-    """Run `task` over the items into `out` (.parquet), resuming from parts already written."""
+        on_bad_rows: str = "fail", progress: bool | None = None, ray: dict | None = None) -> dict:
+    """Run `task` over the items into `out` (.parquet), resuming from parts already written.
+    ray: None (here), or the options of batch_ray.run_on_ray (address, workers)."""
     from tqdm.auto import tqdm
     if out.suffix.lower() != ".parquet":
         raise InputError(f"{out}: batch results are written as .parquet")
@@ -150,14 +168,16 @@ def run(task: str, items: list[Item], out: Path, model: str | None = None, chunk
     parts = parts_folder(out)
     parts.mkdir(parents=True, exist_ok=True)
     done = done_rows(parts)
-    todo = [it for it in items if it.row not in done]
-    job = JOBS.build(task, model)
-    first = len(list(parts.glob("part-*.parquet")))
-    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=task, unit="item",
+    todo = list(chunks([it for it in items if it.row not in done], chunk_size))
+    if ray is None:
+        finished = run_here(task, model, todo, parts, on_bad_rows)
+    else:
+        from .batch_ray import run_on_ray
+        finished = run_on_ray(task, model, todo, parts, on_bad_rows, **ray)
+    bar = tqdm(total=len(items), initial=len(done & {it.row for it in items}), desc=task, unit="item",
                disable=not (sys.stderr.isatty() if progress is None else progress))
-    for k, chunk in enumerate(chunks(todo, chunk_size)):
-        write_part(run_chunk(job, chunk, on_bad_rows), parts / f"part-{first + k:06d}.parquet")
-        bar.update(len(chunk))
+    for n in finished:
+        bar.update(n)
     bar.close()
     rows = merge(parts, out)
-    return {"rows": rows, "resumed_from": len(done), "done_now": len(todo), "out": str(out)}
+    return {"rows": rows, "resumed_from": len(done), "done_now": sum(map(len, todo)), "out": str(out)}

@@ -22,6 +22,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_batch_job_args(p: argparse.ArgumentParser) -> None:
+    """Options of a verb run as a batch job (`--out FILE.parquet`)."""
+    p.add_argument("--chunk-size", type=positive_int, default=256,
+                   help="with --out FILE.parquet: items per written part (what a kill can lose)")
+    p.add_argument("--ray", action="store_true", help="with --out FILE.parquet: run the chunks on Ray Data workers")
+    p.add_argument("--ray-address", help="the Ray cluster to join (e.g. auto); default: start a local one")
+    p.add_argument("--ray-workers", type=positive_int, default=2, help="Ray workers, each holding the model")
+
+
 def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--data", required=required, help="shapes:<preset>:<split> or a manifest (.jsonl/.csv)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated world (shapes: data only)")
@@ -110,8 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.add_argument("--out", help="a .parquet: a batch job over many images, streaming and resumable")
-    p.add_argument("--chunk-size", type=positive_int, default=256,
-                   help="with --out FILE.parquet: items per written part (what a kill can lose)")
+    add_batch_job_args(p)
 
     p = sub.add_parser("transcribe", help="speech -> text (a file, a folder, a .txt list, or --data)")
     p.add_argument("audio", nargs="?", help="an audio file (WAV, FLAC, OGG), a folder of them or a .txt list")
@@ -120,8 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("--out", help="a .parquet: a batch job over many files, streaming and resumable")
-    p.add_argument("--chunk-size", type=positive_int, default=256,
-                   help="with --out FILE.parquet: items per written part (what a kill can lose)")
+    add_batch_job_args(p)
 
     p = sub.add_parser("speak", help="text -> speech in a WAV file (or many: --text-file, one WAV per line)")
     p.add_argument("text", nargs="?")
@@ -164,8 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .npz to write (vectors, names, kind), or a .parquet: a "
                                                 "batch job over many images, resumable")
     p.add_argument("--model")
-    p.add_argument("--chunk-size", type=positive_int, default=256,
-                   help="with --out FILE.parquet: items per written part (what a kill can lose)")
+    add_batch_job_args(p)
 
     p = sub.add_parser("search", help="rank a gallery of images by a text or an image query")
     p.add_argument("query", help="a text, or the path of a query image")

@@ -52,7 +52,17 @@ def load_for_task(task: str, model: str | None = None):
     return loaded
 
 
-def load(task: str = "vqa", model: str | None = None):
-    """The Python entry point: `pm.load("vqa")` -> a callable pipeline for the task."""
+def load(task: str = "vqa", model: str | None = None, device: str = "cpu", precision: str = "fp32"):
+    """The Python entry point: `pm.load("vqa")` -> a callable pipeline for the task.
+
+    device: "cpu", "cuda", "cuda:1", ...; precision: "fp32", or "bf16" / "fp16" mixed
+    precision (autocast: weights stay fp32, matmuls run in the lower precision; see
+    benchmarks/results/vs_pipelines.md for what bf16 gives on a CPU)."""
+    from .fast_path import FastPath, OnFastPath
     from .pipelines import PIPELINES
-    return PIPELINES.build(task, load_for_task(task, model))
+    path = FastPath(device=device, dtype=precision)      # checks both
+    loaded = load_for_task(task, model)
+    if device != "cpu" and hasattr(loaded, "to"):
+        loaded = loaded.to(device)
+    pipeline = PIPELINES.build(task, loaded)
+    return pipeline if precision == "fp32" else OnFastPath(pipeline, path)

@@ -88,6 +88,7 @@ def batch_job(args, task: str, modality: str, given: str | None) -> int:
                        f"{modality} files") if given and not args.data else []
     items = batch_inference.items_from(args.data, paths, modality, args.seed, args.n, parse_column_map(args.column),
                                        args.on_bad_rows)
-    summary = batch_inference.run(task, items, Path(args.out), args.model, args.chunk_size, args.on_bad_rows)
+    ray = {"address": args.ray_address, "workers": args.ray_workers} if args.ray else None
+    summary = batch_inference.run(task, items, Path(args.out), args.model, args.chunk_size, args.on_bad_rows, ray=ray)
     print(json.dumps(summary), file=sys.stderr)
     return 0

@@ -8,6 +8,12 @@ from .base import HFAdapter, as_arrays
 from .loading import HF_ADAPTERS, quiet
 
 
+def new_token_cap(model, default: int) -> int:
+    """The model's own cap on new tokens when its generation config sets one (as pipelines
+    read it), else `default`."""
+    return getattr(getattr(model, "generation_config", None), "max_new_tokens", None) or default
+
+
 def _pooled(output) -> torch.Tensor:
     # transformers 5 returns a model output (pooler_output = the projected features); 4.x a tensor
     return getattr(output, "pooler_output", output)
@@ -59,9 +65,10 @@ class HFCaptioner(HFAdapter):
     @torch.no_grad()
     def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None):
         from ..models.captioner import Caption
+        cap = max_length or new_token_cap(self.model, 30)
         with quiet():          # e.g. GPT-2's "attention mask is not set" notice: no mask exists here
-            out = self.model.generate(pixel_values=pixels, num_beams=beams, max_new_tokens=max_length or 30,
-                                      do_sample=False, output_scores=True, return_dict_in_generate=True)
+            out = self.model.generate(pixel_values=pixels, num_beams=beams, max_new_tokens=cap, do_sample=False,
+                                      output_scores=True, return_dict_in_generate=True)
         steps = self.model.compute_transition_scores(out.sequences, out.scores, getattr(out, "beam_indices", None),
                                                      normalize_logits=True)
         logp = steps.masked_fill(~torch.isfinite(steps), 0.0).sum(-1)
@@ -213,9 +220,10 @@ class HFRecognizer(HFAdapter):
                 owner.append(i)
         texts: list[list[str]] = [[] for _ in audios]
         # the decoder's positions hold the start prompt (a few tokens) and the words
-        longest = min(128, getattr(self.model.config, "max_target_positions", 448) - 8)
+        longest = new_token_cap(self.model, min(128, getattr(self.model.config, "max_target_positions", 448) - 8))
         for start in range(0, len(pieces), batch_size):
-            features = extractor(pieces[start:start + batch_size], sampling_rate=self.rate, return_tensors="pt")
+            with torch.autocast("cpu", enabled=False):     # features in fp32 under a mixed-precision path
+                features = extractor(pieces[start:start + batch_size], sampling_rate=self.rate, return_tensors="pt")
             with quiet():
                 ids = self.model.generate(features["input_features"].to(self.model.device), max_new_tokens=longest)
             for i, text in zip(owner[start:start + batch_size],

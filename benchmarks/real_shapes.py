@@ -1,0 +1,140 @@
+"""Random-weight Hugging Face models of real published shapes, saved in Hugging Face layout
+with working tokenizer and processor files, for speed benchmarks (speed does not depend on
+the weights' values). The vocabularies have the real sizes (the output layers cost what
+they cost in the real models): the embedded world's words as whole tokens (so prompts are
+as many tokens long as with the real tokenizers), single bytes, and fillers.
+
+    build("clip", folder)                  # CLIP ViT-B/32 (openai/clip-vit-base-patch32)
+    build("blip", folder)                  # BLIP base captioning (Salesforce/blip-image-captioning-base)
+    build("whisper", folder)               # Whisper base
+    build("clip", folder, tiny=True)       # the same code on small shapes (a smoke run)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+SHAPES = {
+    "real": {
+        "clip_vision": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                            image_size=224, patch_size=32),
+        "clip_text": dict(hidden_size=512, num_hidden_layers=12, num_attention_heads=8, intermediate_size=2048,
+                          vocab_size=49408, max_position_embeddings=77),
+        "projection_dim": 512, "image_size": 224,
+        "blip_vision": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                            image_size=384, patch_size=16),
+        "blip_text": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                          vocab_size=30524, max_position_embeddings=512),
+        "whisper": dict(d_model=512, encoder_layers=6, decoder_layers=6, encoder_attention_heads=8,
+                        decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048, vocab_size=51865,
+                        max_source_positions=1500, max_target_positions=448),
+        "chunk_length": 30,
+    },
+    "tiny": {
+        "clip_vision": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                            image_size=32, patch_size=8),
+        "clip_text": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                          vocab_size=600, max_position_embeddings=32),
+        "projection_dim": 16, "image_size": 32,
+        "blip_vision": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                            image_size=32, patch_size=8),
+        "blip_text": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                          vocab_size=600, max_position_embeddings=64),
+        "whisper": dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, vocab_size=600,
+                        max_source_positions=1500, max_target_positions=64),
+        "chunk_length": 30,
+    },
+}
+WORDS = ("a photo of the an is what shape colour color object left right above below red green blue yellow "
+         "orange purple grey gray circle square triangle star cross").split()
+WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>",
+                    "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>"]
+
+
+def byte_vocab(specials: list[str], size: int, word_suffix: str = "") -> dict[str, int]:
+    """Specials, every byte (and its end-of-word form), then fillers up to `size` tokens."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    vocab = {s: i for i, s in enumerate(specials)}
+    for suffix in ("", word_suffix) if word_suffix else ("",):
+        for c in sorted(ByteLevel.alphabet()):
+            vocab.setdefault(c + suffix, len(vocab))
+    for i in range(len(vocab), size):
+        vocab[f"<filler_{i}>"] = i
+    return vocab
+
+
+def word_merges(vocab: dict[str, int], suffix: str) -> list[tuple[str, str]]:
+    """BPE merges that build each of WORDS letter by letter into one token (added to vocab)."""
+    merges = []
+    for word in WORDS:
+        pieces = [*word[:-1], word[-1] + suffix]
+        token = pieces[0]
+        for piece in pieces[1:]:
+            merges.append((token, piece))
+            token += piece
+            vocab.setdefault(token, len(vocab))
+    return list(dict.fromkeys(merges))
+
+
+def build_clip(folder: Path, s: dict) -> None:
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
+    text = dict(s["clip_text"])
+    vocab = byte_vocab(["<|startoftext|>", "<|endoftext|>"], 0, "</w>")
+    merges = word_merges(vocab, "</w>")
+    vocab.update({f"<filler_{i}>": i for i in range(len(vocab), text["vocab_size"])})
+    tok = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=text["max_position_embeddings"])
+    config = CLIPConfig(text_config=dict(text, bos_token_id=0, eos_token_id=1, pad_token_id=1),
+                        vision_config=s["clip_vision"], projection_dim=s["projection_dim"])
+    CLIPModel(config).save_pretrained(str(folder))
+    side = s["image_size"]
+    images = CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
+    CLIPProcessor(images, tok).save_pretrained(str(folder))
+
+
+def build_blip(folder: Path, s: dict) -> None:
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessorPil, BlipProcessor
+    size = s["blip_text"]["vocab_size"]
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    words += [f"filler{i}" for i in range(len(words), size - 2)] + ["[DEC]", "[ENC]"]     # BLIP's two at the end
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    tok = BertTokenizer(str(folder / "vocab.txt"), bos_token="[DEC]")
+    config = BlipConfig(text_config=dict(s["blip_text"], bos_token_id=size - 2, pad_token_id=0, sep_token_id=3,
+                                         eos_token_id=3),
+                        vision_config=s["blip_vision"], projection_dim=512)
+    BlipForConditionalGeneration(config).save_pretrained(str(folder))
+    side = s["blip_vision"]["image_size"]
+    BlipProcessor(BlipImageProcessorPil(size={"height": side, "width": side}), tok).save_pretrained(str(folder))
+
+
+def build_whisper(folder: Path, s: dict) -> None:
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
+                              WhisperProcessor, WhisperTokenizer)
+    size = s["whisper"]["vocab_size"]
+    tok = WhisperTokenizer(vocab=byte_vocab([], size - len(WHISPER_SPECIALS)), merges=[])
+    tok.add_special_tokens({"additional_special_tokens": WHISPER_SPECIALS})
+    tok.pad_token = "<|endoftext|>"          # as in the published tokenizers (pipelines batch with it)
+    ids = tok.convert_tokens_to_ids
+    end, start = ids("<|endoftext|>"), ids("<|startoftranscript|>")
+    config = WhisperConfig(**s["whisper"], num_mel_bins=80, pad_token_id=end, bos_token_id=end, eos_token_id=end,
+                           decoder_start_token_id=start)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=start, eos_token_id=end, pad_token_id=end, max_length=s["whisper"]["max_target_positions"],
+        no_timestamps_token_id=ids("<|notimestamps|>"), lang_to_id={"<|en|>": ids("<|en|>")},
+        task_to_id={"transcribe": ids("<|transcribe|>"), "translate": ids("<|translate|>")}, is_multilingual=True,
+        begin_suppress_tokens=[], suppress_tokens=[])
+    model.save_pretrained(str(folder))
+    extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=s["chunk_length"])
+    WhisperProcessor(extractor, tok).save_pretrained(str(folder))
+
+
+BUILDERS = {"clip": build_clip, "blip": build_blip, "whisper": build_whisper}
+
+
+def build(name: str, folder: Path, tiny: bool = False, seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    BUILDERS[name](folder, SHAPES["tiny" if tiny else "real"])
+    return folder
