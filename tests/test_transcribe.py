@@ -1,5 +1,6 @@
-"""Speech recognition: text normalisation, greedy CTC decoding, windows for long audio,
-training through the trainer, and the transcribe verb on awkward audio."""
+"""Speech recognition: text normalisation, greedy CTC decoding, the lexicon beam search with
+word n-grams, windows for long audio, training through the trainer, and the transcribe verb
+on awkward audio."""
 import json
 
 import numpy as np
@@ -46,8 +47,51 @@ def test_a_new_recogniser_takes_its_lexicon_from_the_training_transcripts():
     examples = [transcribe.SpeechExample(None, "Is there a red circle?"), transcribe.SpeechExample(None, "3")]
     model = transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO}, examples)
     assert model.config.lexicon == ["a", "circle", "is", "red", "there", "three"]
-    assert transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO, "lexicon": False},
-                                                 examples).config.lexicon == []
+    assert model.config.word_ngrams["<s> <s>"] == {"is": 1, "three": 1}
+    assert model.config.word_ngrams["a red"] == {"circle": 1} and model.beam_search() is not None
+    plain = transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO, "lexicon": False}, examples)
+    assert plain.config.lexicon == [] and plain.beam_search() is None
+
+
+def test_word_ngrams_are_a_distribution_that_prefers_what_was_seen():
+    from polymodal.speech.ctc_beam import END, START, WordNgrams, ngram_counts
+    lm = WordNgrams(ngram_counts([["a", "red", "circle"], ["a", "blue", "square"], ["a", "red", "square"]], 3))
+    words = ["a", "red", "blue", "circle", "square", END]
+    for history in [(START, START), ("a", "red"), ("blue", "circle"), ("never", "seen")]:
+        assert sum(lm.p(history, w) for w in words) == pytest.approx(1.0, abs=1e-9)
+    assert lm.p(("a", "red"), "circle") > lm.p(("a", "blue"), "circle") > 0
+    assert lm.logp((START, "a", "red"), "square") == lm.logp(("a", "red"), "square")   # only the last two count
+
+
+def frames_spelling(model, text: str, noise: dict[int, str] | None = None) -> torch.Tensor:
+    """Log probabilities whose greedy reading is `text` (each symbol then a blank), with the
+    frames in `noise` favouring another letter, the true one a close second."""
+    logp = torch.full((1, 2 * len(text), len(model.config.alphabet) + 1), -12.0)
+    for t, c in enumerate(text):
+        wrong = (noise or {}).get(t)
+        logp[0, 2 * t, model.index[wrong or c]] = -0.2
+        if wrong:
+            logp[0, 2 * t, model.index[c]] = -1.8
+        logp[0, 2 * t + 1, 0] = -0.05
+    return logp
+
+
+def test_the_beam_search_spells_only_lexicon_words_in_a_likely_order():
+    examples = [transcribe.SpeechExample(None, t) for t in
+                ["the red circle", "the red square", "a blue square", "a red triangle", "the blue circle"] * 4]
+    model = transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO}, examples)
+    text = "the red circle"
+    logp = frames_spelling(model, text, noise={5: "d", 9: "x"})         # greedy hears "the rdd cxrcle"
+    lengths = torch.tensor([logp.shape[1]])
+    greedy = Recognizer(RecognizerConfig(TINY_AUDIO, lexicon=[])).decode({"log_probs": logp, "lengths": lengths})
+    assert greedy[0].text == "the rdd cxrcle"
+    assert model.decode({"log_probs": logp, "lengths": lengths})[0].text == text
+    # a word the lexicon lacks cannot be spelled; with no whole-word reading, greedy + snap answers
+    silence = torch.full((1, 4, len(model.config.alphabet) + 1), -12.0)
+    silence[0, :, 0] = 0.0
+    assert model.decode({"log_probs": silence, "lengths": torch.tensor([4])})[0].text == ""
+    zzz = frames_spelling(model, "zzz")
+    assert model.decode({"log_probs": zzz, "lengths": torch.tensor([zzz.shape[1]])})[0].text == "zzz"
 
 
 def test_transcripts_outside_the_alphabet_are_refused():

@@ -1,5 +1,6 @@
 """Speech recognition: log-mel features -> a conv-subsampled transformer (the `logmel`
-encoder) -> per-frame character probabilities, trained with CTC and read greedily."""
+encoder) -> per-frame character probabilities, trained with CTC; read by a beam search over
+the training transcripts' words and their n-grams (speech/ctc_beam.py), or greedily."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,6 +23,12 @@ class RecognizerConfig(SavedConfig):
     chunk_seconds: float = 20.0                      # longer audio is read in windows of this length
     lexicon: list[str] = field(default_factory=list)  # the training transcripts' words; decoding
                                                       # snaps a word it misspells to the nearest one
+    # context (the words before) -> next word -> count in the training transcripts, contexts
+    # of 0 to 2 words: with a lexicon, decoding is a beam search that spells only its words
+    word_ngrams: dict = field(default_factory=dict)
+    beam_width: int = 16
+    lm_weight: float = 0.5            # weight of log P(word | the words before) in the beam's score
+    word_bonus: float = 1.0           # added per word (balances the LM's cost of each word)
     task: str = "transcribe"
 
 
@@ -44,6 +51,16 @@ class Recognizer(Pretrained):
         self.to_symbols = nn.Linear(self.audio_encoder.dim, len(config.alphabet) + 1)
         self.index = {c: i + 1 for i, c in enumerate(config.alphabet)}
         self._lexicon = set(config.lexicon)
+        self._beam_search = None
+
+    def beam_search(self):
+        """The lexicon beam search, when the config has a lexicon and word n-grams."""
+        if self._beam_search is None and self.config.lexicon and self.config.word_ngrams:
+            from ..speech.ctc_beam import LexiconBeamSearch, WordNgrams
+            c = self.config
+            self._beam_search = LexiconBeamSearch(c.alphabet, c.lexicon, WordNgrams(c.word_ngrams), c.beam_width,
+                                                  c.lm_weight, c.word_bonus)
+        return self._beam_search
 
     @property
     def modalities(self) -> list[str]:
@@ -82,17 +99,23 @@ class Recognizer(Pretrained):
 
     @torch.no_grad()
     def decode(self, out: dict) -> list[Transcript]:
-        """Greedy CTC: the best symbol per frame, repeats merged, blanks dropped."""
+        """The lexicon beam search where the model has one; otherwise greedy CTC: the best
+        symbol per frame, repeats merged, blanks dropped, misspelt words snapped to the
+        lexicon. Greedy also answers when no beam ends on a whole word, or when the beam
+        finds nothing but greedy hears something (words far outside the lexicon). The score is
+        the greedy path's mean per-frame probability either way (a rough confidence)."""
         best = out["log_probs"].max(-1)
+        search = self.beam_search()
         texts = []
-        for ids, logp, n in zip(best.indices.tolist(), best.values, out["lengths"].tolist()):
-            ids, chars, previous = ids[:n], [], BLANK
-            for i in ids:
+        for k, (ids, logp, n) in enumerate(zip(best.indices.tolist(), best.values, out["lengths"].tolist())):
+            chars, previous = [], BLANK
+            for i in ids[:n]:
                 if i != previous and i != BLANK:
                     chars.append(self.config.alphabet[i - 1])
                 previous = i
-            score = float(logp[:n].exp().mean()) if n else 0.0
-            texts.append(Transcript(self.spelled("".join(chars).split()), score))
+            heard = "".join(chars).split()
+            found = search(out["log_probs"][k, :n].cpu().numpy()) if search and heard else None
+            texts.append(Transcript(found or self.spelled(heard), float(logp[:n].exp().mean()) if n else 0.0))
         return texts
 
     def spelled(self, words: list[str]) -> str:

@@ -120,6 +120,14 @@ def error_rates(references: list[str], hypotheses: list[str]) -> dict:
             "exact": float(np.mean([r == h for r, h in zip(refs, hyps)]))}
 
 
+def language_model(examples, order: int = 3) -> dict:
+    """What decoding knows of the training transcripts: their words (the lexicon) and which
+    words follow which (n-gram counts)."""
+    from ..speech.ctc_beam import ngram_counts
+    sentences = [normalize_transcript(ex.transcript).split() for ex in examples if ex.transcript]
+    return {"lexicon": sorted({w for s in sentences for w in s}), "word_ngrams": ngram_counts(sentences, order)}
+
+
 @TASKS.register("transcribe")
 class TranscribeTask:
     name = "transcribe"
@@ -136,8 +144,7 @@ class TranscribeTask:
         from ..models.recognizer import Recognizer, RecognizerConfig
         spec.setdefault("audio_encoder", {"name": "logmel", "config": {}})
         if spec.pop("lexicon", True) is not False:       # the recipe may say lexicon: false
-            spec["lexicon"] = sorted({w for ex in examples if ex.transcript
-                                      for w in normalize_transcript(ex.transcript).split()})
+            spec.update(language_model(examples))
         return Recognizer(RecognizerConfig.from_dict(spec))
 
     @staticmethod
