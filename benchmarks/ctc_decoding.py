@@ -40,7 +40,7 @@ def frame_probabilities(model: Recognizer, examples, batch_size: int = 32) -> li
 
 
 def score(model: Recognizer, outs: list[dict], examples) -> dict:
-    model._beam_search = None                     # rebuilt from the config as it is now
+    model._beam_searches = {}                     # rebuilt from the config as it is now
     hyps = [model.decode(out)[0].text for out in outs]
     return transcribe.error_rates([ex.transcript for ex in examples], hyps)
 

@@ -100,7 +100,12 @@ def pipeline_outputs(task: str, pipe, items: list, batch: int) -> list:
                    batch_size=batch)
         return [{r["label"]: r["score"] for r in rows} for rows in out]
     if task == "caption":
-        out = pipe(images=[Image.fromarray(x) for x in items], text=[""] * len(items), batch_size=batch)
+        # this pipeline runs a list of images as one generate call whatever its batch_size:
+        # it is given `batch` images per call
+        out = []
+        for start in range(0, len(items), batch):
+            chunk = [Image.fromarray(x) for x in items[start:start + batch]]
+            out += pipe(images=chunk, text=[""] * len(chunk), batch_size=batch)
         return [(rows[0] if isinstance(rows, list) else rows)["generated_text"].strip() for rows in out]
     out = pipe([{"raw": w, "sampling_rate": r} for w, r in items], batch_size=batch, num_beams=1)   # its default: 5
     return [row["text"].strip() for row in out]

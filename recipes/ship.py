@@ -174,7 +174,7 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
 
 
 LIMITS = {"default": "texts must use its words (an unknown word is\nrefused, not guessed).",
-          "transcribe": "it knows the eSpeak NG voices of the spoken world, not\nhuman speech; it spells what it hears letter by letter, so words outside the world come out\nas their nearest spelling.",
+          "transcribe": "it knows the eSpeak NG voices of the spoken world, not\nhuman speech; it decodes into the world's words only (a beam search over its training\ntranscripts' words and word trigrams), so a word outside the world comes out as world words.",
           "text-qa": "a word it never saw (an OCR misreading, say) is read as\n<unk>, keeping its place."}
 
 

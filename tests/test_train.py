@@ -81,6 +81,16 @@ def test_a_run_writes_metrics_plot_checkpoint_and_model(uninterrupted):
     assert {"yes", "no", "square", "circle"} <= set(model.config.labels)
 
 
+def test_an_epochs_eval_is_kept_when_its_step_was_checkpointed_already(tmp_path):
+    """A periodic checkpoint on an epoch's last step used to stop the epoch's own save, and
+    with it the writing of that epoch's eval: the final eval was lost from metrics.json."""
+    recipe = copy.deepcopy(RECIPE)
+    recipe["train"]["checkpoint_every"] = 4                    # = the steps of one epoch
+    training_run.run(recipe, tmp_path / "run")
+    assert [(e["epoch"], e["step"]) for e in metrics(tmp_path / "run")["evals"]] == [(1, 4), (2, 8)]
+    assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 3
+
+
 # (c) ---------------------------------------------------------------------------------
 def test_c_only_the_latest_checkpoint_folder_is_kept(uninterrupted):
     run, seen = uninterrupted

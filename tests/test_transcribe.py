@@ -171,3 +171,19 @@ def test_transcribe_cli_and_awkward_audio(trained, tmp_path, capsys):
     assert {"wer", "cer", "utterances"} <= set(json.loads(capsys.readouterr().out))
     assert main(["eval", "transcribe", "--data", "spoken:test", "--n", "4", "--noise-snr", "10", "--json", *m]) == 0
     assert json.loads(capsys.readouterr().out)["utterances"] == 4
+
+
+def test_a_caller_that_knows_the_kind_of_sentence_gets_that_kinds_words_only():
+    said = [("is the red circle left", "question"), ("what shape is the red object", "question"),
+            ("a red circle", "caption"), ("a blue square", "caption")]
+    examples = [transcribe.SpeechExample(None, t, kind=k) for t, k in said * 3]
+    model = transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO}, examples)
+    assert sorted(model.config.kind_ngrams) == ["caption", "question"]
+    logp = frames_spelling(model, "a red circle")
+    lengths = torch.tensor([logp.shape[1]])
+    assert model.decode({"log_probs": logp, "lengths": lengths})[0].text == "a red circle"
+    as_question = model.decode({"log_probs": logp, "lengths": lengths}, expect="question")[0].text
+    question_words = {w for t, k in said if k == "question" for w in t.split()}
+    assert as_question and set(as_question.split()) <= question_words and "a" not in as_question.split()
+    with pytest.raises(InputError, match="knows caption, question"):
+        model.decode({"log_probs": logp, "lengths": lengths}, expect="song")

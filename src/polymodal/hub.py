@@ -13,10 +13,11 @@ from .registry import Registry
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 SHIPPED: Registry = Registry("shipped model")
 DEFAULTS = {"vqa": "vqa-sort-of-clevr", "caption": "caption-shapes", "align": "align-shapes",
-            "ground": "ground-shapes", "speak": "espeak", "text-qa": "text-qa-signs"}   # task -> the model used without --model
+            "ground": "ground-shapes", "speak": "espeak", "text-qa": "text-qa-signs",
+            "transcribe": "asr-spoken-world"}   # task -> the model used without --model
 
 for _name in ("vqa-sort-of-clevr", "caption-shapes", "align-shapes", "ground-shapes", "text-qa-signs",
-              "caption-sort-of-clevr", "text-qa-sort-of-clevr"):
+              "caption-sort-of-clevr", "text-qa-sort-of-clevr", "asr-spoken-world"):
     SHIPPED.register(_name)(lambda _n=_name: SHIPPED_DIR / _n)
 
 

@@ -148,11 +148,13 @@ class TranscribePipeline:
     def __call__(self, audio):
         return self.batch([audio])[0]
 
-    def batch(self, audios, batch_size: int | None = None, progress: bool = False):
-        """audios: paths, bytes, (waveform, rate) or Audio -> Transcript(text, score) each."""
+    def batch(self, audios, batch_size: int | None = None, progress: bool = False, expect: str | None = None):
+        """audios: paths, bytes, (waveform, rate) or Audio -> Transcript(text, score) each.
+        expect: the kind of sentence said (question, caption, ...), where the model knows kinds."""
         from .tasks import transcribe
         examples = [transcribe.SpeechExample(a, None) for a in audios]
-        return transcribe.transcribe(self.model, examples, batch_size or self.batch_size, progress=progress)
+        return transcribe.transcribe(self.model, examples, batch_size or self.batch_size, progress=progress,
+                                     expect=expect)
 
 
 @PIPELINES.register("speak")

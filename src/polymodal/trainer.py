@@ -121,7 +121,8 @@ class Trainer:
         if not self.acc.is_main_process:
             return
         name = f"step-{self.step:07d}"
-        if (self.ckpt_root / name).exists():           # this step is saved already
+        if (self.ckpt_root / name).exists():           # this step is saved already (a periodic
+            self.log.write()                           # checkpoint at an epoch's end): its eval is not
             return
         with checkpoint.atomic_directory(self.ckpt_root / name) as tmp:
             self.acc.unwrap_model(self.model).write_files(tmp)
@@ -154,7 +155,7 @@ class Trainer:
         restore_optimizer(self.base_optimizer(), tensors, state["optimizer"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.batch_in_epoch, self.elapsed = state["batch_in_epoch"], state["elapsed"]
-        self.log.load(up_to_step=self.step)
+        self.log.load(up_to_step=self.step, mid_epoch=self.batch_in_epoch > 0)
         return True
 
     # -- the loop ------------------------------------------------------------------

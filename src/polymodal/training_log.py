@@ -43,12 +43,15 @@ class TrainingLog:
             writer.writerows(self.evals)
             checkpoint.save_text(buf.getvalue(), self.out / "metrics.csv")
 
-    def load(self, up_to_step: int) -> None:
+    def load(self, up_to_step: int, mid_epoch: bool = False) -> None:
+        """The log as it was at `up_to_step`. mid_epoch: the run stopped there inside an
+        epoch, and the evaluation made at the stop is dropped, so the resumed log reads as
+        an uninterrupted run's."""
         path = self.out / "metrics.json"
         if path.exists():
             data = json.loads(path.read_text())
             self.train = [r for r in data["train"] if r["step"] <= up_to_step]
-            self.evals = [r for r in data["evals"] if r["step"] <= up_to_step]
+            self.evals = [r for r in data["evals"] if r["step"] < up_to_step or r["step"] == up_to_step and not mid_epoch]
 
     def plot(self, keys: tuple = ("accuracy",)) -> Path | None:
         """Loss curve, and beside it the validation metrics named in `keys` (0..1 scales)."""

@@ -70,7 +70,8 @@ class PocketsphinxRecognizer:
     def eval(self):
         return self
 
-    def transcribe_audios(self, audios: list) -> list:
+    def transcribe_audios(self, audios: list, batch_size: int = 1) -> list:
+        """One utterance at a time (the decoder is sequential; batch_size is accepted and unused)."""
         from ..models.recognizer import Transcript
         out = []
         for audio in audios:

@@ -67,10 +67,11 @@ def read_text_step(model: str | None = None) -> Step:
 
 
 @STEPS.register("transcribe")
-def transcribe_step(model: str | None = None) -> Step:
+def transcribe_step(model: str | None = None, expect: str | None = None) -> Step:
+    """expect: the kind of sentence the speaker says (a voice assistant hears questions)."""
     pipe = pipeline("transcribe", model)
     return Step("transcribe", {"audio": "audio"}, {"text": "text"},
-                lambda items: [{"text": t.text} for t in pipe.batch([it["audio"] for it in items])],
+                lambda items: [{"text": t.text} for t in pipe.batch([it["audio"] for it in items], expect=expect)],
                 parameters=parameters(pipe))
 
 

@@ -88,14 +88,17 @@ def chunks(audio, rate: int, seconds: float) -> list:
 
 
 @torch.no_grad()
-def transcribe(model, examples: list, batch_size: int = 32, device=None, progress: bool = False):
-    """-> one Transcript per example (long audio read in windows and joined)."""
+def transcribe(model, examples: list, batch_size: int = 32, device=None, progress: bool = False,
+               expect: str | None = None):
+    """-> one Transcript per example (long audio read in windows and joined). expect: the
+    kind of sentence said (e.g. question), for a recogniser with a language model per kind;
+    engines and Hugging Face models do without it."""
     from tqdm.auto import tqdm
 
     from ..models.recognizer import Transcript
     model.eval()
     if hasattr(model, "transcribe_audios"):         # an engine (pocketsphinx): audio in, text out
-        return model.transcribe_audios([audio_of(ex) for ex in examples])
+        return model.transcribe_audios([audio_of(ex) for ex in examples], batch_size=batch_size)
     device = device or next(model.parameters()).device
     pieces, owner = [], []
     for i, ex in enumerate(examples):
@@ -105,7 +108,9 @@ def transcribe(model, examples: list, batch_size: int = 32, device=None, progres
     texts: list[list] = [[] for _ in examples]
     for start in tqdm(range(0, len(pieces), batch_size), disable=not progress, desc="transcribing"):
         batch = model.preprocess({"audio": pieces[start:start + batch_size]})
-        for i, t in zip(owner[start:start + batch_size], model.decode(model(to_device(batch, device)))):
+        heard = model.decode(model(to_device(batch, device)), expect=expect) if expect else \
+            model.decode(model(to_device(batch, device)))
+        for i, t in zip(owner[start:start + batch_size], heard):
             texts[i].append(t)
     return [Transcript(" ".join(t.text for t in ts if t.text), float(np.mean([t.score for t in ts]))) for ts in texts]
 
@@ -122,10 +127,14 @@ def error_rates(references: list[str], hypotheses: list[str]) -> dict:
 
 def language_model(examples, order: int = 3) -> dict:
     """What decoding knows of the training transcripts: their words (the lexicon) and which
-    words follow which (n-gram counts)."""
+    words follow which (n-gram counts), over all of them and per kind of sentence (question,
+    caption, ...) for a caller that knows what to expect."""
     from ..speech.ctc_beam import ngram_counts
-    sentences = [normalize_transcript(ex.transcript).split() for ex in examples if ex.transcript]
-    return {"lexicon": sorted({w for s in sentences for w in s}), "word_ngrams": ngram_counts(sentences, order)}
+    said = [(ex.kind, normalize_transcript(ex.transcript).split()) for ex in examples if ex.transcript]
+    kinds = sorted({k for k, _ in said if k})
+    return {"lexicon": sorted({w for _, s in said for w in s}),
+            "word_ngrams": ngram_counts([s for _, s in said], order),
+            "kind_ngrams": {k: ngram_counts([s for kind, s in said if kind == k], order) for k in kinds}}
 
 
 @TASKS.register("transcribe")
