@@ -119,6 +119,9 @@ def test_spoken_data_is_deterministic_and_uses_the_split_voices():
     assert wave.rate == 16000 and wave.duration > 0.3
     with pytest.raises(InputError, match="spoken:<split>"):
         transcribe.load_examples("spoken:nowhere", 0, 2)
+    # a shapes spec, for speech, is the spoken world of its split
+    c, _ = transcribe.load_examples("shapes:shapes:test", 3, 8)
+    assert [(x.transcript, x.voice) for x in c] == [(x.transcript, x.voice) for x in a]
 
 
 @pytest.fixture(scope="module")

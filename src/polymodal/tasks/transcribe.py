@@ -31,6 +31,10 @@ class SpeechExample:
 
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
                   on_bad_rows: str = "fail", need_answers: bool = True, noise_snr: float | None = None):
+    if spec.startswith("shapes:"):
+        # the world's speech: its sentences (of every preset), spoken in the split's voices
+        from ..data.world import parse_spec
+        spec = f"spoken:{parse_spec(spec)[1]}"
     if spec.startswith("spoken:"):
         from ..speech.sentences import utterances
         split = spec.split(":", 1)[1]
@@ -38,8 +42,6 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
             raise InputError(f"{spec}: expected spoken:<split> with split one of {', '.join(SPLITS)}")
         return [SpeechExample(None, u.text, u.voice, noise_snr, (split, seed, i), u.kind)
                 for i, u in enumerate(utterances(split, seed, n))], None
-    if spec.startswith("shapes:"):
-        raise InputError(f"{spec}: speech data is spoken:<split> (the world's sentences, spoken) or a manifest")
     from ..data.manifest import read_manifest
     required = ("audio", "transcript") if need_answers else ("audio",)
     manifest = read_manifest(spec, required, columns, on_bad_rows, decode_files=True)
