@@ -29,7 +29,7 @@ class ChunkWorker:
         from .batch_inference import Item, part_path, run_chunk, write_part
         chunk = [Item(int(r), str(n), s) for r, n, s in zip(batch["row"], batch["name"], batch["source"])]
         write_part(run_chunk(self.job, chunk, self.on_bad_rows), part_path(self.parts, chunk))
-        return {"first_row": [chunk[0].row], "size": [len(chunk)]}
+        return {"size": [len(chunk)]}
 
 
 def source_value(source):

@@ -52,7 +52,7 @@ class WordNgrams:
     def __post_init__(self):
         self.totals = {c: sum(nexts.values()) for c, nexts in self.counts.items()}
         self.order = 1 + max((len(c.split()) for c in self.counts), default=0)
-        self.kinds = len(self.counts.get("", {}))
+        self.vocabulary = len(self.counts.get("", {}))      # distinct words seen, END included
         self._cache: dict[tuple, float] = {}
 
     def p(self, history: tuple[str, ...], word: str) -> float:
@@ -60,7 +60,7 @@ class WordNgrams:
         if key not in self._cache:
             if not history:
                 # add-one over the words seen (END included): the lexicon is closed
-                self._cache[key] = (self.counts.get("", {}).get(word, 0) + 1) / (self.totals.get("", 0) + self.kinds)
+                self._cache[key] = (self.counts.get("", {}).get(word, 0) + 1) / (self.totals.get("", 0) + self.vocabulary)
             else:
                 context = " ".join(history)
                 lower = self.p(history[1:], word)
