@@ -15,38 +15,36 @@ from pathlib import Path
 
 import torch
 
-SHAPES = {
-    "real": {
-        "clip_vision": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                            image_size=224, patch_size=32),
-        "clip_text": dict(hidden_size=512, num_hidden_layers=12, num_attention_heads=8, intermediate_size=2048,
-                          vocab_size=49408, max_position_embeddings=77),
-        "projection_dim": 512, "image_size": 224,
-        "blip_vision": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                            image_size=384, patch_size=16),
-        "blip_text": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                          vocab_size=30524, max_position_embeddings=512),
-        "whisper": dict(d_model=512, encoder_layers=6, decoder_layers=6, encoder_attention_heads=8,
-                        decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048, vocab_size=51865,
-                        max_source_positions=1500, max_target_positions=448),
+# (width, layers, heads) of each transformer stack; the feed-forward is 4x the width, as in
+# the published models. A smoke run uses TINY for every stack.
+STACKS = {"clip_vision": (768, 12, 12), "clip_text": (512, 12, 8), "blip_vision": (768, 12, 12),
+          "blip_text": (768, 12, 12), "whisper": (512, 6, 8)}
+TINY = (32, 1, 2)
+
+
+def stack(width: int, layers: int, heads: int) -> dict:
+    return dict(hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * width)
+
+
+def shapes(tiny: bool) -> dict:
+    """Each builder's configuration: the real shapes, or small ones for a smoke run."""
+    size = {name: TINY if tiny else dims for name, dims in STACKS.items()}
+    vocab = (lambda n: 600) if tiny else (lambda n: n)
+    side = 32 if tiny else 224
+    width, layers, heads = size["whisper"]
+    return {
+        "clip_vision": dict(stack(*size["clip_vision"]), image_size=side, patch_size=8 if tiny else 32),
+        "clip_text": dict(stack(*size["clip_text"]), vocab_size=vocab(49408), max_position_embeddings=77),
+        "projection_dim": 16 if tiny else 512, "image_size": side,
+        "blip_vision": dict(stack(*size["blip_vision"]), image_size=32 if tiny else 384, patch_size=8 if tiny else 16),
+        "blip_text": dict(stack(*size["blip_text"]), vocab_size=vocab(30524), max_position_embeddings=512),
+        "whisper": dict(d_model=width, encoder_layers=layers, decoder_layers=layers, encoder_attention_heads=heads,
+                        decoder_attention_heads=heads, encoder_ffn_dim=4 * width, decoder_ffn_dim=4 * width,
+                        vocab_size=vocab(51865), max_source_positions=1500, max_target_positions=448),
         "chunk_length": 30,
-    },
-    "tiny": {
-        "clip_vision": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                            image_size=32, patch_size=8),
-        "clip_text": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                          vocab_size=600, max_position_embeddings=32),
-        "projection_dim": 16, "image_size": 32,
-        "blip_vision": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                            image_size=32, patch_size=8),
-        "blip_text": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                          vocab_size=600, max_position_embeddings=64),
-        "whisper": dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, vocab_size=600,
-                        max_source_positions=1500, max_target_positions=64),
-        "chunk_length": 30,
-    },
-}
+    }
+
+
 WORDS = ("a photo of the an is what shape colour color object left right above below red green blue yellow "
          "orange purple grey gray circle square triangle star cross").split()
 WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>",
@@ -136,5 +134,5 @@ BUILDERS = {"clip": build_clip, "blip": build_blip, "whisper": build_whisper}
 def build(name: str, folder: Path, tiny: bool = False, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    BUILDERS[name](folder, SHAPES["tiny" if tiny else "real"])
+    BUILDERS[name](folder, shapes(tiny))
     return folder
