@@ -35,14 +35,26 @@ def pct(v: float) -> str:
 
 # -- per task: (metrics, card table rows, the command that measures it, golden outputs, speed) --------------------
 def measure_vqa(model, preset: str) -> tuple:
-    examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", TEST_SEED, 200)
+    """Typed questions; for a model that also hears them, the same questions spoken in test
+    voices never heard in training, and both at once."""
+    spoken = "audio" in model.modalities
+    examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", TEST_SEED, 200, spoken=spoken)
     m, seconds = timed(vqa.VQATask.evaluate, model, examples, 64)
     rows = [("accuracy", pct(m["accuracy"])), ("relational", pct(m["relational_accuracy"])),
             ("non-relational", pct(m["non_relational_accuracy"]))] + [(k, pct(v)) for k, v in m["per_type"].items()]
-    golden_examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", GOLDEN_SEED, 5)
+    golden_examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", GOLDEN_SEED, 5, spoken=spoken)
     _, answers, _ = vqa.predict(model, golden_examples)
     golden = {"data": f"shapes:sort-of-clevr:test seed {GOLDEN_SEED} n 5", "answers": answers}
     command = f"polymodal eval vqa --data shapes:sort-of-clevr:test --seed {TEST_SEED} --n 200 --json"
+    if spoken:
+        rows = [(f"typed: {k}", v) for k, v in rows]
+        for ask_by in ("speech", "both"):
+            m[ask_by] = vqa.VQATask.evaluate(model, examples, 64, ask_by=ask_by)
+            rows += [(f"{ask_by}: {k}", pct(m[ask_by][key])) for k, key in (
+                ("accuracy", "accuracy"), ("relational", "relational_accuracy"),
+                ("non-relational", "non_relational_accuracy"))]
+        golden["spoken_answers"] = vqa.predict(model, golden_examples, ask_by="speech")[1]
+        command += " [--ask-by speech|both]"
     return m, rows, command, golden, f"{m['questions'] / seconds:.0f} questions/s (batches of 64 images)"
 
 
@@ -123,6 +135,34 @@ def measure_transcribe(model, preset: str) -> tuple:
     return out, rows, command, golden, f"{utterances_per_s:.0f} utterances/s"
 
 
+def measure_speak(model, preset: str) -> tuple:
+    """Intelligibility: the shipped recogniser's WER on the synthesised test sentences, beside
+    the teacher voice (eSpeak NG) through the same recogniser; and the teacher-forced mel error."""
+    from polymodal.hub import load_for_task
+    from polymodal.tasks import speak
+    recognizer = load_for_task("transcribe", "asr-spoken-world")
+    texts = [ex.text for ex in speak.load_examples("spoken:test", TEST_SEED, 500)[0]]
+    out, seconds = timed(speak.round_trip, model, recognizer, texts)
+    seen = {ex.text for ex in speak.load_examples("spoken:train", 1, 8000)[0]}       # the recipe's data
+    out["not_in_training"] = speak.round_trip(model, recognizer, [t for t in texts if t not in seen])
+    out["teacher_voice"] = speak.round_trip(load_for_task("speak", "espeak"), recognizer, texts)
+    examples = [speak.TextExample(t) for t in texts[:200]]
+    out["teacher_forced"] = speak.SpeakTask.evaluate(model, examples)
+    rows = [("round-trip WER (asr-spoken-world)", pct(out["wer"])), ("round-trip CER", pct(out["cer"])),
+            ("sentences heard exactly", pct(out["exact"])),
+            (f"round-trip WER, the {out['not_in_training']['texts']} sentences not in the training data",
+             pct(out["not_in_training"]["wer"])),
+            (f"eSpeak NG ({model.config.teacher_voice}): round-trip WER", pct(out["teacher_voice"]["wer"])),
+            ("teacher-forced mel L1 (log power), 200 sentences", f"{out['teacher_forced']['mel_l1']:.3f}"),
+            ("duration error, frames per phoneme", f"{out['teacher_forced']['duration_error']:.2f}")]
+    golden_texts = [ex.text for ex in speak.load_examples("spoken:test", GOLDEN_SEED, 5)[0]]
+    heard = transcribe.transcribe(recognizer, [transcribe.SpeechExample(a, t) for a, t in
+                                          zip(model.speak_texts(golden_texts), golden_texts)])
+    golden = {"data": f"spoken:test seed {GOLDEN_SEED} n 5", "texts": golden_texts, "heard": [h.text for h in heard]}
+    command = f"polymodal eval speak --data spoken:test --seed {TEST_SEED} --n 500 --model NAME --recognizer asr-spoken-world --json"
+    return out, rows, command, golden, f"{len(texts) / seconds:.1f} sentences/s, synthesis with Griffin-Lim and recognition"
+
+
 # preset -> (the system this text answerer is the last step of, what reads the image first)
 TEXT_QA_SYSTEMS = {"signs": ("read-and-answer", "RapidOCR", 100), "sort-of-clevr": ("vqa-by-caption", "caption-sort-of-clevr", 200)}
 
@@ -156,7 +196,7 @@ def measure_text_qa(model, preset: str) -> tuple:
     return out, rows, command, golden, f"{m['items'] / seconds:.0f} questions/s"
 
 
-MEASURES = {"transcribe": measure_transcribe, "text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
+MEASURES = {"speak": measure_speak, "transcribe": measure_transcribe, "text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
 WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an English question -> an answer.",
         "caption": "Image captioning on the shapes world: a 64x64 scene -> a sentence naming every object and how "
                    "each stands to the next.",
@@ -164,6 +204,9 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
                  "and few-shot classification.",
         "ground": "Grounding on the shapes world: a 64x64 scene and a referring phrase -> the box of the object it "
                   "names.",
+        "speak": "Speech synthesis for the spoken world: English text -> 16 kHz speech in one voice, learnt from "
+                 "eSpeak NG's en-us+m1 (eSpeak's phonemes in, a transformer to log-mel frames with predicted "
+                 "durations, Griffin-Lim to the waveform).",
         "transcribe": "Speech recognition on the spoken world: 16 kHz speech of the world's questions, captions, "
                       "phrases and answers -> text (log-mel features, a transformer encoder, CTC over characters).",
         ("caption", "sort-of-clevr"): "Image captioning on sort-of-clevr: a 75x75 scene -> each object with the "
@@ -175,6 +218,7 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
 
 LIMITS = {"default": "texts must use its words (an unknown word is\nrefused, not guessed).",
           "transcribe": "it knows the eSpeak NG voices of the spoken world, not\nhuman speech; it decodes into the world's words only (a beam search over its training\ntranscripts' words and word trigrams), so a word outside the world comes out as world words.",
+          "speak": "its input is eSpeak NG's phonemes for the text, and a\nphoneme the world's sentences never used is refused (or read without its stress); one voice.",
           "text-qa": "a word it never saw (an OCR misreading, say) is read as\n<unk>, keeping its place."}
 
 

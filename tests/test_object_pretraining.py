@@ -3,7 +3,7 @@ the recipe option `init` that starts an encoder from its weights."""
 import pytest
 import torch
 
-from polymodal import object_pretraining, training_run
+from polymodal import object_pretraining, training_run, warm_start
 from polymodal.data.world import shapes
 from polymodal.errors import ConfigError
 from polymodal.tasks import vqa
@@ -44,6 +44,43 @@ def test_weights_for_another_encoder_or_a_missing_file_are_refused(tmp_path):
     object_pretraining.pretrain(ENCODER, path, n=8, steps=1, batch_size=4)
     other = object_pretraining.ENCODERS.build("cnn", dim=16, channels=[8, 8, 8, 16], image_size=75)
     with pytest.raises(ConfigError, match="do not fit this encoder"):
-        object_pretraining.load_into(other, path)
+        warm_start.load_into(other, path)
     with pytest.raises(ConfigError, match="no such encoder weights file"):
-        object_pretraining.load_into(other, tmp_path / "missing.safetensors")
+        warm_start.load_into(other, str(tmp_path / "missing.safetensors"))
+
+
+def test_an_encoder_starts_from_a_part_of_a_shipped_model():
+    from polymodal.checkpoint import load_tensors
+    from polymodal.encoders import ENCODERS
+    from polymodal.hub import resolve
+    from polymodal.pretrained import read_config
+    asr = resolve("transcribe", "asr-spoken-world")
+    audio = read_config(asr)["audio_encoder"]
+    encoder = ENCODERS.build(audio["name"], **audio["config"])
+    warm_start.load_into(encoder, "asr-spoken-world:audio_encoder")
+    saved = load_tensors(asr / "model.safetensors")
+    for name, value in encoder.state_dict().items():
+        assert torch.equal(value, saved["audio_encoder." + name]), name
+    with pytest.raises(ConfigError, match="no part 'speller'"):
+        warm_start.load_into(encoder, "asr-spoken-world:speller")
+    with pytest.raises(ConfigError, match="needs a .safetensors file or a model"):
+        warm_start.load_into(encoder, "no-such-model:audio_encoder")
+
+
+def test_a_model_init_takes_every_tensor_that_fits_and_a_new_modality_starts_fresh(tmp_path):
+    examples, _ = vqa.load_examples("shapes:sort-of-clevr:train", 0, 4, spoken=True)
+    text = {"name": "transformer", "config": {"dim": 16, "layers": 1, "heads": 2}}
+    audio = {"name": "logmel", "config": {"dim": 16, "layers": 1, "heads": 2, "n_mels": 32}}
+    typed = training_run.build_model("vqa", {"encoders": {"image": ENCODER, "text": text},
+                                             "fusion": "early:feature"}, vqa.load_examples(
+                                                 "shapes:sort-of-clevr:train", 0, 4)[0])
+    typed.save_pretrained(tmp_path / "typed")
+    spec = {"init": str(tmp_path / "typed"), "encoders": {"image": ENCODER, "text": text, "audio": audio},
+            "fusion": "early:feature"}
+    both = training_run.build_model("vqa", spec, examples)
+    before = typed.state_dict()
+    for name, value in both.state_dict().items():
+        if name.startswith(("encoders.image.", "encoders.text.")):
+            assert torch.equal(value, before[name]), name
+    assert "init" not in vars(both.config)
+    assert any(n.startswith("encoders.audio.") for n in both.state_dict())

@@ -34,6 +34,11 @@ def test_shipped_model_gives_its_golden_outputs(name):
         card = json.loads((folder / "metrics.json").read_text())
         right = sum(q.answer == a for q, a in zip(questions, answers)) / len(questions)
         assert right >= card["accuracy"] - 0.1          # the card's accuracy, minus slack for 100 questions
+        if "spoken_answers" in golden:                  # a model that also hears the questions
+            examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", 11, 5, spoken=True)
+            _, heard, _ = vqa.predict(model, examples, ask_by="speech")
+            # eSpeak's samples vary a little with its call history: an answer may too, rarely
+            assert np.mean([a == b for a, b in zip(heard, golden["spoken_answers"])]) >= 0.9
     elif task == "caption":
         examples, _ = caption.load_examples(golden.get("spec", "shapes:shapes:test"), 11, 10)
         assert [c.text for c in caption.generate(model, examples)] == golden["captions"]
@@ -57,5 +62,12 @@ def test_shipped_model_gives_its_golden_outputs(name):
         # eSpeak's samples vary a little with its call history: the words may too, rarely
         from polymodal.tasks.transcribe import error_rates
         assert error_rates(golden["transcripts"], heard)["wer"] <= 0.1, (heard, golden["transcripts"])
+    elif task == "speak":
+        from polymodal.hub import load_for_task
+        from polymodal.tasks.transcribe import SpeechExample, error_rates
+        audios = model.speak_texts(golden["texts"])
+        heard = [t.text for t in transcribe.transcribe(load_for_task("transcribe", "asr-spoken-world"),
+                                                       [SpeechExample(a, t) for a, t in zip(audios, golden["texts"])])]
+        assert error_rates(golden["heard"], heard)["wer"] <= 0.1, (heard, golden["heard"])
     else:
         pytest.fail(f"no golden check for task {task}")

@@ -192,3 +192,20 @@ def test_jpeg_augmentation_changes_some_training_images_only():
     assert 8 <= changed <= 32, changed                       # about half, never all or none
     assert all(a.questions is b.questions for a, b in zip(examples, out))
     assert vqa.augmented(examples[0], rng, TrainConfig()).image is examples[0].image   # off by default
+
+
+def test_a_frozen_encoder_keeps_its_weights_and_the_rest_learns(tmp_path):
+    recipe = copy.deepcopy(RECIPE)
+    recipe["train"].update(epochs=1, freeze=["image"])
+    recipe.pop("val")
+    examples, _ = VQATask.load_examples("shapes:sort-of-clevr:train", 1, 16)
+    torch.manual_seed(recipe["train"]["seed"])
+    start = training_run.build_model("vqa", recipe["model"], examples).state_dict()
+    training_run.run(recipe, tmp_path / "run")
+    end = weights(tmp_path / "run")
+    image = [k for k in start if k.startswith("encoders.image.")]
+    assert image and all(torch.equal(start[k], end[k]) for k in image)
+    assert not all(torch.equal(start[k], end[k]) for k in start if k not in image)
+    recipe["train"]["freeze"] = ["audio"]
+    with pytest.raises(InputError, match="no audio encoder"):
+        training_run.run(recipe, tmp_path / "run2")

@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=("ddim", "dpm", "ddpm"), default="ddim", help="generate: sampler")
     p.add_argument("--ask-by", choices=("text", "speech", "both"),
                    help="vqa: give the questions typed, spoken (test voices) or both, to a model that takes speech")
-    p.add_argument("--recognizer", default="pocketsphinx",
-                   help="speak: the recogniser that listens to the synthesised speech (default: pocketsphinx)")
+    p.add_argument("--recognizer",
+                   help="speak: the recogniser that listens to the synthesised speech (default: transcribe's, "
+                        "the shipped asr-spoken-world)")
     p.add_argument("--listen-with", default="pocketsphinx-answers",
                    help="vqa --system with spoken answers: the recogniser that hears them back")
     p.add_argument("--shots", type=positive_int, default=5, help="few-shot: examples per class")

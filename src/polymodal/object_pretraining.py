@@ -100,17 +100,3 @@ def pretrain(encoder_spec: dict, path: str | Path, n: int = 10000, steps: int = 
     checkpoint.save_tensors({k: v.contiguous() for k, v in encoder.state_dict().items()}, path,
                             metadata={"encoder": encoder_spec["name"]})
     return {"cell_accuracy": round(float(accuracy), 4), "seconds": round(seconds), "steps": steps}
-
-
-def load_into(encoder: nn.Module, path: str | Path) -> None:
-    """Initialise an encoder from `pretrain`'s weights; a file for another architecture is refused."""
-    from .errors import ConfigError
-    if not Path(path).is_file():
-        raise ConfigError(f"{path}: no such encoder weights file")
-    state = checkpoint.load_tensors(path)
-    mine = encoder.state_dict()
-    wrong = sorted(k for k in set(state) | set(mine) if k not in state or k not in mine
-                   or state[k].shape != mine[k].shape)
-    if wrong:
-        raise ConfigError(f"{path}: weights do not fit this encoder ({', '.join(wrong[:3])}...)")
-    encoder.load_state_dict(state)

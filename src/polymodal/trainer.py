@@ -44,6 +44,8 @@ class TrainConfig:
     noise_snr: tuple = (5.0, 30.0)    # its SNR in dB, drawn uniformly from this range
     max_steps: int | None = None      # stop (with a checkpoint) after this many steps in all
     mixed_precision: str = "auto"     # "auto": bf16 on a GPU, none on CPU
+    freeze: tuple = ()                # encoders (by modality) kept as they start, e.g. one taken
+                                      # from a trained model by `init`: no gradients, no optimizer state
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -69,6 +71,17 @@ def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
     if cfg.schedule == "cosine":
         return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total))))
     return cfg.lr * warm
+
+
+def freeze(model: torch.nn.Module, modalities) -> None:
+    """Stop the named encoders learning (their forward pass then builds no graph either)."""
+    encoders = getattr(model, "encoders", {})
+    unknown = [m for m in modalities if m not in encoders]
+    if unknown:
+        raise InputError(f"training option freeze: the model has no {', '.join(unknown)} encoder "
+                         f"(it has {', '.join(encoders) or 'none'})")
+    for m in modalities:
+        encoders[m].requires_grad_(False)
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -104,7 +117,9 @@ class Trainer:
         self.train_examples, self.val_examples = train_examples, val_examples
         self.recipe = recipe or {}
         self.raw_model = model
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        freeze(model, cfg.freeze)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                weight_decay=cfg.weight_decay)
         self.model, self.opt = self.acc.prepare(model, opt)
         self.log = TrainingLog(self.out)
         self.step, self.epoch, self.batch_in_epoch, self.elapsed = 0, 0, 0, 0.0
@@ -202,8 +217,14 @@ class Trainer:
             spent = broadcast(spent, from_process=0)
         return bool(spent.item())
 
+    def train_mode(self, model) -> None:
+        """Training mode, except for frozen encoders: their BatchNorm statistics stay as they came."""
+        model.train()
+        for m in self.cfg.freeze:
+            self.acc.unwrap_model(model).encoders[m].eval()
+
     def train_epoch(self, steps_per_epoch: int, total: int) -> None:
-        self.model.train()
+        self.train_mode(self.model)
         batches = self.batches(self.epoch)
         bar = tqdm(total=steps_per_epoch, initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
                    disable=not self.acc.is_main_process, leave=False)
@@ -254,14 +275,16 @@ class Trainer:
         a model that is 88% right in training mode scored 65% (measured on sort-of-clevr).
         Before each evaluation (and so before saving) they are recomputed as plain averages
         over `batches` training batches, with the weights as they are now."""
-        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        frozen = {id(m) for name in self.cfg.freeze for m in model.encoders[name].modules()}
+        norms = [m for m in model.modules()
+                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and id(m) not in frozen]
         if not norms:
             return
         momenta = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()
             m.momentum = None                       # None: cumulative average
-        model.train()
+        self.train_mode(model)
         rng = np.random.default_rng([self.cfg.seed, 10 ** 6])
         order = rng.permutation(len(self.train_examples))
         bs = self.cfg.batch_size

@@ -37,16 +37,20 @@ def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
         text_enc["config"]["vocab"] = WordTokenizer.build(texts, unknown=getattr(task, "unknown_words", False)).vocab
     spec.setdefault("labels", answers)
     spec["task"] = task_name
-    # `init`: start an encoder from pretrained weights (object_pretraining.pretrain); a
+    # `init`: start the model or an encoder from weights trained before (see warm_start); a
     # training-time choice, so it stays out of the saved model config.
+    model_init = spec.pop("init", None)
     inits = {m: e.pop("init") for m, e in encoders.items() if "init" in e}
     try:
         model = MultimodalModel(ModelConfig.from_dict(spec))
     except (TypeError, ValueError, AssertionError) as e:   # torch asserts e.g. dim % heads == 0
         raise ConfigError(f"bad model option: {str(e) or type(e).__name__}") from None
-    from .object_pretraining import load_into
-    for m, path in inits.items():
-        load_into(model.encoders[m], path)
+    from . import warm_start
+    if model_init:
+        counts = warm_start.load_matching(model, model_init)
+        print(f"init from {model_init}: {counts['taken']} tensors taken, {counts['fresh']} start fresh")
+    for m, source in inits.items():
+        warm_start.load_into(model.encoders[m], source)
     return model
 
 

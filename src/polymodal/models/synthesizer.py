@@ -1,10 +1,14 @@
-"""Speech synthesis: characters -> log-mel frames, non-autoregressive (FastSpeech-style):
-a transformer over the characters, a predicted duration (in frames) for each, the characters
-repeated by their durations, a transformer over the frames, and Griffin-Lim for the waveform.
-Trained on a teacher voice (eSpeak NG) whose word timings give the durations."""
+"""Speech synthesis: text -> log-mel frames, non-autoregressive (FastSpeech-style).
+
+eSpeak NG is the front end, as in most small neural TTS systems: it turns the text into
+phonemes (its grapheme-to-phoneme rules). The trained part is everything after that: a
+transformer over the phonemes, a predicted duration (in frames) for each, the phonemes
+repeated by their durations, a transformer over the frames that knows where in its phoneme
+each frame lies, a convolutional post-net, and Griffin-Lim for the waveform. It learns from a
+teacher voice (eSpeak NG again), whose phoneme timings give the target durations."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -16,20 +20,25 @@ from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
 from ..processors.audio import LogMelConfig
 
 
-MAX_LOG_DURATION = 5.0        # a character lasts at most e^5 - 1 = 147 frames (1.5 s)
+MAX_LOG_DURATION = 5.0        # a phoneme lasts at most e^5 - 1 = 147 frames (1.5 s)
+PLACES = 32                   # frames from a phoneme's start (and to its end) told apart; beyond, "far"
+STRESS_MARKS = "',"           # eSpeak's primary and secondary stress, written before a vowel
 
 
 @dataclass
 class SynthesizerConfig(SavedConfig):
     alphabet: str = " abcdefghijklmnopqrstuvwxyz'?,.!"   # what it can say (after numbers become words)
+    phonemes: list = field(default_factory=list)          # eSpeak phoneme mnemonics seen in training
     n_mels: int = 80
     dim: int = 128
     encoder_layers: int = 3
     decoder_layers: int = 3
     heads: int = 2
+    postnet_kernel: int = 5
     max_chars: int = 200
+    max_phonemes: int = 200
     max_frames: int = 1500               # 15 s at a 10 ms hop
-    teacher_voice: str = "en-us+m1"      # the eSpeak voice it learns to speak like
+    teacher_voice: str = "en-us+m1"      # the eSpeak voice it learns to speak like (and phonemise with)
     teacher_rate: int = 160
     task: str = "speak"
 
@@ -45,6 +54,16 @@ def speakable(text: str) -> str:
     return " ".join(NUMBERS.get(w.strip("?,.!"), w.strip("?,.!")) + w[len(w.rstrip("?,.!")):] for w in words)
 
 
+def frame_places(durations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For one row of per-phoneme frame counts -> (phoneme index of each frame, frames since
+    that phoneme began, frames until it ends), the latter two capped at PLACES - 1."""
+    index = torch.repeat_interleave(torch.arange(len(durations), device=durations.device), durations)
+    starts = torch.cumsum(durations, 0) - durations
+    since = torch.arange(len(index), device=durations.device) - starts[index]
+    until = durations[index] - 1 - since
+    return index, since.clamp(max=PLACES - 1), until.clamp(max=PLACES - 1)
+
+
 @MODEL_KINDS.register("synthesizer")
 class Synthesizer(Pretrained):
     kind = "synthesizer"
@@ -53,60 +72,90 @@ class Synthesizer(Pretrained):
     def __init__(self, config: SynthesizerConfig):
         super().__init__()
         self.config = config
-        self.index = {c: i + 1 for i, c in enumerate(config.alphabet)}     # 0 = padding
-        self.embed = nn.Embedding(len(config.alphabet) + 1, config.dim, padding_idx=0)
-        self.char_pos = nn.Parameter(torch.randn(1, config.max_chars, config.dim) * 0.02)
+        self.letters = set(config.alphabet)
+        self.index = {p: i + 1 for i, p in enumerate(config.phonemes)}     # 0 = padding
+        self.embed = nn.Embedding(len(config.phonemes) + 1, config.dim, padding_idx=0)
+        self.phoneme_pos = nn.Parameter(torch.randn(1, config.max_phonemes, config.dim) * 0.02)
         self.frame_pos = nn.Parameter(torch.randn(1, config.max_frames, config.dim) * 0.02)
+        self.since_start = nn.Embedding(PLACES, config.dim)
+        self.until_end = nn.Embedding(PLACES, config.dim)
         self.encoder = transformer(config.dim, config.encoder_layers, config.heads)
         self.duration = mlp([config.dim, config.dim, 1])
         self.decoder = transformer(config.dim, config.decoder_layers, config.heads)
         self.norm = nn.LayerNorm(config.dim)
         self.to_mel = nn.Linear(config.dim, config.n_mels)
         nn.init.constant_(self.to_mel.bias, -6.0)    # near speech's mean log-mel power: skips a slow first phase
+        k = config.postnet_kernel
+        self.postnet = nn.Sequential(nn.Conv1d(config.n_mels, config.dim, k, padding=k // 2), nn.GELU(),
+                                     nn.Conv1d(config.dim, config.n_mels, k, padding=k // 2))
 
-    def encode_text(self, text: str) -> list[int]:
+    def check_text(self, text: str) -> str:
+        """The text as the teacher reads it, or a one-line error saying why it cannot be spoken."""
         said = speakable(text)
-        missing = sorted({c for c in said if c not in self.index})
+        missing = sorted({c for c in said if c not in self.letters})
         if missing or not said.strip():
             what = f"characters it cannot speak: {''.join(missing)!r}" if missing else "nothing to say"
             raise InputError(f"{text!r}: {what}")
         if len(said) > self.config.max_chars:
             raise InputError(f"{text!r}: {len(said)} characters, more than this synthesiser's {self.config.max_chars}")
-        return [self.index[c] for c in said]
+        return said
 
-    def preprocess(self, values: dict) -> dict:
-        seqs = [self.encode_text(t) for t in values["text"]]
+    def phonemize(self, text: str) -> list[str]:
+        """eSpeak's phonemes for the text, in the teacher's voice."""
+        from ..speech.espeak import Voice, utter
+        said = utter(self.check_text(text), Voice.parse(self.config.teacher_voice, self.config.teacher_rate))
+        return [p for p, _ in said.phonemes]
+
+    def token_ids(self, text: str, phonemes: list[str]) -> list[int]:
+        """Phoneme mnemonics -> ids; one never seen in training falls back to its unstressed
+        form if that was seen, else the text is refused."""
+        ids, unknown = [], set()
+        for p in phonemes:
+            i = self.index.get(p) or self.index.get(p.lstrip(STRESS_MARKS))
+            unknown.update([] if i else [p])
+            ids.append(i or 0)
+        if unknown:
+            raise InputError(f"{text!r}: sounds this synthesiser never learned: {' '.join(sorted(unknown))}")
+        if len(ids) > self.config.max_phonemes:
+            raise InputError(f"{text!r}: {len(ids)} phonemes, more than this synthesiser's {self.config.max_phonemes}")
+        return ids
+
+    def batch_of(self, seqs: list[list[int]]) -> dict:
         ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
         for row, s in enumerate(seqs):
             ids[row, : len(s)] = torch.tensor(s)
         return {"ids": ids, "mask": ids != 0}
 
+    def preprocess(self, values: dict) -> dict:
+        return self.batch_of([self.token_ids(t, self.phonemize(t)) for t in values["text"]])
+
     def encode(self, batch: dict) -> torch.Tensor:
         ids, mask = batch["ids"], batch["mask"]
-        x = self.embed(ids) + self.char_pos[:, : ids.shape[1]]
+        x = self.embed(ids) + self.phoneme_pos[:, : ids.shape[1]]
         return self.encoder(x, src_key_padding_mask=padding_mask(mask))
 
-    def expand(self, chars: torch.Tensor, durations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Repeat each character's vector by its duration -> (frames [B, F, D], frame mask)."""
+    def expand(self, phonemes: torch.Tensor, durations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Repeat each phoneme's vector by its duration, marking where in the phoneme each
+        frame lies -> (frames [B, F, D], frame mask)."""
+        durations = durations.clamp(min=0, max=self.config.max_frames)     # never build a huge index
         lengths = durations.sum(1).clamp(max=self.config.max_frames)
-        frames = chars.new_zeros(len(chars), max(int(lengths.max()), 1), chars.shape[-1])
-        for b in range(len(chars)):
-            kept = durations[b].clamp(max=self.config.max_frames)     # never build a huge index
-            idx = torch.repeat_interleave(torch.arange(chars.shape[1], device=chars.device), kept)
-            idx = idx[: self.config.max_frames]
-            frames[b, : len(idx)] = chars[b, idx]
-        mask = torch.arange(frames.shape[1], device=chars.device) < lengths.unsqueeze(1)
+        frames = phonemes.new_zeros(len(phonemes), max(int(lengths.max()), 1), phonemes.shape[-1])
+        for b in range(len(phonemes)):
+            index, since, until = (t[: self.config.max_frames] for t in frame_places(durations[b]))
+            frames[b, : len(index)] = phonemes[b, index] + self.since_start(since) + self.until_end(until)
+        mask = torch.arange(frames.shape[1], device=phonemes.device) < lengths.unsqueeze(1)
         return frames, mask
 
     def decode(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = frames + self.frame_pos[:, : frames.shape[1]]
-        return self.to_mel(self.norm(self.decoder(x, src_key_padding_mask=padding_mask(mask))))
+        mel = self.to_mel(self.norm(self.decoder(x, src_key_padding_mask=padding_mask(mask))))
+        return mel + self.postnet(mel.transpose(1, 2)).transpose(1, 2)
 
     def forward(self, batch: dict) -> dict:
-        """Teacher-forced: batch["durations"] [B, T] frames per character."""
-        chars = self.encode(batch)
-        log_durations = self.duration(chars).squeeze(-1)
-        frames, frame_mask = self.expand(chars, batch["durations"])
+        """Teacher-forced: batch["durations"] [B, T] frames per phoneme."""
+        encoded = self.encode(batch)
+        log_durations = self.duration(encoded).squeeze(-1)
+        frames, frame_mask = self.expand(encoded, batch["durations"])
         return {"mel": self.decode(frames, frame_mask), "frame_mask": frame_mask, "log_durations": log_durations}
 
     @torch.no_grad()
@@ -118,10 +167,10 @@ class Synthesizer(Pretrained):
         out = []
         for start in range(0, len(texts), batch_size):
             batch = to_device(self.preprocess({"text": texts[start:start + batch_size]}), device)
-            chars = self.encode(batch)
-            predicted = self.duration(chars).squeeze(-1).clamp(max=MAX_LOG_DURATION).exp() - 1
+            encoded = self.encode(batch)
+            predicted = self.duration(encoded).squeeze(-1).clamp(max=MAX_LOG_DURATION).exp() - 1
             durations = predicted.round().clamp(min=0).long() * batch["mask"]
-            frames, mask = self.expand(chars, durations)
+            frames, mask = self.expand(encoded, durations)
             mel = self.decode(frames, mask).float().cpu()
             out += [mel[b, : int(mask[b].sum())].T.numpy() for b in range(len(mel))]
         return out

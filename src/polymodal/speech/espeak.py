@@ -21,10 +21,11 @@ from ..errors import ConfigError, InputError
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000           # without it eSpeak calls exit() when its data fails to load
+_INITIALIZE_PHONEME_EVENTS = 0x0001      # report each phoneme as it is spoken (for the synthesiser's timings)
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _PITCH = 1, 3                     # espeak_PARAMETER values
-_EVENT_WORD, _EVENT_END_OF_LIST = 1, 0
+_EVENT_WORD, _EVENT_PHONEME, _EVENT_END_OF_LIST = 1, 7, 0
 
 
 class _Event(ctypes.Structure):
@@ -71,7 +72,7 @@ def _library():
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(),
-                                     _INITIALIZE_DONT_EXIT)
+                                     _INITIALIZE_DONT_EXIT | _INITIALIZE_PHONEME_EVENTS)
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         if rate <= 0 or lib.espeak_SetVoiceByName(b"en") != 0:
             raise ConfigError("eSpeak NG failed to initialise (espeakng-loader's data folder unreadable?)")
@@ -80,31 +81,45 @@ def _library():
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         chunks: list[np.ndarray] = []
         words: list[tuple[int, int, int]] = []
+        phonemes: list[tuple[str, int]] = []
 
         def collect(samples, count, events):
             if count > 0:
                 chunks.append(np.ctypeslib.as_array(samples, shape=(count,)).copy())
             i = 0
             while events and events[i].type != _EVENT_END_OF_LIST:
-                if events[i].type == _EVENT_WORD:
-                    words.append((events[i].text_position - 1, events[i].length, events[i].audio_position))
+                event = events[i]
+                if event.type == _EVENT_WORD:
+                    words.append((event.text_position - 1, event.length, event.audio_position))
+                elif event.type == _EVENT_PHONEME:
+                    phonemes.append((event.id.decode("ascii", "replace"), event.audio_position))
                 i += 1
             return 0                       # 0: go on synthesising
         callback = _SYNTH_CALLBACK(collect)
         lib.espeak_SetSynthCallback(callback)
-        _state.update(lib=lib, rate=rate, chunks=chunks, words=words, callback=callback)   # keep the callback alive
+        _state.update(lib=lib, rate=rate, chunks=chunks, words=words, phonemes=phonemes,
+                      callback=callback)   # keep the callback alive
     return _state["lib"], _state["rate"]
+
+
+@dataclass
+class Utterance:
+    """What eSpeak said and when: the waveform, each word as (character offset in the text,
+    length in characters, onset in ms) and each phoneme as (eSpeak's mnemonic, onset in ms)."""
+    wave: np.ndarray                     # float32 mono in [-1, 1]
+    rate: int
+    words: list[tuple[int, int, int]]
+    phonemes: list[tuple[str, int]]
 
 
 def synthesize(text: str, voice: Voice = Voice()) -> tuple[np.ndarray, int]:
     """-> (float32 mono waveform in [-1, 1], sample rate)."""
-    wave, rate, _ = synthesize_with_words(text, voice)
-    return wave, rate
+    said = utter(text, voice)
+    return said.wave, said.rate
 
 
-def synthesize_with_words(text: str, voice: Voice = Voice()) -> tuple[np.ndarray, int, list[tuple[int, int, int]]]:
-    """-> (waveform, sample rate, words): each word as (character offset in the text, its
-    length in characters, where its sound starts in ms), as eSpeak reports them."""
+def utter(text: str, voice: Voice = Voice()) -> Utterance:
+    """Speak `text` and keep eSpeak's word and phoneme timings."""
     if not text.strip():
         raise InputError("nothing to speak: the text is empty")
     with _lock:
@@ -114,11 +129,10 @@ def synthesize_with_words(text: str, voice: Voice = Voice()) -> tuple[np.ndarray
         lib.espeak_SetParameter(_RATE, int(voice.rate), 0)
         lib.espeak_SetParameter(_PITCH, int(voice.pitch), 0)
         data = text.encode("utf-8") + b"\0"
-        _state["chunks"].clear()
-        _state["words"].clear()
+        for collected in ("chunks", "words", "phonemes"):
+            _state[collected].clear()
         if lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None) != 0:
             raise InputError(f"eSpeak NG could not speak {text!r}")
         lib.espeak_Synchronize()
         samples = np.concatenate(_state["chunks"]) if _state["chunks"] else np.zeros(0, np.int16)
-        words = list(_state["words"])
-    return (samples.astype(np.float32) / 32768.0), rate, words
+        return Utterance(samples.astype(np.float32) / 32768.0, rate, list(_state["words"]), list(_state["phonemes"]))

@@ -1,5 +1,6 @@
-"""Log-mel frames back to a waveform: the mel filterbank's pseudo-inverse gives a linear
-magnitude spectrogram, and Griffin-Lim finds phases consistent with it (no trained vocoder)."""
+"""Log-mel frames back to a waveform: each mel band's power spread back over the FFT bins it
+covers gives a linear magnitude spectrogram, and Griffin-Lim finds phases consistent with it
+(no trained vocoder)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +10,17 @@ from ..processors.audio import LogMelConfig, mel_filterbank
 
 
 def mel_to_magnitude(log_mel: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
-    """[n_mels, frames] natural-log mel power -> [n_fft//2 + 1, frames] linear magnitude."""
-    power = np.linalg.pinv(mel_filterbank(cfg)) @ np.exp(log_mel)
-    return np.sqrt(np.clip(power, 0.0, None))
+    """[n_mels, frames] natural-log mel power -> [n_fft//2 + 1, frames] linear magnitude.
+
+    Each band's power per bin (its power over its filter's total weight), averaged over the
+    bands that cover a bin, weighted by their filters. Not the filterbank's pseudo-inverse:
+    that undoes an exact log-mel well, but turns the small errors of a predicted one into
+    large alternating bin powers (measured: teacher log-mels smoothed over 3 frames went from
+    0% to 93% WER through the shipped recogniser; with this, 0%)."""
+    bank = mel_filterbank(cfg).astype(np.float64)
+    per_bin = np.exp(log_mel) / np.maximum(bank.sum(1, keepdims=True), 1e-8)
+    power = (bank.T @ per_bin) / np.maximum(bank.sum(0)[:, None], 1e-8)
+    return np.sqrt(power)
 
 
 def griffin_lim(magnitude: np.ndarray, cfg: LogMelConfig, iterations: int = 48, seed: int = 0) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Speech synthesis: text -> speech. The model learns from a teacher voice (eSpeak NG): its
-log-mel frames are the targets, and its word timings give each character's duration.
+log-mel frames are the targets, and its phoneme timings give each phoneme's duration.
 Training-time scores are mel L1 and duration error; `eval speak` scores intelligibility by
 the word error rate of a recogniser listening to the synthesised speech."""
 from __future__ import annotations
@@ -31,35 +31,37 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
     return [TextExample(r["text"], r.get("_row")) for r in manifest.rows], manifest
 
 
-def char_durations(said: str, words: list[tuple[int, int, int]], frames: int, hop_ms: float) -> list[int]:
-    """Frames per character from the teacher's word onsets: the characters from one word's
-    start to the next word's start share that stretch of frames evenly; the total is `frames`."""
-    starts = [(0, 0)] + [(max(0, a), round(ms / hop_ms)) for a, _, ms in words] + [(len(said), frames)]
-    out = [0] * len(said)
-    for (a, fa), (b, fb) in zip(starts, starts[1:]):
-        if b <= a:
-            continue
-        span = max(0, min(fb, frames) - fa)
-        share, extra = divmod(span, b - a)
-        for k in range(a, b):
-            out[k] = share + (1 if k - a < extra else 0)
-    out[-1] += frames - sum(out)            # whatever timing rounding left over
-    return out
+def phoneme_durations(onsets_ms: list[int], frames: int, hop_ms: float) -> list[int]:
+    """Frames per phoneme from the teacher's phoneme onsets: each lasts until the next one
+    begins, the last until the end; any silence before the first belongs to the first. The
+    total is `frames`."""
+    bounds = [min(round(ms / hop_ms), frames) for ms in onsets_ms[1:]]
+    bounds = [0] + list(np.maximum.accumulate(bounds)) + [frames] if bounds else [0, frames]
+    return [int(b - a) for a, b in zip(bounds, bounds[1:])]
 
 
-def teacher(model, text: str) -> tuple[np.ndarray, list[int]]:
-    """The teacher's [frames, n_mels] log-mel for the text and the characters' durations."""
-    from ..models.synthesizer import speakable
-    from ..processors.audio import log_mel, num_frames
-    from ..speech.espeak import Voice, synthesize_with_words
+def teacher(model, text: str) -> tuple[np.ndarray, list[int], list[int]]:
+    """The teacher's [frames, n_mels] log-mel for the text, its phonemes' ids and their durations."""
+    from ..processors.audio import log_mel
+    from ..speech.espeak import Voice, utter
     from ..speech.spoken import RATE, resample
     cfg = model.config
-    said = speakable(text)
-    wave, rate, words = synthesize_with_words(said, Voice.parse(cfg.teacher_voice, cfg.teacher_rate))
-    wave = resample(wave, rate)
+    said = utter(model.check_text(text), Voice.parse(cfg.teacher_voice, cfg.teacher_rate))
+    if not said.phonemes:
+        raise InputError(f"{text!r}: the teacher voice said no phonemes")
+    wave = resample(said.wave, said.rate)
     mel = log_mel(wave, cfg.mel).T[: cfg.max_frames]
-    durations = char_durations(said, words, min(num_frames(len(wave), cfg.mel), cfg.max_frames), 1000 * cfg.mel.hop_length / RATE)
-    return mel, durations
+    ids = model.token_ids(text, [p for p, _ in said.phonemes])
+    durations = phoneme_durations([ms for _, ms in said.phonemes], len(mel), 1000 * cfg.mel.hop_length / RATE)
+    return mel, ids, durations
+
+
+def phoneme_inventory(texts: list[str], teacher_voice: str, teacher_rate: int) -> list[str]:
+    """Every phoneme mnemonic the teacher voice uses for these texts, sorted."""
+    from ..models.synthesizer import speakable
+    from ..speech.espeak import Voice, utter
+    voice = Voice.parse(teacher_voice, teacher_rate)
+    return sorted({p for text in set(texts) for p, _ in utter(speakable(text), voice).phonemes})
 
 
 def masked_mel_l1(out, targets) -> torch.Tensor:
@@ -87,12 +89,14 @@ class SpeakTask:
     @staticmethod
     def build_model(spec: dict, examples):
         from ..models.synthesizer import Synthesizer, SynthesizerConfig
-        return Synthesizer(SynthesizerConfig.from_dict(spec))
+        config = SynthesizerConfig.from_dict(spec)
+        config.phonemes = phoneme_inventory([ex.text for ex in examples], config.teacher_voice, config.teacher_rate)
+        return Synthesizer(config)
 
     @staticmethod
     def make_batch(model, examples, rng, cfg):
-        batch = model.preprocess({"text": [ex.text for ex in examples]})
-        mels, durations = zip(*(teacher(model, ex.text) for ex in examples))
+        mels, ids, durations = zip(*(teacher(model, ex.text) for ex in examples))
+        batch = model.batch_of(list(ids))
         frames = max(len(m) for m in mels)
         target = torch.zeros(len(mels), frames, model.config.n_mels)
         dur = torch.zeros_like(batch["ids"])
@@ -112,7 +116,7 @@ class SpeakTask:
     @staticmethod
     @torch.no_grad()
     def evaluate(model, examples, batch_size=16, device=None, progress=False) -> dict:
-        """Teacher-forced mel L1 and |predicted - true| duration in frames per character."""
+        """Teacher-forced mel L1 and |predicted - true| duration in frames per phoneme."""
         from ..layers import to_device
         model.eval()
         device = device or next(model.parameters()).device
