@@ -85,6 +85,9 @@ def test_speak_with_a_trained_model_and_eval_speak(trained, tmp_path, capsys):
     assert main(["speak", "un café", "--out", str(tmp_path / "b.wav"), "--model", str(trained)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot speak" in err and not (tmp_path / "b.wav").exists()
+    assert main(["speak", "the red circle", "--out", str(tmp_path / "c.wav"), "--model", str(trained),
+                 "--voice", "en-gb-scotland+f4"]) == 2
+    assert "one voice" in capsys.readouterr().err and not (tmp_path / "c.wav").exists()
     assert main(["eval", "speak", "--data", "spoken:test", "--n", "8", "--recognizer", "pocketsphinx", "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
     # eSpeak through pocketsphinx's grammar is mostly heard (WER 0.17-0.25 here, varying with

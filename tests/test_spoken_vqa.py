@@ -9,6 +9,7 @@ import torch
 from polymodal.cli import main
 from polymodal.errors import InputError
 from polymodal.fusion import FUSIONS
+from polymodal.hub import resolve
 from polymodal.pretrained import load_model
 from polymodal.speech.questions import question_audio
 from polymodal.speech.voices import all_voices
@@ -84,3 +85,6 @@ def test_ask_with_audio_and_eval_by_speech(trained, tmp_path, capsys):
     # the shipped text model cannot take speech: a one-line error
     assert main(["eval", "vqa", "--data", str(data / "manifest.jsonl"), "--ask-by", "speech"]) == 2
     assert "not speech" in capsys.readouterr().err
+    # asked by speech without --model, `ask` uses the shipped model that hears
+    assert main(["ask", str(data / row["image"]), "--audio", str(data / row["audio"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["answer"] in load_model(resolve("vqa", "vqa-spoken")).config.labels

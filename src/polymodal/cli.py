@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question about an image (or many: a folder, --data)")
     p.add_argument("image", nargs="?", help="an image file or a folder of images")
     p.add_argument("question", nargs="?")
-    p.add_argument("--audio", help="the question spoken, as an audio file (for a model that takes speech)")
+    p.add_argument("--audio", help="the question spoken, as an audio file (then the default model is the shipped vqa-spoken)")
     add_data_args(p, required=False)
     p.add_argument("--model")
     p.add_argument("--batch-size", type=positive_int, default=64)

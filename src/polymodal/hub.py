@@ -17,7 +17,8 @@ DEFAULTS = {"vqa": "vqa-sort-of-clevr", "caption": "caption-shapes", "align": "a
             "transcribe": "asr-spoken-world"}   # task -> the model used without --model
 
 for _name in ("vqa-sort-of-clevr", "caption-shapes", "align-shapes", "ground-shapes", "text-qa-signs",
-              "caption-sort-of-clevr", "text-qa-sort-of-clevr", "asr-spoken-world", "tts-spoken-world"):
+              "caption-sort-of-clevr", "text-qa-sort-of-clevr", "asr-spoken-world", "tts-spoken-world",
+              "vqa-spoken"):
     SHIPPED.register(_name)(lambda _n=_name: SHIPPED_DIR / _n)
 
 

@@ -176,9 +176,12 @@ class Synthesizer(Pretrained):
         return out
 
     def speak_texts(self, texts: list[str], voice: str | None = None) -> list:
-        """texts -> Audio (16 kHz), vocoded by Griffin-Lim. `voice` is not used: one voice."""
+        """texts -> Audio (16 kHz), vocoded by Griffin-Lim, in the one voice it learnt."""
         from ..modalities import Audio
         from ..speech.vocoder import vocode
+        if voice not in (None, self.config.teacher_voice):
+            raise InputError(f"voice {voice!r}: this synthesiser has one voice, {self.config.teacher_voice} "
+                             f"(other voices: --model espeak)")
         cfg = self.config.mel
         out = []
         for text, mel in zip(texts, self.mels(texts)):

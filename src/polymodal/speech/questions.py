@@ -1,16 +1,21 @@
-"""Spoken questions for VQA on generated scenes: each question text is spoken in VARIANTS
-renditions by the split's voices, and question k of scene i uses one of them. The renditions
-and their log-mel features are cached, since sort-of-clevr asks only 36 distinct questions."""
+"""Spoken questions for VQA on generated scenes: each question text is spoken in a fixed
+number of renditions by the split's voices, and question k of scene i uses one of them. The
+renditions' log-mel features are cached, since sort-of-clevr asks only 36 distinct questions.
+
+Training has 256 renditions per question, other splits 32: with 32, a spoken-VQA model
+answered the training voices' questions as well as typed ones (97.7%) but test voices' only
+80.5%; it had learnt the 1,152 training clips rather than the speech."""
 from __future__ import annotations
 
 from functools import lru_cache
 
 import numpy as np
 
-VARIANTS = 32
+VARIANTS = {"train": 256}
+DEFAULT_VARIANTS = 32
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=256)           # only until its features are cached
 def question_audio(text: str, split: str, seed: int, variant: int):
     from ..data.world import scene_rng
     from ..modalities import Audio
@@ -20,11 +25,11 @@ def question_audio(text: str, split: str, seed: int, variant: int):
     return Audio(speak(text, voice), RATE, f"<{voice.label()}: {text!r}>")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)         # 36 questions x 256 training renditions, plus the other splits'
 def question_features(text: str, split: str, seed: int, variant: int, processor) -> np.ndarray:
     """The processor's features of that rendition (processors are cached by identity)."""
     return processor.features(question_audio(text, split, seed, variant))
 
 
-def variant_of(scene: int, question: int) -> int:
-    return (scene * 20 + question) * 7919 % VARIANTS
+def variant_of(scene: int, question: int, split: str) -> int:
+    return (scene * 20 + question) * 7919 % VARIANTS.get(split, DEFAULT_VARIANTS)

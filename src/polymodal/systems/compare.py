@@ -68,7 +68,7 @@ def question_audio(q: vqa.Question):
     from ..speech.questions import question_audio as rendition
     from ..speech.questions import variant_of
     split, seed, scene, k = q.key
-    return rendition(q.text, split, seed, variant_of(scene, k))
+    return rendition(q.text, split, seed, variant_of(scene, k, split))
 
 
 def system_items(examples, inputs: dict | None = None) -> list[dict]:

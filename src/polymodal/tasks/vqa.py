@@ -75,7 +75,7 @@ def spoken(q: Question, processor):
         raise InputError(f"question {q.text!r} has no audio (give an audio column, or use shapes: data)")
     from ..speech.questions import question_features, variant_of
     split, seed, scene, k = q.key
-    return question_features(q.text, split, seed, variant_of(scene, k), processor)
+    return question_features(q.text, split, seed, variant_of(scene, k, split), processor)
 
 
 def question_modalities(model, ask_by: str | None) -> list[str]:
