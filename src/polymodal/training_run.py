@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 import torch
@@ -48,7 +49,8 @@ def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
     from . import warm_start
     if model_init:
         counts = warm_start.load_matching(model, model_init)
-        print(f"init from {model_init}: {counts['taken']} tensors taken, {counts['fresh']} start fresh")
+        print(f"init from {model_init}: {counts['taken']} tensors taken, {counts['fresh']} start fresh",
+              file=sys.stderr)         # stdout is for the run's JSON result
     for m, source in inits.items():
         warm_start.load_into(model.encoders[m], source)
     return model
