@@ -54,6 +54,12 @@ def speakable(text: str) -> str:
     return " ".join(NUMBERS.get(w.strip("?,.!"), w.strip("?,.!")) + w[len(w.rstrip("?,.!")):] for w in words)
 
 
+def teacher_utterance(said: str, voice: str, rate: int):
+    """eSpeak NG speaking already-speakable text in the teacher's voice (audio and phoneme timings)."""
+    from ..speech.espeak import Voice, utter
+    return utter(said, Voice.parse(voice, rate))
+
+
 def frame_places(durations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For one row of per-phoneme frame counts -> (phoneme index of each frame, frames since
     that phoneme began, frames until it ends), the latter two capped at PLACES - 1."""
@@ -102,8 +108,7 @@ class Synthesizer(Pretrained):
 
     def phonemize(self, text: str) -> list[str]:
         """eSpeak's phonemes for the text, in the teacher's voice."""
-        from ..speech.espeak import Voice, utter
-        said = utter(self.check_text(text), Voice.parse(self.config.teacher_voice, self.config.teacher_rate))
+        said = teacher_utterance(self.check_text(text), self.config.teacher_voice, self.config.teacher_rate)
         return [p for p, _ in said.phonemes]
 
     def token_ids(self, text: str, phonemes: list[str]) -> list[int]:

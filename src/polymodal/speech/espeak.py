@@ -25,7 +25,7 @@ _INITIALIZE_PHONEME_EVENTS = 0x0001      # report each phoneme as it is spoken (
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _PITCH = 1, 3                     # espeak_PARAMETER values
-_EVENT_WORD, _EVENT_PHONEME, _EVENT_END_OF_LIST = 1, 7, 0
+_EVENT_PHONEME, _EVENT_END_OF_LIST = 7, 0
 
 
 class _Event(ctypes.Structure):
@@ -80,7 +80,6 @@ def _library():
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         chunks: list[np.ndarray] = []
-        words: list[tuple[int, int, int]] = []
         phonemes: list[tuple[str, int]] = []
 
         def collect(samples, count, events):
@@ -88,27 +87,21 @@ def _library():
                 chunks.append(np.ctypeslib.as_array(samples, shape=(count,)).copy())
             i = 0
             while events and events[i].type != _EVENT_END_OF_LIST:
-                event = events[i]
-                if event.type == _EVENT_WORD:
-                    words.append((event.text_position - 1, event.length, event.audio_position))
-                elif event.type == _EVENT_PHONEME:
-                    phonemes.append((event.id.decode("ascii", "replace"), event.audio_position))
+                if events[i].type == _EVENT_PHONEME:
+                    phonemes.append((events[i].id.decode("ascii", "replace"), events[i].audio_position))
                 i += 1
             return 0                       # 0: go on synthesising
         callback = _SYNTH_CALLBACK(collect)
         lib.espeak_SetSynthCallback(callback)
-        _state.update(lib=lib, rate=rate, chunks=chunks, words=words, phonemes=phonemes,
-                      callback=callback)   # keep the callback alive
+        _state.update(lib=lib, rate=rate, chunks=chunks, phonemes=phonemes, callback=callback)   # keep the callback alive
     return _state["lib"], _state["rate"]
 
 
 @dataclass
 class Utterance:
-    """What eSpeak said and when: the waveform, each word as (character offset in the text,
-    length in characters, onset in ms) and each phoneme as (eSpeak's mnemonic, onset in ms)."""
+    """What eSpeak said and when: the waveform and each phoneme as (eSpeak's mnemonic, onset in ms)."""
     wave: np.ndarray                     # float32 mono in [-1, 1]
     rate: int
-    words: list[tuple[int, int, int]]
     phonemes: list[tuple[str, int]]
 
 
@@ -119,7 +112,7 @@ def synthesize(text: str, voice: Voice = Voice()) -> tuple[np.ndarray, int]:
 
 
 def utter(text: str, voice: Voice = Voice()) -> Utterance:
-    """Speak `text` and keep eSpeak's word and phoneme timings."""
+    """Speak `text` and keep eSpeak's phoneme timings."""
     if not text.strip():
         raise InputError("nothing to speak: the text is empty")
     with _lock:
@@ -129,10 +122,10 @@ def utter(text: str, voice: Voice = Voice()) -> Utterance:
         lib.espeak_SetParameter(_RATE, int(voice.rate), 0)
         lib.espeak_SetParameter(_PITCH, int(voice.pitch), 0)
         data = text.encode("utf-8") + b"\0"
-        for collected in ("chunks", "words", "phonemes"):
-            _state[collected].clear()
+        _state["chunks"].clear()
+        _state["phonemes"].clear()
         if lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None) != 0:
             raise InputError(f"eSpeak NG could not speak {text!r}")
         lib.espeak_Synchronize()
         samples = np.concatenate(_state["chunks"]) if _state["chunks"] else np.zeros(0, np.int16)
-        return Utterance(samples.astype(np.float32) / 32768.0, rate, list(_state["words"]), list(_state["phonemes"]))
+        return Utterance(samples.astype(np.float32) / 32768.0, rate, list(_state["phonemes"]))

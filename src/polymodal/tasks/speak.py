@@ -42,11 +42,11 @@ def phoneme_durations(onsets_ms: list[int], frames: int, hop_ms: float) -> list[
 
 def teacher(model, text: str) -> tuple[np.ndarray, list[int], list[int]]:
     """The teacher's [frames, n_mels] log-mel for the text, its phonemes' ids and their durations."""
+    from ..models.synthesizer import teacher_utterance
     from ..processors.audio import log_mel
-    from ..speech.espeak import Voice, utter
     from ..speech.spoken import RATE, resample
     cfg = model.config
-    said = utter(model.check_text(text), Voice.parse(cfg.teacher_voice, cfg.teacher_rate))
+    said = teacher_utterance(model.check_text(text), cfg.teacher_voice, cfg.teacher_rate)
     if not said.phonemes:
         raise InputError(f"{text!r}: the teacher voice said no phonemes")
     wave = resample(said.wave, said.rate)
@@ -58,10 +58,9 @@ def teacher(model, text: str) -> tuple[np.ndarray, list[int], list[int]]:
 
 def phoneme_inventory(texts: list[str], teacher_voice: str, teacher_rate: int) -> list[str]:
     """Every phoneme mnemonic the teacher voice uses for these texts, sorted."""
-    from ..models.synthesizer import speakable
-    from ..speech.espeak import Voice, utter
-    voice = Voice.parse(teacher_voice, teacher_rate)
-    return sorted({p for text in set(texts) for p, _ in utter(speakable(text), voice).phonemes})
+    from ..models.synthesizer import speakable, teacher_utterance
+    return sorted({p for text in set(texts)
+                   for p, _ in teacher_utterance(speakable(text), teacher_voice, teacher_rate).phonemes})
 
 
 def masked_mel_l1(out, targets) -> torch.Tensor:
