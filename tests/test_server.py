@@ -88,6 +88,13 @@ def test_caption_ask_ground_classify_embed_match_the_cli(client, files, capsys):
     web = client.post("/v1/ask", data={"question": question}, files=upload(clevr_png)).json()
     assert (web["answer"], web["score"]) == (cli["answer"], cli["score"])
 
+    # a spoken question goes to the model that hears (vqa-spoken), as `ask --audio` does
+    speech = files["folder"] / "speech.wav"
+    cli = cli_json(capsys, "ask", str(clevr_png), "--audio", str(speech), "--json")
+    web = client.post("/v1/ask", files={**upload(clevr_png), "audio": ("q.wav", speech.read_bytes(), "audio/wav")})
+    assert (web.json()["answer"], web.json()["score"]) == (cli["answer"], cli["score"])
+    assert client.get("/v1/models").json()["configured"]["vqa (spoken)"] == "vqa-spoken"
+
     phrase = files["scene"].phrases[0].text
     cli = cli_json(capsys, "ground", str(scene_png), phrase, "--json")
     web = client.post("/v1/ground", json={"image": base64.b64encode(scene_png.read_bytes()).decode(),

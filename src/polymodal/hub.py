@@ -15,6 +15,12 @@ SHIPPED: Registry = Registry("shipped model")
 DEFAULTS = {"vqa": "vqa-sort-of-clevr", "caption": "caption-shapes", "align": "align-shapes",
             "ground": "ground-shapes", "speak": "espeak", "text-qa": "text-qa-signs",
             "transcribe": "asr-spoken-world"}   # task -> the model used without --model
+SPOKEN_DEFAULTS = {"vqa": "vqa-spoken"}        # ... when the input is spoken (the typed default cannot hear)
+
+
+def default_model(task: str, spoken: bool = False) -> str | None:
+    """The model a task uses when none is named; a spoken input may need one that hears."""
+    return (spoken and SPOKEN_DEFAULTS.get(task)) or DEFAULTS.get(task)
 
 for _name in ("vqa-sort-of-clevr", "caption-shapes", "align-shapes", "ground-shapes", "text-qa-signs",
               "caption-sort-of-clevr", "text-qa-sort-of-clevr", "asr-spoken-world", "tts-spoken-world",

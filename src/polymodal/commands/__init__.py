@@ -151,10 +151,9 @@ def eval_system(args) -> dict:
 
 
 def ask(args) -> int:
-    from ..hub import load
+    from ..hub import default_model, load
     items = ask_items(args)
-    # a spoken question goes to the shipped model that hears, unless a model is named
-    pipe = load("vqa", args.model or ("vqa-spoken" if args.audio else None))
+    pipe = load("vqa", args.model or default_model("vqa", spoken=bool(args.audio)))
     answers = pipe.batch([(image, question, args.audio) for image, question, _ in items], args.batch_size,
                          progress=len(items) > args.batch_size and sys.stderr.isatty())
     for (_, question, name), answer in zip(items, answers):

@@ -99,7 +99,8 @@ class AskEndpoint(Endpoint):
 
     @staticmethod
     def run(pool, batch):
-        answers = pool.get("vqa").batch([(v["image"], v["question"], v["audio"]) for v in batch])
+        spoken = batch[0]["audio"] is not None      # one kind per batch: see key()
+        answers = pool.get("vqa", spoken).batch([(v["image"], v["question"], v["audio"]) for v in batch])
         return [{"answer": a.text, "score": a.score} for a in answers]
 
 

@@ -25,17 +25,19 @@ class ModelPool:
         self.load_seconds: dict[str, float] = {}
         self.lock = threading.Lock()
 
-    def name(self, task: str) -> str:
-        from ..hub import DEFAULTS
-        name = self.models.get(task) or DEFAULTS.get(task)
+    def name(self, task: str, spoken: bool = False) -> str:
+        from ..hub import default_model
+        name = self.models.get(task) or default_model(task, spoken)
         if name is None:
             raise ModelNotFoundError(f"this server has no model for {task}: start it with --model {task}=NAME_OR_DIR")
         return name
 
-    def get(self, task: str):
-        """The task's pipeline, loaded now if it is not yet."""
+    def get(self, task: str, spoken: bool = False):
+        """The task's pipeline, loaded now if it is not yet; `spoken` inputs may take another default."""
         from ..hub import load
-        return self.cached(task, lambda: load(task, self.name(task)), weight_bytes)
+        name = self.name(task, spoken)
+        key = task if name == self.name(task) else f"{task} (spoken)"
+        return self.cached(key, lambda: load(task, name), weight_bytes)
 
     def system(self, name: str):
         """A built-in system, its steps' models loaded on first use (they count as its weight)."""
@@ -65,8 +67,10 @@ class ModelPool:
         return sum(size for _, size in self.loaded.values())
 
     def describe(self) -> dict:
-        from ..hub import DEFAULTS
-        tasks = sorted(set(DEFAULTS) | set(self.models))
-        return {"configured": {t: self.models.get(t) or DEFAULTS.get(t) for t in tasks},
+        from ..hub import DEFAULTS, SPOKEN_DEFAULTS
+        configured = {t: self.name(t) for t in sorted(set(DEFAULTS) | set(self.models))}
+        configured.update({f"{t} (spoken)": self.name(t, True) for t in SPOKEN_DEFAULTS
+                           if self.name(t, True) != configured.get(t)})
+        return {"configured": configured,
                 "loaded": {t: {"bytes": size, "load_seconds": self.load_seconds.get(t)} for t, (_, size) in self.loaded.items()},
                 "budget_bytes": int(self.budget), "used_bytes": self.used()}

@@ -91,19 +91,21 @@ async function toggleRecording() {
   }
   const chunks = [];
   recorder = new MediaRecorder(stream);
-  recorder.ondataavailable = (e) => chunks.push(e.data);
+  const type = recorder.mimeType;
+  recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
   recorder.onstop = async () => {
     stream.getTracks().forEach((t) => t.stop());
     recorder = null;
     button.classList.remove("recording");
     button.textContent = "● Record";
+    if (!chunks.length) { showError("nothing was recorded: hold the recording a little longer"); return; }
     try {
-      const wav = await toWav(new Blob(chunks));
+      const wav = await toWav(new Blob(chunks, { type }));
       const r = await call("ask", { image, audio: wav });
       $("answer-result").textContent = `${r.answer} (${r.score.toFixed(2)})`;
     } catch (e) { if (!$("error").textContent) showError(`the recording could not be read (${e.message})`); }
   };
-  recorder.start();
+  recorder.start(250);     // in slices, so a short recording still holds data when stopped
   button.classList.add("recording");
   button.textContent = "■ Stop";
 }
