@@ -175,3 +175,40 @@ def test_load_on_a_mixed_precision_path(hf_dirs, scene_files):
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA device"):
             load("align", str(hf_dirs["clip"]), device="cuda")
+
+
+@pytest.mark.parametrize("name", ["clip", "blip", "vit-gpt2", "owlvit", "vilt", "whisper", "vits"])
+def test_every_adapter_runs_with_bf16_weights(hf_dirs, scene_files, name):
+    """precision="bf16": the Hugging Face weights are held in bf16 and each task still gives
+    its usual kind of result (floats, not bf16 tensors, reach the caller)."""
+    from polymodal.modalities import Audio
+    images, _ = scene_files
+    folder = str(hf_dirs[name])
+    task = load_model(hf_dirs[name]).config.task
+    pipe = load(task, folder, precision="bf16")
+    hf = pipe.pipeline.model.model
+    held = hf.get_encoder() if name == "whisper" else hf     # Whisper's decoder stays fp32: see its adapter
+    assert {p.dtype for p in held.parameters()} == {torch.bfloat16}
+    if name == "whisper":
+        assert {p.dtype for p in hf.get_decoder().parameters()} == {torch.float32}
+    speech = Audio(0.1 * np.sin(np.linspace(0, 2000, 16000)).astype(np.float32), 16000)
+    result = {"align": lambda: pipe.classify(images[:1], ["red circle", "blue square"])[0][0][1],
+              "caption": lambda: pipe(images[0]).score, "ground": lambda: pipe(images[0], "the red circle").score,
+              "vqa": lambda: pipe(images[0], "is there a red circle?").score,
+              "transcribe": lambda: pipe(speech).score, "speak": lambda: float(pipe("a red circle").waveform.std())}[task]()
+    assert isinstance(result, float) and np.isfinite(result)
+
+
+def test_blip_vision_attention_runs_fused_with_the_eager_result(hf_dirs):
+    """BLIP's eager vision attention is switched to SDPA when loaded (hf/sdpa.py): the same
+    values, and the eager forward still answers a call that asks for attention weights."""
+    adapter = load_model(hf_dirs["blip"])
+    switched = [m for m in adapter.model.modules() if hasattr(m, "eager_forward")]
+    assert switched and all(type(m).__name__ == "BlipAttention" for m in switched)
+    layer = switched[0]
+    x = torch.randn(2, 17, layer.embed_dim)
+    with torch.no_grad():
+        fused, weights = layer(x)
+        eager, eager_weights = layer.eager_forward(x)
+        assert weights is None and torch.allclose(fused, eager, atol=1e-5)
+        assert torch.equal(layer(x, output_attentions=True)[1], eager_weights)

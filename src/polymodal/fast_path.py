@@ -46,7 +46,8 @@ class FastPath:
 
     def autocast(self):
         """Mixed precision for one call: matmuls in the path's dtype, norms and softmax in fp32
-        (weights stay fp32). On a CPU with native bf16 (AVX512-BF16, AMX) this is the speed-up."""
+        (fp32 weights are cast at each call; `pm.load` also holds Hugging Face weights in the
+        path's dtype). On a CPU with native bf16 (AVX512-BF16, AMX) this is the speed-up."""
         if self.dtype == "fp32":
             return contextlib.nullcontext()
         return torch.autocast(self.device.split(":")[0], dtype=self.torch_dtype)

@@ -64,13 +64,18 @@ def load(task: str = "vqa", model: str | None = None, device: str = "cpu", preci
     """The Python entry point: `pm.load("vqa")` -> a callable pipeline for the task.
 
     device: "cpu", "cuda", "cuda:1", ...; precision: "fp32", or "bf16" / "fp16" mixed
-    precision (autocast: weights stay fp32, matmuls run in the lower precision; see
-    benchmarks/results/vs_pipelines.md for what bf16 gives on a CPU)."""
+    precision: every call runs under autocast (matmuls in the lower precision, norms and
+    softmax in fp32). A Hugging Face model also holds its weights in that dtype (Whisper: its
+    encoder), which halves their memory and, on a CPU, saves autocast re-casting them at each
+    call (see benchmarks/results/vs_pipelines.md); polymodal's own small models keep fp32 weights."""
     from .fast_path import FastPath, OnFastPath
+    from .hf.base import HFAdapter
     from .pipelines import PIPELINES
     path = FastPath(device=device, dtype=precision)      # checks both
     loaded = load_for_task(task, model)
     if device != "cpu" and hasattr(loaded, "to"):
         loaded = loaded.to(device)
+    if precision != "fp32" and isinstance(loaded, HFAdapter):
+        loaded.hold_weights_in(path.torch_dtype)
     pipeline = PIPELINES.build(task, loaded)
     return pipeline if precision == "fp32" else OnFastPath(pipeline, path)

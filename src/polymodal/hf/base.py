@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import nn
 
 from ..errors import ModelNotFoundError
 from .loading import load_pretrained
+from .sdpa import use_sdpa
 
 
 @dataclass
@@ -59,6 +61,7 @@ class HFAdapter(nn.Module):
     def __init__(self, model, processor: Processor, directory: Path):
         super().__init__()
         self.model = model.float().eval()      # transformers 5 keeps a checkpoint's dtype
+        use_sdpa(self.model)
         self.processor = processor
         self.config = HFTaskConfig(self.task, str(directory))
 
@@ -70,6 +73,11 @@ class HFAdapter(nn.Module):
     @classmethod
     def load(cls, directory: Path) -> "HFAdapter":
         return cls(load_pretrained(cls.auto_class(), directory, "model"), Processor.load(directory), directory)
+
+    def hold_weights_in(self, dtype: torch.dtype) -> None:
+        """Keep the weights in a lower precision (pm.load(..., precision="bf16")); an adapter
+        may keep a part whose greedy choices that precision would change in fp32."""
+        self.model.to(dtype)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
