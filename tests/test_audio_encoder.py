@@ -10,8 +10,8 @@ from polymodal.encoders.audio import LogMelEncoder
 from polymodal.errors import InputError
 from polymodal.modalities import Audio
 from polymodal.processors.audio import (
-    AudioProcessor, LogMelConfig, add_noise, change_gain, change_speed, log_mel, mel_centres,
-    num_frames,
+    AudioProcessor, LogMelConfig, add_noise, augment_features, change_gain, change_speed, change_tempo,
+    log_mel, mask_features, mel_centres, num_frames, warp_frequency,
 )
 
 
@@ -159,3 +159,24 @@ def test_change_gain_six_db_doubles_amplitude():
     louder = change_gain(x, 6.0)
     assert np.abs(louder).max() / np.abs(x).max() == pytest.approx(2.0, rel=0.01)
     assert np.allclose(change_gain(x, -6.0), x / 2, rtol=0.01, atol=1e-6)
+
+
+def test_frequency_warp_moves_a_tone_to_alpha_times_its_frequency():
+    cfg = LogMelConfig(n_mels=80)
+    centres = mel_centres(cfg)
+    feats = log_mel(sine(1000.0, 0.3), cfg)
+    assert np.array_equal(warp_frequency(feats, 1.0, cfg), feats)
+    peak = warp_frequency(feats, 1.2, cfg)[:, 10].argmax()
+    assert abs(centres[peak] - 1200.0) < (centres[peak + 1] - centres[peak - 1])
+
+
+def test_tempo_change_and_masks_keep_the_feature_layout():
+    cfg = LogMelConfig(n_mels=80)
+    feats = AudioProcessor(cfg).features(Audio(chirp(1.0), 16000))
+    assert change_tempo(feats, 1.25).shape == (80, round(feats.shape[1] / 1.25))
+    assert np.allclose(change_tempo(feats, 1.0), feats)
+    masked = mask_features(feats, np.random.default_rng(0), bands=1, band_width=80, spans=0)
+    assert (masked == 0).all(axis=1).sum() >= 1 and np.array_equal(feats, AudioProcessor(cfg).features(Audio(chirp(1.0), 16000)))
+    out = augment_features(feats, np.random.default_rng(1), cfg)
+    # what the processor takes back as its own features: float32 [n_mels, frames]
+    assert AudioProcessor(cfg).is_features(out) and not np.allclose(out[:, :feats.shape[1]], feats[:, :out.shape[1]])

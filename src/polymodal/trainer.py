@@ -42,6 +42,8 @@ class TrainConfig:
                                       # (one attribute or relation changed) as a negative
     noise_augment: float = 0.0        # audio: probability of added noise (with speed and gain jitter)
     noise_snr: tuple = (5.0, 30.0)    # its SNR in dB, drawn uniformly from this range
+    feature_augment: float = 0.0      # audio given as cached features (spoken VQA): probability of a
+                                      # vocal-tract warp, tempo change and SpecAugment masks
     max_steps: int | None = None      # stop (with a checkpoint) after this many steps in all
     mixed_precision: str = "auto"     # "auto": bf16 on a GPU, none on CPU
     freeze: tuple = ()                # encoders (by modality) kept as they start, e.g. one taken

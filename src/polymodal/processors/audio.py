@@ -1,6 +1,7 @@
 """Audio -> normalised log-mel features, in numpy only (torchaudio is not a dependency).
 
-Also small pure waveform augmentations for training (noise, speed, gain).
+Also small pure augmentations for training: of waveforms (noise, speed, gain) and of
+features (a vocal-tract warp, a tempo change and SpecAugment masks).
 """
 from __future__ import annotations
 
@@ -151,3 +152,52 @@ def change_gain(waveform: np.ndarray, db: float) -> np.ndarray:
     """Scale amplitude by db decibels (+6 dB ~ x2). Not clipped: features are computed in float.
     Note: per-utterance normalisation largely cancels gain; it still shifts what the log floor hides."""
     return (np.asarray(waveform, dtype=np.float32) * np.float32(10 ** (db / 20))).astype(np.float32)
+
+
+# --- augmentations of features: for cached log-mels, where re-speaking would cost too much ----
+
+def warp_frequency(features: np.ndarray, alpha: float, cfg: LogMelConfig) -> np.ndarray:
+    """A speaker with a vocal tract 1/alpha as long: the energy at f Hz moves to alpha*f
+    (vocal tract length perturbation), done on the mel axis by interpolating between bins."""
+    centres = mel_centres(cfg)
+    source = np.interp(centres / alpha, centres, np.arange(cfg.n_mels))   # fractional bin to read
+    low = np.floor(source).astype(int)
+    high = np.minimum(low + 1, cfg.n_mels - 1)
+    share = (source - low)[:, None].astype(np.float32)
+    return (features[low] * (1 - share) + features[high] * share).astype(np.float32)
+
+
+def change_tempo(features: np.ndarray, factor: float) -> np.ndarray:
+    """Frames read `factor` times faster (the spectrum unchanged): linear interpolation in time."""
+    frames = features.shape[1]
+    wanted = max(1, int(round(frames / factor)))
+    at = np.linspace(0, frames - 1, wanted)
+    low = np.floor(at).astype(int)
+    high = np.minimum(low + 1, frames - 1)
+    share = (at - low).astype(np.float32)
+    return (features[:, low] * (1 - share) + features[:, high] * share).astype(np.float32)
+
+
+def mask_features(features: np.ndarray, rng: np.random.Generator, bands: int = 2, band_width: int = 8,
+                  spans: int = 2, span_share: float = 0.08) -> np.ndarray:
+    """SpecAugment: a few mel bands and time spans set to 0, the normalised features' mean."""
+    out = features.copy()
+    n_mels, frames = out.shape
+    for _ in range(bands):
+        width = int(rng.integers(0, band_width + 1))
+        start = int(rng.integers(0, max(1, n_mels - width)))
+        out[start:start + width] = 0.0
+    for _ in range(spans):
+        width = int(rng.integers(0, max(1, int(span_share * frames)) + 1))
+        start = int(rng.integers(0, max(1, frames - width)))
+        out[:, start:start + width] = 0.0
+    return out
+
+
+def augment_features(features: np.ndarray, rng: np.random.Generator, cfg: LogMelConfig,
+                     warp: tuple = (0.88, 1.12), tempo: tuple = (0.85, 1.15)) -> np.ndarray:
+    """A training copy of normalised log-mel features as another voice might give them:
+    vocal tract warped, tempo changed, then masked (SpecAugment)."""
+    out = warp_frequency(features, float(rng.uniform(*warp)), cfg)
+    out = change_tempo(out, float(rng.uniform(*tempo)))
+    return mask_features(out, rng)

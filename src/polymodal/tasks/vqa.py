@@ -78,6 +78,18 @@ def spoken(q: Question, processor):
     return question_features(q.text, split, seed, variant_of(scene, k, split), processor)
 
 
+def heard(q: Question, processor, rng: np.random.Generator | None, feature_augment: float):
+    """The spoken question as the model gets it: in training, sometimes as another voice might
+    say it (the features warped, retimed and masked), so that the model learns the words
+    rather than the training voices' clips."""
+    audio = spoken(q, processor)
+    if rng is None or not feature_augment or rng.random() >= feature_augment:
+        return audio
+    from ..processors.audio import augment_features
+    features = audio if processor.is_features(audio) else processor.features(audio)
+    return augment_features(features, rng, processor.cfg)
+
+
 def question_modalities(model, ask_by: str | None) -> list[str]:
     """Which of text / audio carry the questions to this model."""
     has = [m for m in ("text", "audio") if m in model.modalities]
@@ -90,8 +102,9 @@ def question_modalities(model, ask_by: str | None) -> list[str]:
 
 
 def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | None = None,
-               questions_per_image: int | None = None, ask_by: str | None = None):
-    """-> (batch for model.forward, the Question objects in row order)."""
+               questions_per_image: int | None = None, ask_by: str | None = None, feature_augment: float = 0.0):
+    """-> (batch for model.forward, the Question objects in row order). feature_augment: the
+    probability that a spoken question's features are augmented (training: needs rng)."""
     from ..modalities import Image
     images, questions, index = [], [], []
     for i, ex in enumerate(examples):
@@ -104,7 +117,7 @@ def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | Non
     values = {"image": images}
     for m in question_modalities(model, ask_by):
         values[m] = [q.text for q in questions] if m == "text" else \
-            [spoken(q, model.encoders["audio"].processor) for q in questions]
+            [heard(q, model.encoders["audio"].processor, rng, feature_augment) for q in questions]
     batch = model.preprocess(values)
     batch["image_index"] = torch.tensor(index)
     return batch, questions
@@ -182,7 +195,7 @@ class VQATask:
         ask_by = None
         if "text" in model.encoders and "audio" in model.encoders and rng is not None:
             ask_by = ASK_BY[int(rng.integers(len(ASK_BY)))]   # one model for typed and spoken questions
-        batch, questions = make_batch(model, examples, rng, cfg.questions_per_image, ask_by)
+        batch, questions = make_batch(model, examples, rng, cfg.questions_per_image, ask_by, cfg.feature_augment)
         if any(q.answer is None for q in questions):
             raise InputError("training needs an answer for every question")
         return batch, common.label_targets(model, [q.answer for q in questions], [q.row for q in questions], "answer")
