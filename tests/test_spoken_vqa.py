@@ -88,3 +88,18 @@ def test_ask_with_audio_and_eval_by_speech(trained, tmp_path, capsys):
     # asked by speech without --model, `ask` uses the shipped model that hears
     assert main(["ask", str(data / row["image"]), "--audio", str(data / row["audio"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["answer"] in load_model(resolve("vqa", "vqa-spoken")).config.labels
+
+
+def test_training_batches_may_hear_spoken_questions_as_another_voice(trained):
+    """feature_augment: with rng (training) the cached features are warped, retimed and masked;
+    evaluation (no rng) always gets the question as it was spoken."""
+    import numpy as np
+    model = load_model(trained)
+    examples, _ = vqa.load_examples("shapes:sort-of-clevr:train", 1, 2, spoken=True)
+    plain, _ = vqa.make_batch(model, examples, ask_by="speech")
+    again, _ = vqa.make_batch(model, examples, ask_by="speech", feature_augment=1.0)
+    varied, _ = vqa.make_batch(model, examples, np.random.default_rng(0), ask_by="speech", feature_augment=1.0)
+    assert torch.equal(plain["audio"]["features"], again["audio"]["features"])
+    assert plain["audio"]["features"].shape[0] == varied["audio"]["features"].shape[0]
+    assert plain["audio"]["features"].shape != varied["audio"]["features"].shape or \
+        not torch.equal(plain["audio"]["features"], varied["audio"]["features"])
