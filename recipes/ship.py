@@ -163,6 +163,49 @@ def measure_speak(model, preset: str) -> tuple:
     return out, rows, command, golden, f"{len(texts) / seconds:.1f} sentences/s, synthesis with Griffin-Lim and recognition"
 
 
+def measure_generate(model, preset: str) -> tuple:
+    """Prompt accuracy on test prompts (by number of objects) and on compositional ones (pairs
+    never drawn in training), KID to rendered scenes, edits judged by reading both images,
+    and time per image."""
+    from polymodal.hub import load
+    from polymodal.tasks import edit as editing
+    from polymodal.tasks import generate
+    from polymodal.tasks.generate_metrics import prompt_accuracy
+    settings = {"steps": 20, "guidance": 3.0, "scheduler": "ddim"}
+    out, rows = {}, []
+    for split, n in (("test", 500), ("compositional", 200)):
+        examples, _ = generate.load_examples(f"shapes:shapes:{split}", TEST_SEED, n)
+        prompts = [ex.prompt for ex in examples]
+        images = generate.generate(model, prompts, TEST_SEED, settings["steps"], settings["guidance"],
+                                   settings["scheduler"], 32)
+        m = {**prompt_accuracy(prompts, images), "kid": generate.kid_to_rendered(images, [ex.image for ex in examples])}
+        sizes = [prompt.count(" and ") + 1 for prompt in prompts]
+        for label, keep in (("1-2 objects", lambda k: k <= 2), ("3-4 objects", lambda k: k >= 3)):
+            picked = [i for i, k in enumerate(sizes) if keep(k)]
+            m[label] = prompt_accuracy([prompts[i] for i in picked], [images[i] for i in picked])["prompt_accuracy"]
+        out[split] = m
+        rows += [(f"{split}: prompt accuracy, all {n}", pct(m["prompt_accuracy"]))]
+        rows += [(f"{split}: prompt accuracy, {label}", pct(m[label])) for label in ("1-2 objects", "3-4 objects")]
+        rows.append((f"{split}: KID to rendered scenes (align-shapes embeddings)", f"{m['kid']:.4f}"))
+    edits = editing.edit_examples("test", TEST_SEED, 100)
+    grounder = load("ground")
+    results = [editing.edit(model, grounder, ex.image, ex.instruction, i, **settings) for i, ex in enumerate(edits)]
+    out["edit"] = editing.edit_metrics(edits, results)
+    rows += [("edits (100, test): change achieved", pct(out["edit"]["change_achieved"])),
+             ("edits: other objects preserved", pct(out["edit"]["others_preserved"]))]
+    prompts = [ex.prompt for ex in generate.load_examples("shapes:shapes:test", GOLDEN_SEED, 16)[0]]
+    _, one = timed(generate.generate, model, prompts[:1], 0, **settings)
+    _, sixteen = timed(generate.generate, model, prompts, 0, **settings, batch_size=16)
+    from polymodal.data.scene_parser import parse
+    golden_prompts = prompts[:4]
+    golden = {"data": f"shapes:shapes:test seed {GOLDEN_SEED}", "prompts": golden_prompts, **settings,
+              "objects": [sorted(o.name for o in parse(im)) for im in generate.generate(model, golden_prompts, 0, **settings)]}
+    command = (f"polymodal eval generate --data shapes:shapes:test|compositional --seed {TEST_SEED} --n 500|200 "
+               f"--steps 20 --json; polymodal eval edit --data shapes:shapes:test --seed {TEST_SEED} --n 100 --json")
+    return out, rows, command, golden, (f"{one:.2f} s for one image, {sixteen / 16:.2f} s per image in a batch of 16 "
+                                        f"(DDIM, 20 steps, guidance 3)")
+
+
 # preset -> (the system this text answerer is the last step of, what reads the image first)
 TEXT_QA_SYSTEMS = {"signs": ("read-and-answer", "RapidOCR", 100), "sort-of-clevr": ("vqa-by-caption", "caption-sort-of-clevr", 200)}
 
@@ -196,7 +239,7 @@ def measure_text_qa(model, preset: str) -> tuple:
     return out, rows, command, golden, f"{m['items'] / seconds:.0f} questions/s"
 
 
-MEASURES = {"speak": measure_speak, "transcribe": measure_transcribe, "text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
+MEASURES = {"generate": measure_generate, "speak": measure_speak, "transcribe": measure_transcribe, "text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
 WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an English question -> an answer.",
         "caption": "Image captioning on the shapes world: a 64x64 scene -> a sentence naming every object and how "
                    "each stands to the next.",
@@ -212,6 +255,10 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
         ("caption", "sort-of-clevr"): "Image captioning on sort-of-clevr: a 75x75 scene -> each object with the "
                                       "ninth of the image it is in (\"red square top left, green circle centre, "
                                       "...\"); the first step of the vqa-by-caption system.",
+        "generate": "Text-to-image generation on the shapes world: a prompt naming every object of a scene and "
+                    "how each stands to the next -> a 64x64 scene (latent diffusion: a UNet denoises the 16x16x4 "
+                    "latent of a frozen autoencoder, with classifier-free guidance); also edits scenes by "
+                    "inpainting inside a grounded box.",
         "text-qa": "Text question answering: a text (the words written on a sign, or a scene's caption) and a "
                    "question about it -> the answer; the last step of a system that reads the image first."}
 
@@ -259,18 +306,27 @@ def main() -> int:
     parser.add_argument("--recipe", required=True)
     parser.add_argument("--history", default="", help="how the run went (interruptions, changes), for the card")
     parser.add_argument("--target", type=Path, help="default: src/polymodal/shipped/NAME")
+    parser.add_argument("--half", action="store_true",
+                        help="store the weights as float16 (loaded back into float32) to fit 10 MB; "
+                             "everything is measured on the stored copy")
     args = parser.parse_args()
     global SHIPPING_FROM
-    SHIPPING_FROM = args.run / "model"
+    target = args.target or Path(__file__).resolve().parents[1] / "src" / "polymodal" / "shipped" / args.name
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(args.run / "model" / "config.json", target / "config.json")
+    if args.half:
+        from polymodal import checkpoint
+        tensors = checkpoint.load_tensors(args.run / "model" / "model.safetensors")
+        checkpoint.save_tensors({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
+                                target / "model.safetensors", metadata={"format": "polymodal", "stored": "float16"})
+    else:
+        shutil.copy2(args.run / "model" / "model.safetensors", target / "model.safetensors")
+    SHIPPING_FROM = target
     model = load_model(SHIPPING_FROM)
     task = model.config.task
     import yaml
     preset = yaml.safe_load(Path(args.recipe).read_text())["data"]["spec"].split(":")[1]
     metrics, rows, command, golden, speed = MEASURES[task](model, preset)
-    target = args.target or Path(__file__).resolve().parents[1] / "src" / "polymodal" / "shipped" / args.name
-    target.mkdir(parents=True, exist_ok=True)
-    for f in ("config.json", "model.safetensors"):
-        shutil.copy2(args.run / "model" / f, target / f)
     history = f"\n## How this run went\n\n{args.history}\n" if args.history else ""
     (target / "README.md").write_text(card(args.name, task, preset, args.recipe, args.run, model, rows, command, speed, history))
     (target / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

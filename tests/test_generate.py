@@ -84,3 +84,71 @@ def test_a_diffusers_pipeline_folder_draws_and_edits_through_the_same_commands(t
     assert PILImage.open(tmp_path / "e.png").size == (64, 64)
     init = torch.zeros(1, 3, 64, 64)
     assert model.sample(["a red circle"], 0, steps=2, init=init, strength=0.5).shape == (1, 64, 64, 3)  # img2img
+
+
+# -- latent diffusion: an autoencoder trained first, then a UNet on its frozen latents --------------------
+
+@pytest.fixture(scope="module")
+def latent_model_dirs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("latent")
+    data = {"data": {"spec": "shapes:shapes:train", "seed": 1, "n": 16},
+            "train": {"epochs": 1, "batch_size": 8, "seed": 1}}
+    training_run.run({"task": "autoencode", **data, "val": {"spec": "shapes:shapes:val", "seed": 1, "n": 2},
+                      "model": {"channels": [8, 8], "latent_channels": 4}}, out / "ae")
+    training_run.run({"task": "generate", **data, "model": {**TINY, "autoencoder": str(out / "ae" / "model")}},
+                     out / "gen")
+    return out / "ae" / "model", out / "gen" / "model"
+
+
+def test_the_autoencoder_is_evaluated_by_reading_scenes_back(latent_model_dirs, capsys):
+    assert main(["eval", "autoencode", "--data", "shapes:shapes:val", "--n", "3", "--model",
+                 str(latent_model_dirs[0]), "--json"]) == 0
+    import json
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["images"] == 3 and 0 <= metrics["scene_kept"] <= 1 and metrics["psnr"] > 0
+
+
+def test_a_latent_model_keeps_its_autoencoder_frozen_and_draws_64px_images(latent_model_dirs):
+    from polymodal import checkpoint
+    ae_dir, gen_dir = latent_model_dirs
+    model = load_model(gen_dir)
+    assert model.space_shape == (4, 32, 32) and model.config.latent_scale != 1.0
+    trained = checkpoint.load_tensors(ae_dir / "model.safetensors")
+    inside = model.autoencoder.state_dict()
+    assert all(torch.equal(trained[k], inside[k]) for k in trained)        # training left it as it was
+    one = model.sample(["a blue square"], [3], steps=2)
+    assert one.shape == (1, 64, 64, 3) and (one == model.sample(["a blue square"], [3], steps=2)).all()
+
+
+def test_latent_inpainting_leaves_pixels_outside_the_mask_exactly(latent_model_dirs):
+    init = torch.rand(1, 3, 64, 64) * 2 - 1
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 10:30, 20:40] = 1
+    out = load_model(latent_model_dirs[1]).sample(["a red circle"], 1, steps=3, init=init, mask=mask)
+    kept = ((init[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
+    outside = mask[0, 0].numpy() == 0
+    assert (out[0][outside] == kept[outside]).all()
+
+
+def test_a_generator_recipe_naming_a_missing_autoencoder_says_so(tmp_path):
+    from polymodal.errors import PolymodalError
+    recipe = {"task": "generate", "data": {"spec": "shapes:shapes:train", "seed": 1, "n": 8},
+              "model": {**TINY, "autoencoder": str(tmp_path / "nowhere")}, "train": {"epochs": 1, "batch_size": 8}}
+    with pytest.raises(PolymodalError, match="nowhere"):
+        training_run.run(recipe, tmp_path / "run")
+
+
+def test_weights_stored_in_float16_load_into_the_float32_model(latent_model_dirs, tmp_path):
+    """recipes/ship.py --half stores a model this way to fit 10 MB."""
+    import shutil
+
+    from polymodal import checkpoint
+    source = latent_model_dirs[1]
+    shutil.copy2(source / "config.json", tmp_path / "config.json")
+    tensors = checkpoint.load_tensors(source / "model.safetensors")
+    checkpoint.save_tensors({k: v.half() for k, v in tensors.items()}, tmp_path / "model.safetensors")
+    model = load_model(tmp_path)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    first = next(iter(tensors))
+    assert torch.equal(model.state_dict()[first], tensors[first].half().float())
+    assert model.sample(["a red circle"], [2], steps=2).shape == (1, 64, 64, 3)

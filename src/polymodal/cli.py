@@ -7,7 +7,7 @@ import sys
 
 from .errors import PolymodalError
 
-TRAINABLE_TASKS = ("vqa", "classify", "text-qa", "caption", "align", "ground", "transcribe", "speak", "generate")
+TRAINABLE_TASKS = ("vqa", "classify", "text-qa", "caption", "align", "ground", "transcribe", "speak", "generate", "autoencode")
 ALIGN_EVALS = ("retrieve", "zero-shot", "few-shot")      # evaluations of an aligner   # kept here, not imported, so --help stays instant
 
 

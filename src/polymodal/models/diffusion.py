@@ -1,7 +1,9 @@
 """Text -> image: a conditional denoising diffusion model on diffusers' components.
 
 A small transformer reads the prompt (word tokens); a diffusers UNet2DConditionModel
-predicts the noise in a 64x64 image, attending to the prompt's tokens only at its
+predicts the noise in a 64x64 image — or, when the config names an autoencoder
+(models/autoencoder.py, trained first and frozen here), in the image's 16x16 latent, which
+the autoencoder's decoder turns into the picture (latent diffusion). The UNet attends to the prompt's tokens only at its
 low-resolution levels (cross-attention at 64 px costs 17x on a CPU and is not needed to
 place flat shapes). Training drops the prompt 10% of the time, so sampling can use
 classifier-free guidance: noise = uncond + g * (cond - uncond). Any diffusers scheduler
@@ -33,21 +35,30 @@ class DiffusionConfig(SavedConfig):
     max_length: int = 40                  # prompt tokens
     prompt_dropout: float = 0.1           # share of training prompts replaced by "" (for guidance)
     train_timesteps: int = 1000
+    autoencoder: dict | None = None       # its AutoencoderConfig: diffuse its latents, not pixels
+    latent_scale: float = 1.0             # latents x this have about unit spread (measured on data)
     task: str = "generate"
 
     def __post_init__(self):
         if len(self.channels) != len(self.attention_levels):
             raise ConfigError(f"diffusion: {len(self.channels)} channel widths but "
                               f"{len(self.attention_levels)} attention_levels")
-        if self.image_size % 2 ** (len(self.channels) - 1):
-            raise ConfigError(f"diffusion: image_size {self.image_size} does not halve {len(self.channels) - 1} times")
+        if self.autoencoder and self.autoencoder.get("image_size", 64) != self.image_size:
+            raise ConfigError(f"diffusion: image_size {self.image_size} but the autoencoder's is "
+                              f"{self.autoencoder['image_size']}")
 
 
-def scheduler(name: str, timesteps: int):
+def scheduler(name: str, timesteps: int, clip: bool = True):
+    """clip: whether a step may clip its estimate of the clean sample to -1..1 (right for
+    pixels; latents spread wider, so a latent model turns it off)."""
+    import inspect
+
     import diffusers
     if name not in SCHEDULERS:
         raise InputError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULERS)}")
-    return getattr(diffusers, SCHEDULERS[name])(num_train_timesteps=timesteps)
+    cls = getattr(diffusers, SCHEDULERS[name])
+    options = {"clip_sample": clip} if "clip_sample" in inspect.signature(cls.__init__).parameters else {}
+    return cls(num_train_timesteps=timesteps, **options)
 
 
 @MODEL_KINDS.register("diffusion")
@@ -62,10 +73,19 @@ class TextToImageDiffusion(Pretrained):
         self.text = TextTransformer(config.vocab, config.text_dim, config.text_layers, heads=4,
                                     max_length=config.max_length)
         config.vocab = self.text.config["vocab"]
+        self.autoencoder = None
+        space, size = 3, config.image_size
+        if config.autoencoder:
+            from .autoencoder import AutoencoderConfig, ImageAutoencoder
+            self.autoencoder = ImageAutoencoder(AutoencoderConfig.from_dict(config.autoencoder)).requires_grad_(False)
+            space, size = self.autoencoder.config.latent_channels, self.autoencoder.config.latent_size
+        if size % 2 ** (len(config.channels) - 1):
+            raise ConfigError(f"diffusion: the UNet's input ({size} px) does not halve {len(config.channels) - 1} times")
+        self.space_shape = (space, size, size)      # what the UNet denoises: pixels or latents
         down = ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in config.attention_levels]
         up = ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention_levels)]
         self.unet = UNet2DConditionModel(
-            sample_size=config.image_size, in_channels=3, out_channels=3, layers_per_block=1,
+            sample_size=size, in_channels=space, out_channels=space, layers_per_block=1,
             block_out_channels=tuple(config.channels), down_block_types=tuple(down), up_block_types=tuple(up),
             mid_block_type="UNetMidBlock2DCrossAttn", cross_attention_dim=config.text_dim,
             attention_head_dim=8, norm_num_groups=8)
@@ -89,8 +109,19 @@ class TextToImageDiffusion(Pretrained):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def to_space(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, 3, H, W] in -1..1 -> what the UNet denoises (the images themselves, or latents)."""
+        if self.autoencoder is None:
+            return images
+        return self.autoencoder.encode(images) * self.config.latent_scale
+
+    def to_images(self, x: torch.Tensor) -> torch.Tensor:
+        if self.autoencoder is None:
+            return x
+        return self.autoencoder.decode(x / self.config.latent_scale)
+
     def forward(self, batch: dict) -> torch.Tensor:
-        """batch: noisy [B, 3, H, W] in -1..1, timesteps [B], input_ids/attention_mask of the prompts."""
+        """batch: noisy [B, *space_shape] (images in -1..1, or scaled latents), timesteps [B], input_ids/attention_mask of the prompts."""
         emb = self.text({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]})
         return self.unet(batch["noisy"], batch["timesteps"], encoder_hidden_states=emb.tokens,
                          encoder_attention_mask=emb.mask.float()).sample
@@ -105,21 +136,29 @@ class TextToImageDiffusion(Pretrained):
         init (images in -1..1), strength < 1: start part-way, from `init` noised to that
         level (SDEdit), so the result keeps the init's layout. mask [B, 1, H, W] (1 = may
         change): outside it, every step is reset to `init` noised to the step's level
-        (inpainting), so those pixels end as they were."""
+        (inpainting), and the drawn image is pasted back onto `init` through the mask, so those
+        pixels end as they were (through an autoencoder the kept latents alone would not
+        guarantee that)."""
         self.eval()
-        sched = scheduler(scheduler_name, self.config.train_timesteps)
+        sched = scheduler(scheduler_name, self.config.train_timesteps, clip=self.autoencoder is None)
         sched.set_timesteps(steps)
-        size = self.config.image_size
         seeds = [seed + i for i in range(len(prompts))] if isinstance(seed, int) else list(seed)
-        noise = torch.stack([torch.randn((3, size, size), generator=torch.Generator().manual_seed(int(s)))
+        noise = torch.stack([torch.randn(self.space_shape, generator=torch.Generator().manual_seed(int(s)))
                              for s in seeds]).to(self.device)
         timesteps = sched.timesteps
         if init is not None:
+            init = init.to(self.device)
+            start = self.to_space(init)
             skip = min(len(timesteps) - 1, int(round(len(timesteps) * (1 - strength))))
             timesteps = timesteps[skip:]
-            x = sched.add_noise(init.to(self.device), noise, timesteps[:1].repeat(len(prompts)))
+            x = sched.add_noise(start, noise, timesteps[:1].repeat(len(prompts)))
         else:
             x = noise * sched.init_noise_sigma
+        space_mask = None
+        if mask is not None and init is not None:
+            mask = mask.to(self.device)
+            # a latent cell may change if any pixel it covers may
+            space_mask = nn.functional.adaptive_max_pool2d(mask, self.space_shape[1:])
         cond, cond_mask = self.encode_prompts(list(prompts))
         uncond, uncond_mask = self.encode_prompts([""] * len(prompts))
         width = max(cond.shape[1], uncond.shape[1])
@@ -133,10 +172,12 @@ class TextToImageDiffusion(Pretrained):
                             encoder_attention_mask=states_mask).sample
             eps_uncond, eps_cond = out.chunk(2)
             x = sched.step(eps_uncond + guidance * (eps_cond - eps_uncond), t, x).prev_sample
-            if mask is not None and init is not None:
-                keep = init.to(self.device)
+            if space_mask is not None:
+                keep = start
                 if i + 1 < len(timesteps):
                     keep = sched.add_noise(keep, noise, timesteps[i + 1:i + 2].repeat(len(prompts)))
-                x = mask * x + (1 - mask) * keep
-        images = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        return images
+                x = space_mask * x + (1 - space_mask) * keep
+        images = self.to_images(x)
+        if space_mask is not None:
+            images = mask * images + (1 - mask) * init
+        return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()

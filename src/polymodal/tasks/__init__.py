@@ -6,4 +6,4 @@ from ..registry import Registry
 
 TASKS: Registry = Registry("task")
 
-from . import align, caption, classify, generate, ground, speak, text_qa, transcribe, vqa  # noqa: E402,F401  (registration side effects)
+from . import align, autoencode, caption, classify, generate, ground, speak, text_qa, transcribe, vqa  # noqa: E402,F401  (registration side effects)

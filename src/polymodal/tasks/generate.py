@@ -6,7 +6,7 @@ added at a random diffusion step. Evaluation draws images for prompts and reads 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -51,6 +51,20 @@ def generate(model, prompts: list[str], seed: int = 0, steps: int = 25, guidance
     return out
 
 
+def trained_autoencoder(source: str):
+    from ..hub import resolve
+    from ..models.autoencoder import ImageAutoencoder
+    return ImageAutoencoder.from_pretrained(resolve("", source))     # refuses any other kind
+
+
+@torch.no_grad()
+def latent_scale(autoencoder, examples, n: int = 512) -> float:
+    """1 / the spread of the data's latents, so the UNet sees unit-scale inputs as it would
+    pixels (the noise schedule assumes that)."""
+    images = ImageProcessor(autoencoder.config.image_size)([open_image(ex.image) for ex in examples[:n]])
+    return float(1.0 / autoencoder.encode(images).std())
+
+
 @TASKS.register("generate")
 class GenerateTask:
     name = "generate"
@@ -67,11 +81,20 @@ class GenerateTask:
 
     @staticmethod
     def build_model(spec: dict, examples):
+        """spec's `autoencoder`, if any, names a trained one (run folder or shipped name): its
+        weights are copied in and frozen, and the latents' scale is measured on the data."""
         from ..data.shapes_preset import grammar_words
         from ..models.diffusion import DiffusionConfig, TextToImageDiffusion
         from ..processors.text import split_words
         words = sorted({w for ex in examples for w in split_words(ex.prompt)} | set(grammar_words()))
-        return TextToImageDiffusion(DiffusionConfig.from_dict({**spec, "vocab": spec.get("vocab") or words}))
+        autoencoder = trained_autoencoder(spec.pop("autoencoder")) if spec.get("autoencoder") else None
+        if autoencoder is not None:
+            spec["autoencoder"] = asdict(autoencoder.config)
+            spec["latent_scale"] = latent_scale(autoencoder, examples)
+        model = TextToImageDiffusion(DiffusionConfig.from_dict({**spec, "vocab": spec.get("vocab") or words}))
+        if autoencoder is not None:
+            model.autoencoder.load_state_dict(autoencoder.state_dict())
+        return model
 
     @staticmethod
     def make_batch(model, examples, rng, cfg):
@@ -84,9 +107,11 @@ class GenerateTask:
         tokens = model.text.processor(prompts)
         seed = int(rng.integers(2 ** 31))
         g = torch.Generator().manual_seed(seed)
-        noise = torch.randn(images.shape, generator=g)
+        with torch.no_grad():
+            clean = model.to_space(images.to(model.device)).cpu()
+        noise = torch.randn(clean.shape, generator=g)
         timesteps = torch.randint(0, model.config.train_timesteps, (len(examples),), generator=g)
-        noisy = model.noise_schedule.add_noise(images, noise, timesteps)
+        noisy = model.noise_schedule.add_noise(clean, noise, timesteps)
         return {"noisy": noisy, "timesteps": timesteps, **tokens}, noise
 
     @staticmethod
@@ -99,4 +124,18 @@ class GenerateTask:
         from .generate_metrics import prompt_accuracy
         prompts = [ex.prompt for ex in examples]
         images = generate(model, prompts, seed, steps, guidance, scheduler, batch_size, progress)
-        return {**prompt_accuracy(prompts, images), "steps": steps, "guidance": guidance, "scheduler": scheduler}
+        out = {**prompt_accuracy(prompts, images), "steps": steps, "guidance": guidance, "scheduler": scheduler}
+        rendered = [ex.image for ex in examples if ex.image is not None]
+        if len(rendered) >= 2:
+            out["kid"] = kid_to_rendered(images, rendered)
+        return out
+
+
+def kid_to_rendered(drawn: list, rendered: list, embedder: str = "align-shapes") -> float:
+    """KID between drawn and rendered scenes over the shipped aligner's image embeddings: the
+    project's own stand-in for Inception features, which know nothing of this world."""
+    from ..hub import load_for_task
+    from .align import embed_images
+    from .generate_metrics import kid
+    aligner = load_for_task("align", embedder)
+    return kid(embed_images(aligner, list(drawn)).numpy(), embed_images(aligner, list(rendered)).numpy())
