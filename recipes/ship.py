@@ -306,15 +306,14 @@ def main() -> int:
     parser.add_argument("--recipe", required=True)
     parser.add_argument("--history", default="", help="how the run went (interruptions, changes), for the card")
     parser.add_argument("--target", type=Path, help="default: src/polymodal/shipped/NAME")
-    parser.add_argument("--half", action="store_true",
-                        help="store the weights as float16 (loaded back into float32) to fit 10 MB; "
-                             "everything is measured on the stored copy")
     args = parser.parse_args()
+    import yaml
+    recipe = yaml.safe_load(Path(args.recipe).read_text())
     global SHIPPING_FROM
     target = args.target or Path(__file__).resolve().parents[1] / "src" / "polymodal" / "shipped" / args.name
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(args.run / "model" / "config.json", target / "config.json")
-    if args.half:
+    if recipe.get("ship_as") == "float16":      # to fit 10 MB; loaded back into float32, measured as stored
         from polymodal import checkpoint
         tensors = checkpoint.load_tensors(args.run / "model" / "model.safetensors")
         checkpoint.save_tensors({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
@@ -324,8 +323,7 @@ def main() -> int:
     SHIPPING_FROM = target
     model = load_model(SHIPPING_FROM)
     task = model.config.task
-    import yaml
-    preset = yaml.safe_load(Path(args.recipe).read_text())["data"]["spec"].split(":")[1]
+    preset = recipe["data"]["spec"].split(":")[1]
     metrics, rows, command, golden, speed = MEASURES[task](model, preset)
     history = f"\n## How this run went\n\n{args.history}\n" if args.history else ""
     (target / "README.md").write_text(card(args.name, task, preset, args.recipe, args.run, model, rows, command, speed, history))

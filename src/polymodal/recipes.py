@@ -8,7 +8,9 @@ import yaml
 
 from .errors import InputError
 
-RECIPE_KEYS = {"name", "task", "data", "val", "model", "train", "columns", "on_bad_rows"}
+# ship_as: how recipes/ship.py stores the weights ("float16" halves a model that would not
+# fit 10 MB as float32); training ignores it.
+RECIPE_KEYS = {"name", "task", "data", "val", "model", "train", "columns", "on_bad_rows", "ship_as"}
 
 
 def load_recipe(path: str | Path) -> dict:
