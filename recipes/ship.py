@@ -266,6 +266,8 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
 LIMITS = {"default": "texts must use its words (an unknown word is\nrefused, not guessed).",
           "transcribe": "it knows the eSpeak NG voices of the spoken world, not\nhuman speech; it decodes into the world's words only (a beam search over its training\ntranscripts' words and word trigrams), so a word outside the world comes out as world words.",
           "speak": "its input is eSpeak NG's phonemes for the text, and a\nphoneme the world's sentences never used is refused (or read without its stress); one voice.",
+          "generate": "prompts must be in the shapes grammar and use its words\n(an unknown word is refused); "
+                      "64x64 scenes only; relations are read between object centres.",
           "text-qa": "a word it never saw (an OCR misreading, say) is read as\n<unk>, keeping its place."}
 
 

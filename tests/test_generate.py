@@ -95,7 +95,7 @@ def latent_model_dirs(tmp_path_factory):
             "train": {"epochs": 1, "batch_size": 8, "seed": 1}}
     training_run.run({"task": "autoencode", **data, "val": {"spec": "shapes:shapes:val", "seed": 1, "n": 2},
                       "model": {"channels": [8, 8], "latent_channels": 4}}, out / "ae")
-    training_run.run({"task": "generate", **data, "model": {**TINY, "autoencoder": str(out / "ae" / "model")}},
+    training_run.run({"task": "generate", **data, "model": {**TINY, "autoencoder": str(out / "ae" / "model"), "prediction": "v_prediction"}},
                      out / "gen")
     return out / "ae" / "model", out / "gen" / "model"
 
@@ -112,7 +112,7 @@ def test_a_latent_model_keeps_its_autoencoder_frozen_and_draws_64px_images(laten
     from polymodal import checkpoint
     ae_dir, gen_dir = latent_model_dirs
     model = load_model(gen_dir)
-    assert model.space_shape == (4, 32, 32) and model.config.latent_scale != 1.0
+    assert model.space_shape == (4, 32, 32) and model.config.latent_std is not None and model.config.prediction == "v_prediction"
     trained = checkpoint.load_tensors(ae_dir / "model.safetensors")
     inside = model.autoencoder.state_dict()
     assert all(torch.equal(trained[k], inside[k]) for k in trained)        # training left it as it was

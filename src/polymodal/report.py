@@ -39,6 +39,31 @@ def vqa_section(seed: int, n: int) -> tuple[str, int, int]:
     return section, right, len(picked)
 
 
+def generate_section(seed: int, n: int) -> tuple[str, int, int]:
+    """The shipped text-to-image model on test prompts, each image read back by the scene parser."""
+    from .data.scene_parser import parse
+    from .hub import load
+    from .tasks.generate import generate, load_examples
+    from .tasks.generate_metrics import check_prompt
+    prompts = [ex.prompt for ex in load_examples("shapes:shapes:test", seed, n)[0]]
+    images = generate(load("generate"), prompts, seed=0, steps=20)
+    checks = [check_prompt(p, parse(im)) for p, im in zip(prompts, images)]
+    cards = []
+    for prompt, image, check in zip(prompts, images, checks):
+        problems = "; ".join([f"missing {', '.join(check.missing)}"] * bool(check.missing)
+                             + [f"extra {', '.join(check.extra)}"] * bool(check.extra)
+                             + [f"wrong: {', '.join(check.wrong_relations)}"] * bool(check.wrong_relations))
+        verdict = "meets the prompt" if check.correct else html.escape(problems)
+        cards.append(f"<div class=card><img src='{png_data_uri(image)}'><table><tr><th>prompt</th><th>read back"
+                     f"</th></tr><tr class={'ok' if check.correct else 'bad'}><td>{html.escape(prompt)}</td>"
+                     f"<td>{verdict}</td></tr></table></div>")
+    right = sum(c.correct for c in checks)
+    section = (f"<h2>Text-to-image (shapes, shipped model; DDIM 20 steps, seed 0)</h2>"
+               f"<p>{right} of {len(prompts)} images meet their prompt, as the scene parser reads them.</p>"
+               f"{''.join(cards)}")
+    return section, right, len(prompts)
+
+
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}.card{display:flex;gap:1em;
 margin:1em 0;align-items:flex-start}td,th{padding:2px 8px;text-align:left}tr.ok td:last-child{color:#070}
 tr.bad td:last-child{color:#b00;font-weight:bold}img{image-rendering:pixelated;border:1px solid #ccc}"""
@@ -47,10 +72,12 @@ tr.bad td:last-child{color:#b00;font-weight:bold}img{image-rendering:pixelated;b
 def write_demo(out: Path, seed: int = 2026, n: int = 6) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     section, right, total = vqa_section(seed, n)
+    drawn, drawn_right, drawn_total = generate_section(seed, n)
     page = (f"<!doctype html><meta charset=utf-8><title>polymodal demo</title><style>{STYLE}</style>"
-            f"<h1>polymodal demo</h1><p>Scenes generated with seed {seed} (test split); every answer "
-            f"comes from a model shipped inside the package, offline.</p>{section}")
+            f"<h1>polymodal demo</h1><p>Scenes and prompts generated with seed {seed} (test split); every "
+            f"output comes from a model shipped inside the package, offline.</p>{section}{drawn}")
     path = out / "report.html"
     path.write_text(page)
     print(f"VQA: {right}/{total} answers right on {n} generated scenes")
+    print(f"text-to-image: {drawn_right}/{drawn_total} drawn scenes meet their prompt")
     return path
