@@ -170,6 +170,7 @@ def measure_generate(model, preset: str) -> tuple:
     from polymodal.hub import load
     from polymodal.tasks import edit as editing
     from polymodal.tasks import generate
+    from polymodal.data.shapes_preset import parse_caption
     from polymodal.tasks.generate_metrics import prompt_accuracy
     settings = {"steps": 20, "guidance": 3.0, "scheduler": "ddim"}
     out, rows = {}, []
@@ -179,7 +180,7 @@ def measure_generate(model, preset: str) -> tuple:
         images = generate.generate(model, prompts, TEST_SEED, settings["steps"], settings["guidance"],
                                    settings["scheduler"], 32)
         m = {**prompt_accuracy(prompts, images), "kid": generate.kid_to_rendered(images, [ex.image for ex in examples])}
-        sizes = [prompt.count(" and ") + 1 for prompt in prompts]
+        sizes = [len(parse_caption(prompt).objects) for prompt in prompts]
         for label, keep in (("1-2 objects", lambda k: k <= 2), ("3-4 objects", lambda k: k >= 3)):
             picked = [i for i, k in enumerate(sizes) if keep(k)]
             m[label] = prompt_accuracy([prompts[i] for i in picked], [images[i] for i in picked])["prompt_accuracy"]

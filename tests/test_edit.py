@@ -66,3 +66,10 @@ def test_edit_cli_and_its_errors(tiny_generator, tmp_path, capsys):
     assert main(["eval", "edit", "--data", "shapes:shapes:test", "--n", "2", "--model", model, "--steps", "2",
                  "--json"]) == 0
     assert '"others_preserved"' in capsys.readouterr().out
+
+
+def test_edit_examples_fall_back_to_removal_when_no_change_is_free():
+    """Seed 7's test scenes include one whose target has every other shape in its colour
+    already (it raised ValueError before)."""
+    examples = edit.edit_examples("test", 7, 100)
+    assert len(examples) == 100 and all(ex.instruction for ex in examples)

@@ -14,7 +14,7 @@ SHIPPED_DIR = Path(__file__).parent / "shipped"
 SHIPPED: Registry = Registry("shipped model")
 DEFAULTS = {"vqa": "vqa-sort-of-clevr", "caption": "caption-shapes", "align": "align-shapes",
             "ground": "ground-shapes", "speak": "espeak", "text-qa": "text-qa-signs",
-            "transcribe": "asr-spoken-world"}   # task -> the model used without --model
+            "transcribe": "asr-spoken-world", "generate": "generate-shapes"}   # task -> the model used without --model
 SPOKEN_DEFAULTS = {"vqa": "vqa-spoken"}        # ... when the input is spoken (the typed default cannot hear)
 
 
@@ -24,7 +24,7 @@ def default_model(task: str, spoken: bool = False) -> str | None:
 
 for _name in ("vqa-sort-of-clevr", "caption-shapes", "align-shapes", "ground-shapes", "text-qa-signs",
               "caption-sort-of-clevr", "text-qa-sort-of-clevr", "asr-spoken-world", "tts-spoken-world",
-              "vqa-spoken"):
+              "vqa-spoken", "generate-shapes"):
     SHIPPED.register(_name)(lambda _n=_name: SHIPPED_DIR / _n)
 
 

@@ -42,11 +42,11 @@ def vqa_section(seed: int, n: int) -> tuple[str, int, int]:
 def generate_section(seed: int, n: int) -> tuple[str, int, int]:
     """The shipped text-to-image model on test prompts, each image read back by the scene parser."""
     from .data.scene_parser import parse
-    from .hub import load
+    from .hub import load_for_task
     from .tasks.generate import generate, load_examples
     from .tasks.generate_metrics import check_prompt
     prompts = [ex.prompt for ex in load_examples("shapes:shapes:test", seed, n)[0]]
-    images = generate(load("generate"), prompts, seed=0, steps=20)
+    images = generate(load_for_task("generate"), prompts, seed=0, steps=20)
     checks = [check_prompt(p, parse(im)) for p, im in zip(prompts, images)]
     cards = []
     for prompt, image, check in zip(prompts, images, checks):

@@ -79,6 +79,8 @@ def edit_examples(split: str, seed: int, n: int) -> list[EditExample]:
         kind = ("recolour", "reshape", "remove")[int(rng.integers(3))]
         options = ([c for c in COLOURS if (c, target.shape) not in taken] if kind == "recolour" else
                    [s for s in SHAPE_NAMES if (target.colour, s) not in taken] if kind == "reshape" else [None])
+        if not options:            # every other shape (or colour) of it is already in the scene
+            kind, options = "remove", [None]
         to = options[int(rng.integers(len(options)))]
         after = [o for o in scene.objects if o is not target]
         if kind != "remove":
