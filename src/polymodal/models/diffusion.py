@@ -1,12 +1,12 @@
 """Text -> image: a conditional denoising diffusion model on diffusers' components.
 
 A small transformer reads the prompt (word tokens); a diffusers UNet2DConditionModel
-predicts the noise in a 64x64 image — or, when the config names an autoencoder
-(models/autoencoder.py, trained first and frozen here), in the image's 16x16 latent, which
-the autoencoder's decoder turns into the picture (latent diffusion). The UNet attends to the prompt's tokens only at its
+denoises a 64x64 image or, when the config names an autoencoder (models/autoencoder.py,
+trained first and frozen here), the image's 16x16 latent, which the autoencoder's decoder
+turns into the picture (latent diffusion). The UNet attends to the prompt's tokens only at its
 low-resolution levels (cross-attention at 64 px costs 17x on a CPU and is not needed to
 place flat shapes). Training drops the prompt 10% of the time, so sampling can use
-classifier-free guidance: noise = uncond + g * (cond - uncond). Any diffusers scheduler
+classifier-free guidance: out = uncond + g * (cond - uncond), for a predicted noise or v. Any diffusers scheduler
 named in SCHEDULERS samples from it; the same seed gives the same image.
 """
 from __future__ import annotations

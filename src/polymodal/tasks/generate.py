@@ -84,7 +84,8 @@ class GenerateTask:
     @staticmethod
     def build_model(spec: dict, examples):
         """spec's `autoencoder`, if any, names a trained one (run folder or shipped name): its
-        weights are copied in and frozen, and the latents' scale is measured on the data."""
+        weights are copied in and frozen, and each latent channel's mean and spread are measured
+        on the data."""
         from ..data.shapes_preset import grammar_words
         from ..models.diffusion import DiffusionConfig, TextToImageDiffusion
         from ..processors.text import split_words
