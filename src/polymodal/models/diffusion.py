@@ -19,6 +19,7 @@ from torch import nn
 
 from ..encoders.text import TextTransformer
 from ..errors import ConfigError, InputError
+from ..processors.image import to_uint8
 from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
 
 SCHEDULERS = {"ddpm": "DDPMScheduler", "ddim": "DDIMScheduler", "dpm": "DPMSolverMultistepScheduler"}
@@ -198,4 +199,4 @@ class TextToImageDiffusion(Pretrained):
         images = self.to_images(x)
         if space_mask is not None:
             images = mask * images + (1 - mask) * init
-        return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return to_uint8(images)

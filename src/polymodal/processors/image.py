@@ -24,6 +24,11 @@ class ImageProcessor:
         return array
 
 
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """The inverse of ImageProcessor: [B, 3, H, W] in -1..1 -> uint8 [B, H, W, 3]."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
 def jpeg_roundtrip(array: np.ndarray, quality: int) -> np.ndarray:
     """The same image after a lossy JPEG save and load: a training augmentation, so a model
     does not learn to rely on exact pixel values that re-encoding changes."""

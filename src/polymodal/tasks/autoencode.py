@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..processors.image import ImageProcessor
+from ..processors.image import ImageProcessor, to_uint8
 from . import TASKS
 from .image_text import open_image
 
@@ -35,11 +35,6 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
     from ..data.manifest import read_manifest
     manifest = read_manifest(spec, ("image",), columns, on_bad_rows, decode_files=True)
     return [ImageExample(r["image"], r.get("_row")) for r in manifest.rows], manifest
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[B, 3, H, W] in -1..1 -> uint8 [B, H, W, 3]."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def same_scene(original: np.ndarray, copy: np.ndarray) -> bool:
