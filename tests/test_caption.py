@@ -2,6 +2,7 @@
 and the CLI verbs."""
 import itertools
 import json
+import math
 
 import numpy as np
 import pytest
@@ -67,6 +68,60 @@ def test_beam_of_one_is_greedy_and_wider_beams_rarely_score_lower():
     wide = model.generate(pixels, beams=4)
     assert len(greedy) == len(wide) == 6
     assert sum(w.score >= g.score - 1e-6 for g, w in zip(greedy, wide)) >= 5
+
+
+def test_guidance_lets_the_image_outvote_the_word_prior(monkeypatch):
+    """After "red" the captions' prior all but rules out "circle" (no red circle in training),
+    the image favours it over that prior: plain decoding says "square", guided says "circle"."""
+    from polymodal.errors import ConfigError
+    model = Captioner(CaptionerConfig(TINY_CNN, ["red", "circle", "square"], dim=32, layers=1, heads=2,
+                                      image_dropout=0.1)).eval()
+    index = model.tokenizer.index
+
+    def probabilities(circle, square):
+        p = torch.full((len(model.config.vocab),), 1e-3)
+        p[index["circle"]], p[index["square"]] = circle, square
+        return p.log()
+
+    with_image, prior = probabilities(0.2, 0.7), probabilities(1e-4, 0.9)
+    prior[index["red"]] = math.log(1e-12)         # ruled out by the prior, and all but by the image:
+                                                  # the plausibility cut keeps guidance off it
+
+    def decode(memory, ids):                      # the null memory is the "no image" pass
+        no_image = bool((memory == model.null_memory).all())
+        return (prior if no_image else with_image).expand(len(ids), ids.shape[1], -1)
+
+    monkeypatch.setattr(model, "decode", decode)
+    memory, seqs = torch.randn(1, 4, 32), torch.tensor([[index["<cls>"], index["red"]]])
+    plain, guided = model.next_word_logp(memory, seqs, 0.0), model.next_word_logp(memory, seqs, 1.0)
+    assert plain.argmax() == index["square"] and guided.argmax() == index["circle"]
+    assert guided.exp().sum().item() == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ConfigError, match="image_dropout"):
+        tiny_captioner().generate(torch.zeros(1, 3, 64, 64), guidance=1.0)
+
+
+def test_image_dropout_trains_a_no_image_decoder():
+    model = Captioner(CaptionerConfig(TINY_CNN, ["a", "red", "circle"], dim=32, layers=1, heads=2,
+                                      image_dropout=1.0, dropout=0.0)).train()
+    batch = model.preprocess({"image": [np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 255, np.uint8)],
+                              "caption": ["a red circle", "a red circle"]})
+    logits = model(batch)
+    assert torch.allclose(logits[0], logits[1], atol=1e-5)       # every image dropped: same words
+    logits.sum().backward()
+    assert model.null_memory.grad.abs().sum() > 0
+    assert model.image_encoder.convs[0].weight.grad.abs().sum() == 0           # no image was read
+
+
+def test_word_dropout_hides_earlier_words_in_training_only():
+    model = Captioner(CaptionerConfig(TINY_CNN, ["a", "red", "circle"], dim=32, layers=1, heads=2,
+                                      word_dropout=0.5, dropout=0.0))
+    batch = model.preprocess({"image": [np.zeros((64, 64, 3), np.uint8)] * 8, "caption": ["a red circle"] * 8})
+    torch.manual_seed(0)
+    trained = model.train()(batch)
+    assert not all(torch.allclose(trained[0], trained[i], atol=1e-5) for i in range(1, 8))  # rows hid different words
+    assert torch.allclose(trained[:, 0], trained[0, 0].expand_as(trained[:, 0]), atol=1e-5)  # <cls> always stays
+    evaluated = model.eval()(batch)
+    assert all(torch.allclose(evaluated[0], evaluated[i], atol=1e-5) for i in range(1, 8))
 
 
 def test_preprocess_shifts_captions_and_rejects_unknown_words():
@@ -166,3 +221,10 @@ def test_caption_cli_bad_input(trained, tmp_path, capsys):
     assert "a model for caption, not for vqa" in capsys.readouterr().err
     assert main(["eval", "caption", "--data", "shapes:nope:test", "--n", "2", "--model", str(trained)]) == 2
     assert "nope" in capsys.readouterr().err
+    from PIL import Image
+    Image.fromarray(shapes("shapes", "test", 0, 1)[0].image).save(tmp_path / "good.png")
+    # this decoder never learnt captions without images, so it has no prior to guide past
+    assert main(["caption", str(tmp_path / "good.png"), "--model", str(trained), "--guidance", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "image_dropout" in err
+    assert main(["caption", str(tmp_path / "good.png"), "--model", str(trained), "--guidance", "0"]) == 0

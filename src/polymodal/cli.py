@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beams", type=positive_int, default=1, help="caption: beam-search width (1 = greedy)")
     p.add_argument("--noise-snr", type=float, help="transcribe on spoken:<split>: add white noise at this SNR (dB)")
     p.add_argument("--steps", type=positive_int, default=20, help="generate: denoising steps")
-    p.add_argument("--guidance", type=float, default=3.0, help="generate: classifier-free guidance scale")
+    p.add_argument("--guidance", type=float,
+                   help="generate, edit: classifier-free guidance scale (default 3); caption: how far the "
+                        "image is weighed past the word prior (default: the model's own)")
     p.add_argument("--scheduler", choices=("ddim", "dpm", "ddpm"), default="ddim", help="generate: sampler")
     p.add_argument("--ask-by", choices=("text", "speech", "both"),
                    help="vqa: give the questions typed, spoken (test voices) or both, to a model that takes speech")
@@ -117,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p, required=False)
     p.add_argument("--model")
     p.add_argument("--beams", type=positive_int, default=1, help="beam-search width (1 = greedy)")
+    p.add_argument("--guidance", type=float,
+                   help="how far the image is weighed past the word prior (default: the model's own; 0 = plain)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.add_argument("--out", help="a .parquet: a batch job over many images, streaming and resumable")

@@ -45,15 +45,18 @@ class CaptionPipeline:
     def __init__(self, model, batch_size: int = 64):
         self.model, self.batch_size = model.eval(), batch_size
 
-    def __call__(self, image, beams: int = 1):
-        return self.batch([image], beams=beams)[0]
+    def __call__(self, image, beams: int = 1, guidance: float | None = None):
+        return self.batch([image], beams=beams, guidance=guidance)[0]
 
-    def batch(self, images, batch_size: int | None = None, beams: int = 1, progress: bool = False):
-        """images: paths, bytes, arrays or Images -> Caption(text, score) each."""
+    def batch(self, images, batch_size: int | None = None, beams: int = 1, progress: bool = False,
+              guidance: float | None = None):
+        """images: paths, bytes, arrays or Images -> Caption(text, score) each; guidance None =
+        the model's own."""
         from .modalities import Image
         from .tasks import caption
         examples = [caption.CaptionExample(Image.open(im)) for im in images]
-        return caption.generate(self.model, examples, batch_size or self.batch_size, beams, progress=progress)
+        return caption.generate(self.model, examples, batch_size or self.batch_size, beams, progress=progress,
+                                guidance=guidance)
 
 
 @PIPELINES.register("text-qa")

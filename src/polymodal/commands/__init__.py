@@ -88,6 +88,8 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
     from ..hub import load_for_task
     from ..tasks import TASKS
     from .align import ALIGN_EVALS, eval_aligner
+    if args.guidance is None and args.task in ("generate", "edit"):
+        args.guidance = 3.0                       # the drawing verbs' default (add_sampling_args)
     if args.system:
         metrics = eval_system(args)
     elif args.task == "edit":
@@ -111,7 +113,7 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
         examples, manifest = task.load_examples(args.data, args.seed, args.n, parse_column_map(args.column),
                                                 args.on_bad_rows, **spoken)
         report_bad_rows(manifest)
-        options = {"beams": args.beams} if args.task == "caption" else \
+        options = {"beams": args.beams, "guidance": args.guidance} if args.task == "caption" else \
             {"steps": args.steps, "guidance": args.guidance, "scheduler": args.scheduler} if args.task == "generate" else {}
         if args.task == "vqa" and args.ask_by:
             options["ask_by"] = args.ask_by

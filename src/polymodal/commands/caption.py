@@ -13,7 +13,7 @@ def caption(args) -> int:
         return batch_job(args, "caption", "image", args.image)
     images = image_items(args, "caption")
     pipe = load("caption", args.model)
-    captions = pipe.batch([image for image, _ in images], args.batch_size, beams=args.beams,
+    captions = pipe.batch([image for image, _ in images], args.batch_size, beams=args.beams, guidance=args.guidance,
                           progress=len(images) > args.batch_size and sys.stderr.isatty())
     for (_, name), c in zip(images, captions):
         if args.json:

@@ -65,8 +65,13 @@ class HFCaptioner(HFAdapter):
                                                         return_tensors="pt")["pixel_values"]}
 
     @torch.no_grad()
-    def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None):
+    def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None,
+                 guidance: float | None = None):
+        from ..errors import InputError
         from ..models.captioner import Caption
+        if guidance:
+            raise InputError("caption guidance needs a polymodal captioner trained with image_dropout, "
+                             "not a Hugging Face one")
         cap = max_length or new_token_cap(self.model, 30)
         with quiet():          # e.g. GPT-2's "attention mask is not set" notice: no mask exists here
             out = self.model.generate(pixel_values=pixels, num_beams=beams, max_new_tokens=cap, do_sample=False,

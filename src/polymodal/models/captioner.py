@@ -2,12 +2,14 @@
 image tokens through cross-attention; greedy and beam-search decoding."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..encoders import ENCODERS
+from ..errors import ConfigError
 from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
 from ..processors.text import CLS, PAD, WordTokenizer, join_words
 
@@ -23,13 +25,24 @@ class CaptionerConfig(SavedConfig):
     heads: int = 4
     max_length: int = 40         # tokens, counting <cls> and <eos>
     dropout: float = 0.1
+    image_dropout: float = 0.0   # share of training captions decoded without their image, so
+                                 # that the same decoder also knows the captions' word prior
+    guidance: float = 0.0        # decoding: how far the image's evidence is pushed past that
+                                 # prior (classifier-free guidance; needs image_dropout > 0)
+    plausible: float = 0.1       # guided decoding only picks words the image-conditioned decoder
+                                 # finds at least this share as likely as its best (contrastive
+                                 # decoding's plausibility cut): else a word the words before
+                                 # already fix ("the orange ... square", said twice) loses to
+                                 # whatever the prior happens to rule out more
+    word_dropout: float = 0.0    # share of the words before each prediction hidden in training,
+                                 # so that the next word is read from the image more than from them
     task: str = "caption"
 
 
 @dataclass
 class Caption:
     text: str
-    score: float                 # the decoder's probability of the whole caption
+    score: float                 # the decoder's probability of the whole caption (guided, with guidance)
 
 
 @MODEL_KINDS.register("captioner")
@@ -54,6 +67,10 @@ class Captioner(Pretrained):
         self.decoder = nn.TransformerDecoder(layer, config.layers)
         self.norm = nn.LayerNorm(config.dim)
         self.to_words = nn.Linear(config.dim, len(config.vocab))
+        if config.image_dropout:
+            self.null_memory = nn.Parameter(torch.zeros(1, 1, config.dim))    # "no image"
+        elif config.guidance:
+            raise ConfigError("captioner: guidance needs a decoder trained with image_dropout")
 
     @property
     def modalities(self) -> list[str]:
@@ -86,14 +103,39 @@ class Captioner(Pretrained):
     def forward(self, batch: dict) -> torch.Tensor:
         """Teacher forcing: logits for each next word of batch["input_ids"]."""
         ids = batch["input_ids"].clone()
+        if self.training and self.config.word_dropout:
+            # hidden as padding: attention skips them (the <cls> at position 0 always stays)
+            ids = ids.masked_fill(torch.rand(ids.shape, device=ids.device) < self.config.word_dropout, 0)
         ids[:, 0] = self.tokenizer.index[CLS]          # position 0 is never padding
-        return self.decode(self.encode(batch["image"]), ids)
+        memory = self.encode(batch["image"])
+        if self.training and self.config.image_dropout:
+            dropped = torch.rand(len(memory), 1, 1, device=memory.device) < self.config.image_dropout
+            memory = torch.where(dropped, self.null_memory.to(memory.dtype).expand_as(memory), memory)
+        return self.decode(memory, ids)
+
+    def next_word_logp(self, memory: torch.Tensor, seqs: torch.Tensor, guidance: float) -> torch.Tensor:
+        """[B, V] log-probabilities of the next word. With guidance w, the image's log-odds
+        over the prior are scaled by 1 + w: log p(word | image) + w (log p(word | image) -
+        log p(word)), among the plausible words only, so a pairing the captions never showed
+        (a green circle) is not talked out of by the words before it."""
+        logp = self.decode(memory, seqs)[:, -1].float().log_softmax(-1)
+        if not guidance:
+            return logp
+        prior = self.decode(self.null_memory.to(memory.dtype).expand_as(memory), seqs)[:, -1].float().log_softmax(-1)
+        guided = logp + guidance * (logp - prior)
+        implausible = logp < logp.max(-1, keepdim=True).values + math.log(self.config.plausible)
+        return guided.masked_fill(implausible, float("-inf")).log_softmax(-1)
 
     @torch.no_grad()
-    def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None) -> list[Caption]:
+    def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None,
+                 guidance: float | None = None) -> list[Caption]:
         """Beam search (beams=1 is greedy): keeps the `beams` most probable prefixes per image;
-        a prefix that has said <eos> stays finished at no further cost."""
+        a prefix that has said <eos> stays finished at no further cost. guidance: None = the
+        config's."""
         max_length = min(max_length or self.config.max_length, self.config.max_length)
+        guidance = self.config.guidance if guidance is None else guidance
+        if guidance and not self.config.image_dropout:
+            raise ConfigError("captioner: guidance needs a decoder trained with image_dropout")
         memory = self.encode(pixels).repeat_interleave(beams, 0)
         n, vocab = len(pixels), len(self.config.vocab)
         seqs = torch.full((n * beams, 1), self.tokenizer.index[CLS], dtype=torch.long, device=pixels.device)
@@ -101,7 +143,7 @@ class Captioner(Pretrained):
         scores[:, 0] = 0.0                              # all beams start as one prefix
         done = torch.zeros(n * beams, dtype=torch.bool, device=pixels.device)
         for _ in range(max_length - 1):
-            logp = self.decode(memory, seqs)[:, -1].float().log_softmax(-1)
+            logp = self.next_word_logp(memory, seqs, guidance)
             logp[:, :2] = float("-inf")                 # never <pad> or <cls> mid-caption
             logp[done] = float("-inf")
             logp[done, 0] = 0.0                         # finished: pad for free

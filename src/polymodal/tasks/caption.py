@@ -21,8 +21,8 @@ vocabulary = image_text.vocabulary
 
 @torch.no_grad()
 def generate(model, examples: list[ImageTextExample], batch_size: int = 64, beams: int = 1, device=None,
-             progress: bool = False):
-    """-> list of Caption (text, score), one per example."""
+             progress: bool = False, guidance: float | None = None):
+    """-> list of Caption (text, score), one per example; guidance None = the model's own."""
     from tqdm.auto import tqdm
     model.eval()
     device = device or next(model.parameters()).device
@@ -30,7 +30,7 @@ def generate(model, examples: list[ImageTextExample], batch_size: int = 64, beam
     for start in tqdm(range(0, len(examples), batch_size), disable=not progress, desc="captioning"):
         chunk = examples[start:start + batch_size]
         pixels = model.preprocess({"image": [open_image(ex.image) for ex in chunk]})["image"]
-        out += model.generate(to_device(pixels, device), beams=beams)
+        out += model.generate(to_device(pixels, device), beams=beams, guidance=guidance)
     return out
 
 
@@ -83,7 +83,8 @@ class CaptionTask:
         return torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=0)
 
     @staticmethod
-    def evaluate(model, examples, batch_size=64, device=None, progress=False, beams: int = 1) -> dict:
-        captions = generate(model, examples, batch_size, beams, device, progress)
+    def evaluate(model, examples, batch_size=64, device=None, progress=False, beams: int = 1,
+                 guidance: float | None = None) -> dict:
+        captions = generate(model, examples, batch_size, beams, device, progress, guidance)
         return metrics(examples, [c.text for c in captions])
 
