@@ -277,8 +277,9 @@ def card(name: str, task: str, preset: str, recipe: str, run: Path, model, rows,
     last = log["evals"][-1] if log["evals"] else {}
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     config = json.loads((run / "model" / "config.json").read_text())
-    parts = {k: v for k, v in config.items()
-             if k not in ("vocab", "labels", "kind", "task") and not isinstance(v, (dict, list))}
+    parts = {k: v for k, v in config.items()            # settings, and short lists such as factors
+             if k not in ("vocab", "labels", "kind", "task") and not isinstance(v, dict)
+             and not (isinstance(v, list) and len(v) > 4)}
     encoders = {k: v["name"] for k, v in config.items() if isinstance(v, dict) and "name" in v}
     encoders.update({m: v["name"] for m, v in config.get("encoders", {}).items()})       # multimodal models
     return f"""# {name}

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..encoders import ENCODERS
+from ..errors import ConfigError
 from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
 
 
@@ -21,6 +22,8 @@ class AlignerConfig(SavedConfig):
     prompt: str = "a {}"          # zero-shot: how a class name becomes a text
     view_loss: float = 0.0        # weight of the image-view contrastive loss (SLIP-style
                                   # self-supervision); 0 = alignment only
+    factors: list | None = None   # e.g. [8, 8, 4]: both towers embed as a sum of colour x shape x
+                                  # place outer products (models/binding.py); dim = their product
     task: str = "align"
 
 
@@ -34,8 +37,18 @@ class Aligner(Pretrained):
         self.config = config
         self.image_encoder = ENCODERS.build(config.image_encoder["name"], **config.image_encoder.get("config", {}))
         self.text_encoder = ENCODERS.build(config.text_encoder["name"], **config.text_encoder.get("config", {}))
-        self.image_proj = nn.Linear(self.image_encoder.dim, config.dim)
-        self.text_proj = nn.Linear(self.text_encoder.dim, config.dim)
+        if config.factors:
+            from .binding import FactoredImagePool, FactoredTextPool
+            if len(config.factors) != 3 or math.prod(config.factors) != config.dim:
+                raise ConfigError(f"aligner: factors are three sizes whose product is dim ({config.dim}), "
+                                  f"got {config.factors}")
+            if config.view_loss:
+                raise ConfigError("aligner: view_loss needs projected embeddings, not factors")
+            self.image_factors = FactoredImagePool(self.image_encoder.dim, tuple(config.factors))
+            self.text_factors = FactoredTextPool(self.text_encoder.dim, tuple(config.factors))
+        else:
+            self.image_proj = nn.Linear(self.image_encoder.dim, config.dim)
+            self.text_proj = nn.Linear(self.text_encoder.dim, config.dim)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / config.temperature)))
         if config.view_loss:
             # its own head, as in SimCLR: the views' invariances (colour above all) must not
@@ -56,28 +69,28 @@ class Aligner(Pretrained):
         return out
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.config.factors:
+            return nn.functional.normalize(self.image_factors(pixels, self.image_encoder(pixels).tokens), dim=-1)
         return nn.functional.normalize(self.image_proj(self.image_encoder(pixels).pooled), dim=-1)
 
     def encode_text(self, text_inputs) -> torch.Tensor:
-        return nn.functional.normalize(self.text_proj(self.text_encoder(text_inputs).pooled), dim=-1)
+        emb = self.text_encoder(text_inputs)
+        if self.config.factors:
+            return nn.functional.normalize(self.text_factors(emb.tokens, emb.mask), dim=-1)
+        return nn.functional.normalize(self.text_proj(emb.pooled), dim=-1)
 
     def scale(self) -> torch.Tensor:
         return self.log_scale.clamp(max=math.log(100)).exp()     # CLIP's cap on the logit scale
-
-    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Normalised encoder features before either projection: what few-shot
-        classification compares when the model was trained with views."""
-        return nn.functional.normalize(self.image_encoder(pixels).pooled, dim=-1)
 
     def forward(self, batch: dict):
         """[images, texts] similarity logits for a batch of images and texts; with
         batch["views"] (one more view of each image), a dict that adds both views'
         self-supervision embeddings, [2 x images, dim]."""
+        if "views" not in batch:
+            return self.scale() * self.encode_image(batch["image"]) @ self.encode_text(batch["text"]).T
         pooled = self.image_encoder(batch["image"]).pooled
         image = nn.functional.normalize(self.image_proj(pooled), dim=-1)
         logits = self.scale() * image @ self.encode_text(batch["text"]).T
-        if "views" not in batch:
-            return logits
         views = torch.cat([pooled, self.image_encoder(batch["views"]).pooled])
         return {"logits": logits, "views": nn.functional.normalize(self.view_proj(views), dim=-1),
                 "view_loss": self.config.view_loss}

@@ -11,6 +11,11 @@ alone only asks the encoder to tell the three trained shapes apart; matching vie
 keep whatever tells one scene from another, outlines included, which is what few-shot
 classes it never saw (a star, a cross) rely on.
 
+Binding (`factors` in the model config, models/binding.py): the shipped aligner embeds an
+image as a sum over its cells, and a text as a sum over its words, of colour x shape x place
+outer products, so that a colour is scored together with the shape in the same cell, not
+with any shape of the scene.
+
 Hard negatives (`hard_negatives` in the recipe): a random batch rarely holds the text that
 differs from an image's own in one binding ("a red square" beside a red circle and a blue
 square), so a bag of colours and shapes scores as well as the scene. Foils add exactly those
