@@ -245,15 +245,38 @@ def test_factored_aligner_trains_saves_and_reloads(tmp_path):
         align.AlignTask.build_model({**spec, "dim": 64}, examples)
 
 
-def test_factored_text_does_not_depend_on_the_padding_of_its_batch():
+@pytest.mark.parametrize("text_factors", ["context", "words"])
+def test_factored_text_does_not_depend_on_the_padding_of_its_batch(text_factors):
+    from polymodal.errors import ConfigError
     examples, _ = align.load_examples("shapes:shapes:train", 6, 4)
-    spec = {"image_encoder": TINY_CNN, "text_encoder": TINY_TEXT, "dim": 32, "factors": [4, 4, 2]}
+    spec = {"image_encoder": TINY_CNN, "text_encoder": TINY_TEXT, "dim": 32, "factors": [4, 4, 2],
+            "text_factors": text_factors}
     model = align.AlignTask.build_model(spec, examples).eval()
+    with pytest.raises(ConfigError, match="text_factors"):
+        align.AlignTask.build_model({**spec, "text_factors": "both"}, examples)
     short = "a red circle"
     alone = align.embed_texts(model, [short])
     padded = align.embed_texts(model, [short, "a red circle left of a blue square and the blue square above a gray circle"])
     assert torch.allclose(alone[0], padded[0], atol=1e-5)
     assert not torch.allclose(padded[0], padded[1], atol=1e-3)
+
+
+def test_word_factors_of_an_unseen_pair_are_the_sum_of_its_words():
+    """With text_factors "words", the colour and shape of "a blue square" come from "blue"
+    (and the word before it) and "square" alone: swapping which colour goes with which shape
+    across two phrases swaps their factors exactly, whatever pairs training showed."""
+    from polymodal.models.binding import WordFactorTextPool
+    torch.manual_seed(0)
+    pool = WordFactorTextPool(token_dim=8, vocab_size=6, factors=(3, 3, 2))
+    a, blue, red, square, circle = 1, 2, 3, 4, 5
+    ids = torch.tensor([[a, blue, square], [a, red, circle], [a, blue, circle], [a, red, square]])
+    words = pool.words(ids)
+    colour = pool.colour(torch.nn.functional.pad(words.transpose(1, 2), (1, 0))).transpose(1, 2)
+    shape = pool.shape(words)
+    # the last word's colour depends on (colour word, shape word) additively: the four phrases'
+    # factors satisfy blue-square + red-circle == blue-circle + red-square
+    assert torch.allclose(colour[0, 2] + colour[1, 2], colour[2, 2] + colour[3, 2], atol=1e-5)
+    assert torch.allclose(shape[0, 2], shape[3, 2]) and torch.allclose(shape[1, 2], shape[2, 2])
 
 
 def test_embed_search_classify_cli(trained, tmp_path, capsys):

@@ -24,6 +24,9 @@ class AlignerConfig(SavedConfig):
                                   # self-supervision); 0 = alignment only
     factors: list | None = None   # e.g. [8, 8, 4]: both towers embed as a sum of colour x shape x
                                   # place outer products (models/binding.py); dim = their product
+    text_factors: str = "context" # factors: "context" reads all three from each word's contextual
+                                  # state; "words" makes colour and shape linear in context-free
+                                  # word vectors (WordFactorTextPool)
     task: str = "align"
 
 
@@ -38,14 +41,20 @@ class Aligner(Pretrained):
         self.image_encoder = ENCODERS.build(config.image_encoder["name"], **config.image_encoder.get("config", {}))
         self.text_encoder = ENCODERS.build(config.text_encoder["name"], **config.text_encoder.get("config", {}))
         if config.factors:
-            from .binding import FactoredImagePool, FactoredTextPool
+            from .binding import FactoredImagePool, FactoredTextPool, WordFactorTextPool
             if len(config.factors) != 3 or math.prod(config.factors) != config.dim:
                 raise ConfigError(f"aligner: factors are three sizes whose product is dim ({config.dim}), "
                                   f"got {config.factors}")
             if config.view_loss:
                 raise ConfigError("aligner: view_loss needs projected embeddings, not factors")
             self.image_factors = FactoredImagePool(self.image_encoder.dim, tuple(config.factors))
-            self.text_factors = FactoredTextPool(self.text_encoder.dim, tuple(config.factors))
+            if config.text_factors == "words":
+                vocab = len(self.text_encoder.processor.vocab)
+                self.text_factors = WordFactorTextPool(self.text_encoder.dim, vocab, tuple(config.factors))
+            elif config.text_factors == "context":
+                self.text_factors = FactoredTextPool(self.text_encoder.dim, tuple(config.factors))
+            else:
+                raise ConfigError(f"aligner: text_factors must be context or words, got {config.text_factors!r}")
         else:
             self.image_proj = nn.Linear(self.image_encoder.dim, config.dim)
             self.text_proj = nn.Linear(self.text_encoder.dim, config.dim)
@@ -76,7 +85,8 @@ class Aligner(Pretrained):
     def encode_text(self, text_inputs) -> torch.Tensor:
         emb = self.text_encoder(text_inputs)
         if self.config.factors:
-            return nn.functional.normalize(self.text_factors(emb.tokens, emb.mask), dim=-1)
+            ids = (text_inputs["input_ids"],) if self.config.text_factors == "words" else ()
+            return nn.functional.normalize(self.text_factors(emb.tokens, emb.mask, *ids), dim=-1)
         return nn.functional.normalize(self.text_proj(emb.pooled), dim=-1)
 
     def scale(self) -> torch.Tensor:

@@ -8,9 +8,11 @@ over (cell, word), of (colour . colour) x (shape . shape) x (place . place), so 
 counts only together with the shape in its own cell. The image's first factor reads only the
 colours of its pixels, so it cannot learn shape; the second reads the encoder's cells; the
 third only where a cell is. The names say what the data makes of the factors, not what the
-code forces, except colour. Measured on align-shapes: presence of a colour+shape pair went
-from 83% to 99%; for pairs never seen in training the learnt factors do not yet generalise
-(62%, against 65% before), so nothing here forces that.
+code forces, except colour. On the text side, factors read from the words' contextual states
+(FactoredTextPool) bind the pairs training showed but not new ones; WordFactorTextPool makes
+colour and shape linear in context-free word vectors. Measured on align-shapes (presence of a
+colour+shape pair, test / compositional): one pooled vector 83% / 65%; contextual factors
+99% / 62%; word factors 97% / 98%.
 """
 from __future__ import annotations
 
@@ -58,3 +60,27 @@ class FactoredTextPool(nn.Module):
         a, b, p = (head(tokens) for head in self.heads)
         return outer_sum(a, b, p, mask.to(tokens.dtype))
 
+
+
+class WordFactorTextPool(nn.Module):
+    """Text factors linear in context-free word vectors: shape from the word itself, colour
+    from the word and the one before it (a width-2 convolution), place from the word's
+    contextual state. "a blue square" is then the sum of what "blue" and "square" give, seen
+    together in training or not; read from the contextual states instead, an unseen pair
+    embedded like a seen one ("a blue square" as "a blue circle")."""
+
+    WIDTH = 32                    # size of the context-free word vectors
+
+    def __init__(self, token_dim: int, vocab_size: int, factors: tuple[int, int, int]):
+        super().__init__()
+        a, b, p = factors
+        self.words = nn.Embedding(vocab_size, self.WIDTH, padding_idx=0)
+        self.colour = nn.Conv1d(self.WIDTH, a, 2)
+        self.shape = nn.Linear(self.WIDTH, b)
+        self.place = nn.Linear(token_dim, p)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        words = self.words(ids)                                             # [B, T, WIDTH]
+        before_and_now = nn.functional.pad(words.transpose(1, 2), (1, 0))  # word i-1 beside word i
+        colour = self.colour(before_and_now).transpose(1, 2)
+        return outer_sum(colour, self.shape(words), self.place(tokens), mask.to(tokens.dtype))
