@@ -41,10 +41,13 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="stop at the first bad manifest row, or skip and list them (default: fail)")
 
 
+DRAW_GUIDANCE = 3.0      # generate and edit: the classifier-free guidance scale by default
+
+
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="the noise of image i is drawn from seed + i")
     p.add_argument("--steps", type=positive_int, default=25, help="denoising steps")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (1 = none)")
+    p.add_argument("--guidance", type=float, default=DRAW_GUIDANCE, help="classifier-free guidance scale (1 = none)")
     p.add_argument("--scheduler", choices=("ddim", "dpm", "ddpm"), default="ddim")
 
 

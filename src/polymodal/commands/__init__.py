@@ -89,7 +89,8 @@ def eval(args) -> int:  # noqa: A001  (the verb is `eval`)
     from ..tasks import TASKS
     from .align import ALIGN_EVALS, eval_aligner
     if args.guidance is None and args.task in ("generate", "edit"):
-        args.guidance = 3.0                       # the drawing verbs' default (add_sampling_args)
+        from ..cli import DRAW_GUIDANCE
+        args.guidance = DRAW_GUIDANCE
     if args.system:
         metrics = eval_system(args)
     elif args.task == "edit":
