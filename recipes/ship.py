@@ -39,7 +39,7 @@ def measure_vqa(model, preset: str) -> tuple:
     voices never heard in training, and both at once."""
     spoken = "audio" in model.modalities
     examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", TEST_SEED, 200, spoken=spoken)
-    m, seconds = timed(vqa.VQATask.evaluate, model, examples, 64)
+    m, seconds = timed(vqa.VQATask.evaluate, model, examples, 64, ask_by="text" if spoken else None)
     rows = [("accuracy", pct(m["accuracy"])), ("relational", pct(m["relational_accuracy"])),
             ("non-relational", pct(m["non_relational_accuracy"]))] + [(k, pct(v)) for k, v in m["per_type"].items()]
     golden_examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", GOLDEN_SEED, 5, spoken=spoken)

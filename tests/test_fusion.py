@@ -13,8 +13,10 @@ TINY = {
     "vit": {"dim": 16, "image_size": 32, "patch_size": 8, "layers": 1, "heads": 2},
     "transformer": {"vocab": VOCAB, "dim": 16, "layers": 1, "heads": 2},
     "logmel": {"dim": 16, "layers": 1, "heads": 2, "n_mels": 16},
+    "speech-reader": {"audio": {"dim": 16, "layers": 1, "heads": 2, "n_mels": 16}, "dim": 16, "slots": 4,
+                      "width": 16, "layers": 1, "heads": 2, "train_audio": True},
 }
-BUILTIN = {"image": ["cnn", "vit"], "text": ["transformer"], "audio": ["logmel"]}
+BUILTIN = {"image": ["cnn", "vit"], "text": ["transformer"], "audio": ["logmel", "speech-reader"]}
 
 
 def tiny_inputs(model, n=3):

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .encoders import ENCODERS
-from .errors import InputError
+from .encoders import ENCODERS, Embedding
+from .errors import ConfigError, InputError
 from .fusion import FUSIONS
 from .heads import HEADS
 from .pretrained import MODEL_KINDS, Pretrained, SavedConfig
@@ -25,6 +25,9 @@ class ModelConfig(SavedConfig):
     fusion_config: dict = field(default_factory=dict)
     hidden: int = 128                    # width of the fused vector
     columns: dict[str, str] = field(default_factory=dict)   # modality -> manifest column it reads
+    read_as: dict[str, str] = field(default_factory=dict)   # e.g. {"audio": "text"}: that modality's
+                                         # encoder (a speech-reader) writes the other's tokens, and the
+                                         # fusion takes them as that modality's (encoders/speech_reader.py)
 
 
 @MODEL_KINDS.register("multimodal")
@@ -37,7 +40,15 @@ class MultimodalModel(Pretrained):
         self.config = config
         self.encoders = nn.ModuleDict({m: ENCODERS.build(spec["name"], **spec.get("config", {}))
                                        for m, spec in config.encoders.items()})
-        dims = {m: e.dim for m, e in self.encoders.items()}
+        for src, dst in config.read_as.items():
+            if src not in self.encoders or dst not in self.encoders or self.encoders[src].dim != self.encoders[dst].dim:
+                raise ConfigError(f"read_as {src} -> {dst}: both need encoders, {src}'s writing {dst}'s width")
+            words = self.encoders[src].config.get("words")
+            vocab = getattr(getattr(self.encoders[dst], "processor", None), "vocab", None)
+            if words and vocab is not None and words != len(vocab):
+                raise ConfigError(f"read_as {src} -> {dst}: the reader names {words} words, the {dst} "
+                                  f"tokenizer has {len(vocab)}")
+        dims = {m: e.dim for m, e in self.encoders.items() if m not in config.read_as}
         self.fusion = FUSIONS.build(config.fusion, dims, config.hidden, **config.fusion_config)
         self.head = HEADS.build(config.head, config.hidden, config.labels)
 
@@ -49,19 +60,56 @@ class MultimodalModel(Pretrained):
         """Modality values (or raw arrays/strings) -> the tensors forward() takes."""
         return {m: self.encoders[m].processor(v) for m, v in values.items() if m in self.encoders}
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def forward(self, batch: dict):
         """batch: {modality: processed inputs}, optionally {modality + "_index": LongTensor}
-        to share one encoded item among several rows (one image, many questions)."""
-        missing = [m for m in self.encoders if m not in batch]
+        to share one encoded item among several rows (one image, many questions). With
+        batch["teach"], see teach()."""
+        present = {self.config.read_as.get(m, m) for m in batch if m in self.encoders}
+        missing = [m for m in self.fusion.modalities if m not in present]
         if missing and not self.fusion.allows_missing:
             raise InputError(f"this model's {self.config.fusion} fusion needs {', '.join(missing)} input too")
+        if batch.get("teach"):
+            return self.teach(batch)
+        return self.answer(self.read_into(self.encode(batch)))
+
+    def encode(self, batch: dict, skip=()) -> dict:
         embs = {}
         for m, encoder in self.encoders.items():
-            if m not in batch:
+            if m not in batch or m in skip:
                 continue                      # late fusion answers from what is there
             emb = encoder(batch[m])
             index = batch.get(f"{m}_index")
             embs[m] = emb.shared(index) if index is not None else emb
+        return embs
+
+    def read_into(self, embs: dict) -> dict:
+        """Read modalities join the tokens of the one they write (typed and spoken together)."""
+        for src, dst in self.config.read_as.items():
+            if src not in embs:
+                continue
+            read = embs.pop(src).expanded()
+            if dst in embs:
+                own = embs[dst].expanded()
+                read = Embedding(torch.cat([own.tokens, read.tokens], 1), torch.cat([own.mask, read.mask], 1),
+                                 own.pooled)
+            embs[dst] = read
+        return embs
+
+    def answer(self, embs: dict) -> torch.Tensor:
         if not self.fusion.uses_shared_index:
             embs = {m: e.expanded() for m, e in embs.items()}
         return self.head(self.fusion(embs))
+
+    def teach(self, batch: dict) -> dict:
+        """Training a reader: the batch holds each question typed and spoken; the fusion
+        answers from the spoken one read alone, and the read tokens are pulled towards the
+        typed one's (the teacher) -> {"logits", "read_loss"}."""
+        from .encoders.speech_reader import distillation_loss
+        embs = self.encode(batch, skip=self.config.read_as)
+        loss = 0.0
+        for src, dst in self.config.read_as.items():
+            tokens, presence, words = self.encoders[src].read(batch[src], words=True)
+            loss = loss + distillation_loss(tokens, presence, embs.pop(dst).expanded(), words,
+                                            batch[dst].get("input_ids") if words is not None else None)
+            embs[dst] = self.encoders[src].embedding(tokens, presence)
+        return {"logits": self.answer(embs), "read_loss": loss}

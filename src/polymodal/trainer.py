@@ -46,8 +46,9 @@ class TrainConfig:
                                       # vocal-tract warp, tempo change and SpecAugment masks
     max_steps: int | None = None      # stop (with a checkpoint) after this many steps in all
     mixed_precision: str = "auto"     # "auto": bf16 on a GPU, none on CPU
-    freeze: tuple = ()                # encoders (by modality) kept as they start, e.g. one taken
-                                      # from a trained model by `init`: no gradients, no optimizer state
+    freeze: tuple = ()                # encoders (by modality), "fusion" or "head" kept as they start,
+                                      # e.g. taken from a trained model by `init`: no gradients, no
+                                      # optimizer state
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -75,15 +76,23 @@ def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
     return cfg.lr * warm
 
 
-def freeze(model: torch.nn.Module, modalities) -> None:
-    """Stop the named encoders learning (their forward pass then builds no graph either)."""
+FROZEN_PARTS = ("fusion", "head")      # besides encoders (by modality), what `freeze` may name
+
+
+def frozen_modules(model: torch.nn.Module, names) -> list[torch.nn.Module]:
+    """The parts `freeze` names: encoders by modality, or the fusion or the head."""
     encoders = getattr(model, "encoders", {})
-    unknown = [m for m in modalities if m not in encoders]
+    unknown = [m for m in names if m not in encoders and not (m in FROZEN_PARTS and hasattr(model, m))]
     if unknown:
-        raise InputError(f"training option freeze: the model has no {', '.join(unknown)} encoder "
-                         f"(it has {', '.join(encoders) or 'none'})")
-    for m in modalities:
-        encoders[m].requires_grad_(False)
+        raise InputError(f"training option freeze: the model has no {', '.join(unknown)} encoder or part "
+                         f"(it has {', '.join([*encoders, *FROZEN_PARTS]) or 'none'})")
+    return [encoders[m] if m in encoders else getattr(model, m) for m in names]
+
+
+def freeze(model: torch.nn.Module, names) -> None:
+    """Stop the named parts learning (their forward pass then builds no graph either)."""
+    for part in frozen_modules(model, names):
+        part.requires_grad_(False)
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -222,8 +231,8 @@ class Trainer:
     def train_mode(self, model) -> None:
         """Training mode, except for frozen encoders: their BatchNorm statistics stay as they came."""
         model.train()
-        for m in self.cfg.freeze:
-            self.acc.unwrap_model(model).encoders[m].eval()
+        for part in frozen_modules(self.acc.unwrap_model(model), self.cfg.freeze):
+            part.eval()
 
     def train_epoch(self, steps_per_epoch: int, total: int) -> None:
         self.train_mode(self.model)
@@ -277,7 +286,7 @@ class Trainer:
         a model that is 88% right in training mode scored 65% (measured on sort-of-clevr).
         Before each evaluation (and so before saving) they are recomputed as plain averages
         over `batches` training batches, with the weights as they are now."""
-        frozen = {id(m) for name in self.cfg.freeze for m in model.encoders[name].modules()}
+        frozen = {id(m) for part in frozen_modules(model, self.cfg.freeze) for m in part.modules()}
         norms = [m for m in model.modules()
                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and id(m) not in frozen]
         if not norms:

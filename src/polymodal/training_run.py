@@ -51,8 +51,8 @@ def build_model(task_name: str, model_spec: dict, examples) -> MultimodalModel:
         counts = warm_start.load_matching(model, model_init)
         print(f"init from {model_init}: {counts['taken']} tensors taken, {counts['fresh']} start fresh",
               file=sys.stderr)         # stdout is for the run's JSON result
-    for m, source in inits.items():
-        warm_start.load_into(model.encoders[m], source)
+    for m, source in inits.items():       # a wrapping encoder (speech-reader) names the part it takes
+        warm_start.load_into(getattr(model.encoders[m], "pretrained_part", model.encoders[m]), source)
     return model
 
 

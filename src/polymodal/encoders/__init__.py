@@ -9,6 +9,6 @@ from .base import Embedding, Encoder, masked_mean
 
 ENCODERS: Registry = Registry("encoder")
 
-from . import image, text, audio, hf_text  # noqa: E402,F401  (registration side effects)
+from . import image, text, audio, speech_reader, hf_text  # noqa: E402,F401  (registration side effects)
 
 __all__ = ["ENCODERS", "Embedding", "Encoder", "masked_mean"]

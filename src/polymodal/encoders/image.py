@@ -29,12 +29,16 @@ class CNNEncoder(Encoder):
     modality = "image"
 
     def __init__(self, dim: int = 64, channels: tuple = (32, 64, 64, 64), image_size: int = 75,
-                 coords: bool = True, strides: tuple | None = None):
+                 coords: bool = True, strides: tuple | None = None, flat_pooled: bool = True):
+        """flat_pooled: False makes pooled the mean of the cells, without the flattening head's
+        weights (0.37 M at 75 px), for models whose fusion reads only the tokens."""
         super().__init__()
         strides = list(strides) if strides is not None else [2] * len(channels)
         if len(strides) != len(channels):
             raise ConfigError(f"cnn: {len(channels)} channels but {len(strides)} strides")
         self.config = dict(dim=dim, channels=list(channels), image_size=image_size, coords=coords, strides=strides)
+        if not flat_pooled:
+            self.config["flat_pooled"] = False      # written only when set: older configs stay as they were
         self.dim, self.processor = dim, ImageProcessor(image_size)
         convs, c_in, side = [], 3, image_size
         for c_out, stride in zip(channels, strides):
@@ -46,8 +50,10 @@ class CNNEncoder(Encoder):
         self.to_tokens = nn.Linear(c_in + (3 if coords else 0), dim)
         self.norm = nn.LayerNorm(dim)
         # Squeeze each cell to 16 features before flattening: keeps layout, not 1M+ weights.
-        self.cell_squeeze = nn.Linear(dim, 16)
-        self.to_pooled = nn.Linear(side * side * 16, dim)
+        self.flat_pooled = flat_pooled
+        if flat_pooled:
+            self.cell_squeeze = nn.Linear(dim, 16)
+            self.to_pooled = nn.Linear(side * side * 16, dim)
 
     def forward(self, images: torch.Tensor) -> Embedding:
         maps = self.convs(images)                                   # [B, C, s, s]
@@ -56,7 +62,8 @@ class CNNEncoder(Encoder):
             cells = torch.cat([cells, self.coords.expand(len(cells), -1, -1)], dim=-1)
         tokens = self.norm(self.to_tokens(cells))
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
-        return Embedding(tokens, mask, self.to_pooled(self.cell_squeeze(tokens).flatten(1)))
+        pooled = self.to_pooled(self.cell_squeeze(tokens).flatten(1)) if self.flat_pooled else tokens.mean(1)
+        return Embedding(tokens, mask, pooled)
 
 
 class ViTEncoder(Encoder):

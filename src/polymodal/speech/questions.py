@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-VARIANTS = {"train": 256}
+VARIANTS = {"train": 256, "train-accents": 256}
 DEFAULT_VARIANTS = 32
 
 

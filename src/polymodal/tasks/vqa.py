@@ -147,13 +147,18 @@ def predict(model, examples: list[VQAExample], batch_size: int = 64, device=None
 
 
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
-                  on_bad_rows: str = "fail", need_answers: bool = True, spoken: bool = False):
+                  on_bad_rows: str = "fail", need_answers: bool = True, spoken: bool | str = False):
     """`shapes:<preset>:<split>` or a manifest path -> (examples, manifest or None).
-    spoken: generated scenes also speak their questions (in the split's voices)."""
+    spoken: generated scenes also speak their questions, in the split's voices (True) or in
+    a named voice set of speech/voices.py (e.g. "train-accents")."""
     if spec.startswith("shapes:"):
         from ..data.world import parse_spec, shapes
+        from ..speech.voices import SPLIT_VOICES
         preset, split = parse_spec(spec)
-        return examples_from_scenes(shapes(preset, split, seed, n), split if spoken else None, seed), None
+        voices = spoken if isinstance(spoken, str) else split
+        if spoken and voices not in SPLIT_VOICES:
+            raise InputError(f"spoken: no voice set {voices!r} (known: {', '.join(SPLIT_VOICES)})")
+        return examples_from_scenes(shapes(preset, split, seed, n), voices if spoken else None, seed), None
     from ..data.manifest import read_manifest
     required = ("image", "question", "answer") if need_answers else ("image", "question")
     manifest = read_manifest(spec, required, columns, on_bad_rows, decode_files=True)
@@ -179,7 +184,7 @@ class VQATask:
     """What the trainer and the CLI need to know about VQA."""
 
     name = "vqa"
-    curve_metrics = ("accuracy", "relational_accuracy", "non_relational_accuracy")
+    curve_metrics = ("accuracy", "relational_accuracy", "non_relational_accuracy", "speech_accuracy")
     load_examples = staticmethod(load_examples)
     vocabulary = staticmethod(vocabulary)
 
@@ -192,15 +197,31 @@ class VQATask:
     def make_batch(model, examples, rng, cfg):
         if cfg.jpeg_augment and rng is not None:
             examples = [augmented(ex, rng, cfg) for ex in examples]
-        ask_by = None
-        if "text" in model.encoders and "audio" in model.encoders and rng is not None:
+        ask_by, teach = None, bool(getattr(model.config, "read_as", None)) and rng is not None
+        if teach:
+            ask_by = "both"            # the typed question teaches the speech reader (MultimodalModel.teach)
+        elif "text" in model.encoders and "audio" in model.encoders and rng is not None:
             ask_by = ASK_BY[int(rng.integers(len(ASK_BY)))]   # one model for typed and spoken questions
         batch, questions = make_batch(model, examples, rng, cfg.questions_per_image, ask_by, cfg.feature_augment)
         if any(q.answer is None for q in questions):
             raise InputError("training needs an answer for every question")
+        batch["teach"] = teach
         return batch, common.label_targets(model, [q.answer for q in questions], [q.row for q in questions], "answer")
 
     @staticmethod
+    def loss(outputs, targets) -> torch.Tensor:
+        if isinstance(outputs, dict):          # a speech reader taught: its distillation loss too
+            return torch.nn.functional.cross_entropy(outputs["logits"].float(), targets) + outputs["read_loss"]
+        return torch.nn.functional.cross_entropy(outputs.float(), targets)
+
+    @staticmethod
     def evaluate(model, examples, batch_size=64, device=None, progress=False, ask_by: str | None = None) -> dict:
+        """With ask_by None, a model that takes both typed and spoken questions, on examples
+        that can be spoken (a training run's validation), is scored both ways."""
         questions, answers, _ = predict(model, examples, batch_size, device, progress, ask_by)
-        return metrics(questions, answers)
+        out = metrics(questions, answers)
+        speakable = all(q.audio is not None or q.key is not None for ex in examples for q in ex.questions)
+        if ask_by is None and {"text", "audio"} <= set(model.modalities) and speakable and examples:
+            questions, answers, _ = predict(model, examples, batch_size, device, progress, "speech")
+            out.update({f"speech_{k}": v for k, v in metrics(questions, answers).items() if k.endswith("accuracy")})
+        return out
