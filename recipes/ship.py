@@ -85,17 +85,25 @@ def measure_align(model, preset: str) -> tuple:
         examples, _ = align.load_examples(f"shapes:shapes:{split}", TEST_SEED, 1000)
         out[f"zero-shot {split}"] = align.zero_shot_metrics(model, examples)
         rows.append((f"zero-shot presence, {split}", pct(out[f"zero-shot {split}"]["zero_shot_presence"])))
-    few = align.few_shot_metrics(model, align.few_shot_images(TEST_SEED, 200), shots=5, episodes=20, seed=TEST_SEED)
-    out["few-shot"] = few
-    rows += [("few-shot, 5 per class, 5 shapes", pct(few["few_shot_accuracy"]))]
-    rows += [(f"few-shot: {c}{' (never in training)' if c in align.EXTRA_SHAPES else ''}", pct(v))
+    shots = align.few_shot_images(TEST_SEED, 200)
+    out["few-shot"] = align.few_shot_metrics(model, shots, shots=5, episodes=20, seed=TEST_SEED)
+    rows += [("few-shot, 5 per class, 5 shapes", pct(out["few-shot"]["few_shot_accuracy"]))]
+    if getattr(model.config, "factors", None):           # shape classes: colour and place contracted out
+        invariant = ("colour", "place")
+        out["few-shot invariant"] = align.few_shot_metrics(model, shots, shots=5, episodes=20, seed=TEST_SEED,
+                                                           invariances=invariant)
+        rows += [("few-shot, `--invariant colour,place`", pct(out["few-shot invariant"]["few_shot_accuracy"]))]
+    few = out.get("few-shot invariant", out["few-shot"])
+    rows += [(f"few-shot{', invariant' if few is not out['few-shot'] else ''}: {c}"
+              f"{' (never in training)' if c in align.EXTRA_SHAPES else ''}", pct(v))
              for c, v in few["per_label"].items()]
     golden_examples, _ = align.load_examples("shapes:shapes:test", GOLDEN_SEED, 10)
     emb = align.embed_images(model, [ex.image for ex in golden_examples])
     best = align.zero_shot_scores(model, emb, align.PAIR_LABELS).argmax(-1).tolist()
     golden = {"data": f"shapes:shapes:test seed {GOLDEN_SEED} n 10", "zero_shot": [align.PAIR_LABELS[b] for b in best]}
     command = (f"polymodal eval retrieve|zero-shot --data shapes:shapes:test --seed {TEST_SEED} --n 1000 --json; "
-               f"polymodal eval few-shot --data shapes:shapes:test --seed {TEST_SEED} --n 1000 --json")
+               f"polymodal eval few-shot --data shapes:shapes:test --seed {TEST_SEED} --n 1000 "
+               f"[--invariant colour,place] --json")
     return out, rows, command, golden, f"{1000 / seconds:.0f} images/s embedded and searched"
 
 

@@ -328,6 +328,50 @@ def test_invariant_views_are_colour_orders_and_mirrors_and_their_mean_is_invaria
     assert not torch.allclose(plain[0], plain[1], atol=1e-3)
 
 
+def test_contracted_factors_forget_colour_and_place_but_keep_shape():
+    """A one-object factored embedding colour x shape x place, contracted over colour and
+    place, depends on the shape alone: the few-shot representation of shape classes."""
+    from polymodal.models.binding import outer_sum
+    g = torch.Generator().manual_seed(0)
+
+    def embedding(colour, shape, place):
+        return torch.nn.functional.normalize(outer_sum(colour[None, None], shape[None, None], place[None, None],
+                                                       torch.ones(1, 1)), dim=-1)
+    colours, places = torch.randn(2, 3, generator=g), torch.randn(2, 2, generator=g)
+    shape, other = torch.randn(4, generator=g), torch.randn(4, generator=g)
+    a = embedding(colours[0], shape, places[0])
+    b = embedding(colours[1], shape, places[1])
+    c = embedding(colours[0], other, places[0])
+    assert not torch.allclose(a, b, atol=1e-3)
+    contracted = [align.contract_factors(e, [3, 4, 2], ("colour", "place")) for e in (a, b, c)]
+    assert contracted[0].shape == (1, 16)
+    assert torch.allclose(contracted[0], contracted[1], atol=1e-5)
+    assert not torch.allclose(contracted[0], contracted[2], atol=1e-2)
+    # colour alone contracted: place is kept, so a moved object differs
+    by_colour = [align.contract_factors(e, [3, 4, 2], ("colour",)) for e in (a, b)]
+    assert by_colour[0].shape == (1, 64) and not torch.allclose(*by_colour, atol=1e-3)
+
+
+def test_place_invariance_needs_a_factored_aligner(trained):
+    from polymodal.errors import InputError
+    scene = shapes("shapes", "test", 2, 1)[0].image
+    with pytest.raises(InputError, match="factored aligner"):
+        align.embed_invariant(load_model(trained), [scene], ("colour", "place"))
+
+
+def test_shipped_aligner_contracted_is_nearer_the_same_shape_than_the_same_colour_and_place():
+    from polymodal.data.shapes_preset import object_scene
+    from polymodal.hub import load_for_task
+    model = load_for_task("align")
+
+    def scene(colour, shape, seed):
+        return object_scene(np.random.default_rng(seed), colour, shape).image
+    images = [scene("red", "circle", 0), scene("blue", "circle", 1), scene("red", "square", 0)]
+    a, b, c = align.embed_invariant(model, images, ("colour", "place"))
+    assert a.shape == (model.config.factors[1] ** 2,)
+    assert (a @ b) > (a @ c) + 0.1                      # same shape beats same colour and place
+
+
 def test_align_evals_cli(trained, capsys):
     capsys.readouterr()
     for verb, keys in (("retrieve", {"text_to_image_r5", "image_to_text_r1"}),

@@ -147,7 +147,7 @@ def test_some_relational_phrases_need_their_relation(scenes):
     assert needed > 100
 
 
-@pytest.mark.parametrize("shape", ["star", "cross"])
+@pytest.mark.parametrize("shape", ["star", "cross", "diamond", "pentagon", "hexagon", "ring"])
 def test_extra_shapes_are_drawable_and_kept_out_by_default(shape):
     mask = draw.shape_mask(shape, 32, 32, 8, 64)
     ys, xs = np.nonzero(mask)
@@ -157,6 +157,30 @@ def test_extra_shapes_are_drawable_and_kept_out_by_default(shape):
     rng = np.random.default_rng(0)
     drawn = [shapes_preset.make_scene(rng, "train", extra_shapes=(shape,)) for _ in range(100)]
     assert any(o.shape == shape for s in drawn for o in s.objects)
+
+
+def test_all_drawable_shapes_have_different_outlines():
+    names = shapes_preset.SHAPES + shapes_preset.EXTRA_SHAPES + shapes_preset.PRETRAINING_SHAPES
+    masks = {n: draw.shape_mask(n, 32, 32, 8, 64) for n in names}
+    for a in names:
+        for b in names:
+            if a < b:
+                assert (masks[a] ^ masks[b]).sum() >= 12, (a, b)
+    assert not masks["ring"][31:33, 31:33].any()             # the ring has its hole
+
+
+def test_alignment_data_may_add_the_pretraining_shapes_but_never_the_few_shot_ones():
+    from polymodal.errors import InputError
+    from polymodal.tasks import align
+    extra = shapes_preset.PRETRAINING_SHAPES
+    examples, _ = align.load_examples("shapes:shapes:train", 1, 60, extra_shapes=extra)
+    seen = {o["shape"] for ex in examples for o in ex.objects}
+    assert set(extra) <= seen and not seen & set(shapes_preset.EXTRA_SHAPES)
+    assert all(shapes_preset.parse_caption(ex.captions[0]).unparsed == [] for ex in examples)
+    with pytest.raises(InputError, match="not blob"):
+        shapes("shapes", "train", 1, 2, ("blob",))
+    with pytest.raises(InputError, match="sort-of-clevr cannot"):
+        shapes("sort-of-clevr", "train", 1, 2, ("ring",))
 
 
 def test_export_writes_grounding_and_caption_columns(tmp_path):

@@ -113,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=positive_int, default=20, help="few-shot: episodes averaged")
     p.add_argument("--method", choices=("prototype", "probe"), default="prototype",
                    help="few-shot: nearest class mean, or a logistic-regression probe")
-    p.add_argument("--invariant", metavar="colour,mirror",
-                   help="few-shot: what the classes do not depend on, averaged out of each embedding")
+    p.add_argument("--invariant", metavar="colour,mirror,place",
+                   help="few-shot: what the classes do not depend on, taken out of each embedding "
+                        "(place: factored aligners only)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("caption", help="describe an image in a sentence (or many: a folder, a list, --data)")
@@ -199,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="zero-shot: class names separated by commas, e.g. \"red circle,blue square\"")
     p.add_argument("--examples", help="few-shot: a folder with one subfolder of example images per class")
     p.add_argument("--method", choices=("prototype", "probe"), default="prototype")
-    p.add_argument("--invariant", metavar="colour,mirror",
-                   help="few-shot: what the classes do not depend on, averaged out of each embedding")
+    p.add_argument("--invariant", metavar="colour,mirror,place",
+                   help="few-shot: what the classes do not depend on, taken out of each embedding "
+                        "(place: factored aligners only)")
     p.add_argument("--model")
     p.add_argument("--json", action="store_true")
 

@@ -26,6 +26,12 @@ def _star_points(x: float, y: float, half: float) -> list[tuple[float, float]]:
     return points
 
 
+def _regular_points(x: float, y: float, half: float, corners: int) -> list[tuple[float, float]]:
+    """A regular polygon's corners on the circle of radius `half`, one corner straight up."""
+    angles = np.pi / 2 + 2 * np.pi * np.arange(corners) / corners
+    return [(x + half * np.cos(a), y - half * np.sin(a)) for a in angles]
+
+
 def shape_mask(shape: str, x: int, y: int, half: int, size: int) -> np.ndarray:
     """Boolean [size, size] mask of one shape."""
     ys, xs = np.mgrid[0:size, 0:size]
@@ -42,6 +48,14 @@ def shape_mask(shape: str, x: int, y: int, half: int, size: int) -> np.ndarray:
         return in_box & ((np.abs(xs - x + 0.5) < arm) | (np.abs(ys - y + 0.5) < arm))
     if shape == "star":                       # polygon edges round outwards: clip to the box
         return in_box & _polygon_mask(_star_points(x - 0.5, y - 0.5, half), size)
+    if shape == "diamond":                    # a square standing on a corner
+        return in_box & _polygon_mask(_regular_points(x - 0.5, y - 0.5, half, 4), size)
+    if shape in ("pentagon", "hexagon"):
+        corners = 5 if shape == "pentagon" else 6
+        return in_box & _polygon_mask(_regular_points(x - 0.5, y - 0.5, half, corners), size)
+    if shape == "ring":                       # a circle with a hole of half its radius
+        r2 = (xs - x + 0.5) ** 2 + (ys - y + 0.5) ** 2
+        return (r2 <= half ** 2) & (r2 > (half * 0.5) ** 2)
     raise ValueError(f"unknown shape {shape!r}")
 
 

@@ -27,6 +27,10 @@ SIZE = 64
 SPOKEN_COLUMN = "caption"          # what `data shapes --spoken` speaks
 SHAPES = ("circle", "square", "triangle")
 EXTRA_SHAPES = ("star", "cross")              # drawable, but only when asked for
+# More drawable shapes that alignment training may show (`extra_shapes` in its data), so that
+# the aligner learns shape features from seven outlines rather than three; the star and the
+# cross stay unseen, as the few-shot classes.
+PRETRAINING_SHAPES = ("diamond", "pentagon", "hexagon", "ring")
 HALF_RANGE = (5, 8)                           # half a side in pixels: sides of 10-16 px
 GAP = 3                                       # least space between two objects' boxes
 MAX_OBJECTS = 4
@@ -191,7 +195,7 @@ def object_scene(rng: np.random.Generator, colour: str, shape: str) -> Scene:
 def grammar_words() -> list[str]:
     """Every word the preset's captions, phrases and prompts can use (extra shapes included),
     so a tokenizer built from data still knows them."""
-    words = {"a", "an", "the", "and", "object", *COLOURS, *SHAPES, *EXTRA_SHAPES}
+    words = {"a", "an", "the", "and", "object", *COLOURS, *SHAPES, *EXTRA_SHAPES, *PRETRAINING_SHAPES}
     for relation in RELATIONS:
         words.update(relation.split())
     return sorted(words)
@@ -205,7 +209,7 @@ def rows(scene: Scene, image: str) -> list[dict]:
              "kind": p.kind, "objects": objects} for p in scene.phrases]
 
 
-_NAME = rf"({'|'.join(COLOURS)}) ({'|'.join(SHAPES + EXTRA_SHAPES)})"
+_NAME = rf"({'|'.join(COLOURS)}) ({'|'.join(SHAPES + EXTRA_SHAPES + PRETRAINING_SHAPES)})"
 _CLAUSE = re.compile(rf"(?:an?|the) {_NAME}(?: ({'|'.join(RELATIONS)}) (?:an?|the) {_NAME})?")
 
 

@@ -30,12 +30,21 @@ def check(preset: str, split: str) -> None:
         raise InputError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
 
 
-def shapes(preset: str = "sort-of-clevr", split: str = "train", seed: int = 0, n: int = 100) -> list:
+def shapes(preset: str = "sort-of-clevr", split: str = "train", seed: int = 0, n: int = 100,
+           extra_shapes: tuple = ()) -> list:
     """Generate n scenes of a preset; each has .image (uint8 HxWx3), .objects and .questions
-    (and, in `shapes`, .caption, .phrases and .prompt)."""
+    (and, in `shapes`, .caption, .phrases and .prompt). extra_shapes (`shapes` only): more
+    shapes its scenes may hold, e.g. shapes_preset.PRETRAINING_SHAPES."""
     check(preset, split)
     module = PRESETS[preset]
-    return [module.make_scene(scene_rng(preset, split, seed, i), split) for i in range(n)]
+    if not extra_shapes:
+        return [module.make_scene(scene_rng(preset, split, seed, i), split) for i in range(n)]
+    drawable = shapes_preset.EXTRA_SHAPES + shapes_preset.PRETRAINING_SHAPES
+    unknown = [s for s in extra_shapes if s not in drawable]
+    if preset != "shapes" or unknown:
+        raise InputError(f"extra_shapes: the shapes preset can add {', '.join(drawable)}"
+                         + (f", not {', '.join(unknown)}" if unknown else f"; {preset} cannot"))
+    return [module.make_scene(scene_rng(preset, split, seed, i), split, tuple(extra_shapes)) for i in range(n)]
 
 
 def parse_spec(spec: str) -> tuple[str, str]:

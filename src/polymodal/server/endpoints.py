@@ -125,7 +125,7 @@ class ClassifyEndpoint(Endpoint):
               Field("examples", "images", "few-shot: example images (repeat the field, or a JSON list)"),
               Field("example_labels", "list", "few-shot: the class of each example, in the same order"),
               Field("method", "text", "few-shot: prototype or probe", default="prototype"),
-              Field("invariant", "list", "few-shot: what the classes do not depend on: colour, mirror"))
+              Field("invariant", "list", "few-shot: what the classes do not depend on: colour, mirror, place"))
 
     @staticmethod
     def key(values):

@@ -54,14 +54,16 @@ def examples_from_rows(rows: list[dict]) -> list[ImageTextExample]:
 
 
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
-                  on_bad_rows: str = "fail", need_answers: bool = True, required: tuple = ("caption",)):
-    """`shapes:shapes|sort-of-clevr:<split>` or a manifest with image (+ `required`) columns."""
+                  on_bad_rows: str = "fail", need_answers: bool = True, required: tuple = ("caption",),
+                  extra_shapes: tuple = ()):
+    """`shapes:shapes|sort-of-clevr:<split>` or a manifest with image (+ `required`) columns;
+    extra_shapes: more shapes generated scenes may hold (see world.shapes)."""
     if spec.startswith("shapes:"):
         from ..data.world import parse_spec, shapes
         preset, split = parse_spec(spec)
         if preset not in ("shapes", "sort-of-clevr"):
             raise InputError(f"{spec}: captions come with the shapes and sort-of-clevr presets")
-        return examples_from_scenes(shapes(preset, split, seed, n)), None
+        return examples_from_scenes(shapes(preset, split, seed, n, tuple(extra_shapes))), None
     from ..data.manifest import read_manifest
     manifest = read_manifest(spec, ("image", *required) if need_answers else ("image",), columns, on_bad_rows,
                              decode_files=True)
