@@ -93,10 +93,9 @@ def measure_align(model, preset: str) -> tuple:
         out["few-shot invariant"] = align.few_shot_metrics(model, shots, shots=5, episodes=20, seed=TEST_SEED,
                                                            invariances=invariant)
         rows += [("few-shot, `--invariant colour,place`", pct(out["few-shot invariant"]["few_shot_accuracy"]))]
-    few = out.get("few-shot invariant", out["few-shot"])
-    rows += [(f"few-shot{', invariant' if few is not out['few-shot'] else ''}: {c}"
-              f"{' (never in training)' if c in align.EXTRA_SHAPES else ''}", pct(v))
-             for c, v in few["per_label"].items()]
+    per_class = "few-shot invariant" if "few-shot invariant" in out else "few-shot"
+    rows += [(f"{per_class}: {c}{' (never in training)' if c in align.EXTRA_SHAPES else ''}", pct(v))
+             for c, v in out[per_class]["per_label"].items()]
     golden_examples, _ = align.load_examples("shapes:shapes:test", GOLDEN_SEED, 10)
     emb = align.embed_images(model, [ex.image for ex in golden_examples])
     best = align.zero_shot_scores(model, emb, align.PAIR_LABELS).argmax(-1).tolist()

@@ -26,6 +26,9 @@ def _star_points(x: float, y: float, half: float) -> list[tuple[float, float]]:
     return points
 
 
+REGULAR_CORNERS = {"diamond": 4, "pentagon": 5, "hexagon": 6}
+
+
 def _regular_points(x: float, y: float, half: float, corners: int) -> list[tuple[float, float]]:
     """A regular polygon's corners on the circle of radius `half`, one corner straight up."""
     angles = np.pi / 2 + 2 * np.pi * np.arange(corners) / corners
@@ -48,11 +51,8 @@ def shape_mask(shape: str, x: int, y: int, half: int, size: int) -> np.ndarray:
         return in_box & ((np.abs(xs - x + 0.5) < arm) | (np.abs(ys - y + 0.5) < arm))
     if shape == "star":                       # polygon edges round outwards: clip to the box
         return in_box & _polygon_mask(_star_points(x - 0.5, y - 0.5, half), size)
-    if shape == "diamond":                    # a square standing on a corner
-        return in_box & _polygon_mask(_regular_points(x - 0.5, y - 0.5, half, 4), size)
-    if shape in ("pentagon", "hexagon"):
-        corners = 5 if shape == "pentagon" else 6
-        return in_box & _polygon_mask(_regular_points(x - 0.5, y - 0.5, half, corners), size)
+    if shape in REGULAR_CORNERS:              # the diamond: a square standing on a corner
+        return in_box & _polygon_mask(_regular_points(x - 0.5, y - 0.5, half, REGULAR_CORNERS[shape]), size)
     if shape == "ring":                       # a circle with a hole of half its radius
         r2 = (xs - x + 0.5) ** 2 + (ys - y + 0.5) ** 2
         return (r2 <= half ** 2) & (r2 > (half * 0.5) ** 2)

@@ -39,11 +39,12 @@ def shapes(preset: str = "sort-of-clevr", split: str = "train", seed: int = 0, n
     module = PRESETS[preset]
     if not extra_shapes:
         return [module.make_scene(scene_rng(preset, split, seed, i), split) for i in range(n)]
+    if preset != "shapes":
+        raise InputError(f"extra_shapes: only the shapes preset can add shapes; {preset} cannot")
     drawable = shapes_preset.EXTRA_SHAPES + shapes_preset.PRETRAINING_SHAPES
     unknown = [s for s in extra_shapes if s not in drawable]
-    if preset != "shapes" or unknown:
-        raise InputError(f"extra_shapes: the shapes preset can add {', '.join(drawable)}"
-                         + (f", not {', '.join(unknown)}" if unknown else f"; {preset} cannot"))
+    if unknown:
+        raise InputError(f"extra_shapes: the shapes preset can add {', '.join(drawable)}, not {', '.join(unknown)}")
     return [module.make_scene(scene_rng(preset, split, seed, i), split, tuple(extra_shapes)) for i in range(n)]
 
 

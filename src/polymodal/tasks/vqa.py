@@ -63,6 +63,11 @@ def is_relational(q: Question) -> bool | None:
     return None if spec is None else spec[1]
 
 
+def speakable(examples: list[VQAExample]) -> bool:
+    """Every question has audio, or is a generated scene's that can be spoken."""
+    return all(q.audio is not None or q.key is not None for ex in examples for q in ex.questions)
+
+
 ASK_BY = ("text", "speech", "both")      # how questions reach a model that can take either
 
 
@@ -190,8 +195,7 @@ class VQATask:
 
     @staticmethod
     def modalities(examples) -> list[str]:
-        spoken = all(q.audio is not None or q.key is not None for ex in examples for q in ex.questions)
-        return ["image", "text"] + (["audio"] if spoken else [])
+        return ["image", "text"] + (["audio"] if speakable(examples) else [])
 
     @staticmethod
     def make_batch(model, examples, rng, cfg):
@@ -220,8 +224,7 @@ class VQATask:
         that can be spoken (a training run's validation), is scored both ways."""
         questions, answers, _ = predict(model, examples, batch_size, device, progress, ask_by)
         out = metrics(questions, answers)
-        speakable = all(q.audio is not None or q.key is not None for ex in examples for q in ex.questions)
-        if ask_by is None and {"text", "audio"} <= set(model.modalities) and speakable and examples:
+        if ask_by is None and {"text", "audio"} <= set(model.modalities) and examples and speakable(examples):
             questions, answers, _ = predict(model, examples, batch_size, device, progress, "speech")
             out.update({f"speech_{k}": v for k, v in metrics(questions, answers).items() if k.endswith("accuracy")})
         return out
