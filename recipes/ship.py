@@ -264,9 +264,10 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
                                       "ninth of the image it is in (\"red square top left, green circle centre, "
                                       "...\"); the first step of the vqa-by-caption system.",
         "generate": "Text-to-image generation on the shapes world: a prompt naming every object of a scene and "
-                    "how each stands to the next -> a 64x64 scene (latent diffusion: a UNet denoises the 16x16x4 "
-                    "latent of a frozen autoencoder, with classifier-free guidance); also edits scenes by "
-                    "inpainting inside a grounded box.",
+                    "how each stands to the next -> a layout (where each object stands, planned from the prompt) "
+                    "-> a 64x64 scene (latent diffusion: a UNet denoises the 16x16x4 latent of a frozen "
+                    "autoencoder, reading the prompt and the layout, with classifier-free guidance); also edits "
+                    "scenes by inpainting inside a grounded box.",
         "text-qa": "Text question answering: a text (the words written on a sign, or a scene's caption) and a "
                    "question about it -> the answer; the last step of a system that reads the image first."}
 
@@ -275,7 +276,8 @@ LIMITS = {"default": "texts must use its words (an unknown word is\nrefused, not
           "transcribe": "it knows the eSpeak NG voices of the spoken world, not\nhuman speech; it decodes into the world's words only (a beam search over its training\ntranscripts' words and word trigrams), so a word outside the world comes out as world words.",
           "speak": "its input is eSpeak NG's phonemes for the text, and a\nphoneme the world's sentences never used is refused (or read without its stress); one voice.",
           "generate": "prompts must be in the shapes grammar and use its words\n(an unknown word is refused); "
-                      "64x64 scenes only; relations are read between object centres.",
+                      "at most 4 objects, and relations some layout can meet (else refused); 64x64 scenes only; "
+                      "relations are read between object centres.",
           "text-qa": "a word it never saw (an OCR misreading, say) is read as\n<unk>, keeping its place."}
 
 

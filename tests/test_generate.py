@@ -152,3 +152,88 @@ def test_weights_stored_in_float16_load_into_the_float32_model(latent_model_dirs
     first = next(iter(tensors))
     assert torch.equal(model.state_dict()[first], tensors[first].half().float())
     assert model.sample(["a red circle"], [2], steps=2).shape == (1, 64, 64, 3)
+
+
+# -- text -> layout -> image: the UNet also reads where each named object stands ----------------------------
+
+def test_planned_layouts_meet_every_stated_relation_and_impossible_prompts_are_refused():
+    from polymodal.data.shapes_preset import dominant_relation, parse_caption, plan_layout
+    from polymodal.errors import InputError
+    prompt = "a red circle left of a blue square and the blue square above a green triangle and the green triangle below a gray star"
+    for seed in range(20):
+        layout = plan_layout(prompt, np.random.default_rng(seed))
+        at = {o.name: o for o in layout}
+        assert [o.name for o in layout] == ["red circle", "blue square", "green triangle", "gray star"]
+        assert all(dominant_relation(at[" ".join(a)], at[" ".join(b)]) == r for a, r, b in parse_caption(prompt).relations)
+    assert plan_layout("a red circle", np.random.default_rng(3)) == plan_layout("a red circle", np.random.default_rng(3))
+    assert plan_layout("", np.random.default_rng(0)) == []
+    for bad, why in [("a red circle left of a blue square and the blue square left of the red circle", "no layout"),
+                     (" and ".join(f"a {c} circle" for c in ["red", "blue", "green", "gray", "yellow"]), "at most 4"),
+                     ("a red circle next to a blue square", "not in the shapes grammar")]:
+        with pytest.raises(InputError, match=why):
+            plan_layout(bad, np.random.default_rng(0), tries=200)
+
+
+@pytest.fixture(scope="module")
+def layout_model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("layout")
+    recipe = {"task": "generate", "data": {"spec": "shapes:shapes:train", "seed": 1, "n": 16},
+              "model": {**TINY, "layout_dim": 4}, "train": {"epochs": 1, "batch_size": 8, "seed": 1}}
+    training_run.run(recipe, out)
+    return out / "model"
+
+
+def test_the_layout_map_holds_each_objects_words_inside_its_box_only(layout_model_dir):
+    from polymodal.data.shapes_preset import ShapeObject
+    model = load_model(layout_model_dir)
+    assert model.unet.config.in_channels == 3 + 4
+    red, blue = ShapeObject("red", "circle", 12, 20, 6), ShapeObject("blue", "square", 40, 44, 8)
+    both, alone = model.layout_map([[red, blue]]), model.layout_map([[red]])
+    assert both.shape == (1, 4, 64, 64)
+    inside = torch.zeros(64, 64, dtype=torch.bool)
+    inside[14:26, 6:18] = True                       # rows y0..y1, columns x0..x1 of red's box
+    assert (alone[0][:, ~inside] == 0).all() and (alone[0][:, inside] != 0).all()
+    assert torch.equal(both[0][:, inside], alone[0][:, inside])          # blue's box is elsewhere
+    assert not torch.equal(model.layout_map([[ShapeObject("red", "square", 12, 20, 6)]]), alone)
+    with pytest.raises(Exception, match="purple"):
+        model.layout_map([[ShapeObject("purple", "circle", 12, 20, 6)]])
+
+
+def test_a_layout_model_plans_from_the_seed_and_draws_a_given_layout(layout_model_dir, tmp_path, capsys):
+    from PIL import Image as PILImage
+
+    from polymodal.data.shapes_preset import ShapeObject
+    from polymodal.tasks import edit
+    model = load_model(layout_model_dir)
+    one = model.sample(["a red circle left of a blue square"], [4], steps=2)
+    assert (one == model.sample(["a red circle left of a blue square"], [4], steps=2)).all()
+    given = [[ShapeObject("red", "circle", 10, 10, 6), ShapeObject("blue", "square", 50, 12, 6)]]
+    other = [[ShapeObject("red", "circle", 40, 40, 6), ShapeObject("blue", "square", 50, 12, 6)]]
+    drawn = model.sample(["a red circle left of a blue square"], [4], steps=2, layouts=given)
+    assert not (drawn == model.sample(["a red circle left of a blue square"], [4], steps=2, layouts=other)).all()
+    impossible = "a red circle left of a blue square and the blue square left of the red circle"
+    assert main(["generate", impossible, "--model", str(layout_model_dir), "--out", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.png").exists() and "no layout found" in capsys.readouterr().err
+    scene = edit.edit_examples("test", 5, 1)[0]          # an edit draws the edited scene's own layout
+    PILImage.fromarray(scene.image).save(tmp_path / "scene.png")
+    assert main(["edit", str(tmp_path / "scene.png"), scene.instruction, "--model", str(layout_model_dir),
+                 "--out", str(tmp_path / "e.png"), "--steps", "2"]) == 0
+
+
+def test_a_layout_model_learns_manifest_scenes_objects_and_refuses_scenes_without_them(tmp_path):
+    import json
+
+    from PIL import Image as PILImage
+
+    from polymodal.errors import PolymodalError
+    PILImage.new("RGB", (64, 64)).save(tmp_path / "a.png")
+    row = {"image": "a.png", "prompt": "a red circle"}
+    (tmp_path / "m.jsonl").write_text((json.dumps(row) + "\n") * 2)
+    recipe = {"task": "generate", "data": {"spec": str(tmp_path / "m.jsonl")},
+              "model": {**TINY, "layout_dim": 4}, "train": {"epochs": 1, "batch_size": 2}}
+    with pytest.raises(PolymodalError, match="objects column"):
+        training_run.run(recipe, tmp_path / "run")
+    row["objects"] = [{"colour": "red", "shape": "circle", "box": [10, 12, 22, 24]}]
+    (tmp_path / "m.jsonl").write_text((json.dumps(row) + "\n") * 2)
+    training_run.run(recipe, tmp_path / "run2")
+    assert (tmp_path / "run2" / "model" / "model.safetensors").is_file()

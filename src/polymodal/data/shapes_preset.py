@@ -100,17 +100,53 @@ def place(rng: np.random.Generator, pairs: list[tuple[str, str]]) -> list[ShapeO
     """Objects at free positions with boxes at least GAP apart (rejection sampling; a layout
     with no room left for the next object is drawn again)."""
     while True:
-        objects: list[ShapeObject] = []
-        for colour, shape in pairs:
-            for _ in range(100):
-                half = int(rng.integers(HALF_RANGE[0], HALF_RANGE[1] + 1))
-                x, y = (int(v) for v in rng.integers(half, SIZE - half + 1, size=2))
-                new = ShapeObject(colour, shape, x, y, half)
-                if all(apart(new, o) for o in objects):
-                    objects.append(new)
-                    break
-        if len(objects) == len(pairs):
+        objects = try_place(rng, pairs)
+        if objects is not None:
             return objects
+
+
+def try_place(rng: np.random.Generator, pairs: list[tuple[str, str]]) -> list[ShapeObject] | None:
+    """One attempt at `place`: None when an object found no free spot in 100 draws."""
+    objects: list[ShapeObject] = []
+    for colour, shape in pairs:
+        for _ in range(100):
+            half = int(rng.integers(HALF_RANGE[0], HALF_RANGE[1] + 1))
+            x, y = (int(v) for v in rng.integers(half, SIZE - half + 1, size=2))
+            new = ShapeObject(colour, shape, x, y, half)
+            if all(apart(new, o) for o in objects):
+                objects.append(new)
+                break
+        else:
+            return None
+    return objects
+
+
+def plan_layout(prompt: str, rng: np.random.Generator, tries: int = 5000) -> list[ShapeObject]:
+    """Where a prompt's objects could stand: the world's own placement (sizes, gaps, borders),
+    drawn again until every relation the prompt states is the one its caption would state
+    (the dominant axis), with centres CLEAR_MARGIN apart so that a drawing a pixel off still
+    shows it. A layout-conditioned generator draws what this plans. "" -> [].
+    Refused, with the reason, when the prompt is outside the grammar, names more objects than
+    a scene holds, or states relations no layout meets within `tries` draws."""
+    from ..errors import InputError
+    if not prompt.strip():
+        return []
+    facts = parse_caption(prompt)
+    if facts.unparsed:
+        raise InputError(f"prompt {prompt!r}: {facts.unparsed[0]!r} is not in the shapes grammar "
+                         f"('a red circle left of a blue square and ...'), so no layout can be planned")
+    if len(facts.objects) > MAX_OBJECTS:
+        raise InputError(f"prompt {prompt!r} names {len(facts.objects)} objects; a scene holds at most {MAX_OBJECTS}")
+    for _ in range(tries):
+        objects = try_place(rng, facts.objects)
+        if objects is None:
+            continue
+        at = {o.name: o for o in objects}
+        if all(dominant_relation(at[" ".join(a)], at[" ".join(b)]) == relation
+               and relation_holds(at[" ".join(a)], relation, at[" ".join(b)], CLEAR_MARGIN)
+               for a, relation, b in facts.relations):
+            return objects
+    raise InputError(f"prompt {prompt!r}: no layout found in which all its relations hold")
 
 
 def apart(a: ShapeObject, b: ShapeObject) -> bool:

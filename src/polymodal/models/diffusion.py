@@ -8,6 +8,15 @@ low-resolution levels (cross-attention at 64 px costs 17x on a CPU and is not ne
 place flat shapes). Training drops the prompt 10% of the time, so sampling can use
 classifier-free guidance: out = uncond + g * (cond - uncond), for a predicted noise or v. Any diffusers scheduler
 named in SCHEDULERS samples from it; the same seed gives the same image.
+
+With `layout_dim`, the model draws text -> layout -> image (as layout-to-image models such as
+GLIGEN do): the UNet also reads, beside the noisy sample, a map of where each named object
+stands, each cell holding how much of it the object's box covers times a learned embedding
+of the object's colour and shape words. Training takes the layout from the scene; sampling
+plans it from the prompt (shapes_preset.plan_layout: the world's placement, redrawn until the
+prompt's relations hold) or takes it from the caller (an edit keeps the scene's own). Text
+alone has to teach the UNet where to put what from whole-prompt attention, and after 6,250
+steps it drew the right scene for 26.6% of test prompts (1.6% with 3-4 objects).
 """
 from __future__ import annotations
 
@@ -46,6 +55,7 @@ class DiffusionConfig(SavedConfig):
     latent_std: list[float] | None = None    # sees (latent - mean) / std, every channel at unit spread
     prediction: str = "epsilon"           # what the UNet predicts: "epsilon" (the noise) or
                                           # "v_prediction" (well-conditioned at high noise, see below)
+    layout_dim: int = 0                   # 0: text only; N: also an N-channel map of the objects' boxes
     task: str = "generate"
 
     def __post_init__(self):
@@ -93,10 +103,12 @@ class TextToImageDiffusion(Pretrained):
         if size % 2 ** (len(config.channels) - 1):
             raise ConfigError(f"diffusion: the UNet's input ({size} px) does not halve {len(config.channels) - 1} times")
         self.space_shape = (space, size, size)      # what the UNet denoises: pixels or latents
+        self.word_index = {w: i for i, w in enumerate(config.vocab)}
+        self.layout_words = nn.Embedding(len(config.vocab), config.layout_dim) if config.layout_dim else None
         down = ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in config.attention_levels]
         up = ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention_levels)]
         self.unet = UNet2DConditionModel(
-            sample_size=size, in_channels=space, out_channels=space, layers_per_block=1,
+            sample_size=size, in_channels=space + config.layout_dim, out_channels=space, layers_per_block=1,
             block_out_channels=tuple(config.channels), down_block_types=tuple(down), up_block_types=tuple(up),
             mid_block_type="UNetMidBlock2DCrossAttn", cross_attention_dim=config.text_dim,
             attention_head_dim=8, norm_num_groups=8)
@@ -107,8 +119,11 @@ class TextToImageDiffusion(Pretrained):
         return ["text"]
 
     def check_prompts(self, prompts: list[str]) -> None:
-        """An unknown word or an over-long prompt is an input error, raised before any drawing."""
+        """An unknown word, an over-long prompt or (for a layout model) one whose layout cannot
+        be planned is an input error, raised before any drawing."""
         self.text.processor(prompts)
+        if self.layout_words is not None:
+            self.plan_layouts(prompts, [0] * len(prompts))
 
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (token states [B, T, D], mask [B, T]); "" is the unconditional prompt."""
@@ -139,16 +154,47 @@ class TextToImageDiffusion(Pretrained):
         std = torch.tensor(self.config.latent_std or [1.0] * channels, device=self.device)
         return mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
 
+    def layout_map(self, layouts: list[list]) -> torch.Tensor:
+        """Objects (each with colour, shape and box() in image pixels) per row -> [B, layout_dim,
+        S, S] over the denoised space's S x S cells: the share of each cell the object's box
+        covers, times the embedding of its colour word plus that of its shape word."""
+        cells = self.space_shape[1]
+        scale = cells / self.config.image_size
+        edges = torch.arange(cells + 1, dtype=torch.float32, device=self.device)
+        out = torch.zeros(len(layouts), self.config.layout_dim, cells, cells, device=self.device)
+        for row, objects in enumerate(layouts):
+            for o in objects:
+                missing = [w for w in (o.colour, o.shape) if w not in self.word_index]
+                if missing:
+                    raise InputError(f"layout object {o.colour} {o.shape}: this model does not know {missing[0]!r}")
+                x0, y0, x1, y1 = (v * scale for v in o.box())
+                cover_x = (edges[1:].clamp(max=x1) - edges[:-1].clamp(min=x0)).clamp(0, 1)
+                cover_y = (edges[1:].clamp(max=y1) - edges[:-1].clamp(min=y0)).clamp(0, 1)
+                ids = torch.tensor([self.word_index[o.colour], self.word_index[o.shape]], device=self.device)
+                what = self.layout_words(ids).sum(0)
+                out[row] += what[:, None, None] * (cover_y[:, None] * cover_x[None, :])
+        return out
+
+    def plan_layouts(self, prompts: list[str], seeds: list[int]) -> list[list]:
+        """A layout per prompt, planned from the prompt with the row's seed (same seed, same plan)."""
+        from ..data.shapes_preset import plan_layout
+        return [plan_layout(p, np.random.default_rng([int(s), 1701])) for p, s in zip(prompts, seeds)]
+
+    def unet_input(self, x: torch.Tensor, layout: torch.Tensor | None) -> torch.Tensor:
+        return x if layout is None else torch.cat([x, layout], 1)
+
     def forward(self, batch: dict) -> torch.Tensor:
-        """batch: noisy [B, *space_shape] (images in -1..1, or scaled latents), timesteps [B], input_ids/attention_mask of the prompts."""
+        """batch: noisy [B, *space_shape] (images in -1..1, or scaled latents), timesteps [B],
+        input_ids/attention_mask of the prompts, and for a layout model `layouts` (objects per row)."""
         emb = self.text({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]})
-        return self.unet(batch["noisy"], batch["timesteps"], encoder_hidden_states=emb.tokens,
+        layout = self.layout_map(batch["layouts"]) if self.layout_words is not None else None
+        return self.unet(self.unet_input(batch["noisy"], layout), batch["timesteps"], encoder_hidden_states=emb.tokens,
                          encoder_attention_mask=emb.mask.float()).sample
 
     @torch.no_grad()
     def sample(self, prompts: list[str], seed: int | list[int] = 0, steps: int = 25, guidance: float = 3.0,
                scheduler_name: str = "ddim", init: torch.Tensor | None = None, strength: float = 1.0,
-               mask: torch.Tensor | None = None) -> np.ndarray:
+               mask: torch.Tensor | None = None, layouts: list[list] | None = None) -> np.ndarray:
         """prompts -> uint8 [B, H, W, 3]. Row i's noise comes from its seed alone (seed + i, or
         seed[i]): the same seed gives the same image, whatever else is in the batch.
 
@@ -157,7 +203,8 @@ class TextToImageDiffusion(Pretrained):
         change): outside it, every step is reset to `init` noised to the step's level
         (inpainting), and the drawn image is pasted back onto `init` through the mask, so those
         pixels end as they were (through an autoencoder the kept latents alone would not
-        guarantee that)."""
+        guarantee that). layouts: a layout model's objects per row (planned from the prompts
+        when not given); guidance's unconditional half has neither prompt nor layout."""
         self.eval()
         sched = scheduler(scheduler_name, self.config.train_timesteps, self.autoencoder is None, self.config.prediction)
         sched.set_timesteps(steps)
@@ -185,8 +232,12 @@ class TextToImageDiffusion(Pretrained):
         padm = lambda m: nn.functional.pad(m, (0, width - m.shape[1]))  # noqa: E731
         states = torch.cat([pad(uncond), pad(cond)])
         states_mask = torch.cat([padm(uncond_mask), padm(cond_mask)]).float()
+        layout = None
+        if self.layout_words is not None:
+            drawn = self.layout_map(layouts if layouts is not None else self.plan_layouts(list(prompts), seeds))
+            layout = torch.cat([torch.zeros_like(drawn), drawn])
         for i, t in enumerate(timesteps):
-            model_in = sched.scale_model_input(torch.cat([x, x]), t)
+            model_in = self.unet_input(sched.scale_model_input(torch.cat([x, x]), t), layout)
             out = self.unet(model_in, t.to(self.device).expand(len(model_in)), encoder_hidden_states=states,
                             encoder_attention_mask=states_mask).sample
             uncond_out, cond_out = out.chunk(2)     # noise or v: guidance mixes either the same way

@@ -3,9 +3,10 @@
 Instructions: "make the red circle green" (recolour), "make the red circle a square"
 (reshape), "remove the red circle". The edit finds the object with the grounding model,
 masks its box (a few pixels wider), and lets the diffusion model redraw only inside the
-mask, prompted with the scene's description after the change (inpainting); outside the
-mask every pixel stays as it was. Judged by reading both images back: did the change
-happen, and are the other objects where and what they were?
+mask (inpainting), prompted with the scene's description after the change and, for a
+layout model, given the scene's objects after it; outside the mask every pixel stays as it
+was. Judged by reading both images back: did the change happen, and are the other objects
+where and what they were?
 """
 from __future__ import annotations
 
@@ -123,8 +124,10 @@ def edit_metrics(examples: list[EditExample], results: list) -> dict:
             "edits": len(judged)}
 
 
-def description_after(objects: list[ParsedObject], instruction: Instruction, box: list[int]) -> str:
-    """The prompt for the edited scene: the parsed objects, the target changed or left out."""
+def objects_after(objects: list[ParsedObject], instruction: Instruction,
+                  box: list[int]) -> list[shapes_preset.ShapeObject]:
+    """The edited scene's objects: the parsed ones, the target changed (in its grounded box's
+    place) or left out."""
     described = []
     for o in objects:
         x, y = (int(v) for v in o.centre)
@@ -137,7 +140,7 @@ def description_after(objects: list[ParsedObject], instruction: Instruction, box
         else:
             colour, shape = o.colour, o.shape
         described.append(shapes_preset.ShapeObject(colour, shape, x, y, half))
-    return shapes_preset.caption(described) if described else ""
+    return described
 
 
 def edit(model, grounder, image, instruction: str, seed: int = 0, steps: int = 25, guidance: float = 3.0,
@@ -156,7 +159,10 @@ def edit(model, grounder, image, instruction: str, seed: int = 0, steps: int = 2
     box = [max(0, x0 - MASK_MARGIN), max(0, y0 - MASK_MARGIN), min(size, x1 + MASK_MARGIN), min(size, y1 + MASK_MARGIN)]
     mask = torch.zeros(1, 1, size, size)
     mask[..., box[1]:box[3], box[0]:box[2]] = 1
-    prompt = description_after(parse(picture.array), parsed_instruction, box)
-    init = ImageProcessor(size)([picture.array])
+    after = objects_after(parse(picture.array), parsed_instruction, box)
     # an empty prompt (the only object removed) is the unconditional one the model learnt
-    return model.sample([prompt], [seed], steps, guidance, scheduler, init=init, strength=1.0, mask=mask)[0]
+    prompt = shapes_preset.caption(after) if after else ""
+    init = ImageProcessor(size)([picture.array])
+    # a layout model draws the edited scene's own layout, not one planned afresh from the prompt
+    layout = {"layouts": [after]} if getattr(model, "layout_words", None) is not None else {}
+    return model.sample([prompt], [seed], steps, guidance, scheduler, init=init, strength=1.0, mask=mask, **layout)[0]

@@ -1,8 +1,9 @@
 """Text -> image generation: a prompt describing every object of a scene -> the scene.
 
-Training pairs each rendered scene with its prompt; the model learns to predict the noise
-added at a random diffusion step. Evaluation draws images for prompts and reads them back
-(data.scene_parser) to check every object and relation the prompt names.
+Training pairs each rendered scene with its prompt (and, for a layout model, its objects:
+where each stands); the model learns to predict the noise (or v) added at a random
+diffusion step. Evaluation draws images for prompts and reads them back (data.scene_parser)
+to check every object and relation the prompt names.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from ..errors import InputError
 from ..processors.image import ImageProcessor
 from . import TASKS
-from .image_text import open_image
+from .image_text import checked_objects, open_image
 
 
 @dataclass
@@ -22,6 +23,16 @@ class GenerateExample:
     prompt: str
     image: object = None          # the rendered scene (training and KID), a path or an array
     row: int | None = None
+    objects: list | None = None   # the scene's objects (ShapeObject), where a layout model learns them
+
+
+def manifest_objects(value, row) -> list | None:
+    """A manifest's `objects` column (checked as image_text checks it) -> ShapeObjects."""
+    from ..data.shapes_preset import ShapeObject
+    objects = checked_objects(value, row)
+    return None if objects is None else [
+        ShapeObject(o["colour"], o["shape"], round((o["box"][0] + o["box"][2]) / 2), round((o["box"][1] + o["box"][3]) / 2),
+                    max(1, round((o["box"][2] - o["box"][0]) / 2))) for o in objects]
 
 
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
@@ -32,11 +43,12 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
         preset, split = parse_spec(spec)
         if preset != "shapes":
             raise InputError(f"{spec}: prompts come with the shapes preset (shapes:shapes:<split>)")
-        return [GenerateExample(s.prompt, s.image) for s in shapes(preset, split, seed, n)], None
+        return [GenerateExample(s.prompt, s.image, objects=s.objects) for s in shapes(preset, split, seed, n)], None
     from ..data.manifest import read_manifest
     required = ("prompt", "image") if need_answers else ("prompt",)
     manifest = read_manifest(spec, required, columns, on_bad_rows, decode_files=True)
-    return [GenerateExample(r["prompt"], r.get("image"), r.get("_row")) for r in manifest.rows], manifest
+    return [GenerateExample(r["prompt"], r.get("image"), r.get("_row"), manifest_objects(r.get("objects"), r.get("_row")))
+            for r in manifest.rows], manifest
 
 
 def generate(model, prompts: list[str], seed: int = 0, steps: int = 25, guidance: float = 3.0,
@@ -108,6 +120,11 @@ class GenerateTask:
         drop = rng.random(len(examples)) < model.config.prompt_dropout
         prompts = ["" if d else ex.prompt for ex, d in zip(examples, drop)]
         tokens = model.text.processor(prompts)
+        if model.layout_words is not None:          # dropped with the prompt: guidance's unconditional half
+            if any(ex.objects is None for ex in examples):
+                raise InputError("a layout model trains on each scene's objects: the data needs an objects "
+                                 "column (colour, shape, box), as `polymodal data shapes` writes")
+            tokens["layouts"] = [[] if d else ex.objects for ex, d in zip(examples, drop)]
         seed = int(rng.integers(2 ** 31))
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
