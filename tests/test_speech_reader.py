@@ -99,6 +99,37 @@ def test_read_speech_goes_into_the_fusion_as_text():
                                                "encoders": {**model.config.encoders, "audio": wrong}}))
 
 
+def test_read_words_enter_the_text_encoder_as_typed_words_do():
+    """read_words: a reader that names the typed question's words for certain is answered
+    exactly as the typed question is."""
+    model, examples = model_with_reader()
+    model.eval()
+    text = model.encoders["text"]
+    inputs = text.processor([q.text for q in examples[0].questions[:2]])
+    one_hot = torch.nn.functional.one_hot(inputs["input_ids"], len(text.processor.vocab)).float()
+    typed, read = text(inputs), text.encode_words(one_hot, inputs["attention_mask"])
+    assert torch.allclose(typed.tokens, read.tokens, atol=1e-5) and torch.equal(typed.mask, read.mask)
+    words_model = MultimodalModel(ModelConfig.from_dict({**model.config.__dict__, "read_words": True}))
+    words_model.load_state_dict(model.state_dict())
+    words_model.eval()
+    batch = vqa.make_batch(words_model, examples, ask_by="speech")[0]
+    ids = vqa.make_batch(words_model, examples, ask_by="text")[0]["text"]
+    reader = words_model.encoders["audio"]
+    slots = reader.config["slots"]
+    certain = torch.full((len(ids["input_ids"]), slots, len(text.processor.vocab)), -50.0)
+    padded = torch.nn.functional.pad(ids["input_ids"], (0, slots - ids["input_ids"].shape[1]))
+    certain.scatter_(2, padded[..., None], 50.0)
+    there = torch.where(torch.nn.functional.pad(ids["attention_mask"], (0, slots - ids["attention_mask"].shape[1])) > 0, 9.0, -9.0)
+    reader.read = lambda inputs, words=False: (torch.zeros(len(padded), slots, 16), there, certain)
+    typed_batch = vqa.make_batch(words_model, examples, ask_by="text")[0]
+    assert torch.allclose(words_model(batch), words_model(typed_batch), atol=1e-4)
+    assert not torch.allclose(model(batch), words_model(batch), atol=1e-4)     # not its regressed tokens
+    no_head = {**model.config.encoders["audio"], "config": {**model.config.encoders["audio"]["config"], "words": 0}}
+    with pytest.raises(ConfigError, match="word head"):
+        MultimodalModel(ModelConfig.from_dict({**model.config.__dict__, "read_words": True,
+                                               "encoders": {**model.config.encoders, "audio": no_head}}))
+
+
 def test_teaching_pulls_the_read_tokens_to_the_typed_ones():
     """Training batches hold each question typed and spoken; with text, fusion and head
     frozen only the reader learns, and its distillation loss falls."""

@@ -42,9 +42,16 @@ class TextTransformer(Encoder):
             self.flat = nn.Linear(max_length * 16, dim)
 
     def forward(self, inputs: dict) -> Embedding:
-        ids = inputs["input_ids"]
-        mask = inputs["attention_mask"].bool()
-        x = self.embed(ids) + self.pos[:, : ids.shape[1]]
+        return self.encoded(self.embed(inputs["input_ids"]), inputs["attention_mask"].bool())
+
+    def encode_words(self, probabilities: torch.Tensor, mask: torch.Tensor) -> Embedding:
+        """Words given as probabilities over the vocabulary [B, T, V] (a speech reader's) ->
+        what forward gives for them: each position's word embedding is the probabilities'
+        mix of the vocabulary's, so a certain word is encoded exactly as typed."""
+        return self.encoded(probabilities @ self.embed.weight, mask.bool())
+
+    def encoded(self, x: torch.Tensor, mask: torch.Tensor) -> Embedding:
+        x = x + self.pos[:, : x.shape[1]]
         x = self.norm(self.blocks(x, src_key_padding_mask=padding_mask(mask)))
         if self.pooling == "cls":
             return Embedding(x, mask, x[:, 0])
