@@ -113,7 +113,8 @@ def test_read_words_enter_the_text_encoder_as_typed_words_do():
     words_model.load_state_dict(model.state_dict())
     words_model.eval()
     batch = vqa.make_batch(words_model, examples, ask_by="speech")[0]
-    ids = vqa.make_batch(words_model, examples, ask_by="text")[0]["text"]
+    typed_batch = vqa.make_batch(words_model, examples, ask_by="text")[0]
+    ids = typed_batch["text"]
     reader = words_model.encoders["audio"]
     slots = reader.config["slots"]
     certain = torch.full((len(ids["input_ids"]), slots, len(text.processor.vocab)), -50.0)
@@ -121,7 +122,6 @@ def test_read_words_enter_the_text_encoder_as_typed_words_do():
     certain.scatter_(2, padded[..., None], 50.0)
     there = torch.where(torch.nn.functional.pad(ids["attention_mask"], (0, slots - ids["attention_mask"].shape[1])) > 0, 9.0, -9.0)
     reader.read = lambda inputs, words=False: (torch.zeros(len(padded), slots, 16), there, certain)
-    typed_batch = vqa.make_batch(words_model, examples, ask_by="text")[0]
     assert torch.allclose(words_model(batch), words_model(typed_batch), atol=1e-4)
     assert not torch.allclose(model(batch), words_model(batch), atol=1e-4)     # not its regressed tokens
     no_head = {**model.config.encoders["audio"], "config": {**model.config.encoders["audio"]["config"], "words": 0}}

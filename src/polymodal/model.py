@@ -94,10 +94,10 @@ class MultimodalModel(Pretrained):
         probabilities weighting the encoder's word embeddings)."""
         reader = self.encoders[src]
         tokens, presence, words = reader.read(inputs, words=True)
+        own = reader.embedding(tokens, presence)
         if not self.config.read_words:
-            return reader.embedding(tokens, presence)
-        mask = reader.embedding(tokens, presence).mask
-        return self.encoders[self.config.read_as[src]].encode_words(words.softmax(-1), mask)
+            return own
+        return self.encoders[self.config.read_as[src]].encode_words(words.softmax(-1), own.mask)
 
     def read_into(self, embs: dict) -> dict:
         """Read modalities join the tokens of the one they write (typed and spoken together)."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputError
 from . import draw
 from .sort_of_clevr import COLOURS
 
@@ -128,7 +129,6 @@ def plan_layout(prompt: str, rng: np.random.Generator, tries: int = 5000) -> lis
     shows it. A layout-conditioned generator draws what this plans. "" -> [].
     Refused, with the reason, when the prompt is outside the grammar, names more objects than
     a scene holds, or states relations no layout meets within `tries` draws."""
-    from ..errors import InputError
     if not prompt.strip():
         return []
     facts = parse_caption(prompt)
