@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint install clean fusion-table serve
+.PHONY: demo test lint install clean fusion-table serve
 # the browser tests drive Debian's chromium (Playwright's own browser download is not used)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -32,10 +32,7 @@ serve: $(STAMP)
 	$(BIN)/polymodal serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks recipes --select F,E9,B --ignore B008,B905
-
-test-slow: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/ruff check src tests benchmarks recipes --select F,E9,B,I --ignore B008,B905
 
 fusion-table: $(STAMP)
 	$(BIN)/python benchmarks/fusion_table.py

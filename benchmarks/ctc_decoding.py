@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from polymodal.checkpoint import atomic_write
+from polymodal.core.files import atomic_write
+from polymodal.loading import load_model
 from polymodal.models.recognizer import Recognizer
-from polymodal.pretrained import load_model
 from polymodal.tasks import transcribe
 
 

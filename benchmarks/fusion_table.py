@@ -5,7 +5,7 @@ with the same encoders, then writes benchmarks/results/fusion_table.{md,json,png
 """
 import sys
 
-from polymodal.cli import main
+from polymodal.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["compare-fusion", "--n", "10000", "--steps", "6000", "--fusions",

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import torch
 
-from polymodal.checkpoint import save_json, save_text
-from polymodal.pretrained import load_model
-from polymodal.recipes import load_recipe
+from polymodal.core.files import save_json, save_text
+from polymodal.loading import load_model
 from polymodal.tasks.generate import GenerateExample, GenerateTask
+from polymodal.training.recipes import load_recipe
 
 PROMPT = "a red circle left of a blue square and the blue square above a green triangle"
 
 
 def build(recipe_path: str):
     recipe = load_recipe(recipe_path)
-    return GenerateTask.build_model(recipe["model"], [GenerateExample(PROMPT)]).eval()
+    return GenerateTask().build_model(recipe["model"], [GenerateExample(PROMPT)]).eval()
 
 
 def seconds(model, batch: int, steps: int, scheduler: str, repeats: int = 3) -> float:

@@ -1,5 +1,5 @@
 """GPU throughput of the three workloads of issue 8, plain against polymodal's fast path
-(polymodal/fast_path.py: bf16 weights, SDPA attention, torch.compile, static KV cache for
+(polymodal/inference/fast_path.py: bf16 weights, SDPA attention, torch.compile, static KV cache for
 generation), with random weights of the real shapes (speed does not depend on the values):
 
 - image embedding: a CLIP ViT-B/16 image tower at 224 px -> images/s
@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from polymodal.fast_path import FastPath, prepare  # noqa: E402
 from polymodal.hf.loading import quiet  # noqa: E402
+from polymodal.inference.fast_path import FastPath, prepare  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -56,7 +56,12 @@ def clip_tower(s: dict, attention: str):
 
 
 def captioner(s: dict, attention: str):
-    from transformers import GPT2Config, ViTConfig, VisionEncoderDecoderConfig, VisionEncoderDecoderModel
+    from transformers import (
+        GPT2Config,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+    )
     encoder = ViTConfig(**s["vit"])
     decoder = GPT2Config(**s["gpt2"], add_cross_attention=True, is_decoder=True, bos_token_id=0, eos_token_id=1)
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)

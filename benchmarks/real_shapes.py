@@ -77,7 +77,13 @@ def word_merges(vocab: dict[str, int], suffix: str) -> list[tuple[str, str]]:
 
 
 def build_clip(folder: Path, s: dict) -> None:
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessorPil,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizer,
+    )
     text = dict(s["clip_text"])
     vocab = byte_vocab(["<|startoftext|>", "<|endoftext|>"], 0, "</w>")
     merges = word_merges(vocab, "</w>")
@@ -92,7 +98,13 @@ def build_clip(folder: Path, s: dict) -> None:
 
 
 def build_blip(folder: Path, s: dict) -> None:
-    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessorPil, BlipProcessor
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessorPil,
+        BlipProcessor,
+    )
     size = s["blip_text"]["vocab_size"]
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     words += [f"filler{i}" for i in range(len(words), size - 2)] + ["[DEC]", "[ENC]"]     # BLIP's two at the end
@@ -107,8 +119,14 @@ def build_blip(folder: Path, s: dict) -> None:
 
 
 def build_whisper(folder: Path, s: dict) -> None:
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperProcessor, WhisperTokenizer)
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
     size = s["whisper"]["vocab_size"]
     tok = WhisperTokenizer(vocab=byte_vocab([], size - len(WHISPER_SPECIALS)), merges=[])
     tok.add_special_tokens({"additional_special_tokens": WHISPER_SPECIALS})

@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw
 from polymodal.data import sort_of_clevr
 from polymodal.data.manifest import write_manifest
 from polymodal.data.world import shapes
-from polymodal.hub import resolve
-from polymodal.model import MultimodalModel
+from polymodal.loading import resolve
+from polymodal.models.multimodal import MultimodalModel
 from polymodal.tasks import vqa
 
 SEED, N = 7, 200
@@ -57,7 +57,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", help="a model folder (default: the shipped VQA model)")
     args = parser.parse_args()
-    model = MultimodalModel.from_pretrained(resolve("vqa", args.model))
+    model = MultimodalModel.from_pretrained(resolve(args.model))
     scenes = shapes("sort-of-clevr", "test", SEED, N)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +65,7 @@ def main() -> int:
             folder = Path(tmp) / variant
             folder.mkdir()
             examples, _ = vqa.load_examples(str(write(scenes, folder, variant)))
-            results[variant] = vqa.VQATask.evaluate(model, examples)
+            results[variant] = vqa.VQATask().evaluate(model, examples)
             print(variant, json.dumps({k: v for k, v in results[variant].items() if k != "per_type"}), flush=True)
     out = Path("benchmarks/results")
     out.mkdir(parents=True, exist_ok=True)

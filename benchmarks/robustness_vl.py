@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 from polymodal.data.export import export_shapes
-from polymodal.hub import load_for_task
+from polymodal.loading import load_model
 from polymodal.processors.image import jpeg_roundtrip
-from polymodal.tasks import align, caption, ground, image_text
+from polymodal.tasks import align, caption, few_shot, ground, image_text
 
 SEED, N, QUALITY = 7, 500, 75
 
@@ -24,21 +24,21 @@ SEED, N, QUALITY = 7, 500, 75
 def measure(task: str, model, manifest: Path, jpeg: bool) -> dict:
     """The task's headline figures on the scenes of one manifest."""
     if task == "caption":
-        m = caption.CaptionTask.evaluate(model, caption.load_examples(str(manifest))[0])
+        m = caption.CaptionTask().evaluate(model, caption.CaptionTask().load_examples(str(manifest))[0])
         return {"fact_f1": m["fact_f1"], "bleu4": m["bleu4"], "cider": m["cider"]}
     if task == "ground":
-        m = ground.GroundTask.evaluate(model, ground.load_examples(str(manifest))[0])
+        m = ground.GroundTask().evaluate(model, ground.load_examples(str(manifest))[0])
         return {k: v for k, v in m.items() if k.endswith("accuracy_iou50") or k == "mean_iou"}
     examples, _ = image_text.load_examples(str(manifest))
     out = {k: v for k, v in align.retrieval_metrics(model, examples).items() if k != "gallery"}
     out.update(align.zero_shot_metrics(model, examples))
-    images = align.few_shot_images(SEED, 200)
+    images = few_shot.few_shot_images(SEED, 200)
     if jpeg:
         images = {c: [jpeg_roundtrip(im, QUALITY) for im in ims] for c, ims in images.items()}
     # 100 episodes: over 20, the spread between episodes (4-6 points) swamped a JPEG effect
-    out["few_shot_accuracy"] = align.few_shot_metrics(model, images, shots=5, episodes=100, seed=SEED)["few_shot_accuracy"]
+    out["few_shot_accuracy"] = few_shot.few_shot_metrics(model, images, shots=5, episodes=100, seed=SEED)["few_shot_accuracy"]
     if getattr(model.config, "factors", None):        # shape classes: colour and place contracted out
-        out["few_shot_invariant_accuracy"] = align.few_shot_metrics(
+        out["few_shot_invariant_accuracy"] = few_shot.few_shot_metrics(
             model, images, shots=5, episodes=100, seed=SEED, invariances=("colour", "place"))["few_shot_accuracy"]
     out.pop("images", None)
     return out
@@ -54,7 +54,7 @@ def main() -> int:
         stored = {"png": export_shapes("shapes", "test", SEED, N, Path(tmp) / "png"),
                   f"jpeg-q{QUALITY}": export_shapes("shapes", "test", SEED, N, Path(tmp) / "jpg", "jpg", QUALITY)}
         for task in ("caption", "align", "ground"):
-            model = load_for_task(task, getattr(args, task))
+            model = load_model(getattr(args, task), task=task)
             results[task] = {variant: measure(task, model, manifest, variant != "png")
                              for variant, manifest in stored.items()}
             print(task, json.dumps(results[task]), flush=True)

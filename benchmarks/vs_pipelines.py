@@ -36,8 +36,9 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
-import polymodal as pm  # noqa: E402
 from real_shapes import build  # noqa: E402
+
+import polymodal as pm  # noqa: E402
 
 RESULTS = HERE / "results"
 LABELS = [f"{c} {s}" for c in ("red", "green", "blue", "yellow") for s in ("circle", "square", "triangle")]
@@ -87,8 +88,8 @@ class PeakMemory:
 def inputs(task: str, n: int) -> list:
     """n scenes (uint8 arrays) or n spoken sentences ((waveform, rate) pairs) of the world."""
     if task == "transcribe":
-        from polymodal.speech.sentences import utterances
-        from polymodal.speech.spoken import RATE, speak
+        from polymodal.data.spoken.sentences import utterances
+        from polymodal.data.spoken.synthesis import RATE, speak
         return [(speak(u.text, u.voice), RATE) for u in utterances("test", 7, n)]
     return [s.image for s in pm.data.shapes("shapes", "test", seed=7, n=n)]
 
@@ -140,6 +141,7 @@ def measure(run, items: list, batch: int) -> tuple[list, float, float]:
 
 def load_pipeline(task: Task, folder: Path):
     from transformers import pipeline
+
     from polymodal.hf.loading import quiet
     with quiet():
         return pipeline(task.pipeline_task, model=str(folder), device="cpu")

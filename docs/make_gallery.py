@@ -11,9 +11,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from polymodal.data.scene_parser import parse
-from polymodal.hub import load_for_task
-from polymodal.tasks.generate import generate, load_examples
-from polymodal.tasks.generate_metrics import check_prompt
+from polymodal.loading import load_model
+from polymodal.tasks.generate import draw, load_examples
+from polymodal.tasks.metrics.generate import check_prompt
 
 SCALE, COLUMNS, TEXT_ROWS = 3, 6, 5
 
@@ -35,10 +35,10 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", default="docs/generate-gallery.png")
     args = parser.parse_args()
-    model = load_for_task("generate", args.model)
+    model = load_model(args.model, task="generate")
     prompts = [ex.prompt for ex in load_examples("shapes:shapes:test", 7, 12)[0]]
     prompts += [ex.prompt for ex in load_examples("shapes:shapes:compositional", 7, 6)[0]]
-    images = generate(model, prompts, seed=0, steps=20, guidance=3.0)
+    images = draw(model, prompts, seed=0, steps=20, guidance=3.0)
     tiles = [tile(im, p, check_prompt(p, parse(im)).correct) for p, im in zip(prompts, images)]
     w, h = tiles[0].size
     rows = -(-len(tiles) // COLUMNS)

@@ -15,8 +15,29 @@ from pathlib import Path
 
 import torch
 
-from polymodal.pretrained import load_model
-from polymodal.tasks import align, caption, classify, ground, text_qa, transcribe, vqa
+from polymodal.core import files
+from polymodal.data.scene_parser import parse
+from polymodal.data.shapes_preset import EXTRA_SHAPES, parse_caption
+from polymodal.loading import load_model
+from polymodal.models.aligner import Aligner
+from polymodal.systems.compare import flat, run_system
+from polymodal.systems.definition import load_system
+from polymodal.tasks import (
+    align,
+    caption,
+    classify,
+    edit,
+    few_shot,
+    generate,
+    ground,
+    speak,
+    text_qa,
+    transcribe,
+    vqa,
+)
+from polymodal.tasks.metrics.answers import answer_metrics
+from polymodal.tasks.metrics.edit import edit_metrics
+from polymodal.tasks.metrics.generate import prompt_accuracy
 
 TEST_SEED = 7            # the seed of every test measurement below
 GOLDEN_SEED = 11         # the few items whose outputs the golden test pins
@@ -39,7 +60,7 @@ def measure_vqa(model, preset: str) -> tuple:
     voices never heard in training, and both at once."""
     spoken = "audio" in model.modalities
     examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", TEST_SEED, 200, spoken=spoken)
-    m, seconds = timed(vqa.VQATask.evaluate, model, examples, 64, ask_by="text" if spoken else None)
+    m, seconds = timed(vqa.VQATask().evaluate, model, examples, 64, ask_by="text" if spoken else None)
     rows = [("accuracy", pct(m["accuracy"])), ("relational", pct(m["relational_accuracy"])),
             ("non-relational", pct(m["non_relational_accuracy"]))] + [(k, pct(v)) for k, v in m["per_type"].items()]
     golden_examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", GOLDEN_SEED, 5, spoken=spoken)
@@ -49,7 +70,7 @@ def measure_vqa(model, preset: str) -> tuple:
     if spoken:
         rows = [(f"typed: {k}", v) for k, v in rows]
         for ask_by in ("speech", "both"):
-            m[ask_by] = vqa.VQATask.evaluate(model, examples, 64, ask_by=ask_by)
+            m[ask_by] = vqa.VQATask().evaluate(model, examples, 64, ask_by=ask_by)
             rows += [(f"{ask_by}: {k}", pct(m[ask_by][key])) for k, key in (
                 ("accuracy", "accuracy"), ("relational", "relational_accuracy"),
                 ("non-relational", "non_relational_accuracy"))]
@@ -62,41 +83,41 @@ def measure_caption(model, preset: str) -> tuple:
     out, rows = {}, []
     splits = ("test", "compositional") if preset == "shapes" else ("test",)
     for split in splits:
-        examples, _ = caption.load_examples(f"shapes:{preset}:{split}", TEST_SEED, 500)
-        m, seconds = timed(caption.CaptionTask.evaluate, model, examples, 64)
+        examples, _ = caption.CaptionTask().load_examples(f"shapes:{preset}:{split}", TEST_SEED, 500)
+        m, seconds = timed(caption.CaptionTask().evaluate, model, examples, 64)
         out[split] = m
         rows += [(f"{split}: fact F1", f"{m['fact_f1']:.3f}")] if "fact_f1" in m else []
         rows += [(f"{split}: BLEU-4", f"{m['bleu4']:.3f}"), (f"{split}: CIDEr", f"{m['cider']:.2f}"),
                  (f"{split}: exact captions", pct(m["exact_match"]))]
     spec = f"shapes:{preset}:test"
-    golden_examples, _ = caption.load_examples(spec, GOLDEN_SEED, 10)
+    golden_examples, _ = caption.CaptionTask().load_examples(spec, GOLDEN_SEED, 10)
     golden = {"data": f"{spec} seed {GOLDEN_SEED} n 10", "spec": spec,
-              "captions": [c.text for c in caption.generate(model, golden_examples)]}
+              "captions": [c.text for c in caption.caption_images(model, golden_examples)]}
     command = f"polymodal eval caption --data shapes:{preset}:{'|'.join(splits)} --seed {TEST_SEED} --n 500 --json"
     return out, rows, command, golden, f"{500 / seconds:.0f} images/s, greedy decoding"
 
 
 def measure_align(model, preset: str) -> tuple:
     out, rows = {}, []
-    examples, _ = align.load_examples("shapes:shapes:test", TEST_SEED, 1000)
+    examples, _ = align.AlignTask().load_examples("shapes:shapes:test", TEST_SEED, 1000)
     out["retrieve"], seconds = timed(align.retrieval_metrics, model, examples)
     rows += [(f"retrieval, {k.replace('_', ' ')}", pct(v)) for k, v in out["retrieve"].items() if k != "gallery"]
     for split in ("test", "compositional"):
-        examples, _ = align.load_examples(f"shapes:shapes:{split}", TEST_SEED, 1000)
+        examples, _ = align.AlignTask().load_examples(f"shapes:shapes:{split}", TEST_SEED, 1000)
         out[f"zero-shot {split}"] = align.zero_shot_metrics(model, examples)
         rows.append((f"zero-shot presence, {split}", pct(out[f"zero-shot {split}"]["zero_shot_presence"])))
-    shots = align.few_shot_images(TEST_SEED, 200)
-    out["few-shot"] = align.few_shot_metrics(model, shots, shots=5, episodes=20, seed=TEST_SEED)
+    shots = few_shot.few_shot_images(TEST_SEED, 200)
+    out["few-shot"] = few_shot.few_shot_metrics(model, shots, shots=5, episodes=20, seed=TEST_SEED)
     rows += [("few-shot, 5 per class, 5 shapes", pct(out["few-shot"]["few_shot_accuracy"]))]
-    if getattr(model.config, "factors", None):           # shape classes: colour and place contracted out
+    if isinstance(model, Aligner) and model.config.factors:     # shape classes: colour and place contracted out
         invariant = ("colour", "place")
-        out["few-shot invariant"] = align.few_shot_metrics(model, shots, shots=5, episodes=20, seed=TEST_SEED,
+        out["few-shot invariant"] = few_shot.few_shot_metrics(model, shots, shots=5, episodes=20, seed=TEST_SEED,
                                                            invariances=invariant)
         rows += [("few-shot, `--invariant colour,place`", pct(out["few-shot invariant"]["few_shot_accuracy"]))]
     per_class = "few-shot invariant" if "few-shot invariant" in out else "few-shot"
-    rows += [(f"{per_class}: {c}{' (never in training)' if c in align.EXTRA_SHAPES else ''}", pct(v))
+    rows += [(f"{per_class}: {c}{' (never in training)' if c in EXTRA_SHAPES else ''}", pct(v))
              for c, v in out[per_class]["per_label"].items()]
-    golden_examples, _ = align.load_examples("shapes:shapes:test", GOLDEN_SEED, 10)
+    golden_examples, _ = align.AlignTask().load_examples("shapes:shapes:test", GOLDEN_SEED, 10)
     emb = align.embed_images(model, [ex.image for ex in golden_examples])
     best = align.zero_shot_scores(model, emb, align.PAIR_LABELS).argmax(-1).tolist()
     golden = {"data": f"shapes:shapes:test seed {GOLDEN_SEED} n 10", "zero_shot": [align.PAIR_LABELS[b] for b in best]}
@@ -108,7 +129,7 @@ def measure_align(model, preset: str) -> tuple:
 
 def measure_ground(model, preset: str) -> tuple:
     examples, _ = ground.load_examples("shapes:shapes:test", TEST_SEED, 500)
-    m, seconds = timed(ground.GroundTask.evaluate, model, examples)
+    m, seconds = timed(ground.GroundTask().evaluate, model, examples)
     rows = [("Acc@IoU>=0.5, all phrases", pct(m["accuracy_iou50"])), ("mean IoU", f"{m['mean_iou']:.3f}")]
     rows += [(f"Acc@IoU>=0.5, {k.split('_')[0]} phrases", pct(v)) for k, v in m.items() if k.endswith("_accuracy_iou50")]
     golden_examples, _ = ground.load_examples("shapes:shapes:test", GOLDEN_SEED, 5)
@@ -121,17 +142,16 @@ def measure_ground(model, preset: str) -> tuple:
 def measure_transcribe(model, preset: str) -> tuple:
     """Test voices never heard in training, clean and with white noise at 10 dB SNR, and
     pocketsphinx (with the world's grammar) on the same clean utterances."""
-    from polymodal.hub import load_for_task
     out, rows = {}, []
     for label, snr in (("clean", None), ("noise 10 dB", 10.0)):
         examples, _ = transcribe.load_examples("spoken:test", TEST_SEED, 500, noise_snr=snr)
-        m, seconds = timed(transcribe.TranscribeTask.evaluate, model, examples, 32)
+        m, seconds = timed(transcribe.TranscribeTask().evaluate, model, examples, 32)
         out[label] = m
         rows += [(f"{label}: WER", pct(m["wer"])), (f"{label}: CER", pct(m["cer"]))]
         rows += [(f"{label}: WER, {k[4:]}s", pct(v)) for k, v in m.items() if k.startswith("wer_")]
         if snr is None:
             utterances_per_s = len(examples) / seconds
-            baseline = transcribe.TranscribeTask.evaluate(load_for_task("transcribe", "pocketsphinx"), examples)
+            baseline = transcribe.TranscribeTask().evaluate(load_model("pocketsphinx", task="transcribe"), examples)
             out["pocketsphinx_clean"] = baseline
             rows.append(("pocketsphinx (world grammar), clean: WER", pct(baseline["wer"])))
     golden_examples, _ = transcribe.load_examples("spoken:test", GOLDEN_SEED, 5)
@@ -145,16 +165,14 @@ def measure_transcribe(model, preset: str) -> tuple:
 def measure_speak(model, preset: str) -> tuple:
     """Intelligibility: the shipped recogniser's WER on the synthesised test sentences, beside
     the teacher voice (eSpeak NG) through the same recogniser; and the teacher-forced mel error."""
-    from polymodal.hub import load_for_task
-    from polymodal.tasks import speak
-    recognizer = load_for_task("transcribe", "asr-spoken-world")
+    recognizer = load_model("asr-spoken-world", task="transcribe")
     texts = [ex.text for ex in speak.load_examples("spoken:test", TEST_SEED, 500)[0]]
     out, seconds = timed(speak.round_trip, model, recognizer, texts)
     seen = {ex.text for ex in speak.load_examples("spoken:train", 1, 8000)[0]}       # the recipe's data
     out["not_in_training"] = speak.round_trip(model, recognizer, [t for t in texts if t not in seen])
-    out["teacher_voice"] = speak.round_trip(load_for_task("speak", "espeak"), recognizer, texts)
+    out["teacher_voice"] = speak.round_trip(load_model("espeak", task="speak"), recognizer, texts)
     examples = [speak.TextExample(t) for t in texts[:200]]
-    out["teacher_forced"] = speak.SpeakTask.evaluate(model, examples)
+    out["teacher_forced"] = speak.SpeakTask().evaluate(model, examples)
     rows = [("round-trip WER (asr-spoken-world)", pct(out["wer"])), ("round-trip CER", pct(out["cer"])),
             ("sentences heard exactly", pct(out["exact"])),
             (f"round-trip WER, the {out['not_in_training']['texts']} sentences not in the training data",
@@ -174,17 +192,12 @@ def measure_generate(model, preset: str) -> tuple:
     """Prompt accuracy on test prompts (by number of objects) and on compositional ones (pairs
     never drawn in training), KID to rendered scenes, edits judged by reading both images,
     and time per image."""
-    from polymodal.hub import load
-    from polymodal.tasks import edit as editing
-    from polymodal.tasks import generate
-    from polymodal.data.shapes_preset import parse_caption
-    from polymodal.tasks.generate_metrics import prompt_accuracy
     settings = {"steps": 20, "guidance": 3.0, "scheduler": "ddim"}
     out, rows = {}, []
     for split, n in (("test", 500), ("compositional", 200)):
         examples, _ = generate.load_examples(f"shapes:shapes:{split}", TEST_SEED, n)
         prompts = [ex.prompt for ex in examples]
-        images = generate.generate(model, prompts, TEST_SEED, settings["steps"], settings["guidance"],
+        images = generate.draw(model, prompts, TEST_SEED, settings["steps"], settings["guidance"],
                                    settings["scheduler"], 32)
         m = {**prompt_accuracy(prompts, images), "kid": generate.kid_to_rendered(images, [ex.image for ex in examples])}
         sizes = [len(parse_caption(prompt).objects) for prompt in prompts]
@@ -195,19 +208,18 @@ def measure_generate(model, preset: str) -> tuple:
         rows += [(f"{split}: prompt accuracy, all {n}", pct(m["prompt_accuracy"]))]
         rows += [(f"{split}: prompt accuracy, {label}", pct(m[label])) for label in ("1-2 objects", "3-4 objects")]
         rows.append((f"{split}: KID to rendered scenes (align-shapes embeddings)", f"{m['kid']:.4f}"))
-    edits = editing.edit_examples("test", TEST_SEED, 100)
-    grounder = load("ground")
-    results = [editing.edit(model, grounder, ex.image, ex.instruction, i, **settings) for i, ex in enumerate(edits)]
-    out["edit"] = editing.edit_metrics(edits, results)
+    edits = edit.edit_examples("test", TEST_SEED, 100)
+    grounder = load_model(task="ground")
+    results = [edit.edit(model, grounder, ex.image, ex.instruction, i, **settings) for i, ex in enumerate(edits)]
+    out["edit"] = edit_metrics([ex.image for ex in edits], results, [edit.parse_instruction(ex.instruction) for ex in edits])
     rows += [("edits (100, test): change achieved", pct(out["edit"]["change_achieved"])),
              ("edits: other objects preserved", pct(out["edit"]["others_preserved"]))]
     prompts = [ex.prompt for ex in generate.load_examples("shapes:shapes:test", GOLDEN_SEED, 16)[0]]
-    _, one = timed(generate.generate, model, prompts[:1], 0, **settings)
-    _, sixteen = timed(generate.generate, model, prompts, 0, **settings, batch_size=16)
-    from polymodal.data.scene_parser import parse
+    _, one = timed(generate.draw, model, prompts[:1], 0, **settings)
+    _, sixteen = timed(generate.draw, model, prompts, 0, **settings, batch_size=16)
     golden_prompts = prompts[:4]
     golden = {"data": f"shapes:shapes:test seed {GOLDEN_SEED}", "prompts": golden_prompts, **settings,
-              "objects": [sorted(o.name for o in parse(im)) for im in generate.generate(model, golden_prompts, 0, **settings)]}
+              "objects": [sorted(o.name for o in parse(im)) for im in generate.draw(model, golden_prompts, 0, **settings)]}
     command = (f"polymodal eval generate --data shapes:shapes:test|compositional --seed {TEST_SEED} --n 500|200 "
                f"--steps 20 --json; polymodal eval edit --data shapes:shapes:test --seed {TEST_SEED} --n 100 --json")
     return out, rows, command, golden, (f"{one:.2f} s for one image, {sixteen / 16:.2f} s per image in a batch of 16 "
@@ -223,22 +235,17 @@ def measure_text_qa(model, preset: str) -> tuple:
     the image first (OCR or a captioner) with this model as its last step."""
     spec = f"shapes:{preset}:test"
     examples, _ = text_qa.load_examples(spec, TEST_SEED, 200)
-    m, seconds = timed(text_qa.TextQATask.evaluate, model, examples, 256)
+    m, seconds = timed(text_qa.TextQATask().evaluate, model, examples, 256)
     truth = "transcripts" if preset == "signs" else "captions"
     rows = [(f"accuracy, true {truth}", pct(m["accuracy"]))] + [(f"  {k}", pct(v)) for k, v in m["per_type"].items()]
     out = {f"true_{truth}": m}
     system_name, reader, n = TEXT_QA_SYSTEMS[preset]
-    try:
-        from polymodal.systems.compare import flat, run_system
-        from polymodal.systems.definition import load_system
-        system = load_system(system_name, {"answer-from-text": str(SHIPPING_FROM)})
-        scenes, _ = vqa.load_examples(spec, TEST_SEED, n)
-        answers, _ = run_system(system, scenes, latency=False)
-        key = system_name.replace("-", "_")
-        out[key] = vqa.metrics([q for _, q in flat(scenes)], answers.answers)
-        rows.append((f"{system_name} system ({reader} -> this model), {n} scenes", pct(out[key]["accuracy"])))
-    except ImportError:
-        pass
+    system = load_system(system_name, {"answer-from-text": str(SHIPPING_FROM)})
+    scenes, _ = vqa.load_examples(spec, TEST_SEED, n)
+    answers, _ = run_system(system, scenes, latency=False)
+    key = system_name.replace("-", "_")
+    out[key] = answer_metrics([q for _, q in flat(scenes)], answers.answers)
+    rows.append((f"{system_name} system ({reader} -> this model), {n} scenes", pct(out[key]["accuracy"])))
     golden_examples, _ = text_qa.load_examples(spec, GOLDEN_SEED, 2)
     golden = {"data": f"{spec} seed {GOLDEN_SEED} n 2", "spec": spec,
               "answers": classify.predict(model, golden_examples)[0]}
@@ -327,9 +334,8 @@ def main() -> int:
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(args.run / "model" / "config.json", target / "config.json")
     if recipe.get("ship_as") == "float16":      # to fit 10 MB; loaded back into float32, measured as stored
-        from polymodal import checkpoint
-        tensors = checkpoint.load_tensors(args.run / "model" / "model.safetensors")
-        checkpoint.save_tensors({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
+        tensors = files.load_tensors(args.run / "model" / "model.safetensors")
+        files.save_tensors({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
                                 target / "model.safetensors", metadata={"format": "polymodal", "stored": "float16"})
     else:
         shutil.copy2(args.run / "model" / "model.safetensors", target / "model.safetensors")

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from polymodal.cli import main
+from polymodal.cli.main import main
 
 # Tiny models gain nothing from a second thread, and a busy machine makes OpenMP threads
 # spin against each other: one thread keeps the suite's time steady.

@@ -50,7 +50,12 @@ def build_clip(folder: Path) -> Path:
 
 def build_blip(folder: Path) -> Path:
     import torch
-    from transformers import BlipConfig, BlipForConditionalGeneration, BlipImageProcessorPil, BlipProcessor
+    from transformers import (
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessorPil,
+        BlipProcessor,
+    )
     tok = bert_tokenizer(folder)
     torch.manual_seed(0)
     config = BlipConfig(text_config=dict(TINY, vocab_size=len(WORDS), max_position_embeddings=32, encoder_hidden_size=32,
@@ -63,8 +68,14 @@ def build_blip(folder: Path) -> Path:
 
 def build_vit_gpt2(folder: Path) -> Path:
     import torch
-    from transformers import (GPT2Config, GPT2Tokenizer, ViTConfig, ViTImageProcessorPil, VisionEncoderDecoderConfig,
-                              VisionEncoderDecoderModel)
+    from transformers import (
+        GPT2Config,
+        GPT2Tokenizer,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+        ViTImageProcessorPil,
+    )
     vocab = byte_level_vocab(["<|endoftext|>"])
     tok = GPT2Tokenizer(vocab=vocab, merges=[])
     torch.manual_seed(0)
@@ -80,7 +91,12 @@ def build_vit_gpt2(folder: Path) -> Path:
 
 def build_owlvit(folder: Path) -> Path:
     import torch
-    from transformers import OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessorPil, OwlViTProcessor
+    from transformers import (
+        OwlViTConfig,
+        OwlViTForObjectDetection,
+        OwlViTImageProcessorPil,
+        OwlViTProcessor,
+    )
     tok = clip_tokenizer()
     torch.manual_seed(0)
     config = OwlViTConfig(text_config=dict(TINY, vocab_size=len(tok), max_position_embeddings=16, bos_token_id=0,
@@ -94,7 +110,12 @@ def build_owlvit(folder: Path) -> Path:
 
 def build_vilt(folder: Path) -> Path:
     import torch
-    from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessorPil, ViltProcessor
+    from transformers import (
+        ViltConfig,
+        ViltForQuestionAnswering,
+        ViltImageProcessorPil,
+        ViltProcessor,
+    )
     tok = bert_tokenizer(folder)
     answers = ["yes", "no", "circle", "square", "1", "2"]
     torch.manual_seed(0)
@@ -117,8 +138,14 @@ WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|trans
 def build_whisper(folder: Path) -> Path:
     """A 3-second Whisper (the feature extractor's window and the encoder's positions agree)."""
     import torch
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperProcessor, WhisperTokenizer)
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
     vocab = byte_level_vocab([])
     tok = WhisperTokenizer(vocab=vocab, merges=[])
     tok.add_special_tokens({"additional_special_tokens": WHISPER_SPECIALS})
@@ -168,7 +195,12 @@ def build_stable_diffusion(folder: Path) -> Path:
     """A Stable-Diffusion-layout pipeline (UNet, VAE, CLIP text encoder and tokenizer, DDIM
     scheduler) with random weights, drawing 64x64 images from 8x8 latents."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
     tok = clip_tokenizer()
     torch.manual_seed(0)

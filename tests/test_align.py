@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from polymodal.cli import main
+from polymodal.cli.main import main
+from polymodal.core.errors import InputError
 from polymodal.data import shapes
-from polymodal.errors import InputError
+from polymodal.loading import load_model
 from polymodal.models.aligner import Aligner
-from polymodal.pretrained import load_model
-from polymodal.tasks import align
+from polymodal.tasks import align, align_texts, few_shot, image_text
 from polymodal.tasks.image_text import ImageTextExample
-from polymodal.trainer import TrainConfig
+from polymodal.tasks.metrics.retrieval import recall_at
 
 TINY_CNN = {"name": "cnn", "config": {"dim": 32, "channels": [16, 32, 32], "strides": [2, 2, 2], "image_size": 64}}
 TINY_TEXT = {"name": "transformer", "config": {"dim": 32, "layers": 1, "heads": 2}}
@@ -30,13 +30,13 @@ def test_positives_count_every_text_true_of_an_image():
               ImageTextExample(None, ["a blue square above a red circle"], [obj("blue", "square", 10, 10),
                                                                             obj("red", "circle", 10, 40)])]
     texts = ["a red circle left of a blue square", "a red circle", "a blue square above a red circle"]
-    m = align.positives(texts, scenes)
+    m = align_texts.positives(texts, scenes)
     assert m.tolist() == [[True, True, False], [False, True, False], [False, True, True]]
     manifest_like = [ImageTextExample(None, ["one"]), ImageTextExample(None, ["two", "three"])]
-    assert align.positives(["one", "three"], manifest_like).tolist() == [[True, False], [False, True]]
+    assert align_texts.positives(["one", "three"], manifest_like).tolist() == [[True, False], [False, True]]
     # a scene whose own caption lies outside the grammar still matches it (no empty target row)
     odd = [ImageTextExample(None, ["A small red ball"], [obj("red", "circle", 10, 10)])]
-    assert align.positives(["A small red ball"], odd).tolist() == [[True]]
+    assert align_texts.positives(["A small red ball"], odd).tolist() == [[True]]
 
 
 def test_bad_objects_column_is_an_input_error():
@@ -48,18 +48,18 @@ def test_bad_objects_column_is_an_input_error():
 def test_loss_is_lowest_when_similarities_follow_the_positives():
     targets = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
     good = torch.where(targets > 0, 10.0, -10.0)
-    assert align.AlignTask.loss(good, targets) < align.AlignTask.loss(torch.zeros(3, 3), targets)
-    assert align.AlignTask.loss(torch.zeros(3, 3), targets) < align.AlignTask.loss(-good, targets)
+    assert align.AlignTask().loss(good, targets) < align.AlignTask().loss(torch.zeros(3, 3), targets)
+    assert align.AlignTask().loss(torch.zeros(3, 3), targets) < align.AlignTask().loss(-good, targets)
 
 
 def test_training_texts_are_true_parts_of_the_scene():
     rng = np.random.default_rng(0)
-    examples = [align.image_text.examples_from_scenes([s])[0] for s in shapes("shapes", "train", 3, 50)]
+    examples = [image_text.examples_from_scenes([s])[0] for s in shapes("shapes", "train", 3, 50)]
     seen_partial = 0
     for ex in examples:
         for _ in range(4):
-            text = align.training_text(ex, rng)
-            assert align.positives([text], [ex]).item(), text
+            text = align_texts.training_text(ex, rng)
+            assert align_texts.positives([text], [ex]).item(), text
             seen_partial += text != ex.captions[0]
     assert seen_partial > 50
 
@@ -67,15 +67,15 @@ def test_training_texts_are_true_parts_of_the_scene():
 def test_foils_are_false_of_their_scene_and_use_only_training_pairs():
     from polymodal.data.shapes_preset import COMPOSITIONAL_PAIRS, parse_caption
     rng = np.random.default_rng(1)
-    examples = [align.image_text.examples_from_scenes([s])[0] for s in shapes("shapes", "train", 4, 60)]
+    examples = [image_text.examples_from_scenes([s])[0] for s in shapes("shapes", "train", 4, 60)]
     made = 0
     for ex in examples:
-        text = align.training_text(ex, rng)
-        changed = align.foil(text, ex, rng)
+        text = align_texts.training_text(ex, rng)
+        changed = align_texts.foil(text, ex, rng)
         if changed is None:
             continue
         made += 1
-        assert not align.positives([changed], [ex]).item(), (text, changed)
+        assert not align_texts.positives([changed], [ex]).item(), (text, changed)
         assert not set(parse_caption(changed).objects) & set(COMPOSITIONAL_PAIRS), changed
         assert not parse_caption(changed).unparsed, changed         # articles fixed: "an orange", not "a orange"
     assert made > 50, made
@@ -85,7 +85,7 @@ def test_foils_mostly_rebind_the_scene_own_colours_and_shapes():
     ex = ImageTextExample(None, ["a red circle left of a blue square"], [obj("red", "circle", 10, 10),
                                                                          obj("blue", "square", 40, 10)])
     rng = np.random.default_rng(0)
-    foils = [align.foil("a red circle", ex, rng) for _ in range(100)]
+    foils = [align_texts.foil("a red circle", ex, rng) for _ in range(100)]
     assert sum(f in ("a blue circle", "a red square") for f in foils) > 50
 
 
@@ -93,10 +93,10 @@ def test_foil_texts_only_push_images_away():
     """A text true of no image of the batch has no text-to-image term (no NaN from 0/0)."""
     targets = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     logits = torch.tensor([[5.0, -5.0], [5.0, -5.0]], requires_grad=True)
-    loss = align.AlignTask.loss(logits, targets)
+    loss = align.AlignTask().loss(logits, targets)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
-    assert align.AlignTask.loss(torch.tensor([[5.0, 6.0], [5.0, 6.0]]), targets) > loss
+    assert align.AlignTask().loss(torch.tensor([[5.0, 6.0], [5.0, 6.0]]), targets) > loss
 
 
 def test_view_loss_rewards_matching_views():
@@ -121,9 +121,9 @@ def test_augmented_view_moves_and_recolours_but_keeps_the_shapes():
 def test_recall_at_k():
     scores = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.3, 0.8]])
     hits = torch.tensor([[False, False, True], [True, False, False]])
-    assert align.recall_at(scores, hits, 1) == 0.0
-    assert align.recall_at(scores, hits, 2) == 0.5
-    assert align.recall_at(scores, hits, 3) == 1.0
+    assert recall_at(scores, hits, 1) == 0.0
+    assert recall_at(scores, hits, 2) == 0.5
+    assert recall_at(scores, hits, 3) == 1.0
 
 
 def test_few_shot_prototypes_and_probe_separate_clear_clusters():
@@ -132,13 +132,13 @@ def test_few_shot_prototypes_and_probe_separate_clear_clusters():
     support = {c: torch.nn.functional.normalize(v + 0.1 * torch.randn(5, 8), dim=-1) for c, v in centres.items()}
     queries = torch.nn.functional.normalize(torch.stack([centres[c] + 0.1 * torch.randn(8) for c in "abcabc"]), dim=-1)
     for method in ("prototype", "probe"):
-        assert align.few_shot_predict(support, queries, method) == list("abcabc")
+        assert few_shot.few_shot_predict(support, queries, method) == list("abcabc")
     with pytest.raises(InputError):
-        align.few_shot_predict(support, queries, "knn")
+        few_shot.few_shot_predict(support, queries, "knn")
 
 
 def test_few_shot_images_include_shapes_alignment_never_sees():
-    images = align.few_shot_images(seed=0, per_class=3)
+    images = few_shot.few_shot_images(seed=0, per_class=3)
     assert set(images) == {"circle", "square", "triangle", "star", "cross"}
     assert all(len(v) == 3 and v[0].shape == (64, 64, 3) for v in images.values())
     train_shapes = {o.shape for s in shapes("shapes", "train", 0, 300) for o in s.objects}
@@ -148,7 +148,7 @@ def test_few_shot_images_include_shapes_alignment_never_sees():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny aligner trained on 64 scenes (short: the real one is the shipped recipe)."""
-    from polymodal import training_run
+    from polymodal.training import run as training_run
     out = tmp_path_factory.mktemp("align-run")
     recipe = {"task": "align", "data": {"spec": "shapes:shapes:train", "seed": 5, "n": 64},
               "model": {"image_encoder": TINY_CNN, "text_encoder": TINY_TEXT, "dim": 32},
@@ -161,8 +161,8 @@ def trained(tmp_path_factory):
 def test_training_aligns_the_images_it_saw(trained):
     model = load_model(trained)
     assert isinstance(model, Aligner)
-    examples, _ = align.load_examples("shapes:shapes:train", 5, 64)
-    m = align.AlignTask.evaluate(model, examples)
+    examples, _ = image_text.load_examples("shapes:shapes:train", 5, 64)
+    m = align.AlignTask().evaluate(model, examples)
     # chance: R@5 of a 64-image gallery is about 5/64 per hit image
     assert m["text_to_image_r5"] > 0.5 and m["image_to_text_r5"] > 0.5, m
     assert {"zero_shot_presence", "zero_shot_top1", "text_to_image_r1", "gallery"} <= set(m)
@@ -170,23 +170,22 @@ def test_training_aligns_the_images_it_saw(trained):
 
 def test_make_batch_targets_are_square_and_include_the_diagonal(trained):
     model = load_model(trained)
-    examples, _ = align.load_examples("shapes:shapes:train", 6, 16)
-    batch, targets = align.AlignTask.make_batch(model, examples, np.random.default_rng(0), TrainConfig())
+    examples, _ = image_text.load_examples("shapes:shapes:train", 6, 16)
+    batch, targets = align.AlignTask().make_batch(model, examples, np.random.default_rng(0))
     assert targets.shape == (16, 16) and bool(targets.diagonal().all())
     assert model(batch).shape == (16, 16)
 
 
 def test_batches_with_foils_and_views_train():
-    examples, _ = align.load_examples("shapes:shapes:train", 6, 16)
+    examples, _ = image_text.load_examples("shapes:shapes:train", 6, 16)
     spec = {"image_encoder": TINY_CNN, "text_encoder": TINY_TEXT, "dim": 16, "view_loss": 0.5}
-    model = align.AlignTask.build_model(spec, examples)
-    cfg = TrainConfig(hard_negatives=1.0)
-    batch, targets = align.AlignTask.make_batch(model, examples, np.random.default_rng(0), cfg)
+    model = align.AlignTask().build_model(spec, examples)
+    batch, targets = align.AlignTask(hard_negatives=1.0).make_batch(model, examples, np.random.default_rng(0))
     assert targets.shape[0] == 16 and targets.shape[1] > 16          # the foils are extra columns
     assert not targets[:, 16:].diagonal().any()
     out = model(batch)
     assert out["logits"].shape == targets.shape and out["views"].shape == (32, 16)
-    loss = align.AlignTask.loss(out, targets)
+    loss = align.AlignTask().loss(out, targets)
     loss.backward()
     assert torch.isfinite(loss) and model.view_proj[0].weight.grad is not None
 
@@ -227,14 +226,14 @@ def test_factored_colour_reads_only_the_colours_of_each_cell():
 
 
 def test_factored_aligner_trains_saves_and_reloads(tmp_path):
-    from polymodal.errors import ConfigError
-    examples, _ = align.load_examples("shapes:shapes:train", 6, 8)
+    from polymodal.core.errors import ConfigError
+    examples, _ = image_text.load_examples("shapes:shapes:train", 6, 8)
     spec = {"image_encoder": TINY_CNN, "text_encoder": TINY_TEXT, "dim": 32, "factors": [4, 4, 2]}
-    model = align.AlignTask.build_model(spec, examples)
-    batch, targets = align.AlignTask.make_batch(model, examples, np.random.default_rng(0), TrainConfig())
+    model = align.AlignTask().build_model(spec, examples)
+    batch, targets = align.AlignTask().make_batch(model, examples, np.random.default_rng(0))
     logits = model(batch)
     assert logits.shape == targets.shape
-    align.AlignTask.loss(logits, targets).backward()
+    align.AlignTask().loss(logits, targets).backward()
     assert all(p.grad is not None for p in model.image_factors.parameters())
     model.save_pretrained(tmp_path / "m")
     model.eval()
@@ -242,18 +241,18 @@ def test_factored_aligner_trains_saves_and_reloads(tmp_path):
     assert torch.allclose(again.encode_text(batch["text"]), model.encode_text(batch["text"]), atol=1e-6)
     assert model.encode_image(batch["image"]).shape == (8, 32)
     with pytest.raises(ConfigError, match="product"):
-        align.AlignTask.build_model({**spec, "dim": 64}, examples)
+        align.AlignTask().build_model({**spec, "dim": 64}, examples)
 
 
 @pytest.mark.parametrize("text_factors", ["context", "words"])
 def test_factored_text_does_not_depend_on_the_padding_of_its_batch(text_factors):
-    from polymodal.errors import ConfigError
-    examples, _ = align.load_examples("shapes:shapes:train", 6, 4)
+    from polymodal.core.errors import ConfigError
+    examples, _ = image_text.load_examples("shapes:shapes:train", 6, 4)
     spec = {"image_encoder": TINY_CNN, "text_encoder": TINY_TEXT, "dim": 32, "factors": [4, 4, 2],
             "text_factors": text_factors}
-    model = align.AlignTask.build_model(spec, examples).eval()
+    model = align.AlignTask().build_model(spec, examples).eval()
     with pytest.raises(ConfigError, match="text_factors"):
-        align.AlignTask.build_model({**spec, "text_factors": "both"}, examples)
+        align.AlignTask().build_model({**spec, "text_factors": "both"}, examples)
     short = "a red circle"
     alone = align.embed_texts(model, [short])
     padded = align.embed_texts(model, [short, "a red circle left of a blue square and the blue square above a gray circle"])
@@ -318,13 +317,13 @@ def test_embed_search_classify_cli(trained, tmp_path, capsys):
 
 def test_invariant_views_are_colour_orders_and_mirrors_and_their_mean_is_invariant(trained):
     scene = shapes("shapes", "test", 2, 1)[0].image
-    views = align.invariant_views(scene, ("colour", "mirror"))
+    views = few_shot.invariant_views(scene, ("colour", "mirror"))
     assert len(views) == 12 and len({v.tobytes() for v in views}) >= 6
     model = load_model(trained)
     swapped = np.ascontiguousarray(scene[..., [2, 0, 1]][:, ::-1])        # recoloured and mirrored
-    a, b = align.embed_invariant(model, [scene, swapped], ("colour", "mirror"))
+    a, b = few_shot.embed_invariant(model, [scene, swapped], ("colour", "mirror"))
     assert torch.allclose(a, b, atol=1e-5)
-    plain = align.embed_invariant(model, [scene, swapped])
+    plain = few_shot.embed_invariant(model, [scene, swapped])
     assert not torch.allclose(plain[0], plain[1], atol=1e-3)
 
 
@@ -343,31 +342,31 @@ def test_contracted_factors_forget_colour_and_place_but_keep_shape():
     b = embedding(colours[1], shape, places[1])
     c = embedding(colours[0], other, places[0])
     assert not torch.allclose(a, b, atol=1e-3)
-    contracted = [align.contract_factors(e, [3, 4, 2], ("colour", "place")) for e in (a, b, c)]
+    contracted = [few_shot.contract_factors(e, [3, 4, 2], ("colour", "place")) for e in (a, b, c)]
     assert contracted[0].shape == (1, 16)
     assert torch.allclose(contracted[0], contracted[1], atol=1e-5)
     assert not torch.allclose(contracted[0], contracted[2], atol=1e-2)
     # colour alone contracted: place is kept, so a moved object differs
-    by_colour = [align.contract_factors(e, [3, 4, 2], ("colour",)) for e in (a, b)]
+    by_colour = [few_shot.contract_factors(e, [3, 4, 2], ("colour",)) for e in (a, b)]
     assert by_colour[0].shape == (1, 64) and not torch.allclose(*by_colour, atol=1e-3)
 
 
 def test_place_invariance_needs_a_factored_aligner(trained):
-    from polymodal.errors import InputError
+    from polymodal.core.errors import InputError
     scene = shapes("shapes", "test", 2, 1)[0].image
     with pytest.raises(InputError, match="factored aligner"):
-        align.embed_invariant(load_model(trained), [scene], ("colour", "place"))
+        few_shot.embed_invariant(load_model(trained), [scene], ("colour", "place"))
 
 
 def test_shipped_aligner_contracted_is_nearer_the_same_shape_than_the_same_colour_and_place():
     from polymodal.data.shapes_preset import object_scene
-    from polymodal.hub import load_for_task
-    model = load_for_task("align")
+    from polymodal.loading import load_model
+    model = load_model(task="align")
 
     def scene(colour, shape, seed):
         return object_scene(np.random.default_rng(seed), colour, shape).image
     images = [scene("red", "circle", 0), scene("blue", "circle", 1), scene("red", "square", 0)]
-    a, b, c = align.embed_invariant(model, images, ("colour", "place"))
+    a, b, c = few_shot.embed_invariant(model, images, ("colour", "place"))
     assert a.shape == (model.config.factors[1] ** 2,)
     assert (a @ b) > (a @ c) + 0.1                      # same shape beats same colour and place
 

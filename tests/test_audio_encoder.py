@@ -5,13 +5,23 @@ import numpy as np
 import pytest
 import torch
 
-from polymodal.encoders import ENCODERS
+from polymodal.core.errors import InputError
 from polymodal.encoders.audio import LogMelEncoder
-from polymodal.errors import InputError
+from polymodal.encoders.registry import ENCODERS
 from polymodal.modalities import Audio
 from polymodal.processors.audio import (
-    AudioProcessor, LogMelConfig, add_noise, augment_features, change_gain, change_speed, change_tempo,
-    log_mel, mask_features, mel_centres, num_frames, warp_frequency,
+    AudioProcessor,
+    LogMelConfig,
+    add_noise,
+    augment_features,
+    change_gain,
+    change_speed,
+    change_tempo,
+    log_mel,
+    mask_features,
+    mel_centres,
+    num_frames,
+    warp_frequency,
 )
 
 

@@ -11,9 +11,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from polymodal import batch_inference
-from polymodal.cli import main
-from polymodal.errors import InputError
+from polymodal.cli.main import main
+from polymodal.core.errors import InputError
+from polymodal.inference import batch as batch_inference
+from polymodal.inference import batch_parts
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +42,8 @@ def test_caption_embed_and_transcribe_write_parquet(manifest, tmp_path, capsys):
 
     assert main(["embed", "--data", "shapes:shapes:test", "--n", "10", "--out", str(tmp_path / "e.parquet")]) == 0
     vectors = np.array([r["vector"] for r in rows_of(tmp_path / "e.parquet")])
-    from polymodal.hub import load_for_task
-    assert vectors.shape == (10, load_for_task("align").config.dim)          # the shipped aligner's space
+    from polymodal.loading import load_model
+    assert vectors.shape == (10, load_model(task="align").config.dim)          # the shipped aligner's space
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
 
     import soundfile as sf
@@ -78,7 +79,7 @@ def test_a_killed_run_resumes_with_no_item_lost_or_done_twice(manifest, tmp_path
     run.wait()
     written = len(list(parts.glob("part-*.parquet")))
     assert not out.exists() and written >= 3, "the run should have been killed midway"
-    done_before = batch_inference.done_rows(parts)
+    done_before = batch_parts.done_rows(parts)
 
     assert subprocess.run(command, capture_output=True).returncode == 0
     rows = rows_of(out)
@@ -95,11 +96,11 @@ def test_a_run_started_here_finishes_on_ray_with_the_same_rows(manifest, tmp_pat
     """A local Ray instance: two Ray Data workers take over (`--ray`) a run whose first two
     chunks were written here, and the result equals an uninterrupted local run, each row once."""
     import ray
-    items = batch_inference.items_from(str(manifest), [], "image", 0, 0, None, "fail")
+    items = batch_parts.items_from(str(manifest), [], "image", 0, 0, None, "fail")
     out, parts = tmp_path / "r.parquet", tmp_path / "r.parquet.parts"
     parts.mkdir()
-    head = list(batch_inference.chunks(items, 8))[:2]
-    assert sum(batch_inference.run_here("caption", None, head, parts, "fail")) == 16
+    head = list(batch_parts.chunks(items, 8))[:2]
+    assert sum(batch_parts.run_here("caption", None, head, parts, "fail")) == 16
     capsys.readouterr()
     try:
         assert main(["caption", "--data", str(manifest), "--out", str(out), "--chunk-size", "8", "--ray",

@@ -8,13 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from polymodal.cli import main
+from polymodal.cli.main import main
+from polymodal.core.errors import InputError
 from polymodal.data import shapes
-from polymodal.errors import InputError
+from polymodal.loading import load_model
 from polymodal.models.captioner import Captioner, CaptionerConfig
-from polymodal.pretrained import load_model
 from polymodal.tasks import caption
-from polymodal.tasks.caption_metrics import SceneTruth, fact_counts, fact_scores
+from polymodal.tasks.metrics.caption import (
+    SceneTruth,
+    caption_metrics,
+    fact_counts,
+    fact_scores,
+)
 
 TINY_CNN = {"name": "cnn", "config": {"dim": 32, "channels": [16, 32, 32], "strides": [2, 2, 2], "image_size": 64}}
 
@@ -73,7 +78,7 @@ def test_beam_of_one_is_greedy_and_wider_beams_rarely_score_lower():
 def test_guidance_lets_the_image_outvote_the_word_prior(monkeypatch):
     """After "red" the captions' prior all but rules out "circle" (no red circle in training),
     the image favours it over that prior: plain decoding says "square", guided says "circle"."""
-    from polymodal.errors import ConfigError
+    from polymodal.core.errors import ConfigError
     model = Captioner(CaptionerConfig(TINY_CNN, ["red", "circle", "square"], dim=32, layers=1, heads=2,
                                       image_dropout=0.1)).eval()
     index = model.tokenizer.index
@@ -160,8 +165,8 @@ def test_fact_scores_without_positions_use_the_reference_relations():
 
 
 def test_metrics_on_the_references_themselves_are_perfect():
-    examples, _ = caption.load_examples("shapes:shapes:test", 4, 20)
-    m = caption.metrics(examples, [ex.captions[0] for ex in examples])
+    examples, _ = caption.CaptionTask().load_examples("shapes:shapes:test", 4, 20)
+    m = caption_metrics(examples, [ex.captions[0] for ex in examples])
     assert m["fact_f1"] == 1.0 and m["exact_match"] == 1.0 and m["bleu4"] > 0.99 and m["cider"] > 5
 
 
@@ -169,7 +174,7 @@ def test_metrics_on_the_references_themselves_are_perfect():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny captioner trained on 16 scenes until it can repeat their captions."""
-    from polymodal import training_run
+    from polymodal.training import run as training_run
     out = tmp_path_factory.mktemp("caption-run")
     recipe = {"task": "caption", "data": {"spec": "shapes:shapes:train", "seed": 5, "n": 16},
               "model": {"image_encoder": TINY_CNN, "dim": 64, "layers": 2, "heads": 4, "dropout": 0.0},
@@ -181,8 +186,8 @@ def trained(tmp_path_factory):
 
 def test_training_learns_the_captions_it_saw(trained):
     model = load_model(trained)
-    examples, _ = caption.load_examples("shapes:shapes:train", 5, 16)
-    m = caption.CaptionTask.evaluate(model, examples)
+    examples, _ = caption.CaptionTask().load_examples("shapes:shapes:train", 5, 16)
+    m = caption.CaptionTask().evaluate(model, examples)
     assert m["fact_f1"] > 0.9, m
 
 

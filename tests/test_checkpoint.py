@@ -7,9 +7,9 @@ import pytest
 import safetensors
 import torch
 
-from polymodal import checkpoint
-from polymodal.errors import ConfigError, InputError
-from polymodal.model import ModelConfig, MultimodalModel
+from polymodal.core import files as checkpoint
+from polymodal.core.errors import ConfigError, InputError
+from polymodal.models.multimodal import ModelConfig, MultimodalModel
 
 torch.set_num_threads(1)
 

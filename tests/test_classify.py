@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from polymodal.cli import main
-from polymodal.tasks.classify import metrics
+from polymodal.cli.main import main
+from polymodal.tasks.metrics.answers import label_metrics
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +44,9 @@ def test_classify_refuses_generated_scenes_and_vqa_models(manifest, tmp_path, ca
 
 
 def test_classification_metrics():
-    m = metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    m = label_metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"])
     assert m["accuracy"] == 0.75
     # F1(a) = 2*1/(1+2) = 0.667, F1(b) = 2*2/(3+2) = 0.8
     assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
     assert m["per_label"] == {"a": 0.5, "b": 1.0}
-    assert np.isclose(metrics(["x"], ["x"])["macro_f1"], 1.0)
+    assert np.isclose(label_metrics(["x"], ["x"])["macro_f1"], 1.0)

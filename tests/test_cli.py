@@ -1,4 +1,4 @@
-"""The command-line contract (DESIGN.md section 8): output shapes, exit status 2 with one
+"""The command-line contract: output shapes, exit status 2 with one
 stderr line naming the bad input, and no traceback. Mostly in-process through cli.main; a
 few through the installed `polymodal` command for the real exit status."""
 import json
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
-from polymodal.cli import main
+from polymodal.cli.main import main
 
 QUESTION = "what is the shape of the red object?"
 FAMILIES = {"shape", "left", "top", "closest", "furthest", "count"}
@@ -335,8 +335,8 @@ def test_recipe_without_a_model_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_a_missing_modality_is_refused_by_fusions_that_need_it(trained_model):
-    from polymodal.errors import InputError
-    from polymodal.model import MultimodalModel
+    from polymodal.core.errors import InputError
+    from polymodal.models.multimodal import MultimodalModel
     model = MultimodalModel.from_pretrained(trained_model)
     batch = model.preprocess({"text": [QUESTION]})
     with pytest.raises(InputError, match="needs image"):

@@ -2,7 +2,7 @@
 the JSON and the plot (the committed table is `make fusion-table`, not a test)."""
 import json
 
-from polymodal.cli import main
+from polymodal.cli.main import main
 
 
 def test_compare_fusion_writes_table_json_and_plot(tmp_path, capsys):

@@ -4,12 +4,12 @@ import json
 
 import yaml
 
-from polymodal import training_run
-from polymodal.cli import main
+from polymodal.cli.main import main
 from polymodal.data.world import shapes
 from polymodal.systems import compare as harness
 from polymodal.systems.core import Step, System
 from polymodal.tasks import vqa
+from polymodal.training import run as training_run
 
 SPEC, SEED, N = "shapes:sort-of-clevr:test", 7, 2
 
@@ -102,12 +102,12 @@ def test_eval_takes_a_system_where_a_model_would_be(tmp_path, capsys):
 
 
 def test_a_text_question_answerer_reads_misread_words_as_unknown(tmp_path):
-    from polymodal.pipelines import PIPELINES
+    from polymodal.inference.registry import PIPELINES
     recipe = yaml.safe_load(open("recipes/text-qa-signs.yaml"))
     recipe["data"]["n"], recipe["train"] = 8, {"epochs": 1, "batch_size": 8, "seed": 1}
     recipe.pop("val")
     training_run.run(recipe, tmp_path / "qa")
-    from polymodal.pretrained import load_model
+    from polymodal.loading import load_model
     qa = PIPELINES.build("text-qa", load_model(tmp_path / "qa" / "model"))
     assert qa("doop egg", "what is the last word?").text in qa.model.config.labels    # "doop": never seen
 
@@ -128,7 +128,7 @@ def test_a_voice_assistant_is_asked_in_test_voices_and_heard_back(capsys):
     examples, _ = vqa.load_examples(SPEC, SEED, 1, spoken=True)
     items = harness.system_items(examples, {"image": "image", "audio": "audio"})
     assert all(it["audio"].duration > 0.5 for it in items)
-    from polymodal.speech.voices import all_voices
+    from polymodal.data.spoken.voices import all_voices
     voices = {it["audio"].source.strip("<").split("@")[0] for it in items}
     assert voices <= set(all_voices("test")) and not voices & set(all_voices("train"))
     system = load_system("voice-assistant")

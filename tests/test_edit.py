@@ -3,9 +3,10 @@ and the inpainting edit end to end with a tiny model and the shipped grounder.""
 import numpy as np
 import pytest
 
-from polymodal import training_run
-from polymodal.errors import InputError
+from polymodal.core.errors import InputError
 from polymodal.tasks import edit
+from polymodal.tasks.metrics.edit import edit_metrics
+from polymodal.training import run as training_run
 
 
 @pytest.fixture(scope="module")
@@ -29,18 +30,19 @@ def test_instructions_parse_and_unknown_ones_are_refused():
 def test_the_judge_passes_rendered_edits_and_fails_untouched_images():
     examples = edit.edit_examples("test", 3, 30)
     assert {edit.parse_instruction(ex.instruction).kind for ex in examples} == {"recolour", "reshape", "remove"}
-    right = edit.edit_metrics(examples, [ex.after for ex in examples])
+    instructions = [edit.parse_instruction(ex.instruction) for ex in examples]
+    befores = [ex.image for ex in examples]
+    right = edit_metrics(befores, [ex.after for ex in examples], instructions)
     assert right["change_achieved"] == 1.0 and right["others_preserved"] == 1.0
-    unchanged = edit.edit_metrics(examples, [ex.image for ex in examples])
+    unchanged = edit_metrics(befores, befores, instructions)
     assert unchanged["change_achieved"] == 0.0 and unchanged["others_preserved"] == 1.0
-    blank = edit.edit_metrics(examples, [np.full((64, 64, 3), 255, np.uint8)] * len(examples))
+    blank = edit_metrics(befores, [np.full((64, 64, 3), 255, np.uint8)] * len(examples), instructions)
     assert blank["others_preserved"] < 1.0
 
 
 def test_an_edit_redraws_only_inside_the_grounded_box(tiny_generator):
-    from polymodal.hub import load
-    from polymodal.pretrained import load_model
-    model, grounder = load_model(tiny_generator), load("ground")
+    from polymodal.loading import load_model
+    model, grounder = load_model(tiny_generator), load_model(task="ground")
     ex = next(e for e in edit.edit_examples("test", 5, 20) if len(edit.parse(e.image)) >= 2)
     out = edit.edit(model, grounder, ex.image, ex.instruction, steps=2)
     target = edit.parse_instruction(ex.instruction).target
@@ -53,7 +55,7 @@ def test_an_edit_redraws_only_inside_the_grounded_box(tiny_generator):
 def test_edit_cli_and_its_errors(tiny_generator, tmp_path, capsys):
     from PIL import Image as PILImage
 
-    from polymodal.cli import main
+    from polymodal.cli.main import main
     ex = edit.edit_examples("test", 5, 1)[0]
     PILImage.fromarray(ex.image).save(tmp_path / "scene.png")
     model = str(tiny_generator)

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
-from polymodal.encoders import ENCODERS, Embedding
-from polymodal.fusion import FUSIONS, OPS
-from polymodal.model import ModelConfig, MultimodalModel
+from polymodal.encoders.base import Embedding
+from polymodal.encoders.registry import ENCODERS
+from polymodal.fusion.registry import FUSIONS, OPS
+from polymodal.models.multimodal import ModelConfig, MultimodalModel
 
 VOCAB = ["what", "is", "the", "shape", "of", "red", "object", "?"]
 # Small configs per built-in encoder, so the full cross product stays fast.
@@ -141,7 +142,7 @@ def test_operators_work_inside_bottleneck_fusion(op):
 
 
 def test_bottleneck_refuses_a_fusion_layer_past_the_last_layer():
-    from polymodal.errors import ConfigError
+    from polymodal.core.errors import ConfigError
     with pytest.raises(ConfigError, match="fusion_layer"):
         FUSIONS.build("hybrid:bottleneck", {"image": 8, "text": 8}, 4, layers=2, fusion_layer=2)
 

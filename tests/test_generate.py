@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from polymodal import training_run
-from polymodal.cli import main
-from polymodal.pretrained import load_model
+from polymodal.cli.main import main
+from polymodal.loading import load_model
+from polymodal.training import run as training_run
 
 # the prompt is attended to in the middle block only (16 px): attention at 32 px costs seconds a step
 TINY = {"channels": [8, 16, 16], "attention_levels": [False, False, False], "text_dim": 16, "text_layers": 1}
@@ -66,9 +66,9 @@ def test_generate_cli_one_prompt_a_prompt_file_and_bad_prompts(model_dir, tmp_pa
 
 
 def test_a_diffusers_pipeline_folder_draws_and_edits_through_the_same_commands(tmp_path, capsys):
+    from hf_tiny import build_stable_diffusion
     from PIL import Image as PILImage
 
-    from hf_tiny import build_stable_diffusion
     from polymodal.tasks import edit
     folder = build_stable_diffusion(tmp_path / "sd")
     model = load_model(folder)
@@ -109,7 +109,7 @@ def test_the_autoencoder_is_evaluated_by_reading_scenes_back(latent_model_dirs, 
 
 
 def test_a_latent_model_keeps_its_autoencoder_frozen_and_draws_64px_images(latent_model_dirs):
-    from polymodal import checkpoint
+    from polymodal.core import files as checkpoint
     ae_dir, gen_dir = latent_model_dirs
     model = load_model(gen_dir)
     assert model.space_shape == (4, 32, 32) and model.config.latent_std is not None and model.config.prediction == "v_prediction"
@@ -131,7 +131,7 @@ def test_latent_inpainting_leaves_pixels_outside_the_mask_exactly(latent_model_d
 
 
 def test_a_generator_recipe_naming_a_missing_autoencoder_says_so(tmp_path):
-    from polymodal.errors import PolymodalError
+    from polymodal.core.errors import PolymodalError
     recipe = {"task": "generate", "data": {"spec": "shapes:shapes:train", "seed": 1, "n": 8},
               "model": {**TINY, "autoencoder": str(tmp_path / "nowhere")}, "train": {"epochs": 1, "batch_size": 8}}
     with pytest.raises(PolymodalError, match="nowhere"):
@@ -142,7 +142,7 @@ def test_weights_stored_in_float16_load_into_the_float32_model(latent_model_dirs
     """recipes/ship.py --half stores a model this way to fit 10 MB."""
     import shutil
 
-    from polymodal import checkpoint
+    from polymodal.core import files as checkpoint
     source = latent_model_dirs[1]
     shutil.copy2(source / "config.json", tmp_path / "config.json")
     tensors = checkpoint.load_tensors(source / "model.safetensors")
@@ -157,8 +157,12 @@ def test_weights_stored_in_float16_load_into_the_float32_model(latent_model_dirs
 # -- text -> layout -> image: the UNet also reads where each named object stands ----------------------------
 
 def test_planned_layouts_meet_every_stated_relation_and_impossible_prompts_are_refused():
-    from polymodal.data.shapes_preset import dominant_relation, parse_caption, plan_layout
-    from polymodal.errors import InputError
+    from polymodal.core.errors import InputError
+    from polymodal.data.shapes_preset import (
+        dominant_relation,
+        parse_caption,
+        plan_layout,
+    )
     prompt = "a red circle left of a blue square and the blue square above a green triangle and the green triangle below a gray star"
     for seed in range(20):
         layout = plan_layout(prompt, np.random.default_rng(seed))
@@ -202,11 +206,15 @@ def test_the_layout_map_holds_each_objects_words_inside_its_box_only(layout_mode
 def test_a_layout_model_plans_from_the_seed_and_draws_a_given_layout(layout_model_dir, tmp_path, capsys):
     from PIL import Image as PILImage
 
+    from polymodal.core.errors import InputError
     from polymodal.data.shapes_preset import ShapeObject
     from polymodal.tasks import edit
+    from polymodal.tasks.generate import draw
     model = load_model(layout_model_dir)
-    one = model.sample(["a red circle left of a blue square"], [4], steps=2)
-    assert (one == model.sample(["a red circle left of a blue square"], [4], steps=2)).all()
+    one = draw(model, ["a red circle left of a blue square"], [4], steps=2)[0]
+    assert (one == draw(model, ["a red circle left of a blue square"], [4], steps=2)[0]).all()
+    with pytest.raises(InputError, match="a layout per prompt"):         # the model itself plans nothing
+        model.sample(["a red circle left of a blue square"], [4], steps=2)
     given = [[ShapeObject("red", "circle", 10, 10, 6), ShapeObject("blue", "square", 50, 12, 6)]]
     other = [[ShapeObject("red", "circle", 40, 40, 6), ShapeObject("blue", "square", 50, 12, 6)]]
     drawn = model.sample(["a red circle left of a blue square"], [4], steps=2, layouts=given)
@@ -225,7 +233,7 @@ def test_a_layout_model_learns_manifest_scenes_objects_and_refuses_scenes_withou
 
     from PIL import Image as PILImage
 
-    from polymodal.errors import PolymodalError
+    from polymodal.core.errors import PolymodalError
     PILImage.new("RGB", (64, 64)).save(tmp_path / "a.png")
     row = {"image": "a.png", "prompt": "a red circle"}
     (tmp_path / "m.jsonl").write_text((json.dumps(row) + "\n") * 2)

@@ -3,10 +3,10 @@ scenes whose right answers are known."""
 import numpy as np
 import pytest
 
+from polymodal.core.errors import InputError
 from polymodal.data import scene_parser
 from polymodal.data.world import shapes
-from polymodal.errors import InputError
-from polymodal.tasks import generate_metrics as gm
+from polymodal.tasks.metrics import generate as gm
 
 
 def test_rendered_scenes_meet_their_own_prompts_and_not_each_others():

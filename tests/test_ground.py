@@ -7,25 +7,25 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
-from polymodal.cli import main
+from polymodal.cli.main import main
 from polymodal.data import shapes
+from polymodal.loading import load_model
 from polymodal.models.grounder import Grounder
-from polymodal.pretrained import load_model
 from polymodal.tasks import ground
-from polymodal.trainer import TrainConfig
+from polymodal.tasks.metrics.boxes import box_metrics, iou
 
 TINY_CNN = {"name": "cnn", "config": {"dim": 32, "channels": [16, 32, 32], "strides": [2, 2, 2], "image_size": 64}}
 TINY_TEXT = {"name": "transformer", "config": {"dim": 32, "layers": 1, "heads": 2}}
 
 
 def test_iou():
-    assert ground.iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0
-    assert ground.iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
-    assert ground.iou([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
+    assert iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0
+    assert iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
+    assert iou([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
 
 
 def test_pixel_boxes_are_ordered_and_inside_the_image():
-    from polymodal.models.grounder import pixel_box
+    from polymodal.core.results import pixel_box
     assert pixel_box([0.5, 0.25, 0.25, 0.75], 64, 32) == [16.0, 8.0, 32.0, 24.0]      # swapped x edges
     assert pixel_box([-0.2, 0.1, 1.3, 0.2], 100, 100) == [0.0, 10.0, 100.0, 20.0]     # clamped
 
@@ -34,19 +34,19 @@ def test_metrics_per_kind():
     examples = [ground.GroundExample(None, "p", [0, 0, 10, 10], "attribute"),
                 ground.GroundExample(None, "q", [0, 0, 10, 10], "relational")]
     found = [ground_result([0, 0, 10, 10]), ground_result([20, 20, 30, 30])]
-    m = ground.metrics(examples, found)
+    m = box_metrics([ex.box for ex in examples], [g.box for g in found], [ex.kind for ex in examples])
     assert m["accuracy_iou50"] == 0.5 and m["attribute_accuracy_iou50"] == 1.0
     assert m["relational_accuracy_iou50"] == 0.0 and m["mean_iou"] == 0.5
 
 
 def ground_result(box):
-    from polymodal.models.grounder import Grounding
+    from polymodal.core.results import Grounding
     return Grounding(box, 1.0)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from polymodal import training_run
+    from polymodal.training import run as training_run
     out = tmp_path_factory.mktemp("ground-run")
     recipe = {"task": "ground", "data": {"spec": "shapes:shapes:train", "seed": 5, "n": 48},
               "model": {"image_encoder": TINY_CNN, "text_encoder": TINY_TEXT, "dim": 32, "layers": 2},
@@ -59,7 +59,7 @@ def trained(tmp_path_factory):
 def test_targets_name_the_cell_of_the_box_centre(trained):
     model = load_model(trained)
     ex = [ground.GroundExample(np.full((64, 64, 3), 255, np.uint8), "the red circle", [40, 8, 50, 18])]
-    _, targets = ground.GroundTask.make_batch(model, ex, None, TrainConfig())
+    _, targets = ground.GroundTask().make_batch(model, ex, None)
     side = model.image_encoder.side                        # 8x8 cells of 8 px
     assert targets["cell"].item() == (13 // 8) * side + 45 // 8
     assert torch.allclose(targets["box"], torch.tensor([[40, 8, 50, 18]]) / 64)
@@ -69,7 +69,7 @@ def test_training_finds_the_phrases_it_saw(trained):
     model = load_model(trained)
     assert isinstance(model, Grounder)
     examples, _ = ground.load_examples("shapes:shapes:train", 5, 48)
-    m = ground.GroundTask.evaluate(model, examples)
+    m = ground.GroundTask().evaluate(model, examples)
     assert m["accuracy_iou50"] > 0.4, m       # a random cell's box: about 2%
 
 

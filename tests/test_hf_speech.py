@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from hf_tiny import build_vits, build_whisper
-from polymodal.cli import main
-from polymodal.hub import load
-from polymodal.pretrained import load_model
+
+from polymodal.cli.main import main
+from polymodal.inference.pipelines import load
+from polymodal.loading import load_model
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,15 @@
 """hf-text / minilm encoders: a tiny random BERT written to tmp, plus one check on real MiniLM."""
 import json
 import sys
-from types import SimpleNamespace
 
 import pytest
 import torch
 
-from polymodal.encoders import ENCODERS
+from polymodal.core.errors import ConfigError, ModelNotFoundError
 from polymodal.encoders.base import Embedding
 from polymodal.encoders.hf_text import HFTextEncoder
-from polymodal.errors import ConfigError, ModelNotFoundError
+from polymodal.encoders.registry import ENCODERS
+from polymodal.modalities import Text
 
 TEXTS = ["a red circle", "the big blue square sat on the mat", "cat"]
 
@@ -49,7 +49,7 @@ def test_shapes_mask_and_mean_pooling(tiny_dir):
 def test_processor_text_objects_and_truncation(tiny_dir):
     enc = build(tiny_dir, max_length=5)
     plain = enc.processor(TEXTS)
-    objs = enc.processor([SimpleNamespace(text=t) for t in TEXTS])
+    objs = enc.processor([Text(t) for t in TEXTS])
     assert torch.equal(plain["input_ids"], objs["input_ids"])
     assert plain["input_ids"].shape[1] == 5
 

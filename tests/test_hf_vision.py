@@ -8,12 +8,12 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from hf_tiny import BUILDERS
-from polymodal.cli import main
+
+from polymodal.cli.main import main
 from polymodal.data import shapes
-from polymodal.hub import load
-from polymodal.pretrained import load_model
+from polymodal.inference.pipelines import load
+from polymodal.loading import load_model
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +159,8 @@ def test_wrong_task_and_unsupported_type_are_one_line_errors(hf_dirs, tmp_path, 
 def test_load_on_a_mixed_precision_path(hf_dirs, scene_files):
     """pm.load(..., precision="bf16") runs the same pipeline under autocast: same best labels
     as fp32 on this model, probabilities close; a bad precision or device is a one-line error."""
-    from polymodal.errors import InputError
-    from polymodal.fast_path import OnFastPath
+    from polymodal.core.errors import InputError
+    from polymodal.inference.fast_path import OnFastPath
     images, _ = scene_files
     labels = ["red circle", "blue square", "green triangle"]
     fp32, bf16 = load("align", str(hf_dirs["clip"])), load("align", str(hf_dirs["clip"]), precision="bf16")

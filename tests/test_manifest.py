@@ -4,10 +4,14 @@ from pathlib import Path
 
 import pytest
 
+from polymodal.core.errors import InputError
 from polymodal.data.manifest import (
-    Manifest, parse_column_map, read_manifest, write_bad_rows, write_manifest,
+    Manifest,
+    parse_column_map,
+    read_manifest,
+    write_bad_rows,
+    write_manifest,
 )
-from polymodal.errors import InputError
 
 
 @pytest.fixture

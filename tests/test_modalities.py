@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from PIL import Image as PILImage
 
-from polymodal.errors import ConfigError, InputError
+from polymodal.core.errors import ConfigError, InputError
 from polymodal.modalities import DEFAULT_LIMITS, Audio, Image, Limits, Text
 
 RNG = np.random.default_rng(0)

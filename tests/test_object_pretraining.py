@@ -3,10 +3,14 @@ the recipe option `init` that starts an encoder from its weights."""
 import pytest
 import torch
 
-from polymodal import object_pretraining, training_run, warm_start
+from polymodal.core import files
+from polymodal.core.errors import ConfigError
 from polymodal.data.world import shapes
-from polymodal.errors import ConfigError
+from polymodal.encoders.registry import ENCODERS
+from polymodal.experiments import object_pretraining
 from polymodal.tasks import vqa
+from polymodal.training import run as training_run
+from polymodal.training import warm_start
 
 ENCODER = {"name": "cnn", "config": {"dim": 16, "channels": [8, 8, 8, 8], "image_size": 75}}
 
@@ -32,8 +36,8 @@ def test_a_recipe_starts_its_encoder_from_the_pretrained_weights(tmp_path):
     spec = {"encoders": {"image": dict(ENCODER, init=str(path)),
                          "text": {"name": "transformer", "config": {"dim": 16, "layers": 1, "heads": 2}}},
             "fusion": "early:feature"}
-    model = training_run.build_model("vqa", spec, examples)
-    saved = object_pretraining.checkpoint.load_tensors(path)
+    model = training_run.build_model(training_run.trainable_task("vqa"), spec, examples)
+    saved = files.load_tensors(path)
     for name, value in model.encoders["image"].state_dict().items():
         assert torch.equal(value, saved[name]), name
     assert "init" not in model.config.encoders["image"]     # a training-time choice, not saved
@@ -42,7 +46,7 @@ def test_a_recipe_starts_its_encoder_from_the_pretrained_weights(tmp_path):
 def test_weights_for_another_encoder_or_a_missing_file_are_refused(tmp_path):
     path = tmp_path / "enc.safetensors"
     object_pretraining.pretrain(ENCODER, path, n=8, steps=1, batch_size=4)
-    other = object_pretraining.ENCODERS.build("cnn", dim=16, channels=[8, 8, 8, 16], image_size=75)
+    other = ENCODERS.build("cnn", dim=16, channels=[8, 8, 8, 16], image_size=75)
     with pytest.raises(ConfigError, match="do not fit this encoder"):
         warm_start.load_into(other, path)
     with pytest.raises(ConfigError, match="no such encoder weights file"):
@@ -50,11 +54,11 @@ def test_weights_for_another_encoder_or_a_missing_file_are_refused(tmp_path):
 
 
 def test_an_encoder_starts_from_a_part_of_a_shipped_model():
-    from polymodal.checkpoint import load_tensors
-    from polymodal.encoders import ENCODERS
-    from polymodal.hub import resolve
-    from polymodal.pretrained import read_config
-    asr = resolve("transcribe", "asr-spoken-world")
+    from polymodal.core.files import load_tensors
+    from polymodal.encoders.registry import ENCODERS
+    from polymodal.loading import resolve
+    from polymodal.models.base import read_config
+    asr = resolve("asr-spoken-world")
     audio = read_config(asr)["audio_encoder"]
     encoder = ENCODERS.build(audio["name"], **audio["config"])
     warm_start.load_into(encoder, "asr-spoken-world:audio_encoder")
@@ -71,13 +75,13 @@ def test_a_model_init_takes_every_tensor_that_fits_and_a_new_modality_starts_fre
     examples, _ = vqa.load_examples("shapes:sort-of-clevr:train", 0, 4, spoken=True)
     text = {"name": "transformer", "config": {"dim": 16, "layers": 1, "heads": 2}}
     audio = {"name": "logmel", "config": {"dim": 16, "layers": 1, "heads": 2, "n_mels": 32}}
-    typed = training_run.build_model("vqa", {"encoders": {"image": ENCODER, "text": text},
+    typed = training_run.build_model(training_run.trainable_task("vqa"), {"encoders": {"image": ENCODER, "text": text},
                                              "fusion": "early:feature"}, vqa.load_examples(
                                                  "shapes:sort-of-clevr:train", 0, 4)[0])
     typed.save_pretrained(tmp_path / "typed")
     spec = {"init": str(tmp_path / "typed"), "encoders": {"image": ENCODER, "text": text, "audio": audio},
             "fusion": "early:feature"}
-    both = training_run.build_model("vqa", spec, examples)
+    both = training_run.build_model(training_run.trainable_task("vqa"), spec, examples)
     before = typed.state_dict()
     for name, value in both.state_dict().items():
         if name.startswith(("encoders.image.", "encoders.text.")):

@@ -4,10 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from polymodal import training_run
-from polymodal.recipes import load_recipe
-from polymodal.tasks import TASKS
-from polymodal.trainer import TrainConfig
+from polymodal.training import run as training_run
+from polymodal.training.recipes import load_recipe
 
 RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
 
@@ -19,18 +17,17 @@ def test_there_are_recipes():
 def untrained(name: str, folder: Path) -> Path:
     """The model another recipe would train (one this recipe builds on), saved with its initial weights."""
     recipe = load_recipe(Path(__file__).parents[1] / "recipes" / f"{name}.yaml")
-    task = recipe["task"]
-    examples, _ = training_run.load_data(TASKS.get(task), {**recipe["data"], "n": 8}, recipe, 8)
+    task = training_run.trainable_task(recipe["task"], recipe.get("task_options"))
+    examples, _ = training_run.load_data(task, {**recipe["data"], "n": 8}, recipe, 8)
     return training_run.build_model(task, recipe["model"], examples).save_pretrained(folder / name)
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_recipe_builds_its_model(path, tmp_path):
     recipe = load_recipe(path)
-    training_run.check_recipe(recipe)
-    TrainConfig.from_dict(recipe.get("train", {}))
-    task = recipe.get("task", "vqa")
-    examples, _ = training_run.load_data(TASKS.get(task), {**recipe["data"], "n": 8}, recipe, 8)
+    task = training_run.trainable_task(recipe.get("task", "vqa"), recipe.get("task_options"))
+    training_run.train_config(recipe.get("train", {}), task)
+    examples, _ = training_run.load_data(task, {**recipe["data"], "n": 8}, recipe, 8)
     spec = recipe["model"]
     if "autoencoder" in spec:          # runs/NAME/model: what recipes/NAME.yaml trains, here untrained
         spec = {**spec, "autoencoder": str(untrained(Path(spec["autoencoder"]).parent.name, tmp_path))}

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from polymodal.cli import main
+from polymodal.cli.main import main
 from polymodal.data import shapes
 from polymodal.server import ServerConfig, create_app
 from polymodal.server.batching import Batcher, QueueFull
@@ -38,7 +38,7 @@ def wav(seconds=1.0, rate=16000, channels=1) -> bytes:
 
 @pytest.fixture(scope="module")
 def generator_dir(tmp_path_factory):
-    from polymodal import training_run
+    from polymodal.training import run as training_run
     out = tmp_path_factory.mktemp("server-generate")
     recipe = {"task": "generate", "data": {"spec": "shapes:shapes:train", "seed": 1, "n": 8},
               "model": TINY_DIFFUSION, "train": {"epochs": 1, "batch_size": 8, "seed": 1}}
@@ -60,9 +60,10 @@ def files(tmp_path_factory):
     clevr = shapes("sort-of-clevr", "test", 3, 1)[0]
     (folder / "scene.png").write_bytes(png(scene.image))
     (folder / "clevr.png").write_bytes(png(clevr.image))
-    from polymodal.speech.espeak import Voice
-    from polymodal.speech.spoken import RATE, speak
     import soundfile as sf
+
+    from polymodal.data.spoken.synthesis import RATE, speak
+    from polymodal.speech.espeak import Voice
     sf.write(folder / "speech.wav", speak("is there a red circle", Voice()), RATE, subtype="PCM_16")
     return {"folder": folder, "scene": scene, "clevr": clevr}
 
@@ -128,7 +129,7 @@ def test_caption_ask_ground_classify_embed_match_the_cli(client, files, capsys):
 
     out = files["folder"] / "vectors.npz"
     assert main(["embed", str(scene_png), "--out", str(out)]) == 0
-    from polymodal.commands.align import load_vectors
+    from polymodal.cli.commands.align import load_vectors
     vectors, _, _ = load_vectors(out)
     web = client.post("/v1/embed", files=upload(scene_png)).json()
     assert np.allclose(web["vector"], vectors[0], atol=1e-5)
@@ -360,6 +361,7 @@ def test_fuzzing_from_the_schema_and_with_media_gives_no_5xx():
 
 def test_batchers_made_for_request_keys_do_not_pile_up():
     import httpx
+
     from polymodal.server.app import MAX_BATCHERS
     app = create_app(ServerConfig())
 

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from polymodal.cli import main
+from polymodal.cli.main import main
 from polymodal.data import draw, shapes_preset
 from polymodal.data.world import shapes
 
@@ -170,10 +170,10 @@ def test_all_drawable_shapes_have_different_outlines():
 
 
 def test_alignment_data_may_add_the_pretraining_shapes_but_never_the_few_shot_ones():
-    from polymodal.errors import InputError
+    from polymodal.core.errors import InputError
     from polymodal.tasks import align
     extra = shapes_preset.PRETRAINING_SHAPES
-    examples, _ = align.load_examples("shapes:shapes:train", 1, 60, extra_shapes=extra)
+    examples, _ = align.AlignTask().load_examples("shapes:shapes:train", 1, 60, extra_shapes=extra)
     seen = {o["shape"] for ex in examples for o in ex.objects}
     assert set(extra) <= seen and not seen & set(shapes_preset.EXTRA_SHAPES)
     assert all(shapes_preset.parse_caption(ex.captions[0]).unparsed == [] for ex in examples)

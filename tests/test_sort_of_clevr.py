@@ -10,9 +10,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from polymodal.core.errors import InputError
 from polymodal.data import sort_of_clevr
 from polymodal.data.world import parse_spec, shapes
-from polymodal.errors import InputError
 from polymodal.processors.text import split_words
 
 SIZE = 75

@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from polymodal.cli import main
-from polymodal.errors import InputError
-from polymodal.hub import load
+from polymodal.cli.main import main
+from polymodal.core.errors import InputError
+from polymodal.inference.pipelines import load
+from polymodal.loading import load_model
 from polymodal.models.synthesizer import Synthesizer, SynthesizerConfig, speakable
-from polymodal.pretrained import load_model
 from polymodal.processors.audio import LogMelConfig, log_mel
 from polymodal.speech.vocoder import vocode
 from polymodal.tasks import speak
@@ -60,7 +60,7 @@ def test_griffin_lim_keeps_speech_intelligible():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from polymodal import training_run
+    from polymodal.training import run as training_run
     out = tmp_path_factory.mktemp("tts-run")
     recipe = {"task": "speak", "data": {"spec": "spoken:train", "seed": 2, "n": 16},
               "model": TINY, "train": {"epochs": 25, "batch_size": 16, "lr": 3e-3, "warmup_steps": 5, "seed": 0,
@@ -71,9 +71,9 @@ def trained(tmp_path_factory):
 
 def test_training_brings_the_mels_towards_the_teacher(trained):
     examples, _ = speak.load_examples("spoken:train", 2, 16)
-    fresh = speak.SpeakTask.build_model(dict(TINY), examples)
-    before = speak.SpeakTask.evaluate(fresh, examples)
-    after = speak.SpeakTask.evaluate(load_model(trained), examples)
+    fresh = speak.SpeakTask().build_model(dict(TINY), examples)
+    before = speak.SpeakTask().evaluate(fresh, examples)
+    after = speak.SpeakTask().evaluate(load_model(trained), examples)
     assert after["mel_l1"] < 0.85 * before["mel_l1"], (before, after)
     assert after["duration_error"] < 0.5 * before["duration_error"], (before, after)
 
@@ -100,9 +100,10 @@ def test_a_log_mel_with_small_errors_is_vocoded_into_speech_still_understood():
     sentence still comes out right through the shipped recogniser (the filterbank's
     pseudo-inverse made this 93% WER on 20 sentences)."""
     from scipy.ndimage import uniform_filter1d
+
+    from polymodal.data.spoken.synthesis import resample
     from polymodal.modalities import Audio
     from polymodal.speech.espeak import Voice, synthesize
-    from polymodal.speech.spoken import resample
     text = "is the blue object on the left"
     cfg = LogMelConfig(n_mels=80)
     wave, rate = synthesize(text, Voice.parse("en-us+m1", 160))

@@ -5,17 +5,18 @@ import json
 import pytest
 import soundfile as sf
 
-from polymodal.cli import main
-from polymodal.hub import load
-from polymodal.speech.engines import world_grammar
+from polymodal.cli.main import main
+from polymodal.data.spoken.grammar import world_grammar
+from polymodal.inference.pipelines import load
 
 
 # (captions are left out: pocketsphinx sometimes stops partway through their long grammar
 # path, depending on eSpeak's call history, so its WER on captions is high: see eval transcribe)
 @pytest.mark.parametrize("text", ["what is the shape of the red object?", "the square above the green circle", "four"])
 def test_espeak_round_trip_through_pocketsphinx_with_the_world_grammar(text):
-    from polymodal.speech.text import normalize_transcript
     import jiwer
+
+    from polymodal.speech.text import normalize_transcript
     # eSpeak's samples vary a little with what it said before in the process, and so does
     # what pocketsphinx hears (it sometimes stops partway through a grammar path): the best
     # of three renditions may have one word in error, no more

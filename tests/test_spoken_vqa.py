@@ -6,13 +6,12 @@ import json
 import pytest
 import torch
 
-from polymodal.cli import main
-from polymodal.errors import InputError
-from polymodal.fusion import FUSIONS
-from polymodal.hub import resolve
-from polymodal.pretrained import load_model
-from polymodal.speech.questions import question_audio
-from polymodal.speech.voices import all_voices
+from polymodal.cli.main import main
+from polymodal.core.errors import InputError
+from polymodal.data.spoken.questions import question_audio
+from polymodal.data.spoken.voices import all_voices
+from polymodal.fusion.registry import FUSIONS
+from polymodal.loading import load_model
 from polymodal.tasks import vqa
 
 ENCODERS = {"image": {"name": "cnn", "config": {"dim": 32, "channels": [16, 32, 32, 32]}},
@@ -48,13 +47,13 @@ def test_generated_questions_are_spoken_by_the_split_voices():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from polymodal import training_run
+    from polymodal.training import run as training_run
     out = tmp_path_factory.mktemp("svqa")
     recipe = {"task": "vqa", "data": {"spec": "shapes:sort-of-clevr:train", "seed": 1, "n": 32, "spoken": True},
               "model": {"encoders": ENCODERS, "fusion": "hybrid:cross-attention",
                         "fusion_config": {"query": ["text", "audio"], "dim": 32, "layers": 1}},
-              "train": {"epochs": 2, "batch_size": 16, "questions_per_image": 4, "lr": 1e-3, "warmup_steps": 5,
-                        "checkpoint_every": 10 ** 6}}
+              "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "warmup_steps": 5, "checkpoint_every": 10 ** 6},
+              "task_options": {"questions_per_image": 4}}
     training_run.run(recipe, out)
     return out / "model"
 
@@ -67,7 +66,7 @@ def test_one_model_takes_typed_spoken_or_both(trained):
         batch, _ = vqa.make_batch(model, ex, ask_by=ask_by)
         assert {"text", "audio"} & set(batch) == given
         assert model(batch).shape == (40, len(model.config.labels))
-        assert vqa.VQATask.evaluate(model, ex, ask_by=ask_by)["questions"] == 40
+        assert vqa.VQATask().evaluate(model, ex, ask_by=ask_by)["questions"] == 40
 
 
 def test_ask_with_audio_and_eval_by_speech(trained, tmp_path, capsys):
@@ -87,7 +86,7 @@ def test_ask_with_audio_and_eval_by_speech(trained, tmp_path, capsys):
     assert "not speech" in capsys.readouterr().err
     # asked by speech without --model, `ask` uses the shipped model that hears
     assert main(["ask", str(data / row["image"]), "--audio", str(data / row["audio"]), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["answer"] in load_model(resolve("vqa", "vqa-spoken")).config.labels
+    assert json.loads(capsys.readouterr().out)["answer"] in load_model("vqa-spoken").config.labels
 
 
 def test_training_batches_may_hear_spoken_questions_as_another_voice(trained):

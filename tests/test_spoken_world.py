@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from polymodal.cli import main
-from polymodal.errors import InputError
-from polymodal.speech import spoken as spoken_mod
+from polymodal.cli.main import main
+from polymodal.core.errors import InputError
+from polymodal.data.spoken import synthesis as spoken_mod
+from polymodal.data.spoken.voices import SPLIT_VOICES, all_voices, draw_voice
 from polymodal.speech.espeak import Voice, synthesize
-from polymodal.speech.voices import SPLIT_VOICES, all_voices, draw_voice
 
 
 def test_synthesis_gives_speech_whose_length_follows_the_text_and_rate():

@@ -5,8 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from polymodal.errors import ConfigError, InputError
-from polymodal.systems import STEPS, Step, System, SystemStepError, build_system, load_system
+from polymodal.core.errors import ConfigError, InputError
+from polymodal.systems import (
+    STEPS,
+    Step,
+    System,
+    SystemStepError,
+    build_system,
+    load_system,
+)
 
 
 def upper():
@@ -84,9 +91,10 @@ def test_real_models_as_steps_speak_and_listen():
 
 
 def test_system_cli(tmp_path, capsys):
-    from polymodal.cli import main
-    from polymodal.data import shapes
     from PIL import Image
+
+    from polymodal.cli.main import main
+    from polymodal.data import shapes
     capsys.readouterr()
     assert main(["system", "list"]) == 0
     listed = capsys.readouterr().out
@@ -98,7 +106,7 @@ def test_system_cli(tmp_path, capsys):
                  "--json", "--trace"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [b["label"] for b in out["boxes"]] == labels.split(",") and out["trace"][0]["step"] == "detect"
-    from polymodal.tasks.ground import iou
+    from polymodal.tasks.metrics.boxes import iou
     assert all(iou(b["box"], o.box()) >= 0.5 for b, o in zip(out["boxes"], scene.objects))   # the shipped grounder
     assert main(["system", "run", "voice-assistant", "--image", str(tmp_path / "scene.png")]) == 2
     assert "needs audio" in capsys.readouterr().err

@@ -7,13 +7,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from polymodal import training_run
-from polymodal.data.world import shapes
+from polymodal.core.errors import ConfigError, InputError
 from polymodal.data.sort_of_clevr import question_vocabulary
-from polymodal.errors import InputError
-from polymodal.model import ModelConfig, MultimodalModel
+from polymodal.data.world import shapes
+from polymodal.models.multimodal import ModelConfig, MultimodalModel
 from polymodal.tasks.vqa import Question, VQAExample, VQATask
-from polymodal.trainer import TrainConfig, Trainer
+from polymodal.training import run as training_run
+from polymodal.training.config import TrainConfig
+from polymodal.training.trainer import Trainer
 
 torch.set_num_threads(1)
 
@@ -170,42 +171,43 @@ def test_d_the_trainer_learns_a_simple_vqa_task(tmp_path):
                   "text": {"name": "transformer", "config": {"vocab": question_vocabulary(), "dim": 16,
                                                              "layers": 1, "heads": 2}}},
         fusion="early:feature", fusion_config={"hidden": 32}, labels=["no", "yes"], task="vqa", hidden=16))
-    before = VQATask.evaluate(model, val)["accuracy"]
+    before = VQATask().evaluate(model, val)["accuracy"]
     assert before < 0.65, before
-    result = Trainer(model, VQATask, train, val, tmp_path,
+    result = Trainer(model, VQATask(), train, val, tmp_path,
                      TrainConfig(epochs=10, batch_size=16, lr=3e-3, warmup_steps=5, seed=0)).fit()
     assert result["accuracy"] > 0.8, result
     assert result["per_type_left"] > 0.75 and result["per_type_top"] > 0.75, result
-    trained = VQATask.evaluate(MultimodalModel.from_pretrained(tmp_path / "model"), val)
+    trained = VQATask().evaluate(MultimodalModel.from_pretrained(tmp_path / "model"), val)
     assert trained["accuracy"] == pytest.approx(result["accuracy"])
 
 
 def test_jpeg_augmentation_changes_some_training_images_only():
     import numpy as np
+
     from polymodal.data.world import shapes
     from polymodal.tasks import vqa
     examples = vqa.examples_from_scenes(shapes("sort-of-clevr", "train", 1, 40))
-    cfg = TrainConfig(jpeg_augment=0.5, jpeg_quality=(50, 60))
+    options = vqa.VQAOptions(jpeg_augment=0.5, jpeg_quality=(50, 60))
     rng = np.random.default_rng(0)
-    out = [vqa.augmented(ex, rng, cfg) for ex in examples]
+    out = [vqa.augmented(ex, rng, options) for ex in examples]
     changed = sum(not np.array_equal(a.image, b.image) for a, b in zip(examples, out))
     assert 8 <= changed <= 32, changed                       # about half, never all or none
     assert all(a.questions is b.questions for a, b in zip(examples, out))
-    assert vqa.augmented(examples[0], rng, TrainConfig()).image is examples[0].image   # off by default
+    assert vqa.augmented(examples[0], rng, vqa.VQAOptions()).image is examples[0].image   # off by default
 
 
 def test_a_frozen_encoder_keeps_its_weights_and_the_rest_learns(tmp_path):
     recipe = copy.deepcopy(RECIPE)
     recipe["train"].update(epochs=1, freeze=["image"])
     recipe.pop("val")
-    examples, _ = VQATask.load_examples("shapes:sort-of-clevr:train", 1, 16)
+    examples, _ = VQATask().load_examples("shapes:sort-of-clevr:train", 1, 16)
     torch.manual_seed(recipe["train"]["seed"])
-    start = training_run.build_model("vqa", recipe["model"], examples).state_dict()
+    start = training_run.build_model(VQATask(), recipe["model"], examples).state_dict()
     training_run.run(recipe, tmp_path / "run")
     end = weights(tmp_path / "run")
     image = [k for k in start if k.startswith("encoders.image.")]
     assert image and all(torch.equal(start[k], end[k]) for k in image)
     assert not all(torch.equal(start[k], end[k]) for k in start if k not in image)
     recipe["train"]["freeze"] = ["audio"]
-    with pytest.raises(InputError, match="no audio encoder"):
+    with pytest.raises(ConfigError, match="has no part audio"):
         training_run.run(recipe, tmp_path / "run2")

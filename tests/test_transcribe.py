@@ -8,11 +8,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from polymodal.cli import main
-from polymodal.errors import InputError
-from polymodal.models.recognizer import Recognizer, RecognizerConfig
+from polymodal.cli.main import main
+from polymodal.core.errors import InputError
+from polymodal.loading import load_model
 from polymodal.modalities import Audio
-from polymodal.pretrained import load_model
+from polymodal.models.recognizer import Recognizer, RecognizerConfig
 from polymodal.speech.text import normalize_transcript
 from polymodal.tasks import transcribe
 
@@ -45,11 +45,11 @@ def test_lexicon_decoding_repairs_misspelt_words_only():
 
 def test_a_new_recogniser_takes_its_lexicon_from_the_training_transcripts():
     examples = [transcribe.SpeechExample(None, "Is there a red circle?"), transcribe.SpeechExample(None, "3")]
-    model = transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO}, examples)
+    model = transcribe.TranscribeTask().build_model({"audio_encoder": TINY_AUDIO}, examples)
     assert model.config.lexicon == ["a", "circle", "is", "red", "there", "three"]
     assert model.config.word_ngrams["<s> <s>"] == {"is": 1, "three": 1}
     assert model.config.word_ngrams["a red"] == {"circle": 1} and model.beam_search() is not None
-    plain = transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO, "lexicon": False}, examples)
+    plain = transcribe.TranscribeTask().build_model({"audio_encoder": TINY_AUDIO, "lexicon": False}, examples)
     assert plain.config.lexicon == [] and plain.beam_search() is None
 
 
@@ -79,7 +79,7 @@ def frames_spelling(model, text: str, noise: dict[int, str] | None = None) -> to
 def test_the_beam_search_spells_only_lexicon_words_in_a_likely_order():
     examples = [transcribe.SpeechExample(None, t) for t in
                 ["the red circle", "the red square", "a blue square", "a red triangle", "the blue circle"] * 4]
-    model = transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO}, examples)
+    model = transcribe.TranscribeTask().build_model({"audio_encoder": TINY_AUDIO}, examples)
     text = "the red circle"
     logp = frames_spelling(model, text, noise={5: "d", 9: "x"})         # greedy hears "the rdd cxrcle"
     lengths = torch.tensor([logp.shape[1]])
@@ -105,9 +105,9 @@ def test_transcripts_outside_the_alphabet_are_refused():
 
 def test_long_audio_is_read_in_windows():
     audio = Audio((np.random.default_rng(0).standard_normal(16000 * 65) * 0.1).astype(np.float32), 16000)
-    pieces = transcribe.chunks(audio, 16000, 20.0)
+    pieces = audio.windows(16000, 20.0)
     assert [round(p.duration) for p in pieces] == [20, 20, 20, 5]
-    assert transcribe.chunks(Audio(audio.waveform[:8000], 16000), 16000, 20.0)[0].duration == 0.5
+    assert Audio(audio.waveform[:8000], 16000).windows(16000, 20.0)[0].duration == 0.5
 
 
 def test_spoken_data_is_deterministic_and_uses_the_split_voices():
@@ -127,14 +127,14 @@ def test_spoken_data_is_deterministic_and_uses_the_split_voices():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny recogniser trained on the four answer words in the training voices."""
-    from polymodal import training_run
     from polymodal.speech.espeak import Voice
+    from polymodal.training import run as training_run
     out = tmp_path_factory.mktemp("asr-run")
     manifest = out / "data.jsonl"
     rows = []
     for i, word in enumerate(["yes", "no", "square", "circle"] * 4):
         voice = Voice(("en-us", "en")[i % 2], ("m1", "f1")[(i // 2) % 2], 150 + 10 * (i % 3))
-        from polymodal.speech.spoken import speak
+        from polymodal.data.spoken.synthesis import speak
         sf.write(out / f"{i}.wav", speak(word, voice), 16000)
         rows.append(json.dumps({"audio": f"{i}.wav", "transcript": word}))
     manifest.write_text("\n".join(rows) + "\n")
@@ -151,7 +151,7 @@ def test_training_learns_the_words_it_heard(trained):
     model_dir, manifest = trained
     model = load_model(model_dir)
     examples, _ = transcribe.load_examples(str(manifest))
-    m = transcribe.TranscribeTask.evaluate(model, examples)
+    m = transcribe.TranscribeTask().evaluate(model, examples)
     assert m["wer"] < 0.5, m             # untrained: 1.0 (it says nothing)
 
 
@@ -180,7 +180,7 @@ def test_a_caller_that_knows_the_kind_of_sentence_gets_that_kinds_words_only():
     said = [("is the red circle left", "question"), ("what shape is the red object", "question"),
             ("a red circle", "caption"), ("a blue square", "caption")]
     examples = [transcribe.SpeechExample(None, t, kind=k) for t, k in said * 3]
-    model = transcribe.TranscribeTask.build_model({"audio_encoder": TINY_AUDIO}, examples)
+    model = transcribe.TranscribeTask().build_model({"audio_encoder": TINY_AUDIO}, examples)
     assert sorted(model.config.kind_ngrams) == ["caption", "question"]
     logp = frames_spelling(model, "a red circle")
     lengths = torch.tensor([logp.shape[1]])

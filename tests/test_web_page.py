@@ -5,12 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from server_fixture import live_server
 
 from polymodal.data import shapes
-from polymodal.hub import resolve
-from polymodal.pretrained import load_model
-
-from server_fixture import live_server
+from polymodal.loading import load_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Chromium's background services try the network, which these machines refuse
@@ -123,4 +121,4 @@ def test_a_recorded_question_is_answered(page, tmp_path):
                            " || !document.getElementById('error').hidden", timeout=60000)
     assert page.is_hidden("#error"), page.text_content("#error")
     answer = page.text_content("#answer-result").split(" (")[0]
-    assert answer in load_model(resolve("vqa", "vqa-spoken")).config.labels
+    assert answer in load_model("vqa-spoken").config.labels

@@ -4,23 +4,25 @@
     vqa = pm.load("vqa")
     vqa(image="scene.png", question="what is the shape of the red object?")
 
-Heavy modules (torch, transformers) load on first use, so `import polymodal` is cheap.
+The names below load on first use (torch, transformers and the models come with them), so
+`import polymodal` imports nothing but this file. docs/architecture.md says where everything
+lives.
 """
 from importlib import import_module
 
-__version__ = "0.1.0"
-
-_LAZY = {
-    "load": ("hub", "load"),
-    "MultimodalModel": ("model", "MultimodalModel"),
-    "ModelConfig": ("model", "ModelConfig"),
+_LAZY = {       # public name -> (module, attribute)
+    "__version__": ("core.version", "__version__"),
+    "load": ("inference.pipelines", "load"),
+    "load_model": ("loading", "load_model"),
+    "MultimodalModel": ("models.multimodal", "MultimodalModel"),
+    "ModelConfig": ("models.multimodal", "ModelConfig"),
     "build": ("api", "build"),
     "train": ("api", "train"),
     "Image": ("modalities", "Image"),
     "Text": ("modalities", "Text"),
     "Audio": ("modalities", "Audio"),
-    "PolymodalError": ("errors", "PolymodalError"),
-    "InputError": ("errors", "InputError"),
+    "PolymodalError": ("core.errors", "PolymodalError"),
+    "InputError": ("core.errors", "InputError"),
 }
 
 

@@ -1,6 +1,6 @@
 """`python -m polymodal ...` is the `polymodal` command (handy under `accelerate launch -m`)."""
 import sys
 
-from .cli import main
+from .cli.main import main
 
 sys.exit(main())

@@ -1,37 +1,52 @@
-"""Python entry points that mirror the CLI verbs."""
+"""Python entry points that mirror the CLI verbs: `pm.build` (train's model from flags) and
+`pm.train` (a training run); `pm.load` is inference.pipelines.load."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .model import MultimodalModel
-from .tasks import TASKS
-from .trainer import TrainConfig, Trainer
-from .training_run import build_model
+from .core.errors import ConfigError
+from .models.base import Pretrained
+from .training.config import TrainConfig
+from .training.run import build_model, trainable_task
+from .training.trainer import Trainer
+
+DEFAULT_ENCODERS = {"image": "cnn", "text": "transformer", "audio": "logmel"}
 
 
-def build(task: str = "vqa", data: str = "shapes:sort-of-clevr:train", encoders: dict | None = None,
-          fusion: str = "hybrid:cross-attention", fusion_config: dict | None = None, hidden: int = 128,
-          seed: int = 0, n: int = 1000) -> MultimodalModel:
-    """A new model for `task`, sized to `data` (its modalities, vocabulary and labels).
+def build(task: str = "vqa", data: str | None = None, encoders: dict | None = None, fusion: str | None = None,
+          fusion_config: dict | None = None, hidden: int = 128, seed: int = 0, n: int = 1000) -> Pretrained:
+    """A new, untrained model for `task`, sized to `data` (its modalities, vocabulary and labels;
+    default: the task's generated training data).
 
     encoders: {modality: registry name, or {"name": ..., "config": {...}}}; default: a CNN for
     images, the small transformer for text, log-mel for audio (those the data has are kept).
+    fusion: the strategy of a fusion model (vqa, classify, text-qa; default
+    hybrid:cross-attention); a task whose model is of its own kind (caption, align, ...) takes
+    none. The model is a MultimodalModel, or the task's own kind (a Captioner, an Aligner, ...).
     """
-    chosen = encoders or {"image": "cnn", "text": "transformer", "audio": "logmel"}
-    spec = {"encoders": {m: e if isinstance(e, dict) else {"name": e, "config": {}} for m, e in chosen.items()},
-            "fusion": fusion, "fusion_config": fusion_config or {}, "hidden": hidden}
-    examples, _ = TASKS.get(task).load_examples(data, seed, n)
-    return build_model(task, spec, examples)
+    built = trainable_task(task)
+    chosen = encoders or DEFAULT_ENCODERS
+    spec = built.model_spec({m: e if isinstance(e, dict) else {"name": e, "config": {}} for m, e in chosen.items()},
+                            fusion, fusion_config or {}, hidden)
+    data = data or built.default_data
+    if data is None:
+        raise ConfigError(f"a {task} model is sized by a manifest of its data: pass data=PATH")
+    examples, _ = built.load_data(data, seed, n)
+    return build_model(built, spec, examples)
 
 
-def train(model: MultimodalModel, data: str, out: str | Path, seed: int = 0, n: int = 1000,
+def train(model: Pretrained, data: str, out: str | Path, seed: int = 0, n: int = 1000,
           val: str | None = None, val_n: int = 200, resume: bool = False, **options) -> dict:
-    """Train `model` on `data` (shapes:<preset>:<split> or a manifest); options are
-    TrainConfig fields (epochs, batch_size, lr, time_budget_s, ...). Returns the last metrics."""
-    task = TASKS.get(model.config.task)
-    train_examples, _ = task.load_examples(data, seed, n)
-    val_examples = task.load_examples(val, seed + 1, val_n)[0] if val else []
-    trainer = Trainer(model, task, train_examples, val_examples, out, TrainConfig.from_dict(options))
+    """Train `model` on `data` (shapes:<preset>:<split>, spoken:<split> or a manifest).
+    options: TrainConfig fields (epochs, batch_size, lr, time_budget_s, ...) and the task's own
+    options (e.g. jpeg_augment). Returns the last metrics."""
+    task_class = type(trainable_task(model.config.task))
+    task_keys = set(task_class.Options.keys())
+    task = task_class(**{k: v for k, v in options.items() if k in task_keys})
+    cfg = TrainConfig.from_dict({k: v for k, v in options.items() if k not in task_keys}, "train options")
+    train_examples, _ = task.load_data(data, seed, n)
+    val_examples = task.load_data(val, seed + 1, val_n)[0] if val else []
+    trainer = Trainer(model, task, train_examples, val_examples, out, cfg)
     if resume:
         trainer.resume()
     return trainer.fit()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .registry import Registry
+from .core.registry import Registry
 
 HEADS: Registry = Registry("head")
 

@@ -1,4 +1,5 @@
-"""Data: the embedded `shapes` world and users' manifests.
+"""Data: the embedded world (sort-of-clevr, shapes and signs presets; the spoken world in
+data/spoken/) and users' manifests.
 
     pm.data.shapes(preset="sort-of-clevr", split="test", seed=1, n=100)
 """

@@ -1,10 +1,11 @@
-"""Write the embedded world to disk: PNGs plus a manifest.jsonl with DESIGN §8 columns."""
+"""Write the embedded world to disk: PNGs plus a manifest.jsonl (the columns docs/data.md describes)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from PIL import Image as PILImage
 
+from ..core.files import atomic_write
 from .manifest import write_manifest
 from .world import PRESETS, scene_rng, shapes
 
@@ -34,8 +35,10 @@ def speak_rows(rows: list[dict], column: str, out: Path, stem: str, rng, split: 
     """Speak each distinct text of `column` once; every row with that text gets the WAV."""
     import soundfile as sf
 
-    from ..checkpoint import atomic_write
-    from ..speech.spoken import RATE, spoken
+    from .spoken.synthesis import (  # (eSpeak and torch: only a spoken export needs them)
+        RATE,
+        spoken,
+    )
     (out / "audio").mkdir(exist_ok=True)
     done: dict[str, tuple[str, str]] = {}
     for row in rows:

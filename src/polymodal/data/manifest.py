@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from ..errors import InputError
+from ..core.errors import InputError
+from ..modalities import Audio, Image
 
 FILE_COLUMNS = ("image", "audio")
 TEXT_COLUMNS = ("text", "label", "question", "answer", "caption", "phrase", "prompt", "transcript")
@@ -199,7 +200,6 @@ def _decode(path: str, col: str) -> None:
 
 @functools.lru_cache(maxsize=65536)
 def _decode_problem(path: str, col: str, mtime_ns: int) -> str | None:
-    from ..modalities import Audio, Image
     try:
         (Image if col == "image" else Audio).open(path)
     except InputError as e:

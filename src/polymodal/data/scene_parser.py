@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..modalities import as_array
 from . import draw
 from .shapes_preset import EXTRA_SHAPES, SHAPES
 from .sort_of_clevr import COLOURS
@@ -85,7 +86,7 @@ def best_shape(region: np.ndarray, box: list[int], shapes: tuple[str, ...]) -> t
 def parse(image, shapes: tuple[str, ...] = SHAPES + EXTRA_SHAPES, min_area: int = MIN_AREA) -> list[ParsedObject]:
     """The objects in a shapes-world image (uint8 HxWx3 or an Image), left to right."""
     from scipy import ndimage
-    array = getattr(image, "array", image)
+    array = as_array(image)
     colours = colour_map(array)
     names = list(COLOURS)
     found = []

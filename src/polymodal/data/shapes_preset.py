@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 from . import draw
 from .sort_of_clevr import COLOURS
 
@@ -238,7 +238,7 @@ def grammar_words() -> list[str]:
 
 
 def rows(scene: Scene, image: str) -> list[dict]:
-    """Manifest rows (DESIGN §8 columns): one per referring expression, each with the
+    """Manifest rows (the columns docs/data.md lists): one per referring expression, each with the
     scene's caption, prompt and objects."""
     objects = [{"colour": o.colour, "shape": o.shape, "box": o.box()} for o in scene.objects]
     return [{"image": image, "caption": scene.caption, "prompt": scene.prompt, "phrase": p.text, "box": p.box,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..processors.text import split_words
 from .sort_of_clevr import COLOURS
 
 WIDTH, HEIGHT = 160, 64
@@ -106,7 +107,6 @@ def rows(scene: Scene, image: str) -> list[dict]:
 
 
 def question_vocabulary() -> list[str]:
-    from ..processors.text import split_words
     words = set(WORDS)
     for template in QUESTION_FAMILIES.values():
         words.update(split_words(template.format(w="cat")))

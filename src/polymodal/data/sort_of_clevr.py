@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..processors.text import split_words
+
 SIZE = 75
 SPOKEN_COLUMN = "question"          # what `data shapes --spoken` speaks
 OBJECT_HALF = 5          # half a square's side = a circle's radius
@@ -165,14 +167,13 @@ def make_scene(rng: np.random.Generator, split: str = "train") -> Scene:
 
 
 def rows(scene: Scene, image: str) -> list[dict]:
-    """Manifest rows (DESIGN §8 columns): one per question, each with the scene's caption."""
+    """Manifest rows (the columns docs/data.md lists): one per question, each with the scene's caption."""
     return [{"image": image, "question": qa.question, "answer": qa.answer, "family": qa.family,
              "relational": qa.relational, "caption": scene.caption} for qa in scene.questions]
 
 
 def question_vocabulary() -> list[str]:
     """Every word any sort-of-clevr question can use (so a tokenizer can be built without data)."""
-    from ..processors.text import split_words
     words = set()
     for template, _ in QUESTION_FAMILIES.values():
         for colour in COLOURS:

@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 from . import shapes_preset, signs_preset, sort_of_clevr
 
 # preset name -> module with make_scene(rng, split) and rows(scene, image_path)

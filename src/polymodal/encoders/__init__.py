@@ -1,14 +1,3 @@
-"""Unimodal encoders, registered by name in ENCODERS. Importing this package registers them all.
-
-Convention: `ENCODERS.build(name, **config)` returns an Encoder whose `config` attribute is
-the JSON-serialisable dict of those kwargs (saved beside the weights), and whose
-`processor` turns a list of modality values into the tensors its forward() takes.
-"""
-from ..registry import Registry
-from .base import Embedding, Encoder, masked_mean
-
-ENCODERS: Registry = Registry("encoder")
-
-from . import image, text, audio, speech_reader, hf_text  # noqa: E402,F401  (registration side effects)
-
-__all__ = ["ENCODERS", "Embedding", "Encoder", "masked_mean"]
+"""Unimodal encoders: each turns one modality's values into an encoders.base.Embedding.
+Importing this package registers every built-in encoder in ENCODERS (encoders/registry.py)."""
+from . import audio, hf_text, image, speech_reader, text  # noqa: F401  (each registers its encoders)

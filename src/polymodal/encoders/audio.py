@@ -4,10 +4,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import InputError
+from ..core.errors import InputError
+from ..layers import masked_mean
 from ..processors.audio import AudioProcessor, LogMelConfig
-from . import ENCODERS
-from .base import Embedding, Encoder, masked_mean
+from .base import Embedding, Encoder
+from .registry import ENCODERS
 
 SUBSAMPLE = 4  # two stride-2 convolutions
 

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..layers import masked_mean  # noqa: F401  (re-exported: encoders pool with it)
-
 
 @dataclass
 class Embedding:
@@ -41,7 +39,9 @@ class Embedding:
 
 
 class Encoder(nn.Module):
-    """Base class. Subclasses set `modality` and `dim` and implement forward(inputs) -> Embedding.
+    """Base class. Subclasses set `modality`, `dim`, `config` (the JSON-able options they were
+    built with, saved beside the weights) and `processor` (modality values -> the tensors
+    forward takes), and implement forward(inputs) -> Embedding.
 
     `inputs` is what the modality's processor produces: a float image batch [B, 3, H, W],
     token ids [B, T] (0 = padding), or log-mel features [B, n_mels, frames].
@@ -49,3 +49,12 @@ class Encoder(nn.Module):
 
     modality: str = ""
     dim: int = 0
+    config: dict
+    processor: object
+    side: int | None = None       # grid encoders: their tokens are the cells of a side x side grid
+
+    @property
+    def pretrained_part(self) -> nn.Module:
+        """What a recipe's `init` for this encoder loads weights into: the whole encoder, or
+        for an encoder that wraps another (the speech reader) the wrapped one."""
+        return self

@@ -12,9 +12,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError, InputError, ModelNotFoundError
-from . import ENCODERS
-from .base import Embedding, Encoder, masked_mean
+from ..core.errors import ConfigError, InputError, ModelNotFoundError
+from ..hf.loading import quiet
+from ..layers import masked_mean
+from ..modalities import Text
+from .base import Embedding, Encoder
+from .registry import ENCODERS
 
 POOLINGS = ("mean", "cls")
 
@@ -23,8 +26,6 @@ def _load(path: str):
     if not os.path.isdir(path):
         raise ModelNotFoundError(f"no Hugging Face model directory at {path!r}: not a directory")
     from transformers import AutoModel, AutoTokenizer
-
-    from ..hf.loading import quiet
     try:
         with quiet():
             model = AutoModel.from_pretrained(path, local_files_only=True)
@@ -38,7 +39,7 @@ def _load(path: str):
 
 
 class TextProcessor:
-    """list of str (or objects with `.text`) -> {"input_ids", "attention_mask"}, both [B, T] long."""
+    """list of str (or Text values) -> {"input_ids", "attention_mask"}, both [B, T] long."""
 
     def __init__(self, tokenizer, max_length: int):
         self.tokenizer, self.max_length = tokenizer, max_length
@@ -48,7 +49,7 @@ class TextProcessor:
             items = [items]
         texts = []
         for item in items:
-            text = item if isinstance(item, str) else getattr(item, "text", None)
+            text = item.text if isinstance(item, Text) else item
             if not isinstance(text, str):
                 raise InputError(f"text encoder expects strings, got {type(item).__name__}")
             texts.append(text)

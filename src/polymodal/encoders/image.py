@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from ..layers import transformer
 from ..processors.image import ImageProcessor
-from . import ENCODERS
 from .base import Embedding, Encoder
+from .registry import ENCODERS
 
 
 def coordinate_features(h: int, w: int) -> torch.Tensor:

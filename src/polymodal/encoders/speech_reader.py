@@ -5,18 +5,18 @@ A SpeechReader is an audio encoder (log-mel + transformer; in practice the recog
 kept as trained) and `slots` learned queries that attend to its frames: slot i becomes the
 i-th token of the text the clip says, as the typed model's text encoder would give it, and
 says whether that token is there at all. A model trains it by distillation, the typed
-question being the teacher (MultimodalModel.teach): the answer alone is a weak signal of
-which question was asked. Spoken VQA trained on answers only reached 79% in the test voices
-against 97% typed.
+question being the teacher (models/reader.py, ReaderModel.teach): the answer alone is a
+weak signal of which question was asked.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from . import ENCODERS
+from ..core.errors import ConfigError
 from .audio import LogMelEncoder
 from .base import Embedding, Encoder
+from .registry import ENCODERS
 
 
 @ENCODERS.register("speech-reader")
@@ -85,7 +85,6 @@ def distillation_loss(tokens: torch.Tensor, presence: torch.Tensor, teacher: Emb
     each slot's word: a sharper signal than the squared error of which question was said."""
     slots = tokens.shape[1]
     if teacher.tokens.shape[1] > slots:
-        from ..errors import ConfigError
         raise ConfigError(f"speech-reader: a text of {teacher.tokens.shape[1]} tokens needs slots >= that "
                           f"(has {slots})")
     pad = slots - teacher.tokens.shape[1]

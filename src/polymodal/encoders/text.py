@@ -4,12 +4,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from ..layers import padding_mask, transformer
 from ..processors.text import WordTokenizer
-from . import ENCODERS
 from .base import Embedding, Encoder
-
+from .registry import ENCODERS
 
 POOLINGS = ("cls", "flatten")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 
 class Fusion(nn.Module):

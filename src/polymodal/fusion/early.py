@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from ..layers import mlp, padding_mask, transformer
-from . import FUSIONS, OPS
 from .base import Fusion
+from .registry import FUSIONS, OPS
 
 
 @FUSIONS.register("early:feature")

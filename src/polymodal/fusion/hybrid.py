@@ -14,11 +14,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..core.errors import ConfigError, InputError
 from ..layers import masked_mean, mlp, padding_mask, transformer
-from ..errors import ConfigError, InputError
-from . import FUSIONS, OPS
 from .attention import CrossAttentionLayer
 from .base import Fusion, shared_context, split_roles
+from .registry import FUSIONS, OPS
 
 
 def context_tokens(embs, modalities, proj, type_emb):

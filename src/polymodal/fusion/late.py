@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import InputError
+from ..core.errors import InputError
 from ..layers import mlp
-from . import FUSIONS
 from .base import Fusion
+from .registry import FUSIONS
 
 
 class LateFusion(Fusion):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import OPS
+from .registry import OPS
 
 
 @OPS.register("concat")

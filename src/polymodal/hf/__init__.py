@@ -2,7 +2,7 @@
 
 A directory in Hugging Face layout (or `hf:<repo-id>` found in the local cache) is wrapped
 so that it answers the calls polymodal's own models answer for its task; every CLI verb,
-`eval` and `pm.load` then work with it unchanged:
+`eval` and `pm.load` then work with it unchanged (loading.load_model picks the adapter):
 
     model_type            task      wraps
     clip                  align     CLIPModel (embed, search, zero-/few-shot classify)
@@ -12,7 +12,9 @@ so that it answers the calls polymodal's own models answer for its task; every C
     vilt                  vqa       ViltForQuestionAnswering
     whisper               transcribe WhisperForConditionalGeneration
     vits                  speak     VitsModel (MMS-TTS)
-"""
-from .loading import HF_ADAPTERS, is_hf_directory, load_hf, resolve_hub_id
 
-__all__ = ["HF_ADAPTERS", "is_hf_directory", "load_hf", "resolve_hub_id"]
+A diffusers pipeline folder (model_index.json) is served by hf/diffusion.py. hf/loading.py
+finds and loads folders offline, for the adapters and for the pretrained encoders alike.
+Importing this package registers the adapters in HF_ADAPTERS (hf/registry.py).
+"""
+from . import speech, vision  # noqa: F401  (each registers its adapters)

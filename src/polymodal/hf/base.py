@@ -9,7 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelNotFoundError
+from ..core.errors import ModelNotFoundError
+from ..core.files import atomic_directory
+from ..modalities import as_array
 from .loading import load_pretrained
 from .sdpa import use_sdpa
 
@@ -49,7 +51,13 @@ class Processor:
 
 def as_arrays(images) -> list[np.ndarray]:
     """modalities.Image values or uint8 arrays -> HxWx3 uint8 arrays."""
-    return [getattr(im, "array", im) for im in images]
+    return [as_array(im) for im in images]
+
+
+def new_token_cap(model, default: int) -> int:
+    """The model's own cap on new tokens when its generation config sets one (as pipelines
+    read it), else `default`."""
+    return getattr(getattr(model, "generation_config", None), "max_new_tokens", None) or default
 
 
 class HFAdapter(nn.Module):
@@ -71,7 +79,7 @@ class HFAdapter(nn.Module):
         raise NotImplementedError("an adapter must name its transformers model class")
 
     @classmethod
-    def load(cls, directory: Path) -> "HFAdapter":
+    def from_pretrained(cls, directory: Path) -> "HFAdapter":
         return cls(load_pretrained(cls.auto_class(), directory, "model"), Processor.load(directory), directory)
 
     def hold_weights_in(self, dtype: torch.dtype) -> None:
@@ -84,7 +92,6 @@ class HFAdapter(nn.Module):
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """The model and processor files, in Hugging Face layout, written atomically."""
-        from ..checkpoint import atomic_directory
         directory = Path(directory)
         with atomic_directory(directory) as tmp:
             self.model.save_pretrained(str(tmp))

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError, ModelNotFoundError
+from ..core.errors import InputError, ModelNotFoundError
 from .base import HFTaskConfig
 
 
@@ -32,7 +32,7 @@ class DiffusersTextToImage(nn.Module):
         self.config.image_size = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
 
     @classmethod
-    def load(cls, directory: Path) -> "DiffusersTextToImage":
+    def from_pretrained(cls, directory: Path) -> "DiffusersTextToImage":
         from diffusers import StableDiffusionPipeline
         try:
             pipe = StableDiffusionPipeline.from_pretrained(str(directory), local_files_only=True,

@@ -5,10 +5,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from ..errors import ModelNotFoundError
-from ..registry import Registry
-
-HF_ADAPTERS: Registry = Registry("Hugging Face model type")     # model_type -> adapter class
+from ..core.errors import ModelNotFoundError
 
 
 def resolve_hub_id(repo_id: str) -> Path:
@@ -62,15 +59,3 @@ def load_pretrained(loader, directory: Path, what: str):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelNotFoundError(f"{directory}: cannot load its {what} ({reason})") from None
-
-
-def load_hf(directory: str | Path):
-    """A Hugging Face model folder -> the polymodal adapter for its model_type."""
-    from . import adapters  # noqa: F401  (registers the adapters)
-    directory = Path(directory)
-    config = read_hf_config(directory) or {}
-    model_type = config.get("model_type")
-    if model_type not in HF_ADAPTERS:
-        raise ModelNotFoundError(f"{directory}: Hugging Face model type {model_type!r} is not supported; "
-                                 f"supported: {', '.join(HF_ADAPTERS.names())}")
-    return HF_ADAPTERS.get(model_type).load(directory)

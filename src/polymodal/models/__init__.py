@@ -1,3 +1,14 @@
-"""Task models of their own kind (beyond encoders -> fusion -> head); importing this package
-registers their kinds in pretrained.MODEL_KINDS."""
-from . import aligner, autoencoder, captioner, diffusion, grounder, recognizer, synthesizer  # noqa: F401
+"""polymodal's model kinds: the multimodal encoders -> fusion -> head model and the task
+models of their own design. Importing this package registers every kind in MODEL_KINDS
+(models/registry.py)."""
+from . import (  # noqa: F401
+    aligner,
+    autoencoder,
+    captioner,
+    diffusion,
+    grounder,
+    multimodal,
+    reader,
+    recognizer,
+    synthesizer,
+)

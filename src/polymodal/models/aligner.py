@@ -8,13 +8,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..encoders import ENCODERS
-from ..errors import ConfigError
-from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
+from ..core.config import Config
+from ..core.errors import ConfigError
+from ..encoders.registry import build_encoder
+from .base import Pretrained
+from .binding import FactoredImagePool, FactoredTextPool, WordFactorTextPool
+from .registry import MODEL_KINDS
 
 
 @dataclass
-class AlignerConfig(SavedConfig):
+class AlignerConfig(Config):
     image_encoder: dict           # {"name": registry name, "config": kwargs}
     text_encoder: dict            # e.g. {"name": "transformer", "config": {"vocab": [...], ...}}
     dim: int = 64                 # size of the shared embedding space
@@ -38,10 +41,9 @@ class Aligner(Pretrained):
     def __init__(self, config: AlignerConfig):
         super().__init__()
         self.config = config
-        self.image_encoder = ENCODERS.build(config.image_encoder["name"], **config.image_encoder.get("config", {}))
-        self.text_encoder = ENCODERS.build(config.text_encoder["name"], **config.text_encoder.get("config", {}))
+        self.image_encoder = build_encoder(config.image_encoder, "image_encoder")
+        self.text_encoder = build_encoder(config.text_encoder, "text_encoder")
         if config.factors:
-            from .binding import FactoredImagePool, FactoredTextPool, WordFactorTextPool
             if len(config.factors) != 3 or math.prod(config.factors) != config.dim:
                 raise ConfigError(f"aligner: factors are three sizes whose product is dim ({config.dim}), "
                                   f"got {config.factors}")

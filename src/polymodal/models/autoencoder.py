@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import ConfigError
-from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
+from ..core.config import Config
+from ..core.errors import ConfigError
+from .base import Pretrained
+from .registry import MODEL_KINDS
 
 
 @dataclass
-class AutoencoderConfig(SavedConfig):
+class AutoencoderConfig(Config):
     image_size: int = 64
     channels: list[int] = field(default_factory=lambda: [16, 32, 64])   # one per level; each after the first halves
     latent_channels: int = 4

@@ -10,9 +10,8 @@ colours of its pixels, so it cannot learn shape; the second reads the encoder's 
 third only where a cell is. The names say what the data makes of the factors, not what the
 code forces, except colour. On the text side, factors read from the words' contextual states
 (FactoredTextPool) bind the pairs training showed but not new ones; WordFactorTextPool makes
-colour and shape linear in context-free word vectors. Measured on align-shapes (presence of a
-colour+shape pair, test / compositional): one pooled vector 83% / 65%; contextual factors
-99% / 62%; word factors 97% / 98%.
+colour and shape linear in context-free word vectors, so that an unseen pair is scored from
+its parts (the align-shapes model card compares the three).
 """
 from __future__ import annotations
 
@@ -21,8 +20,8 @@ import math
 import torch
 from torch import nn
 
+from ..core.errors import ConfigError
 from ..encoders.image import coordinate_features
-from ..errors import ConfigError
 
 
 def outer_sum(a: torch.Tensor, b: torch.Tensor, p: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

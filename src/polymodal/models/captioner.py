@@ -8,16 +8,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..encoders import ENCODERS
-from ..errors import ConfigError
-from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
+from ..core.config import Config
+from ..core.errors import ConfigError
+from ..core.results import Caption
+from ..encoders.registry import build_encoder
 from ..processors.text import CLS, PAD, WordTokenizer, join_words
+from .base import Pretrained
+from .registry import MODEL_KINDS
 
 EOS = "<eos>"
 
 
 @dataclass
-class CaptionerConfig(SavedConfig):
+class CaptionerConfig(Config):
     image_encoder: dict          # {"name": registry name, "config": kwargs}
     vocab: list[str]             # caption words (built from data); <pad>, <cls> (start), <eos> first
     dim: int = 128
@@ -39,12 +42,6 @@ class CaptionerConfig(SavedConfig):
     task: str = "caption"
 
 
-@dataclass
-class Caption:
-    text: str
-    score: float                 # the decoder's probability of the whole caption (guided, with guidance)
-
-
 @MODEL_KINDS.register("captioner")
 class Captioner(Pretrained):
     kind = "captioner"
@@ -57,8 +54,7 @@ class Captioner(Pretrained):
         self.config = config
         self.tokenizer = WordTokenizer(config.vocab, config.max_length - 1)   # room for <eos>
         self.eos = self.tokenizer.index[EOS]
-        enc = config.image_encoder
-        self.image_encoder = ENCODERS.build(enc["name"], **enc.get("config", {}))
+        self.image_encoder = build_encoder(config.image_encoder, "image_encoder")
         self.to_memory = nn.Sequential(nn.Linear(self.image_encoder.dim, config.dim), nn.LayerNorm(config.dim))
         self.embed = nn.Embedding(len(config.vocab), config.dim, padding_idx=0)
         self.pos = nn.Parameter(torch.randn(1, config.max_length, config.dim) * 0.02)

@@ -9,14 +9,12 @@ place flat shapes). Training drops the prompt 10% of the time, so sampling can u
 classifier-free guidance: out = uncond + g * (cond - uncond), for a predicted noise or v. Any diffusers scheduler
 named in SCHEDULERS samples from it; the same seed gives the same image.
 
-With `layout_dim`, the model draws text -> layout -> image (as layout-to-image models such as
-GLIGEN do): the UNet also reads, beside the noisy sample, a map of where each named object
-stands, each cell holding how much of it the object's box covers times a learned embedding
-of the object's colour and shape words. Training takes the layout from the scene; sampling
-plans it from the prompt (shapes_preset.plan_layout: the world's placement, redrawn until the
-prompt's relations hold) or takes it from the caller (an edit keeps the scene's own). Text
-alone has to teach the UNet where to put what from whole-prompt attention, and after 6,250
-steps it drew the right scene for 26.6% of test prompts (1.6% with 3-4 objects).
+With `layout_dim`, the model draws from a layout as well as the text (as layout-to-image
+models such as GLIGEN do): the UNet also reads, beside the noisy sample, a map of where each
+named object stands, each cell holding how much of it the object's box covers times a
+learned embedding of the object's colour and shape words. Training takes the layout from the
+scene; at sampling the caller gives it (tasks/generate.py plans one from the prompt; an edit
+keeps the scene's own). The generate-shapes model card says what the layout adds.
 """
 from __future__ import annotations
 
@@ -26,21 +24,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.config import Config
+from ..core.errors import ConfigError, InputError
 from ..encoders.text import TextTransformer
-from ..errors import ConfigError, InputError
 from ..processors.image import to_uint8
-from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
+from .autoencoder import AutoencoderConfig, ImageAutoencoder
+from .base import Pretrained
+from .registry import MODEL_KINDS
 
 SCHEDULERS = {"ddpm": "DDPMScheduler", "ddim": "DDIMScheduler", "dpm": "DPMSolverMultistepScheduler"}
 # A latent model predicts v (Salimans & Ho 2022): from a predicted noise, the clean-sample
-# estimate at high noise divides by sqrt(alpha_bar) ~ 0.02, so small errors became wild
-# latents that decoded to blobs everywhere (measured: latent MSE 21 at t=900 after 1,250
-# steps); pixels hide this by clipping to -1..1, latents have no such range.
+# estimate at high noise divides by sqrt(alpha_bar) (about 0.02), so small errors become wild
+# latents; pixels hide this by clipping to -1..1, latents have no such range.
 PREDICTIONS = ("epsilon", "v_prediction")
 
 
 @dataclass
-class DiffusionConfig(SavedConfig):
+class DiffusionConfig(Config):
     vocab: list[str]                      # prompt words (built from data)
     image_size: int = 64
     channels: list[int] = field(default_factory=lambda: [32, 64, 64, 64])    # UNet widths, one per level
@@ -97,7 +97,6 @@ class TextToImageDiffusion(Pretrained):
         self.autoencoder = None
         space, size = 3, config.image_size
         if config.autoencoder:
-            from .autoencoder import AutoencoderConfig, ImageAutoencoder
             self.autoencoder = ImageAutoencoder(AutoencoderConfig.from_dict(config.autoencoder)).requires_grad_(False)
             space, size = self.autoencoder.config.latent_channels, self.autoencoder.config.latent_size
         if size % 2 ** (len(config.channels) - 1):
@@ -118,12 +117,14 @@ class TextToImageDiffusion(Pretrained):
     def modalities(self) -> list[str]:
         return ["text"]
 
+    @property
+    def draws_layouts(self) -> bool:
+        """Whether it draws from a layout of the objects as well as the prompt."""
+        return self.layout_words is not None
+
     def check_prompts(self, prompts: list[str]) -> None:
-        """An unknown word, an over-long prompt or (for a layout model) one whose layout cannot
-        be planned is an input error, raised before any drawing."""
+        """An unknown word or an over-long prompt is an input error, raised before any drawing."""
         self.text.processor(prompts)
-        if self.layout_words is not None:
-            self.plan_layouts(prompts, [0] * len(prompts))
 
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (token states [B, T, D], mask [B, T]); "" is the unconditional prompt."""
@@ -175,11 +176,6 @@ class TextToImageDiffusion(Pretrained):
                 out[row] += what[:, None, None] * (cover_y[:, None] * cover_x[None, :])
         return out
 
-    def plan_layouts(self, prompts: list[str], seeds: list[int]) -> list[list]:
-        """A layout per prompt, planned from the prompt with the row's seed (same seed, same plan)."""
-        from ..data.shapes_preset import plan_layout
-        return [plan_layout(p, np.random.default_rng([int(s), 1701])) for p, s in zip(prompts, seeds)]
-
     def unet_input(self, x: torch.Tensor, layout: torch.Tensor | None) -> torch.Tensor:
         return x if layout is None else torch.cat([x, layout], 1)
 
@@ -203,8 +199,8 @@ class TextToImageDiffusion(Pretrained):
         change): outside it, every step is reset to `init` noised to the step's level
         (inpainting), and the drawn image is pasted back onto `init` through the mask, so those
         pixels end as they were (through an autoencoder the kept latents alone would not
-        guarantee that). layouts: a layout model's objects per row (planned from the prompts
-        when not given); guidance's unconditional half has neither prompt nor layout."""
+        guarantee that). layouts: a layout model's objects per row (required by such a model);
+        guidance's unconditional half has neither prompt nor layout."""
         self.eval()
         sched = scheduler(scheduler_name, self.config.train_timesteps, self.autoencoder is None, self.config.prediction)
         sched.set_timesteps(steps)
@@ -234,7 +230,9 @@ class TextToImageDiffusion(Pretrained):
         states_mask = torch.cat([padm(uncond_mask), padm(cond_mask)]).float()
         layout = None
         if self.layout_words is not None:
-            drawn = self.layout_map(layouts if layouts is not None else self.plan_layouts(list(prompts), seeds))
+            if layouts is None or len(layouts) != len(prompts):
+                raise InputError("a layout model draws from a layout per prompt (tasks.generate.draw plans them)")
+            drawn = self.layout_map(layouts)
             layout = torch.cat([torch.zeros_like(drawn), drawn])
         for i, t in enumerate(timesteps):
             model_in = self.unet_input(sched.scale_model_input(torch.cat([x, x]), t), layout)

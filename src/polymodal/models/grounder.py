@@ -12,28 +12,25 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..encoders import ENCODERS
-from ..errors import ConfigError
+from ..core.config import Config
+from ..core.errors import ConfigError
+from ..core.results import Grounding, pixel_box
+from ..encoders.registry import build_encoder
 from ..layers import padding_mask, transformer
-from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
+from .base import Pretrained
+from .registry import MODEL_KINDS
 
 BOX_SCALE = 0.25      # a box edge lies within 0.25 image widths of its cell's centre, roughly
 
 
 @dataclass
-class GrounderConfig(SavedConfig):
+class GrounderConfig(Config):
     image_encoder: dict           # a grid encoder (cnn) whose tokens are image cells
     text_encoder: dict
     dim: int = 64
     layers: int = 3
     heads: int = 4
     task: str = "ground"
-
-
-@dataclass
-class Grounding:
-    box: list[float]              # [x0, y0, x1, y1] in the input image's pixels
-    score: float                  # probability that the best cell holds the named object
 
 
 @MODEL_KINDS.register("grounder")
@@ -44,9 +41,9 @@ class Grounder(Pretrained):
     def __init__(self, config: GrounderConfig):
         super().__init__()
         self.config = config
-        self.image_encoder = ENCODERS.build(config.image_encoder["name"], **config.image_encoder.get("config", {}))
-        self.text_encoder = ENCODERS.build(config.text_encoder["name"], **config.text_encoder.get("config", {}))
-        side = getattr(self.image_encoder, "side", None)
+        self.image_encoder = build_encoder(config.image_encoder, "image_encoder")
+        self.text_encoder = build_encoder(config.text_encoder, "text_encoder")
+        side = self.image_encoder.side
         if side is None:
             raise ConfigError(f"grounding needs a grid image encoder (cnn), not {config.image_encoder['name']!r}")
         self.image_in = nn.Linear(self.image_encoder.dim, config.dim)
@@ -91,11 +88,3 @@ class Grounder(Pretrained):
         boxes = out["boxes"][rows, best].float().cpu()
         return [Grounding(pixel_box(box.tolist(), w, h), float(p))
                 for box, p, (w, h) in zip(boxes, probs[rows, best].cpu(), sizes)]
-
-
-def pixel_box(box: list[float], width: int, height: int) -> list[float]:
-    """A box in 0..1 image units -> pixels: edges in order (an untrained model may swap them)
-    and inside the image."""
-    x0, x1 = sorted((min(max(box[0], 0.0), 1.0) * width, min(max(box[2], 0.0), 1.0) * width))
-    y0, y1 = sorted((min(max(box[1], 0.0), 1.0) * height, min(max(box[3], 0.0), 1.0) * height))
-    return [round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2)]

@@ -5,19 +5,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 from torch import nn
+from tqdm.auto import tqdm
 
-from ..encoders import ENCODERS
-from ..errors import InputError
-from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
+from ..core.config import Config
+from ..core.errors import InputError
+from ..core.results import Transcript
+from ..encoders.registry import build_encoder
+from ..layers import to_device
+from ..modalities import Audio
+from ..speech.ctc_beam import END, START, LexiconBeamSearch, WordNgrams
 from ..speech.text import normalize_transcript
+from .base import Pretrained
+from .registry import MODEL_KINDS
 
 BLANK = 0       # CTC's "no symbol" is index 0; alphabet[i] is index i + 1
 
 
 @dataclass
-class RecognizerConfig(SavedConfig):
+class RecognizerConfig(Config):
     audio_encoder: dict                              # {"name": "logmel", "config": {...}}
     alphabet: str = " abcdefghijklmnopqrstuvwxyz'"   # output characters, after normalize_transcript
     chunk_seconds: float = 20.0                      # longer audio is read in windows of this length
@@ -27,20 +37,12 @@ class RecognizerConfig(SavedConfig):
     # of 0 to 2 words: with a lexicon, decoding is a beam search that spells only its words
     word_ngrams: dict = field(default_factory=dict)
     kind_ngrams: dict = field(default_factory=dict)   # kind of sentence -> its own n-gram counts
-    # Wider beams keep alternative spellings alive on voices the model never heard: on test
-    # voices (seed 3, not the reported seed 7) WER went 8.6% -> 6.0% -> 5.1% -> 4.3% at widths
-    # 16, 64, 128, 256 (validation voices: 0.8% at every width). 256 is the widest that decodes
-    # in under 0.1 s per utterance on a 2-core CPU (75 ms; the network itself takes 17 ms).
+    # wider beams keep alternative spellings alive on voices the model never heard; 256 is the
+    # widest that decodes in under 0.1 s per utterance on a 2-core CPU (the model card measures it)
     beam_width: int = 256
     lm_weight: float = 0.5            # weight of log P(word | the words before) in the beam's score
     word_bonus: float = 1.0           # added per word (balances the LM's cost of each word)
     task: str = "transcribe"
-
-
-@dataclass
-class Transcript:
-    text: str
-    score: float        # mean per-frame probability of the chosen symbols (a rough confidence)
 
 
 @MODEL_KINDS.register("recognizer")
@@ -51,8 +53,7 @@ class Recognizer(Pretrained):
     def __init__(self, config: RecognizerConfig):
         super().__init__()
         self.config = config
-        enc = config.audio_encoder
-        self.audio_encoder = ENCODERS.build(enc["name"], **enc.get("config", {}))
+        self.audio_encoder = build_encoder(config.audio_encoder, "audio_encoder")
         self.to_symbols = nn.Linear(self.audio_encoder.dim, len(config.alphabet) + 1)
         self.index = {c: i + 1 for i, c in enumerate(config.alphabet)}
         self._lexicon = set(config.lexicon)
@@ -66,7 +67,6 @@ class Recognizer(Pretrained):
             raise InputError(f"expect={expect!r}: this recogniser knows "
                              f"{', '.join(sorted(c.kind_ngrams)) or 'no kinds of sentence'}")
         if expect not in self._beam_searches and c.lexicon and c.word_ngrams:
-            from ..speech.ctc_beam import END, START, LexiconBeamSearch, WordNgrams
             counts = c.kind_ngrams[expect] if expect else c.word_ngrams
             lexicon = sorted({w for nexts in counts.values() for w in nexts} - {START, END}) if expect else c.lexicon
             self._beam_searches[expect] = LexiconBeamSearch(c.alphabet, lexicon, WordNgrams(counts), c.beam_width,
@@ -109,6 +109,27 @@ class Recognizer(Pretrained):
         return {"log_probs": self.to_symbols(emb.tokens).float().log_softmax(-1), "lengths": emb.mask.sum(1)}
 
     @torch.no_grad()
+    def transcribe_audios(self, audios: list[Audio], batch_size: int = 32, expect: str | None = None,
+                          progress: bool = False) -> list[Transcript]:
+        """One Transcript per audio; long audio is read in windows whose transcripts are
+        joined. expect: the kind of sentence said (question, caption, ...), to decode with
+        that kind's words and n-grams only."""
+        self.eval()
+        device = next(self.parameters()).device
+        pieces, owner = [], []
+        for i, audio in enumerate(audios):
+            for piece in audio.windows(self.rate, self.window_seconds):
+                pieces.append(piece)
+                owner.append(i)
+        texts: list[list[Transcript]] = [[] for _ in audios]
+        for start in tqdm(range(0, len(pieces), batch_size), disable=not progress, desc="transcribing"):
+            batch = self.preprocess({"audio": pieces[start:start + batch_size]})
+            for i, heard in zip(owner[start:start + batch_size], self.decode(self(to_device(batch, device)), expect)):
+                texts[i].append(heard)
+        return [Transcript(" ".join(t.text for t in ts if t.text), float(np.mean([t.score for t in ts])))
+                for ts in texts]
+
+    @torch.no_grad()
     def decode(self, out: dict, expect: str | None = None) -> list[Transcript]:
         """The lexicon beam search where the model has one; otherwise greedy CTC: the best
         symbol per frame, repeats merged, blanks dropped, misspelt words snapped to the
@@ -133,12 +154,9 @@ class Recognizer(Pretrained):
         """Lexicon decoding: a word outside the lexicon becomes the lexicon's nearest word when
         at most half its letters differ (one, for short words); otherwise it stays as heard.
         Greedy CTC spells letter by letter, and on voices it never heard most word errors
-        are one or two letters ("squae"). Measured on 200 test utterances with a checkpoint
-        of step 2,000: WER 59.5% -> 28.8% (a third of the letters instead of half: 30.5%)."""
+        are one or two letters ("squae")."""
         if not self.config.lexicon:
             return " ".join(words)
-        from rapidfuzz import process
-        from rapidfuzz.distance import Levenshtein
         out = []
         for w in words:
             best = None if w in self._lexicon else process.extractOne(w, self.config.lexicon, scorer=Levenshtein.distance)

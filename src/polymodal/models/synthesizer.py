@@ -14,11 +14,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError
-from ..layers import mlp, padding_mask, transformer
-from ..pretrained import MODEL_KINDS, Pretrained, SavedConfig
+from ..core.config import Config
+from ..core.errors import InputError
+from ..layers import mlp, padding_mask, to_device, transformer
+from ..modalities import Audio
 from ..processors.audio import LogMelConfig
-
+from ..speech.espeak import Voice, utter
+from ..speech.text import NUMBERS
+from ..speech.vocoder import vocode
+from .base import Pretrained
+from .registry import MODEL_KINDS
 
 MAX_LOG_DURATION = 5.0        # a phoneme lasts at most e^5 - 1 = 147 frames (1.5 s)
 PLACES = 32                   # frames from a phoneme's start (and to its end) told apart; beyond, "far"
@@ -26,7 +31,7 @@ STRESS_MARKS = "',"           # eSpeak's primary and secondary stress, written b
 
 
 @dataclass
-class SynthesizerConfig(SavedConfig):
+class SynthesizerConfig(Config):
     alphabet: str = " abcdefghijklmnopqrstuvwxyz'?,.!"   # what it can say (after numbers become words)
     phonemes: list = field(default_factory=list)          # eSpeak phoneme mnemonics seen in training
     n_mels: int = 80
@@ -49,14 +54,12 @@ class SynthesizerConfig(SavedConfig):
 
 def speakable(text: str) -> str:
     """Lower case, numbers as words, single spaces (what the model and its teacher read)."""
-    from ..speech.text import NUMBERS
     words = text.lower().split()
     return " ".join(NUMBERS.get(w.strip("?,.!"), w.strip("?,.!")) + w[len(w.rstrip("?,.!")):] for w in words)
 
 
 def teacher_utterance(said: str, voice: str, rate: int):
     """eSpeak NG speaking already-speakable text in the teacher's voice (audio and phoneme timings)."""
-    from ..speech.espeak import Voice, utter
     return utter(said, Voice.parse(voice, rate))
 
 
@@ -166,7 +169,6 @@ class Synthesizer(Pretrained):
     @torch.no_grad()
     def mels(self, texts: list[str], batch_size: int = 16) -> list[np.ndarray]:
         """[n_mels, frames] natural-log mel power per text, with predicted durations."""
-        from ..layers import to_device
         self.eval()
         device = next(self.parameters()).device
         out = []
@@ -182,8 +184,6 @@ class Synthesizer(Pretrained):
 
     def speak_texts(self, texts: list[str], voice: str | None = None) -> list:
         """texts -> Audio (16 kHz), vocoded by Griffin-Lim, in the one voice it learnt."""
-        from ..modalities import Audio
-        from ..speech.vocoder import vocode
         if voice not in (None, self.config.teacher_voice):
             raise InputError(f"voice {voice!r}: this synthesiser has one voice, {self.config.teacher_voice} "
                              f"(other voices: --model espeak)")

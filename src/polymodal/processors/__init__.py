@@ -1,1 +1,2 @@
-"""Processors turn validated modality values into model tensors (kept apart from models)."""
+"""Processors turn checked modality values into model tensors and back (image resize and
+scale, the word tokenizer, log-mel features), and augment them in training."""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.signal import resample_poly
 
-from ..errors import InputError
+from ..core.errors import InputError
 from ..modalities import Audio
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..modalities import Image, as_array
+
 
 class ImageProcessor:
     def __init__(self, size: int):
@@ -16,7 +18,7 @@ class ImageProcessor:
 
     def prepare(self, image) -> np.ndarray:
         """Accepts a modalities.Image or a uint8 HxWx3 array (the generator's output)."""
-        array = getattr(image, "array", image)
+        array = as_array(image)
         if array.shape[0] != self.size or array.shape[1] != self.size:
             from PIL import Image as PILImage
             pil = PILImage.fromarray(array).resize((self.size, self.size), PILImage.BILINEAR)
@@ -33,6 +35,7 @@ def jpeg_roundtrip(array: np.ndarray, quality: int) -> np.ndarray:
     """The same image after a lossy JPEG save and load: a training augmentation, so a model
     does not learn to rely on exact pixel values that re-encoding changes."""
     import io
+
     from PIL import Image as PILImage
     buf = io.BytesIO()
     PILImage.fromarray(array).save(buf, format="JPEG", quality=int(quality))
@@ -47,8 +50,7 @@ def maybe_jpeg(image, rng, probability: float, quality: tuple) -> object:
     if rng.random() >= probability:
         return image
     if not isinstance(image, np.ndarray):
-        from ..modalities import Image
-        image = image.array if hasattr(image, "array") else Image.open(image).array
+        image = Image.open(image).array
     return jpeg_roundtrip(image, rng.integers(quality[0], quality[1] + 1))
 
 

@@ -13,7 +13,8 @@ from typing import Iterable
 
 import torch
 
-from ..errors import InputError
+from ..core.errors import InputError
+from ..modalities import Text
 
 PAD, CLS, UNK = "<pad>", "<cls>", "<unk>"
 _WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
@@ -52,7 +53,7 @@ class WordTokenizer:
         return ids
 
     def __call__(self, texts: list) -> dict[str, torch.Tensor]:
-        encoded = [self.encode(getattr(t, "text", t)) for t in texts]
+        encoded = [self.encode(t.text if isinstance(t, Text) else t) for t in texts]
         width = max(len(e) for e in encoded)
         ids = torch.zeros(len(encoded), width, dtype=torch.long)
         for row, e in enumerate(encoded):

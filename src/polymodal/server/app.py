@@ -11,7 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
-from ..errors import ModelNotFoundError, PolymodalError, TooLargeError
+from ..core.errors import ModelNotFoundError, PolymodalError, TooLargeError
+from ..core.version import __version__
+from ..modalities import Audio
+from ..systems.core import ItemResult, SystemStepError
+from ..systems.definition import builtin_systems
 from .batching import Batcher, QueueFull, run_isolated
 from .config import ServerConfig
 from .endpoints import ENDPOINTS, wav_base64
@@ -132,8 +136,6 @@ def system_fields(spec: dict) -> tuple[Field, ...]:
 
 
 def system_outputs(result) -> dict:
-    from ..modalities import Audio
-    from ..systems import SystemStepError
     if result.error:
         raise SystemStepError(result.error)
     return {name: wav_base64(v) if isinstance(v, Audio) else v for name, v in result.outputs.items()}
@@ -151,7 +153,7 @@ def add_system(app: FastAPI, service: Service, name: str, spec: dict) -> None:
             raw = await read_fields(request, service.config.limits)
             values = await asyncio.to_thread(service.decode, fields, raw)
             result = await service.answer(f"system:{name}", (), run_batch, values)
-            return JSONResponse(system_outputs(result) if hasattr(result, "error") else result)
+            return JSONResponse(system_outputs(result) if isinstance(result, ItemResult) else result)
         except Exception as error:              # noqa: BLE001
             return error_response(error)
     app.post(f"/v1/systems/{name}", summary=spec.get("description", name), tags=["systems"], name=f"system-{name}",
@@ -160,8 +162,6 @@ def add_system(app: FastAPI, service: Service, name: str, spec: dict) -> None:
 
 def create_app(config: ServerConfig | None = None):
     """The ASGI app (FastAPI inside a guard that bounds request bodies)."""
-    from .. import __version__
-    from ..systems.definition import builtin_systems
     config = config or ServerConfig()
     service = Service(config)
     app = FastAPI(title="polymodal", version=__version__,

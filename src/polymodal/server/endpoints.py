@@ -11,7 +11,11 @@ import io
 
 import numpy as np
 
-from ..registry import Registry
+from ..core.errors import InputError
+from ..core.registry import Registry
+from ..models.diffusion import SCHEDULERS
+from ..tasks.edit import edit, parse_instruction
+from ..tasks.generate import check_prompts, draw
 from .inputs import Field
 
 ENDPOINTS: Registry = Registry("endpoint")
@@ -39,8 +43,6 @@ def wav_base64(audio) -> str:
 
 
 def check_scheduler(name: str) -> None:
-    from ..errors import InputError
-    from ..models.diffusion import SCHEDULERS
     if name not in SCHEDULERS:
         raise InputError(f"field scheduler: {name!r} is not one of {', '.join(SCHEDULERS)}")
 
@@ -93,7 +95,6 @@ class AskEndpoint(Endpoint):
 
     @staticmethod
     def prepare(values):
-        from ..errors import InputError
         if values["question"] is None and values["audio"] is None:
             raise InputError("field question or audio is required: the question typed or spoken")
 
@@ -133,7 +134,6 @@ class ClassifyEndpoint(Endpoint):
 
     @staticmethod
     def prepare(values):
-        from ..errors import InputError
         if (values["labels"] is None) == (values["examples"] is None):
             raise InputError("give labels (zero-shot) or examples with example_labels (few-shot)")
         if values["labels"] is not None and len(values["labels"]) < 2:
@@ -175,7 +175,6 @@ class EmbedEndpoint(Endpoint):
 
     @staticmethod
     def prepare(values):
-        from ..errors import InputError
         if (values["image"] is None) == (values["text"] is None):
             raise InputError("give one of the fields image or text")
 
@@ -232,9 +231,10 @@ class GenerateEndpoint(Endpoint):
     def run(pool, batch):
         model = pool.get("generate").model
         prompts = [v["prompt"] for v in batch]
-        model.check_prompts(prompts)
+        check_prompts(model, prompts)
         v0 = batch[0]
-        images = model.sample(prompts, [v["seed"] for v in batch], v0["steps"], v0["guidance"], v0["scheduler"])
+        images = draw(model, prompts, [v["seed"] for v in batch], v0["steps"], v0["guidance"], v0["scheduler"],
+                      batch_size=len(prompts))
         return [{"image": png_base64(im)} for im in images]
 
 
@@ -251,15 +251,13 @@ class EditEndpoint(Endpoint):
 
     @staticmethod
     def prepare(values):
-        from ..tasks.edit import parse_instruction
         parse_instruction(values["instruction"])
         check_scheduler(values["scheduler"])
 
     @staticmethod
     def run(pool, batch):
-        from ..tasks.edit import edit
         v = batch[0]
-        image = edit(pool.get("generate").model, pool.get("ground"), v["image"], v["instruction"], v["seed"],
+        image = edit(pool.get("generate").model, pool.get("ground").model, v["image"], v["instruction"], v["seed"],
                      v["steps"], v["guidance"], v["scheduler"])
         return [{"image": png_base64(image)}]
 

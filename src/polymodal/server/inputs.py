@@ -9,7 +9,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from ..errors import InputError
+from ..core.errors import InputError
 from ..modalities import Audio, Image
 
 KINDS = ("image", "images", "audio", "text", "int", "float", "list")

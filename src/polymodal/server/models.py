@@ -5,13 +5,17 @@ import threading
 import time
 from collections import OrderedDict
 
-from ..errors import ModelNotFoundError
+import torch
+
+from ..core.errors import ModelNotFoundError
+from ..inference.pipelines import load
+from ..loading import DEFAULTS, SPOKEN_DEFAULTS, default_model
+from ..systems.definition import load_system
 
 
 def weight_bytes(pipe) -> int:
     """Bytes of the torch weights behind a pipeline (0 for engines such as eSpeak)."""
-    import torch
-    model = getattr(pipe, "model", pipe)
+    model = pipe.model
     if not isinstance(model, torch.nn.Module):
         return 0
     tensors = list(model.parameters()) + list(model.buffers())
@@ -26,7 +30,6 @@ class ModelPool:
         self.lock = threading.Lock()
 
     def name(self, task: str, spoken: bool = False) -> str:
-        from ..hub import default_model
         name = self.models.get(task) or default_model(task, spoken)
         if name is None:
             raise ModelNotFoundError(f"this server has no model for {task}: start it with --model {task}=NAME_OR_DIR")
@@ -34,14 +37,12 @@ class ModelPool:
 
     def get(self, task: str, spoken: bool = False):
         """The task's pipeline, loaded now if it is not yet; `spoken` inputs may take another default."""
-        from ..hub import load
         name = self.name(task, spoken)
         key = task if name == self.name(task) else f"{task} (spoken)"
         return self.cached(key, lambda: load(task, name), weight_bytes)
 
     def system(self, name: str):
         """A built-in system, its steps' models loaded on first use (they count as its weight)."""
-        from ..systems.definition import load_system
         return self.cached(f"system:{name}", lambda: load_system(name), lambda s: 4 * s.parameters)
 
     def cached(self, key: str, build, size_of):
@@ -67,7 +68,6 @@ class ModelPool:
         return sum(size for _, size in self.loaded.values())
 
     def describe(self) -> dict:
-        from ..hub import DEFAULTS, SPOKEN_DEFAULTS
         configured = {t: self.name(t) for t in sorted(set(DEFAULTS) | set(self.models))}
         configured.update({f"{t} (spoken)": self.name(t, True) for t in SPOKEN_DEFAULTS
                            if self.name(t, True) != configured.get(t)})

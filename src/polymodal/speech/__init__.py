@@ -1,1 +1,3 @@
-"""Speech: eSpeak NG synthesis, the split's voices, and the spoken embedded world."""
+"""Speech tools that train nothing and know nothing of the embedded world: eSpeak NG through
+ctypes (espeak.py), transcript normalisation (text.py), the Griffin-Lim vocoder (vocoder.py)
+and the CTC lexicon beam search (ctc_beam.py). The spoken world is data/spoken/."""

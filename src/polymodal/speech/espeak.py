@@ -5,9 +5,9 @@
 
 eSpeak keeps one global state, so calls are serialised with a lock. Its output is not
 bit-exact from call to call: the same text and voice come out a few milliseconds longer or
-shorter depending on what was spoken before in the process (measured: 39,319-39,599 samples
-for one sentence; neither srand nor espeak_ng_SetRandSeed fixes it). The spoken world is
-therefore deterministic in its texts and voices, not in its samples.
+shorter depending on what was spoken before in the process (neither srand nor
+espeak_ng_SetRandSeed fixes it). The spoken world is therefore deterministic in its texts
+and voices, not in its samples.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError, InputError
+from ..core.errors import ConfigError, InputError
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000           # without it eSpeak calls exit() when its data fails to load

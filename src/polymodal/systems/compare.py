@@ -14,9 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
+from ..data.spoken.questions import question_audio as rendition
+from ..data.spoken.questions import variant_of
+from ..data.world import parse_spec, shapes
+from ..inference.pipelines import load
+from ..modalities import Audio, Image
 from ..processors.text import split_words
+from ..speech.text import normalize_transcript
 from ..tasks import vqa
+from ..tasks.metrics.answers import answer_metrics
 from .core import System
 
 
@@ -49,7 +56,6 @@ def median_latency(answer_one, items, count: int = 30) -> float:
 
 
 def run_model(name: str | None, examples) -> Answers:
-    from ..hub import load
     pipe = load("vqa", name)
     items = flat(examples)
     answers, seconds = timed(lambda: [a.text for a in pipe.batch([(im, q.text) for im, q in items])])
@@ -60,13 +66,10 @@ def run_model(name: str | None, examples) -> Answers:
 def question_audio(q: vqa.Question):
     """The question spoken: its own file, or for generated scenes a rendition in a voice of
     the scene's split (test voices for test data: never heard in training)."""
-    from ..modalities import Audio
     if q.audio is not None:
         return Audio.open(q.audio)
     if q.key is None:
         raise InputError(f"question {q.text!r} has no audio (give an audio column, or use shapes: data)")
-    from ..speech.questions import question_audio as rendition
-    from ..speech.questions import variant_of
     split, seed, scene, k = q.key
     return rendition(q.text, split, seed, variant_of(scene, k, split))
 
@@ -74,7 +77,6 @@ def question_audio(q: vqa.Question):
 def system_items(examples, inputs: dict | None = None) -> list[dict]:
     """One item per question: the image and the question typed, and spoken too when the
     system takes audio (a voice assistant)."""
-    from ..modalities import Image
     spoken = "audio" in (inputs or {})
     return [{"image": Image.open(im), "question": q.text, **({"audio": question_audio(q)} if spoken else {})}
             for im, q in flat(examples)]
@@ -82,8 +84,6 @@ def system_items(examples, inputs: dict | None = None) -> list[dict]:
 
 def heard_back(results, recognizer: str) -> list[str]:
     """A system's spoken answers (its `audio` output) as a recogniser hears them."""
-    from ..hub import load
-    from ..speech.text import normalize_transcript
     listen = load("transcribe", recognizer)
     spoken = [i for i, r in enumerate(results) if "audio" in r.outputs]
     heard = listen.batch([results[i].outputs["audio"] for i in spoken])
@@ -145,7 +145,6 @@ REFERENCES = {"sort-of-clevr": ("caption", "caption"), "signs": ("text", "transc
 def references(spec: str, seed: int, n: int) -> dict[str, list]:
     """The true intermediate value of each question's scene (its caption, or the words written
     in it), for generated data; none for manifests."""
-    from ..data.world import parse_spec, shapes
     if not spec.startswith("shapes:"):
         return {}
     preset, split = parse_spec(spec)
@@ -165,7 +164,7 @@ def compare(model: str | None, system: System, examples: list[vqa.VQAExample], r
     system_answers, results = run_system(system, examples)
     rows = []
     for a in (model_answers, system_answers):
-        rows.append({"name": a.name, "kind": a.kind, **vqa.metrics(questions, a.answers),
+        rows.append({"name": a.name, "kind": a.kind, **answer_metrics(questions, a.answers),
                      "latency_ms": round(1000 * a.latency_s, 2),
                      "questions_per_s": round(len(questions) / a.seconds, 1), "parameters": a.parameters,
                      **({"failed_items": a.failed} if a.failed else {})})

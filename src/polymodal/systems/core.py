@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import ConfigError, PolymodalError
+from ..core.errors import ConfigError, PolymodalError
 
 KINDS = ("image", "text", "audio", "boxes", "label")
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError, InputError
+from ..core.config import check_keys, check_mapping
+from ..core.errors import ConfigError, InputError
 from .core import Step, System
 from .steps import STEPS
 
@@ -42,8 +43,12 @@ def build_step(spec: dict) -> Step:
 BUILTIN = Path(__file__).parent / "builtin"
 
 
+SYSTEM_KEYS = ("name", "description", "inputs", "steps", "outputs")
+
+
 def build_system(spec: dict, models: dict | None = None) -> System:
     """models: step name -> model, overriding the definition's (e.g. {"vqa": "runs/x/model"})."""
+    check_keys(check_mapping(spec, "a system"), SYSTEM_KEYS, "a system definition")
     for key in ("inputs", "steps", "outputs"):
         if key not in spec:
             raise ConfigError(f"a system needs {key!r}")

@@ -11,22 +11,22 @@
 """
 from __future__ import annotations
 
-from ..errors import InputError
-from ..registry import Registry
+from ..core.errors import InputError
+from ..core.registry import Registry
+from ..engines.ocr import RapidOCRReader
+from ..inference.pipelines import load
 from .core import Step
 
 STEPS: Registry = Registry("system step")
 
 
 def pipeline(task: str, model: str | None):
-    from ..hub import load
     return load(task, model)
 
 
 def parameters(pipe) -> int:
     """Weights behind a pipeline (engines such as pocketsphinx or eSpeak count as 0)."""
-    model = getattr(pipe, "model", None)
-    return model.num_parameters() if hasattr(model, "num_parameters") else 0
+    return pipe.model.num_parameters()
 
 
 @STEPS.register("caption")
@@ -58,7 +58,6 @@ def text_qa_step(model: str | None = None) -> Step:
 
 @STEPS.register("read-text")
 def read_text_step(model: str | None = None) -> Step:
-    from ..ocr import RapidOCRReader
     if model not in (None, "rapidocr"):
         raise InputError(f"read-text: unknown OCR engine {model!r}; known: rapidocr")
     reader = RapidOCRReader()

@@ -1,9 +1,17 @@
-"""Tasks: each knows its data, its batches and its metrics. TASKS maps a name to a task class
-with static methods load_examples, vocabulary, make_batch and evaluate, and optionally
-build_model(spec, examples) (default: encoders -> fusion -> head) and loss(outputs, targets)
-(default: cross-entropy over classes)."""
-from ..registry import Registry
-
-TASKS: Registry = Registry("task")
-
-from . import align, autoencode, caption, classify, generate, ground, speak, text_qa, transcribe, vqa  # noqa: E402,F401  (registration side effects)
+"""Tasks: each knows its data, how a model for it is built and fed, and how it is scored
+(the interface: tasks/base.py; metrics: tasks/metrics/). Importing this package registers
+every task in TASKS (tasks/registry.py)."""
+from . import (  # noqa: F401
+               align,
+               align_evals,
+               autoencode,
+               caption,
+               classify,
+               edit,
+               generate,
+               ground,
+               speak,
+               text_qa,
+               transcribe,
+               vqa,
+)

@@ -10,11 +10,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from ..errors import InputError
+from ..core.errors import InputError
+from ..data.manifest import read_manifest
+from ..data.scene_parser import parse
+from ..data.world import parse_spec, shapes
+from ..models.autoencoder import AutoencoderConfig, ImageAutoencoder
 from ..processors.image import ImageProcessor, to_uint8
-from . import TASKS
+from .base import TrainableTask
 from .image_text import open_image
+from .registry import TASKS
 
 BOX_TOLERANCE = 2     # px: how far a reconstructed object's box edge may move and still count as kept
 
@@ -29,16 +35,13 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
                   on_bad_rows: str = "fail", need_answers: bool = True):
     """Any preset's scenes (`shapes:<preset>:<split>`) or a manifest with an image column."""
     if spec.startswith("shapes:"):
-        from ..data.world import parse_spec, shapes
         preset, split = parse_spec(spec)
         return [ImageExample(s.image) for s in shapes(preset, split, seed, n)], None
-    from ..data.manifest import read_manifest
     manifest = read_manifest(spec, ("image",), columns, on_bad_rows, decode_files=True)
     return [ImageExample(r["image"], r.get("_row")) for r in manifest.rows], manifest
 
 
 def same_scene(original: np.ndarray, copy: np.ndarray) -> bool:
-    from ..data.scene_parser import parse
     a, b = parse(original), parse(copy)
     key = lambda o: (o.name, o.box)  # noqa: E731
     a, b = sorted(a, key=key), sorted(b, key=key)
@@ -47,40 +50,38 @@ def same_scene(original: np.ndarray, copy: np.ndarray) -> bool:
 
 
 @TASKS.register("autoencode")
-class AutoencodeTask:
-    name = "autoencode"
-    curve_metrics = ("scene_kept", "psnr")
-    load_examples = staticmethod(load_examples)
+class AutoencodeTask(TrainableTask):
+    """Image -> latent -> image: the autoencoder latent diffusion draws through."""
 
-    @staticmethod
-    def vocabulary(examples) -> tuple[list[str], list[str]]:
+    model_task = "autoencode"
+    chooses_fusion = False
+    default_data = "shapes:shapes:train"
+    curve_metrics = ("scene_kept", "psnr")
+
+    def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True):
+        return load_examples(spec, seed, n, columns, on_bad_rows, need_answers)
+
+    def vocabulary(self, examples) -> tuple[list[str], list[str]]:
         return [], []
 
-    @staticmethod
-    def modalities(examples) -> list[str]:
+    def modalities(self, examples) -> list[str]:
         return ["image"]
 
-    @staticmethod
-    def build_model(spec: dict, examples):
-        from ..models.autoencoder import AutoencoderConfig, ImageAutoencoder
-        return ImageAutoencoder(AutoencoderConfig.from_dict(spec))
+    def build_model(self, spec: dict, examples):
+        return ImageAutoencoder(AutoencoderConfig.from_dict(spec, "autoencode model"))
 
-    @staticmethod
-    def make_batch(model, examples, rng, cfg):
+    def make_batch(self, model, examples, rng):
         images = ImageProcessor(model.config.image_size)([open_image(ex.image) for ex in examples])
         return {"images": images}, {"images": images, "kl_weight": model.config.kl_weight}
 
-    @staticmethod
-    def loss(outputs, targets):
+    def loss(self, outputs, targets):
         """L1 keeps flat colours flat and edges sharp; MSE punishes the rare far-off pixel."""
         reconstruction, kl = outputs
         error = reconstruction.float() - targets["images"]
         return error.abs().mean() + error.pow(2).mean() + targets["kl_weight"] * kl.float()
 
-    @staticmethod
     @torch.no_grad()
-    def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:
-        from tqdm.auto import tqdm
+    def evaluate(self, model, examples, batch_size=64, device=None, progress=False) -> dict:
         if not examples:
             raise InputError("no images to evaluate")
         model.eval()

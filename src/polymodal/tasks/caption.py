@@ -1,29 +1,25 @@
 """Image captioning: image -> a sentence describing it."""
 from __future__ import annotations
 
-import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from ..errors import InputError
+from ..core.errors import InputError
+from ..core.results import Caption
 from ..layers import to_device
-from . import TASKS, image_text
-from ..data.shapes_preset import parse_caption
-from .caption_metrics import SceneTruth, bleu_cider, fact_scores, words
-from .image_text import ImageTextExample, open_image
-
+from ..models.captioner import Captioner, CaptionerConfig
+from ..processors.text import WordTokenizer
+from .image_text import ImageTextExample, ImageTextTask, jpeg_augmented, open_image
+from .metrics.caption import caption_metrics
+from .registry import TASKS
 
 CaptionExample = ImageTextExample        # an image and its reference captions
 
 
-load_examples = image_text.load_examples
-vocabulary = image_text.vocabulary
-
-
 @torch.no_grad()
-def generate(model, examples: list[ImageTextExample], batch_size: int = 64, beams: int = 1, device=None,
-             progress: bool = False, guidance: float | None = None):
-    """-> list of Caption (text, score), one per example; guidance None = the model's own."""
-    from tqdm.auto import tqdm
+def caption_images(model, examples: list[ImageTextExample], batch_size: int = 64, beams: int = 1, device=None,
+                   progress: bool = False, guidance: float | None = None) -> list[Caption]:
+    """One Caption (text, score) per example; guidance None = the model's own."""
     model.eval()
     device = device or next(model.parameters()).device
     out = []
@@ -34,57 +30,40 @@ def generate(model, examples: list[ImageTextExample], batch_size: int = 64, beam
     return out
 
 
-def metrics(examples: list[ImageTextExample], generated: list[str]) -> dict:
-    if any(not ex.captions for ex in examples):
-        raise InputError("caption evaluation needs a reference caption for every image")
-    out = {"images": len(examples), **bleu_cider(generated, [ex.captions for ex in examples]),
-           "exact_match": float(np.mean([words(g) in {words(c) for c in ex.captions}
-                                         for g, ex in zip(generated, examples)]))}
-    # Fact-F1 reads captions in the shapes grammar; other references (sort-of-clevr's object
-    # lists, a user's free text) would score as all-unparsed, so it is left out for them.
-    if all(not parse_caption(ex.captions[0]).unparsed for ex in examples):
-        out.update(fact_scores(generated, [SceneTruth.build(ex.captions[0], ex.objects) for ex in examples]))
-    return out
-
-
 @TASKS.register("caption")
-class CaptionTask:
-    name = "caption"
-    curve_metrics = ("fact_f1", "exact_match")
-    load_examples = staticmethod(load_examples)
-    vocabulary = staticmethod(vocabulary)
+class CaptionTask(ImageTextTask):
+    """Image -> a sentence describing it (a captioner: image encoder and text decoder)."""
 
-    @staticmethod
-    def modalities(examples) -> list[str]:
+    model_task = "caption"
+    curve_metrics = ("fact_f1", "exact_match")
+    eval_options = ("beams", "guidance")
+
+    def modalities(self, examples) -> list[str]:
         return ["image"]
 
-    @staticmethod
-    def build_model(spec: dict, examples):
-        from ..models.captioner import Captioner, CaptionerConfig
-        from ..processors.text import WordTokenizer
-        texts, _ = vocabulary(examples)
-        spec = {**spec, "vocab": spec.get("vocab") or WordTokenizer.build(texts).vocab}
-        return Captioner(CaptionerConfig.from_dict(spec))
+    def own_model_spec(self, encoders: dict, hidden: int) -> dict:
+        return {"image_encoder": encoders.get("image", {"name": "cnn", "config": {}}), "dim": hidden}
 
-    @staticmethod
-    def make_batch(model, examples, rng, cfg):
+    def build_model(self, spec: dict, examples):
+        texts, _ = self.vocabulary(examples)
+        spec = {**spec, "vocab": spec.get("vocab") or WordTokenizer.build(texts).vocab}
+        return Captioner(CaptionerConfig.from_dict(spec, "caption model"))
+
+    def make_batch(self, model, examples, rng):
         """One reference caption per image, drawn at random when there are several."""
         if any(not ex.captions for ex in examples):
             raise InputError("training needs a caption for every image")
         if rng is not None:
-            examples = [image_text.jpeg_augmented(ex, rng, cfg) for ex in examples]
+            examples = [jpeg_augmented(ex, rng, self.options) for ex in examples]
         captions = [ex.captions[int(rng.integers(len(ex.captions)))] if rng is not None else ex.captions[0]
                     for ex in examples]
         batch = model.preprocess({"image": [open_image(ex.image) for ex in examples], "caption": captions})
         return batch, batch.pop("targets")
 
-    @staticmethod
-    def loss(logits, targets):
+    def loss(self, logits, targets):
         return torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=0)
 
-    @staticmethod
-    def evaluate(model, examples, batch_size=64, device=None, progress=False, beams: int = 1,
+    def evaluate(self, model, examples, batch_size=64, device=None, progress=False, beams: int = 1,
                  guidance: float | None = None) -> dict:
-        captions = generate(model, examples, batch_size, beams, device, progress, guidance)
-        return metrics(examples, [c.text for c in captions])
-
+        captions = caption_images(model, examples, batch_size, beams, device, progress, guidance)
+        return caption_metrics(examples, [c.text for c in captions])

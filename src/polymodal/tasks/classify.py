@@ -5,8 +5,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
-from . import TASKS, common
+from ..core.errors import InputError
+from ..data.manifest import read_manifest
+from ..modalities import Audio, Image
+from .base import TrainableTask
+from .label_prediction import label_targets, predict_labels
+from .metrics.answers import label_metrics
+from .registry import TASKS
 
 MODALITY_COLUMNS = ("image", "text", "audio")
 
@@ -19,7 +24,6 @@ class ClassifyExample:
 
 
 def open_value(modality: str, value):
-    from ..modalities import Audio, Image
     if modality == "image":
         return value if isinstance(value, np.ndarray) else Image.open(value)
     if modality == "audio":
@@ -33,18 +37,12 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
     if spec.startswith("shapes:"):
         raise InputError(f"{spec}: classification reads a manifest (image/text/audio + label); "
                          f"for questions about generated scenes use the vqa task")
-    from ..data.manifest import read_manifest
     manifest = read_manifest(spec, ("label",) if need_answers else (), columns, on_bad_rows, decode_files=True)
     present = [m for m in MODALITY_COLUMNS if all(r.get(m) not in (None, "") for r in manifest.rows)]
     if not present:
         raise InputError(f"{spec}: no column among {', '.join(MODALITY_COLUMNS)} is filled in every row")
     examples = [ClassifyExample({m: r[m] for m in present}, r.get("label"), r.get("_row")) for r in manifest.rows]
     return examples, manifest
-
-
-def vocabulary(examples: list[ClassifyExample]) -> tuple[list[str], list[str]]:
-    texts = [ex.values["text"] for ex in examples if "text" in ex.values]
-    return texts, sorted({str(ex.label) for ex in examples if ex.label is not None})
 
 
 def make_batch(model, examples: list[ClassifyExample]):
@@ -56,46 +54,33 @@ def make_batch(model, examples: list[ClassifyExample]):
 
 def predict(model, examples, batch_size: int = 64, device=None, progress: bool = False):
     """-> (predicted labels, their probabilities)."""
-    _, labels, scores = common.predict(model, examples, make_batch, batch_size, device, progress)
+    _, labels, scores = predict_labels(model, examples, make_batch, batch_size, device, progress)
     return labels, scores
 
 
-def metrics(truth: list[str], predicted: list[str]) -> dict:
-    """accuracy, macro F1 and accuracy per true label."""
-    truth = [str(t) for t in truth]
-    out = {"accuracy": float(np.mean([t == p for t, p in zip(truth, predicted)])), "items": len(truth)}
-    f1s, per_label = [], {}
-    for label in sorted(set(truth) | set(predicted)):
-        tp = sum(t == p == label for t, p in zip(truth, predicted))
-        n_pred, n_true = predicted.count(label), truth.count(label)
-        f1s.append(2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0)
-        if n_true:
-            per_label[label] = tp / n_true
-    out["macro_f1"] = float(np.mean(f1s))
-    out["per_label"] = per_label
-    return out
-
-
 @TASKS.register("classify")
-class ClassifyTask:
-    name = "classify"
-    curve_metrics = ("accuracy", "macro_f1")
-    load_examples = staticmethod(load_examples)
-    vocabulary = staticmethod(vocabulary)
+class ClassifyTask(TrainableTask):
+    """A manifest's image / text / audio columns -> its label column."""
 
-    @staticmethod
-    def modalities(examples) -> list[str]:
+    model_task = "classify"
+    curve_metrics = ("accuracy", "macro_f1")
+
+    def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True):
+        return load_examples(spec, seed, n, columns, on_bad_rows, need_answers)
+
+    def vocabulary(self, examples):
+        texts = [ex.values["text"] for ex in examples if "text" in ex.values]
+        return texts, sorted({str(ex.label) for ex in examples if ex.label is not None})
+
+    def modalities(self, examples) -> list[str]:
         return [m for m in MODALITY_COLUMNS if all(m in ex.values for ex in examples)]
 
-    @staticmethod
-    def make_batch(model, examples, rng, cfg):
+    def make_batch(self, model, examples, rng):
         batch, _ = make_batch(model, examples)
         if any(ex.label is None for ex in examples):
             raise InputError("training needs a label for every row")
-        return batch, common.label_targets(model, [str(ex.label) for ex in examples], [ex.row for ex in examples],
-                                           "label")
+        return batch, label_targets(model, [str(ex.label) for ex in examples], [ex.row for ex in examples], "label")
 
-    @staticmethod
-    def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:
+    def evaluate(self, model, examples, batch_size=64, device=None, progress=False) -> dict:
         predicted, _ = predict(model, examples, batch_size, device, progress)
-        return metrics([ex.label for ex in examples], predicted)
+        return label_metrics([ex.label for ex in examples], predicted)

@@ -16,10 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data import shapes_preset
+from ..core.errors import InputError
+from ..data import draw, shapes_preset
 from ..data.scene_parser import ParsedObject, parse
 from ..data.sort_of_clevr import COLOURS
-from ..errors import InputError
+from ..data.world import parse_spec, shapes
+from ..loading import load_model
+from ..modalities import Image
+from ..processors.image import ImageProcessor
+from .base import Task
+from .generate import draws_layouts
+from .ground import GroundExample, locate
+from .metrics.edit import edit_metrics
+from .registry import TASKS
 
 SHAPE_NAMES = shapes_preset.SHAPES
 _NAME = rf"({'|'.join(COLOURS)}) ({'|'.join(SHAPE_NAMES)})"
@@ -70,8 +79,6 @@ class EditExample:
 def edit_examples(split: str, seed: int, n: int) -> list[EditExample]:
     """For each generated scene, one feasible edit of one of its objects, and the scene
     rendered as it should look afterwards."""
-    from ..data import draw
-    from ..data.world import shapes
     rng = np.random.default_rng([seed, 4242])
     out = []
     for scene in shapes("shapes", split, seed, n):
@@ -95,35 +102,6 @@ def edit_examples(split: str, seed: int, n: int) -> list[EditExample]:
     return out
 
 
-def same_place(a: ParsedObject, b: ParsedObject, tolerance: float = 2.0) -> bool:
-    return abs(a.centre[0] - b.centre[0]) <= tolerance and abs(a.centre[1] - b.centre[1]) <= tolerance
-
-
-def judge(before, after, instruction: Instruction) -> tuple[bool, bool]:
-    """(the change happened, every other object stayed). Read from the pixels of both."""
-    old, new = parse(before), parse(after)
-    target = [o for o in old if o.name == instruction.target]
-    others = [o for o in old if o.name != instruction.target]
-    kept = all(any(n.name == o.name and same_place(n, o) for n in new) for o in others)
-    if not target:
-        return False, kept
-    gone = not any(n.name == instruction.target and same_place(n, target[0], 4) for n in new)
-    if instruction.result is None:
-        return gone, kept
-    there = any(n.name == instruction.result and same_place(n, target[0], 4) for n in new)
-    return gone and there, kept
-
-
-def edit_metrics(examples: list[EditExample], results: list) -> dict:
-    judged = [judge(ex.image, res, parse_instruction(ex.instruction)) for ex, res in zip(examples, results)]
-    kinds = [parse_instruction(ex.instruction).kind for ex in examples]
-    return {"change_achieved": float(np.mean([c for c, _ in judged])),
-            "others_preserved": float(np.mean([k for _, k in judged])),
-            "by_kind": {k: float(np.mean([c for (c, _), kk in zip(judged, kinds) if kk == k]))
-                        for k in sorted(set(kinds))},
-            "edits": len(judged)}
-
-
 def objects_after(objects: list[ParsedObject], instruction: Instruction,
                   box: list[int]) -> list[shapes_preset.ShapeObject]:
     """The edited scene's objects: the parsed ones, the target changed (in its grounded box's
@@ -145,12 +123,10 @@ def objects_after(objects: list[ParsedObject], instruction: Instruction,
 
 def edit(model, grounder, image, instruction: str, seed: int = 0, steps: int = 25, guidance: float = 3.0,
          scheduler: str = "ddim") -> np.ndarray:
-    """The edited image (uint8 HxWx3): inpainting inside the grounded object's box."""
-    from ..modalities import Image
-    from ..processors.image import ImageProcessor
+    """The edited image (uint8 HxWx3): inpainting inside the box the grounding model finds."""
     parsed_instruction = parse_instruction(instruction)
     picture = Image.open(image)
-    found = grounder(picture, f"the {parsed_instruction.target}")
+    found = locate(grounder, [GroundExample(picture, f"the {parsed_instruction.target}")])[0]
     size = model.config.image_size
     if picture.array.shape[:2] != (size, size):
         raise InputError(f"{picture.source}: the model edits {size}x{size} images, this one is "
@@ -164,5 +140,30 @@ def edit(model, grounder, image, instruction: str, seed: int = 0, steps: int = 2
     prompt = shapes_preset.caption(after) if after else ""
     init = ImageProcessor(size)([picture.array])
     # a layout model draws the edited scene's own layout, not one planned afresh from the prompt
-    layout = {"layouts": [after]} if getattr(model, "layout_words", None) is not None else {}
+    layout = {"layouts": [after]} if draws_layouts(model) else {}
     return model.sample([prompt], [seed], steps, guidance, scheduler, init=init, strength=1.0, mask=mask, **layout)[0]
+
+
+@TASKS.register("edit")
+class EditTask(Task):
+    """Image + instruction -> the image edited: an evaluation of text-to-image models (which
+    draw the change) with the shipped grounder (which finds what to change)."""
+
+    model_task = "generate"
+    eval_options = ("steps", "guidance", "scheduler")
+
+    def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True):
+        preset, split = parse_spec(spec)
+        if preset != "shapes":
+            raise InputError(f"{spec}: edits are generated from the shapes preset (shapes:shapes:<split>)")
+        return edit_examples(split, seed, n), None
+
+    def evaluate(self, model, examples, batch_size=1, device=None, progress=False, steps: int = 25,
+                 guidance: float = 3.0, scheduler: str = "ddim") -> dict:
+        """Edit i draws its noise from seed i."""
+        grounder = load_model(task="ground")
+        results = [edit(model, grounder, ex.image, ex.instruction, i, steps, guidance, scheduler)
+                   for i, ex in enumerate(examples)]
+        instructions = [parse_instruction(ex.instruction) for ex in examples]
+        return {**edit_metrics([ex.image for ex in examples], results, instructions), "steps": steps,
+                "guidance": guidance}

@@ -6,13 +6,20 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from ..errors import InputError
+from ..core.errors import InputError
+from ..core.results import Grounding
+from ..data.manifest import read_manifest
+from ..data.world import parse_spec, shapes
 from ..layers import to_device
-from . import TASKS, image_text
-from .image_text import open_image
+from ..modalities import as_array
+from ..models.grounder import Grounder, GrounderConfig
+from ..processors.image import maybe_jpeg
+from .image_text import ImageTextTask, fill_text_vocab, open_image
+from .metrics.boxes import box_metrics
+from .registry import TASKS
 
 BOX_WEIGHT = 5.0     # weight of the L1 box loss (in image widths) beside the cell cross-entropy
 
@@ -33,41 +40,27 @@ def examples_from_scenes(scenes) -> list[GroundExample]:
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
                   on_bad_rows: str = "fail", need_answers: bool = True):
     if spec.startswith("shapes:"):
-        from ..data.world import parse_spec, shapes
         preset, split = parse_spec(spec)
         if preset != "shapes":
             raise InputError(f"{spec}: referring expressions come with the shapes preset (shapes:shapes:<split>)")
         return examples_from_scenes(shapes(preset, split, seed, n)), None
-    from ..data.manifest import read_manifest
     required = ("image", "phrase", "box") if need_answers else ("image", "phrase")
     manifest = read_manifest(spec, required, columns, on_bad_rows, decode_files=True)
     return [GroundExample(r["image"], r["phrase"], r.get("box"), r.get("kind"), r.get("_row"))
             for r in manifest.rows], manifest
 
 
-def vocabulary(examples: list[GroundExample]) -> tuple[list[str], list[str]]:
-    return [ex.phrase for ex in examples], []
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def make_inputs(model, examples: list[GroundExample]):
     """-> (batch for the model, [(width, height)] of each image)."""
     images = [open_image(ex.image) for ex in examples]
-    arrays = [getattr(im, "array", im) for im in images]
+    arrays = [as_array(im) for im in images]
     sizes = [(a.shape[1], a.shape[0]) for a in arrays]
     return model.preprocess({"image": arrays, "text": [ex.phrase for ex in examples]}), sizes
 
 
 @torch.no_grad()
-def locate(model, examples: list[GroundExample], batch_size: int = 128, device=None, progress: bool = False):
-    from tqdm.auto import tqdm
+def locate(model, examples: list[GroundExample], batch_size: int = 128, device=None,
+           progress: bool = False) -> list[Grounding]:
     model.eval()
     device = device or next(model.parameters()).device
     out = []
@@ -77,42 +70,30 @@ def locate(model, examples: list[GroundExample], batch_size: int = 128, device=N
     return out
 
 
-def metrics(examples: list[GroundExample], predicted: list) -> dict:
-    if any(ex.box is None for ex in examples):
-        raise InputError("grounding evaluation needs a box for every phrase")
-    ious = np.array([iou(p.box, ex.box) for p, ex in zip(predicted, examples)])
-    out = {"phrases": len(examples), "accuracy_iou50": float((ious >= 0.5).mean()), "mean_iou": float(ious.mean())}
-    for kind in sorted({ex.kind for ex in examples if ex.kind}):
-        chosen = np.array([ex.kind == kind for ex in examples])
-        out[f"{kind}_accuracy_iou50"] = float((ious[chosen] >= 0.5).mean())
-        out[f"{kind}_phrases"] = int(chosen.sum())
-    return out
-
-
 @TASKS.register("ground")
-class GroundTask:
-    name = "ground"
+class GroundTask(ImageTextTask):
+    """Image + referring phrase -> the box of what it names."""
+
+    model_task = "ground"
     curve_metrics = ("accuracy_iou50", "mean_iou")
-    load_examples = staticmethod(load_examples)
-    vocabulary = staticmethod(vocabulary)
+    data_options = ()
 
-    @staticmethod
-    def modalities(examples) -> list[str]:
-        return ["image", "text"]
+    def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True):
+        return load_examples(spec, seed, n, columns, on_bad_rows, need_answers)
 
-    @staticmethod
-    def build_model(spec: dict, examples):
-        from ..models.grounder import Grounder, GrounderConfig
-        return Grounder(GrounderConfig.from_dict(image_text.fill_text_vocab(spec, vocabulary(examples)[0])))
+    def vocabulary(self, examples):
+        return [ex.phrase for ex in examples], []
 
-    @staticmethod
-    def make_batch(model, examples, rng, cfg):
+    def build_model(self, spec: dict, examples):
+        return Grounder(GrounderConfig.from_dict(fill_text_vocab(spec, self.vocabulary(examples)[0]), "ground model"))
+
+    def make_batch(self, model, examples, rng):
         if any(ex.box is None for ex in examples):
             raise InputError("grounding training needs a box for every phrase")
-        if rng is not None and cfg.jpeg_augment:
-            from ..processors.image import maybe_jpeg
-            examples = [dataclasses.replace(ex, image=maybe_jpeg(ex.image, rng, cfg.jpeg_augment, cfg.jpeg_quality))
-                        for ex in examples]
+        options = self.options
+        if rng is not None and options.jpeg_augment:
+            examples = [dataclasses.replace(ex, image=maybe_jpeg(ex.image, rng, options.jpeg_augment,
+                                                                 options.jpeg_quality)) for ex in examples]
         batch, sizes = make_inputs(model, examples)
         boxes = torch.tensor([[v / s for v, s in zip(ex.box, (w, h, w, h))] for ex, (w, h) in zip(examples, sizes)],
                              dtype=torch.float32)
@@ -121,8 +102,7 @@ class GroundTask:
         cy = ((boxes[:, 1] + boxes[:, 3]) / 2 * side).long().clamp(0, side - 1)
         return batch, {"cell": cy * side + cx, "box": boxes}
 
-    @staticmethod
-    def loss(outputs, targets):
+    def loss(self, outputs, targets):
         """Cross-entropy over cells for the cell holding the box centre, plus L1 on that
         cell's box."""
         cell = targets["cell"]
@@ -131,6 +111,6 @@ class GroundTask:
         l1 = (outputs["boxes"][rows, cell].float() - targets["box"]).abs().sum(-1).mean()
         return ce + BOX_WEIGHT * l1
 
-    @staticmethod
-    def evaluate(model, examples, batch_size=128, device=None, progress=False) -> dict:
-        return metrics(examples, locate(model, examples, batch_size, device, progress))
+    def evaluate(self, model, examples, batch_size=128, device=None, progress=False) -> dict:
+        found = locate(model, examples, batch_size, device, progress)
+        return box_metrics([ex.box for ex in examples], [g.box for g in found], [ex.kind for ex in examples])

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
+from ..data.manifest import read_manifest
+from ..data.shapes_preset import grammar_words
+from ..data.world import parse_spec, shapes
+from ..modalities import Image
+from ..processors.image import maybe_jpeg
+from ..processors.text import WordTokenizer
+from .base import ImageAugmentOptions, TrainableTask
 
 
 @dataclass
@@ -20,7 +27,6 @@ class ImageTextExample:
 
 
 def open_image(image):
-    from ..modalities import Image
     return image if isinstance(image, np.ndarray) else Image.open(image)
 
 
@@ -59,12 +65,10 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
     """`shapes:shapes|sort-of-clevr:<split>` or a manifest with image (+ `required`) columns;
     extra_shapes: more shapes generated scenes may hold (see world.shapes)."""
     if spec.startswith("shapes:"):
-        from ..data.world import parse_spec, shapes
         preset, split = parse_spec(spec)
         if preset not in ("shapes", "sort-of-clevr"):
             raise InputError(f"{spec}: captions come with the shapes and sort-of-clevr presets")
         return examples_from_scenes(shapes(preset, split, seed, n, tuple(extra_shapes))), None
-    from ..data.manifest import read_manifest
     manifest = read_manifest(spec, ("image", *required) if need_answers else ("image",), columns, on_bad_rows,
                              decode_files=True)
     return examples_from_rows(manifest.rows), manifest
@@ -75,23 +79,46 @@ def vocabulary(examples: list[ImageTextExample]) -> tuple[list[str], list[str]]:
     return [c for ex in examples for c in ex.captions], []
 
 
-def jpeg_augmented(ex: ImageTextExample, rng: np.random.Generator, cfg) -> ImageTextExample:
-    """A training-time copy whose image may be JPEG re-encoded (cfg.jpeg_augment of the time)."""
-    from ..processors.image import maybe_jpeg
-    if not cfg.jpeg_augment:
+def jpeg_augmented(ex: ImageTextExample, rng: np.random.Generator, options: ImageAugmentOptions) -> ImageTextExample:
+    """A training-time copy whose image may be JPEG re-encoded (options.jpeg_augment of the time)."""
+    if not options.jpeg_augment:
         return ex
     out = copy.copy(ex)
-    out.image = maybe_jpeg(ex.image, rng, cfg.jpeg_augment, cfg.jpeg_quality)
+    out.image = maybe_jpeg(ex.image, rng, options.jpeg_augment, options.jpeg_quality)
     return out
 
 
 def fill_text_vocab(spec: dict, texts: list[str]) -> dict:
     """Give a new model's built-in text encoder its vocabulary: the data's words and the whole
     shapes grammar, so prompts naming pairs or shapes the data lacks still tokenize."""
-    from ..data.shapes_preset import grammar_words
-    from ..processors.text import WordTokenizer
     text_enc = spec.setdefault("text_encoder", {"name": "transformer", "config": {}})
     config = text_enc.setdefault("config", {})
     if text_enc["name"] == "transformer" and "vocab" not in config:
         config["vocab"] = WordTokenizer.build(list(texts) + grammar_words()).vocab
     return spec
+
+
+class ImageTextTask(TrainableTask):
+    """What the tasks over images and their descriptions share (captioning, alignment,
+    grounding): generated scenes or a manifest, JPEG augmentation, and a model of their own
+    kind built from an image encoder (and a text encoder)."""
+
+    chooses_fusion = False
+    default_data = "shapes:shapes:train"
+    data_options = ("extra_shapes",)
+    Options = ImageAugmentOptions
+
+    def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True,
+                      extra_shapes: tuple = ()):
+        return load_examples(spec, seed, n, columns, on_bad_rows, need_answers, extra_shapes=extra_shapes)
+
+    def vocabulary(self, examples):
+        return vocabulary(examples)
+
+    def modalities(self, examples) -> list[str]:
+        return ["image", "text"]
+
+    def own_model_spec(self, encoders: dict, hidden: int) -> dict:
+        return {"image_encoder": encoders.get("image", {"name": "cnn", "config": {}}),
+                "text_encoder": encoders.get("text", {"name": "transformer", "config": {}}), "dim": hidden}
+

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..errors import InputError
-from . import TASKS, classify
+from ..core.errors import InputError
+from ..data.manifest import read_manifest
+from ..data.world import parse_spec, shapes
+from .classify import ClassifyExample, ClassifyTask, predict
+from .metrics.answers import label_metrics, per_type
+from .registry import TASKS
 
 SEPARATOR = " ; "
 
@@ -22,7 +24,7 @@ def joined(context: str, question: str) -> str:
 
 
 @dataclass
-class TextQAExample(classify.ClassifyExample):
+class TextQAExample(ClassifyExample):
     family: str | None = None          # question type, for per-type accuracy
 
 
@@ -36,13 +38,11 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
     """`shapes:sort-of-clevr|signs:<split>` (each scene's caption or transcript with each of
     its questions), or a manifest with context, question and answer columns."""
     if spec.startswith("shapes:"):
-        from ..data.world import parse_spec, shapes
         preset, split = parse_spec(spec)
         if preset not in CONTEXT:
             raise InputError(f"{spec}: text question answering is generated from {' and '.join(CONTEXT)} scenes")
         return [TextQAExample({"text": joined(getattr(s, CONTEXT[preset]), q.question)}, q.answer, None, q.family)
                 for s in shapes(preset, split, seed, n) for q in s.questions], None
-    from ..data.manifest import read_manifest
     required = ("context", "question", "answer") if need_answers else ("context", "question")
     manifest = read_manifest(spec, required, columns, on_bad_rows)
     return [TextQAExample({"text": joined(r["context"], r["question"])}, r.get("answer"), r.get("_row"), r.get("family"))
@@ -50,17 +50,21 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
 
 
 @TASKS.register("text-qa")
-class TextQATask(classify.ClassifyTask):
-    name = "text-qa"
-    curve_metrics = ("accuracy",)
-    load_examples = staticmethod(load_examples)
-    unknown_words = True         # its context comes from a captioner or OCR: misread words become <unk>
+class TextQATask(ClassifyTask):
+    """A context text and a question -> an answer (the question answerer of systems)."""
 
-    @staticmethod
-    def evaluate(model, examples, batch_size=64, device=None, progress=False) -> dict:
-        predicted, _ = classify.predict(model, examples, batch_size, device, progress)
-        out = classify.metrics([ex.label for ex in examples], predicted)
-        right = np.array([str(ex.label) == p for ex, p in zip(examples, predicted)])
-        families = sorted({ex.family for ex in examples if ex.family})
-        out["per_type"] = {f: float(right[[ex.family == f for ex in examples]].mean()) for f in families}
+    model_task = "text-qa"
+    curve_metrics = ("accuracy",)
+    unknown_words = True         # its context comes from a captioner or OCR: misread words become <unk>
+    default_data = "shapes:sort-of-clevr:train"
+    default_fusion = "early:feature"      # one modality: the text read as one sequence
+
+    def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True):
+        return load_examples(spec, seed, n, columns, on_bad_rows, need_answers)
+
+    def evaluate(self, model, examples, batch_size=64, device=None, progress=False) -> dict:
+        predicted, _ = predict(model, examples, batch_size, device, progress)
+        out = label_metrics([ex.label for ex in examples], predicted)
+        out["per_type"] = per_type([str(ex.label) == p for ex, p in zip(examples, predicted)],
+                                   [ex.family for ex in examples])
         return out

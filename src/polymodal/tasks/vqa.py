@@ -11,9 +11,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..data import sort_of_clevr
-from ..errors import InputError
-from . import TASKS, common
+from ..core.errors import InputError
+from ..data.manifest import read_manifest
+from ..data.spoken.questions import question_features, variant_of
+from ..data.spoken.voices import SPLIT_VOICES
+from ..data.world import parse_spec, shapes
+from ..modalities import Image
+from ..models.reader import ReaderModel
+from ..processors.audio import augment_features
+from ..processors.image import maybe_jpeg
+from .base import ImageAugmentOptions, TrainableTask
+from .label_prediction import label_targets, predict_labels
+from .metrics.answers import answer_metrics
+from .registry import TASKS
 
 
 @dataclass
@@ -56,13 +66,6 @@ def as_flag(value) -> bool | None:
     return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(str(value).lower())
 
 
-def is_relational(q: Question) -> bool | None:
-    if q.relational is not None:
-        return q.relational
-    spec = sort_of_clevr.QUESTION_FAMILIES.get(q.family or "")
-    return None if spec is None else spec[1]
-
-
 def speakable(examples: list[VQAExample]) -> bool:
     """Every question has audio, or is a generated scene's that can be spoken."""
     return all(q.audio is not None or q.key is not None for ex in examples for q in ex.questions)
@@ -78,7 +81,6 @@ def spoken(q: Question, processor):
         return q.audio
     if q.key is None:
         raise InputError(f"question {q.text!r} has no audio (give an audio column, or use shapes: data)")
-    from ..speech.questions import question_features, variant_of
     split, seed, scene, k = q.key
     return question_features(q.text, split, seed, variant_of(scene, k, split), processor)
 
@@ -90,7 +92,6 @@ def heard(q: Question, processor, rng: np.random.Generator | None, feature_augme
     audio = spoken(q, processor)
     if rng is None or not feature_augment or rng.random() >= feature_augment:
         return audio
-    from ..processors.audio import augment_features
     features = audio if processor.is_features(audio) else processor.features(audio)
     return augment_features(features, rng, processor.cfg)
 
@@ -110,7 +111,6 @@ def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | Non
                questions_per_image: int | None = None, ask_by: str | None = None, feature_augment: float = 0.0):
     """-> (batch for model.forward, the Question objects in row order). feature_augment: the
     probability that a spoken question's features are augmented (training: needs rng)."""
-    from ..modalities import Image
     images, questions, index = [], [], []
     for i, ex in enumerate(examples):
         qs = ex.questions
@@ -128,26 +128,10 @@ def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | Non
     return batch, questions
 
 
-def metrics(questions: list[Question], predicted: list[str]) -> dict:
-    """accuracy, relational / non-relational accuracy and accuracy per question type."""
-    right = np.array([q.answer == p for q, p in zip(questions, predicted)], dtype=float)
-    out = {"accuracy": float(right.mean()) if len(right) else 0.0, "questions": len(right)}
-    rel = [is_relational(q) for q in questions]
-    for name, flag in (("relational_accuracy", True), ("non_relational_accuracy", False)):
-        picked = [r for r, f in zip(right, rel) if f is flag]
-        if picked:
-            out[name] = float(np.mean(picked))
-    families = sorted({q.family for q in questions if q.family})
-    if families:
-        out["per_type"] = {f: float(np.mean([r for r, q in zip(right, questions) if q.family == f]))
-                           for f in families}
-    return out
-
-
 def predict(model, examples: list[VQAExample], batch_size: int = 64, device=None, progress: bool = False,
             ask_by: str | None = None):
     """-> (questions in order, predicted answers, their probabilities)."""
-    return common.predict(model, examples, lambda m, chunk: make_batch(m, chunk, ask_by=ask_by), batch_size, device,
+    return predict_labels(model, examples, lambda m, chunk: make_batch(m, chunk, ask_by=ask_by), batch_size, device,
                           progress)
 
 
@@ -155,16 +139,13 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
                   on_bad_rows: str = "fail", need_answers: bool = True, spoken: bool | str = False):
     """`shapes:<preset>:<split>` or a manifest path -> (examples, manifest or None).
     spoken: generated scenes also speak their questions, in the split's voices (True) or in
-    a named voice set of speech/voices.py (e.g. "train-accents")."""
+    a named voice set of data/spoken/voices.py (e.g. "train-accents")."""
     if spec.startswith("shapes:"):
-        from ..data.world import parse_spec, shapes
-        from ..speech.voices import SPLIT_VOICES
         preset, split = parse_spec(spec)
         voices = spoken if isinstance(spoken, str) else split
         if spoken and voices not in SPLIT_VOICES:
             raise InputError(f"spoken: no voice set {voices!r} (known: {', '.join(SPLIT_VOICES)})")
         return examples_from_scenes(shapes(preset, split, seed, n), voices if spoken else None, seed), None
-    from ..data.manifest import read_manifest
     required = ("image", "question", "answer") if need_answers else ("image", "question")
     manifest = read_manifest(spec, required, columns, on_bad_rows, decode_files=True)
     return examples_from_rows(manifest.rows), manifest
@@ -178,53 +159,70 @@ def vocabulary(examples: list[VQAExample]) -> tuple[list[str], list[str]]:
     return texts, answers
 
 
-def augmented(ex: VQAExample, rng: np.random.Generator, cfg) -> VQAExample:
+def augmented(ex: VQAExample, rng: np.random.Generator, options: VQAOptions) -> VQAExample:
     """A training-time copy of the example whose image may be JPEG re-encoded."""
-    from ..processors.image import maybe_jpeg
-    return VQAExample(maybe_jpeg(ex.image, rng, cfg.jpeg_augment, cfg.jpeg_quality), ex.questions)
+    return VQAExample(maybe_jpeg(ex.image, rng, options.jpeg_augment, options.jpeg_quality), ex.questions)
+
+
+@dataclass
+class VQAOptions(ImageAugmentOptions):
+    questions_per_image: int | None = None   # questions of each image per step, drawn at random (None: all)
+    feature_augment: float = 0.0      # spoken questions given as cached features: probability of a
+                                      # vocal-tract warp, tempo change and SpecAugment masks
 
 
 @TASKS.register("vqa")
-class VQATask:
-    """What the trainer and the CLI need to know about VQA."""
+class VQATask(TrainableTask):
+    """Image + question (typed or spoken) -> one answer from a closed vocabulary."""
 
-    name = "vqa"
+    model_task = "vqa"
+    default_data = "shapes:sort-of-clevr:train"
     curve_metrics = ("accuracy", "relational_accuracy", "non_relational_accuracy", "speech_accuracy")
-    load_examples = staticmethod(load_examples)
-    vocabulary = staticmethod(vocabulary)
+    data_options = ("spoken",)
+    eval_options = ("ask_by",)
+    Options = VQAOptions
 
-    @staticmethod
-    def modalities(examples) -> list[str]:
+    def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True,
+                      spoken: bool | str = False):
+        return load_examples(spec, seed, n, columns, on_bad_rows, need_answers, spoken)
+
+    def vocabulary(self, examples):
+        return vocabulary(examples)
+
+    def modalities(self, examples) -> list[str]:
         return ["image", "text"] + (["audio"] if speakable(examples) else [])
 
-    @staticmethod
-    def make_batch(model, examples, rng, cfg):
-        if cfg.jpeg_augment and rng is not None:
-            examples = [augmented(ex, rng, cfg) for ex in examples]
-        ask_by, teach = None, bool(getattr(model.config, "read_as", None)) and rng is not None
+    def make_batch(self, model, examples, rng):
+        options = self.options
+        if options.jpeg_augment and rng is not None:
+            examples = [augmented(ex, rng, options) for ex in examples]
+        ask_by, teach = None, isinstance(model, ReaderModel) and rng is not None
         if teach:
-            ask_by = "both"            # the typed question teaches the speech reader (MultimodalModel.teach)
+            ask_by = "both"            # the typed question teaches the speech reader (ReaderModel.teach)
         elif "text" in model.encoders and "audio" in model.encoders and rng is not None:
             ask_by = ASK_BY[int(rng.integers(len(ASK_BY)))]   # one model for typed and spoken questions
-        batch, questions = make_batch(model, examples, rng, cfg.questions_per_image, ask_by, cfg.feature_augment)
+        batch, questions = make_batch(model, examples, rng, options.questions_per_image, ask_by,
+                                      options.feature_augment)
         if any(q.answer is None for q in questions):
             raise InputError("training needs an answer for every question")
         batch["teach"] = teach
-        return batch, common.label_targets(model, [q.answer for q in questions], [q.row for q in questions], "answer")
+        return batch, label_targets(model, [q.answer for q in questions], [q.row for q in questions], "answer")
 
-    @staticmethod
-    def loss(outputs, targets) -> torch.Tensor:
+    def loss(self, outputs, targets) -> torch.Tensor:
         if isinstance(outputs, dict):          # a speech reader taught: its distillation loss too
             return torch.nn.functional.cross_entropy(outputs["logits"].float(), targets) + outputs["read_loss"]
         return torch.nn.functional.cross_entropy(outputs.float(), targets)
 
-    @staticmethod
-    def evaluate(model, examples, batch_size=64, device=None, progress=False, ask_by: str | None = None) -> dict:
+    def evaluate(self, model, examples, batch_size=64, device=None, progress=False, ask_by: str | None = None) -> dict:
         """With ask_by None, a model that takes both typed and spoken questions, on examples
         that can be spoken (a training run's validation), is scored both ways."""
         questions, answers, _ = predict(model, examples, batch_size, device, progress, ask_by)
-        out = metrics(questions, answers)
+        out = answer_metrics(questions, answers)
         if ask_by is None and {"text", "audio"} <= set(model.modalities) and examples and speakable(examples):
             questions, answers, _ = predict(model, examples, batch_size, device, progress, "speech")
-            out.update({f"speech_{k}": v for k, v in metrics(questions, answers).items() if k.endswith("accuracy")})
+            out.update({f"speech_{k}": v for k, v in answer_metrics(questions, answers).items()
+                        if k.endswith("accuracy")})
         return out
+
+    def eval_data_options(self, eval_options: dict) -> dict:
+        return {"spoken": True} if eval_options.get("ask_by") in ("speech", "both") else {}

@@ -1,0 +1,125 @@
+"""`polymodal embed`, `search` and `classify`: the aligner's image-text embedding space."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ...core.errors import InputError
+from ...core.files import atomic_write
+from ...inference.pipelines import load
+from .inputs import IMAGE_SUFFIXES, batch_job, image_items, image_paths, read_lines
+
+
+def embed(args) -> int:
+    if Path(args.out).suffix.lower() == ".parquet":
+        if args.text or args.text_file:
+            raise InputError("a .parquet batch job embeds images; write text vectors to an .npz")
+        return batch_job(args, "embed", "image", args.image)
+    pipe = load("align", args.model)
+    if args.text or args.text_file:
+        names = list(args.text or []) + (read_lines(Path(args.text_file)) if args.text_file else [])
+        vectors, kind = pipe.embed_texts(names), "text"
+    else:
+        items = image_items(args, "embed")
+        names = [name for _, name in items]
+        vectors, kind = pipe.embed_images([im for im, _ in items], progress=sys.stderr.isatty()), "image"
+    path = save_vectors(Path(args.out), vectors, names, kind)
+    print(f"wrote {len(names)} {kind} vectors of size {vectors.shape[1]} to {path}", file=sys.stderr)
+    return 0
+
+
+def save_vectors(path: Path, vectors: np.ndarray, names: list[str], kind: str) -> Path:
+    """An .npz with `vectors` [N, D], `names` [N] and `kind`, written atomically."""
+    if path.suffix != ".npz":
+        raise InputError(f"{path}: embeddings are written as .npz")
+
+    def write(tmp):
+        with open(tmp, "wb") as f:     # a file object: np.savez would add .npz to a name
+            np.savez(f, vectors=vectors.astype(np.float32), names=np.array(names), kind=np.array(kind))
+    atomic_write(path, write)
+    return path
+
+
+def load_vectors(path: Path) -> tuple[np.ndarray, list[str], str]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["vectors"], [str(n) for n in data["names"]], str(data["kind"])
+    except (OSError, KeyError, ValueError) as e:
+        raise InputError(f"{path}: not an embeddings file written by `polymodal embed` ({e})") from None
+
+
+def gallery(pipe, source: str, args) -> tuple[np.ndarray, list[str]]:
+    """Image vectors and names from an .npz (polymodal embed), a folder, a .txt list or a manifest."""
+    path = Path(source)
+    if path.suffix == ".npz":
+        vectors, names, kind = load_vectors(path)
+        if kind != "image":
+            raise InputError(f"{path}: holds {kind} vectors; search needs an image gallery")
+        return vectors, names
+    if path.suffix.lower() in (".jsonl", ".csv") or source.startswith("shapes:"):
+        args.data, args.image = source, None
+        items = image_items(args, "search")
+    else:
+        items = [(p, str(p)) for p in image_paths(path)]
+    return pipe.embed_images([im for im, _ in items], progress=sys.stderr.isatty()), [n for _, n in items]
+
+
+def search(args) -> int:
+    pipe = load("align", args.model)
+    query = Path(args.query)
+    is_image = query.suffix.lower() in IMAGE_SUFFIXES
+    q = pipe.embed_images([query])[0] if is_image else pipe.embed_texts([args.query])[0]   # bad query: fail first
+    vectors, names = gallery(pipe, args.gallery, args)
+    if vectors.ndim != 2 or vectors.shape[1] != q.shape[0]:
+        raise InputError(f"{args.gallery}: its vectors have size {vectors.shape[-1]}, this model's {q.shape[0]}: "
+                         f"embed the gallery with the same model")
+    scores = vectors @ q
+    for rank, i in enumerate(np.argsort(-scores)[: args.k], 1):
+        if args.json:
+            print(json.dumps({"rank": rank, "image": names[i], "score": round(float(scores[i]), 4)}))
+        else:
+            print(f"{rank}\t{scores[i]:.3f}\t{names[i]}")
+    return 0
+
+
+def classify(args) -> int:
+    if bool(args.labels) == bool(args.examples):
+        raise InputError("classify needs either --labels \"a,b,...\" (zero-shot) or --examples DIR (few-shot)")
+    pipe = load("align", args.model)
+    items = image_items(args, "classify")
+    images = [im for im, _ in items]
+    if args.labels:
+        labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+        if len(labels) < 2:
+            raise InputError(f"--labels {args.labels!r}: give at least two labels, separated by commas")
+        results = [(r[0][0], r[0][1]) for r in pipe.classify(images, labels)]
+    else:
+        predicted = pipe.few_shot(images, support_images(Path(args.examples)), args.method, invariances(args))
+        results = [(p, None) for p in predicted]
+    for (_, name), (label, score) in zip(items, results):
+        if args.json:
+            print(json.dumps({"image": name, "label": label, **({"score": round(score, 4)} if score is not None else {})}))
+        elif len(items) == 1:
+            print(label)
+        else:
+            print(f"{name}\t{label}" + (f"\t{score:.3f}" if score is not None else ""))
+    return 0
+
+
+def support_images(folder: Path) -> dict[str, list[Path]]:
+    """--examples DIR: one subfolder of example images per class."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: --examples needs a folder with one subfolder of images per class")
+    classes = {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+               for d in sorted(folder.iterdir()) if d.is_dir()}
+    classes = {c: ims for c, ims in classes.items() if ims}
+    if len(classes) < 2:
+        raise InputError(f"{folder}: needs at least two class subfolders with images (found {len(classes)})")
+    return classes
+
+
+def invariances(args) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (args.invariant or "").split(",") if v.strip())

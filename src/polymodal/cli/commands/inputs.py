@@ -1,0 +1,103 @@
+"""Reading a verb's inputs from its arguments: one file, a folder, a .txt list, --data (a
+manifest or generated data), NAME=VALUE pairs; and a verb run as a batch job."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ...core.errors import InputError
+from ...data.manifest import parse_column_map, read_manifest, report_bad_rows
+from ...inference import batch
+from ...inference.batch_parts import items_from
+from ...tasks import image_text, vqa
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
+
+
+def ask_items(args) -> list[tuple]:
+    """(image, question, name to print) from IMAGE QUESTION, FOLDER QUESTION, LIST.txt QUESTION
+    or --data."""
+    if args.data:
+        if args.data.startswith("shapes:"):
+            examples, _ = vqa.load_examples(args.data, args.seed, args.n)
+            return [(ex.image, q.text, f"{args.data}#{i}") for i, ex in enumerate(examples) for q in ex.questions]
+        manifest = read_manifest(args.data, ("image", "question"), parse_column_map(args.column), args.on_bad_rows)
+        report_bad_rows(manifest)
+        return [(r["image"], r["question"], r["image"]) for r in manifest.rows]
+    if not args.image or not (args.question or getattr(args, "audio", None)):
+        raise InputError("ask needs IMAGE and QUESTION, or IMAGE --audio Q.wav (or --data MANIFEST)")
+    return [(p, args.question, str(p)) for p in image_paths(Path(args.image))]
+
+
+def image_paths(path: Path) -> list[Path]:
+    return files_from(path, IMAGE_SUFFIXES, "images")
+
+
+def files_from(path: Path, suffixes: set[str], what: str) -> list[Path]:
+    """One file, every file of a kind in a folder, or the files a .txt list names (one per
+    line, relative to the list's folder)."""
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes)
+        if not found:
+            raise InputError(f"{path}: no {what} in this folder")
+        return found
+    if path.suffix.lower() == ".txt":
+        return [p if p.is_absolute() else path.parent / p for p in map(Path, read_lines(path, what))]
+    return [path]
+
+
+def read_lines(path: Path, what: str = "lines of text") -> list[str]:
+    """The non-blank lines of a UTF-8 text file."""
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read this list of {what} ({e})") from None
+    if not lines:
+        raise InputError(f"{path}: the list names no {what}")
+    return lines
+
+
+def image_items(args, verb: str) -> list[tuple]:
+    """(image, name to print) from IMAGE (a file, a folder or a .txt list) or --data (a
+    manifest's images, each once, or generated shapes scenes)."""
+    if getattr(args, "data", None):
+        return [(ex.image, name) for ex, name in data_examples(args, image_text.load_examples, lambda ex: ex.image)]
+    if not args.image:
+        raise InputError(f"{verb} needs an IMAGE (a file, a folder or a .txt list) or --data MANIFEST")
+    return [(p, str(p)) for p in image_paths(Path(args.image))]
+
+
+def data_examples(args, load_examples, file_of) -> list[tuple]:
+    """--data for a verb: (example, name to print) for each example of a manifest (named by
+    its file, file_of(example)) or of generated data (named DATA#index); skipped rows reported."""
+    examples, manifest = load_examples(args.data, args.seed, args.n, parse_column_map(args.column), args.on_bad_rows,
+                                       need_answers=False)
+    report_bad_rows(manifest)
+    return [(ex, str(file_of(ex)) if manifest else f"{args.data}#{i}") for i, ex in enumerate(examples)]
+
+
+def batch_job(args, task: str, modality: str, given: str | None) -> int:
+    """`--out FILE.parquet`: the verb as a resumable batch job (inference/batch.py)."""
+    if not given and not args.data:
+        raise InputError(f"{task} --out {args.out} needs its inputs: a folder, a .txt list or --data MANIFEST")
+    paths = files_from(Path(given), IMAGE_SUFFIXES if modality == "image" else AUDIO_SUFFIXES,
+                       f"{modality} files") if given and not args.data else []
+    items = items_from(args.data, paths, modality, args.seed, args.n, parse_column_map(args.column),
+                                       args.on_bad_rows)
+    ray = {"address": args.ray_address, "workers": args.ray_workers} if args.ray else None
+    summary = batch.run(task, items, Path(args.out), args.model, args.chunk_size, args.on_bad_rows, ray=ray)
+    print(json.dumps(summary), file=sys.stderr)
+    return 0
+
+
+def pairs(values, what: str) -> dict[str, str]:
+    """Repeated NAME=VALUE flags (e.g. --model vqa=runs/x/model) -> {NAME: VALUE}."""
+    out = {}
+    for v in values or []:
+        key, sep, value = v.partition("=")
+        if not sep or not key:
+            raise InputError(f"{what} {v!r}: expected NAME=VALUE")
+        out[key.strip()] = value
+    return out

@@ -1,0 +1,60 @@
+"""`polymodal train`: a recipe, or flags, to a trained model folder."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from ...core.errors import InputError
+from ...data.manifest import parse_column_map
+from ...training import run as training_run
+from ...training.recipes import load_recipe
+
+
+def train(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.recipe:
+        recipe = load_recipe(args.recipe)
+    elif args.resume and not args.data:
+        recipe = training_run.saved_recipe(args.out)
+    else:
+        recipe = default_recipe(args)
+    if args.task:
+        recipe["task"] = args.task
+    if args.data:
+        recipe["data"] = {"spec": args.data, "seed": args.seed, "n": args.n}
+    if args.val:
+        recipe["val"] = {"spec": args.val, "seed": args.seed + 1, "n": args.val_n}
+    if args.fusion:
+        recipe["model"]["fusion"] = args.fusion
+        recipe["model"]["fusion_config"] = {}
+    if args.column:
+        recipe["columns"] = parse_column_map(args.column)
+    if args.on_bad_rows != "fail" or "on_bad_rows" not in recipe:
+        recipe["on_bad_rows"] = args.on_bad_rows
+    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("time_budget", "time_budget_s")):
+        if getattr(args, flag) is not None:
+            recipe.setdefault("train", {})[key] = getattr(args, flag)
+    if "data" not in recipe:
+        raise InputError("train needs --data or a --recipe that names its data")
+    result = training_run.run(recipe, args.out, resume=args.resume)
+    if os.environ.get("RANK", "0") == "0":        # under `accelerate launch`, one report
+        print(json.dumps(result, indent=2))
+        print(f"model saved in {Path(args.out) / 'model'}", file=sys.stderr)
+    return 0
+
+
+def default_recipe(args) -> dict:
+    """The recipe the flags describe: every modality gets an encoder (the data decides which
+    are kept), in the task's own model spec."""
+    task = training_run.trainable_task(args.task or "vqa")
+    if task.chooses_fusion and not args.fusion:
+        raise InputError("train needs --fusion (e.g. hybrid:cross-attention) or --recipe")
+    encoders = {"image": {"name": args.image_encoder, "config": {}}, "text": {"name": args.text_encoder, "config": {}},
+                "audio": {"name": "logmel", "config": {}}}
+    spec = task.model_spec(encoders, args.fusion, {}, 128)
+    return {"task": args.task or "vqa", "model": spec, "train": {}}

@@ -1,0 +1,9 @@
+"""What the parser must know without importing the library, so that `--help` and usage errors
+answer at once: the task names it offers as choices, and defaults several verbs share.
+tests/test_architecture.py checks the names against the task registry."""
+
+TRAINABLE_TASKS = ("vqa", "classify", "text-qa", "caption", "align", "ground", "transcribe", "speak", "generate",
+                   "autoencode")
+EVALUATIONS = TRAINABLE_TASKS + ("retrieve", "zero-shot", "few-shot", "edit")   # what `eval` can evaluate
+DRAW_GUIDANCE = 3.0                  # generate and edit: the classifier-free guidance scale by default
+RECOGNIZER = "asr-spoken-world"      # eval speak: the recogniser that listens to the synthesised speech

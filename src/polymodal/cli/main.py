@@ -1,0 +1,46 @@
+"""`polymodal VERB ...`: parse, run the verb, and turn any error a user caused into one line on
+stderr and exit status 2."""
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+
+from ..core.errors import PolymodalError
+from .parser import build_parser
+
+# verb -> (module of cli/commands, its function). A verb's module is imported when the verb
+# runs: the verbs import torch and the models, which `--help` and usage errors must not wait for.
+VERBS = {
+    "data": ("data", "data"), "train": ("train", "train"), "eval": ("evaluate", "evaluate"),
+    "caption": ("caption", "caption"), "transcribe": ("speech", "transcribe"), "speak": ("speech", "speak"),
+    "generate": ("generate", "generate"), "edit": ("generate", "edit"), "ground": ("ground", "ground"),
+    "embed": ("align", "embed"), "search": ("align", "search"), "classify": ("align", "classify"),
+    "ask": ("ask", "ask"), "compare-fusion": ("experiments", "compare_fusion"), "system": ("system", "system"),
+    "compare": ("system", "compare"), "serve": ("serve", "serve"), "demo": ("experiments", "demo"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module, function = VERBS[args.command]
+    try:
+        run = getattr(import_module(f"{__package__}.commands.{module}"), function)
+        return run(args) or 0
+    except PolymodalError as e:
+        print(f"polymodal: error: {e}".splitlines()[0], file=sys.stderr)
+        return 2
+    except BrokenPipeError:        # e.g. `polymodal eval ... | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # nothing left to flush at exit
+        return 0
+    except OSError as e:  # e.g. --out names an existing file, no permission, disk full
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"polymodal: error: {where}{e.strerror or e}".splitlines()[0], file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("polymodal: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Adapters of Hugging Face speech models: Whisper and other speech-to-text seq2seq models
+(transcribe), VITS / MMS-TTS (speak). Importing this module registers them."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from ..core.errors import InputError
+from ..core.results import Transcript
+from ..modalities import Audio
+from .base import HFAdapter, Processor, new_token_cap
+from .loading import load_pretrained, quiet
+from .registry import HF_ADAPTERS
+
+
+@HF_ADAPTERS.register("whisper")
+class HFRecognizer(HFAdapter):
+    """Whisper (or another speech-to-text seq2seq model with a feature extractor) as
+    polymodal's recogniser; audio longer than its window is read in windows and joined."""
+
+    task = "transcribe"
+
+    @staticmethod
+    def auto_class():
+        from transformers import AutoModelForSpeechSeq2Seq
+        return AutoModelForSpeechSeq2Seq
+
+    @classmethod
+    def from_pretrained(cls, directory):
+        from transformers import AutoProcessor
+
+        combined = load_pretrained(AutoProcessor, directory, "processor")
+        return cls(load_pretrained(cls.auto_class(), directory, "model"),
+                   Processor(tokenizer=combined.tokenizer, feature_extractor=combined.feature_extractor), directory)
+
+    @property
+    def rate(self) -> int:
+        return self.processor.feature_extractor.sampling_rate
+
+    def hold_weights_in(self, dtype: torch.dtype) -> None:
+        """Only the encoder: it is most of the compute and bf16 barely moves its output, while
+        the decoder's greedy choice between near-equal tokens is where bf16 changes the words
+        (docs/performance.md); the decoder in fp32 costs little."""
+        self.model.get_encoder().to(dtype)
+
+    @staticmethod
+    def dtype_of(part: nn.Module) -> torch.dtype:
+        return next(part.parameters()).dtype
+
+    def precision_of_weights(self, part: nn.Module):
+        """A part held in fp32 runs in fp32 even on a mixed-precision path."""
+        if self.dtype_of(part) == torch.float32:
+            return torch.autocast(self.model.device.type, enabled=False)
+        return contextlib.nullcontext()
+
+    @torch.no_grad()
+    def transcribe_audios(self, audios: list[Audio], batch_size: int = 16, expect: str | None = None,
+                          progress: bool = False) -> list[Transcript]:
+        """One Transcript per audio, read in the model's windows; `expect` and `progress`
+        are accepted for the task's interface (tasks/transcribe.py) and not used."""
+        extractor = self.processor.feature_extractor
+        window = extractor.n_samples / extractor.sampling_rate
+        pieces, owner = [], []
+        for i, audio in enumerate(audios):
+            for piece in audio.windows(self.rate, window):
+                pieces.append(piece.waveform)
+                owner.append(i)
+        texts: list[list[str]] = [[] for _ in audios]
+        # the decoder's positions hold the start prompt (a few tokens) and the words
+        longest = new_token_cap(self.model, min(128, getattr(self.model.config, "max_target_positions", 448) - 8))
+        encoder = self.model.get_encoder()
+        for start in range(0, len(pieces), batch_size):
+            with torch.autocast("cpu", enabled=False):     # features in fp32 under a mixed-precision path
+                features = extractor(pieces[start:start + batch_size], sampling_rate=self.rate, return_tensors="pt")
+            # The encoder runs once here and generate is handed its output: given only the
+            # features, Whisper's generate runs the encoder twice (once to detect the
+            # language). Same result, a third less time on a CPU.
+            heard = encoder(features["input_features"].to(self.model.device, self.dtype_of(encoder)))
+            heard.last_hidden_state = heard.last_hidden_state.to(self.dtype_of(self.model.get_decoder()))
+            with quiet(), self.precision_of_weights(self.model.get_decoder()):
+                ids = self.model.generate(encoder_outputs=heard, max_new_tokens=longest)
+            for i, text in zip(owner[start:start + batch_size],
+                               self.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)):
+                texts[i].append(text.strip())
+        return [Transcript(" ".join(t for t in ts if t), 1.0) for ts in texts]
+
+
+@HF_ADAPTERS.register("vits")
+class HFSynthesizer(HFAdapter):
+    """VITS / MMS-TTS as polymodal's synthesiser: text straight to a waveform."""
+
+    task = "speak"
+
+    @staticmethod
+    def auto_class():
+        from transformers import VitsModel
+        return VitsModel
+
+    @classmethod
+    def from_pretrained(cls, directory):
+        from transformers import AutoTokenizer
+
+        return cls(load_pretrained(cls.auto_class(), directory, "model"),
+                   Processor(tokenizer=load_pretrained(AutoTokenizer, directory, "tokenizer")), directory)
+
+    @torch.no_grad()
+    def speak_texts(self, texts: list[str], voice: str | None = None) -> list:
+        tokenizer = self.processor.tokenizer
+        known = set(tokenizer.get_vocab())
+        out = []
+        for text in texts:
+            unknown = sorted({c for c in text.lower() if c not in known and not c.isspace()})
+            if unknown or not text.strip():
+                raise InputError(f"{text!r}: " + (f"characters it cannot speak: {''.join(unknown)!r}" if unknown
+                                                  else "nothing to say"))
+            inputs = tokenizer(text, return_tensors="pt")
+            wave = self.model(**inputs.to(self.model.device)).waveform[0].float().cpu().numpy()
+            out.append(Audio(wave.astype("float32"), self.model.config.sampling_rate, "<vits>"))
+        return out

@@ -1,0 +1,182 @@
+"""Adapters of Hugging Face vision-language models: CLIP (align), BLIP and vision encoder-decoders
+(caption), OWL-ViT and OWLv2 (ground), ViLT (vqa). Importing this module registers them."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..core.errors import InputError
+from ..core.results import Caption, Grounding, pixel_box
+from ..modalities import Text
+from .base import HFAdapter, as_arrays, new_token_cap
+from .loading import quiet
+from .registry import HF_ADAPTERS
+
+
+def _pooled(output) -> torch.Tensor:
+    # transformers 5 returns a model output (pooler_output = the projected features); 4.x a tensor
+    return getattr(output, "pooler_output", output)
+
+
+@HF_ADAPTERS.register("clip")
+class HFAligner(HFAdapter):
+    """CLIP as polymodal's aligner: normalised image and text features in one space."""
+
+    task = "align"
+
+    @staticmethod
+    def auto_class():
+        from transformers import CLIPModel
+        return CLIPModel
+
+    def preprocess(self, values: dict) -> dict:
+        out = {}
+        if "image" in values:
+            out["image"] = self.processor.image_processor(images=as_arrays(values["image"]),
+                                                          return_tensors="pt")["pixel_values"]
+        if "text" in values:
+            tokens = self.processor.tokenizer(list(values["text"]), padding=True, truncation=True, return_tensors="pt")
+            out["text"] = {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+        return out
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(_pooled(self.model.get_image_features(pixel_values=pixels)), dim=-1)
+
+    def encode_text(self, inputs: dict) -> torch.Tensor:
+        return nn.functional.normalize(_pooled(self.model.get_text_features(**inputs)), dim=-1)
+
+    def scale(self) -> torch.Tensor:
+        return self.model.logit_scale.exp()
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.scale() * self.encode_image(batch["image"]) @ self.encode_text(batch["text"]).T
+
+
+class HFCaptioner(HFAdapter):
+    """An image-to-text generator (BLIP, VisionEncoderDecoder) as polymodal's captioner."""
+
+    task = "caption"
+
+    def preprocess(self, values: dict) -> dict:
+        return {"image": self.processor.image_processor(images=as_arrays(values["image"]),
+                                                        return_tensors="pt")["pixel_values"]}
+
+    @torch.no_grad()
+    def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None,
+                 guidance: float | None = None):
+        if guidance:
+            raise InputError("caption guidance needs a polymodal captioner trained with image_dropout, "
+                             "not a Hugging Face one")
+        cap = max_length or new_token_cap(self.model, 30)
+        with quiet():          # e.g. GPT-2's "attention mask is not set" notice: no mask exists here
+            out = self.model.generate(pixel_values=pixels, num_beams=beams, max_new_tokens=cap, do_sample=False,
+                                      output_scores=True, return_dict_in_generate=True)
+        steps = self.model.compute_transition_scores(out.sequences, out.scores, getattr(out, "beam_indices", None),
+                                                     normalize_logits=True)
+        logp = steps.masked_fill(~torch.isfinite(steps), 0.0).sum(-1)
+        texts = self.processor.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
+        return [Caption(" ".join(t.split()), float(p.exp())) for t, p in zip(texts, logp)]
+
+
+@HF_ADAPTERS.register("blip")
+class HFBlipCaptioner(HFCaptioner):
+    @staticmethod
+    def auto_class():
+        from transformers import BlipForConditionalGeneration
+        return BlipForConditionalGeneration
+
+
+@HF_ADAPTERS.register("vision-encoder-decoder")
+class HFEncoderDecoderCaptioner(HFCaptioner):
+    @staticmethod
+    def auto_class():
+        from transformers import VisionEncoderDecoderModel
+        return VisionEncoderDecoderModel
+
+
+class HFGrounder(HFAdapter):
+    """OWL-ViT / OWLv2 as polymodal's grounder: the phrase is the one text query, and the
+    answer is the box of the patch that matches it best."""
+
+    task = "ground"
+    pads_to_square = False          # OWLv2 pads images to a square before resizing
+
+    def preprocess(self, values: dict) -> dict:
+        pixels = self.processor.image_processor(images=as_arrays(values["image"]), return_tensors="pt")["pixel_values"]
+        tokens = self.processor.tokenizer(list(values["text"]), padding="max_length", truncation=True,
+                                          return_tensors="pt")
+        return {"image": pixels, "text": {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}}
+
+    def forward(self, batch: dict):
+        return self.model(pixel_values=batch["image"], **batch["text"])
+
+    @torch.no_grad()
+    def locate(self, batch: dict, sizes: list[tuple[int, int]]):
+        out = self.forward(batch)
+        logits = out.logits[..., 0].float()                     # [B, patches]: one query per image
+        best = logits.argmax(-1)
+        rows = torch.arange(len(best))
+        cx, cy, w, h = out.pred_boxes[rows, best].float().unbind(-1)
+        found = []
+        for i, (width, height) in enumerate(sizes):
+            # OWLv2 boxes are fractions of the padded square; OWL-ViT's of the image itself
+            side = max(width, height)
+            fx, fy = (side / width, side / height) if self.pads_to_square else (1.0, 1.0)
+            box = [float(v) for v in ((cx[i] - w[i] / 2) * fx, (cy[i] - h[i] / 2) * fy,
+                                      (cx[i] + w[i] / 2) * fx, (cy[i] + h[i] / 2) * fy)]
+            found.append(Grounding(pixel_box(box, width, height), float(logits[i, best[i]].sigmoid())))
+        return found
+
+
+@HF_ADAPTERS.register("owlvit")
+class HFOwlViT(HFGrounder):
+    @staticmethod
+    def auto_class():
+        from transformers import OwlViTForObjectDetection
+        return OwlViTForObjectDetection
+
+
+@HF_ADAPTERS.register("owlv2")
+class HFOwlV2(HFGrounder):
+    pads_to_square = True
+
+    @staticmethod
+    def auto_class():
+        from transformers import Owlv2ForObjectDetection
+        return Owlv2ForObjectDetection
+
+
+@HF_ADAPTERS.register("vilt")
+class HFVQA(HFAdapter):
+    """ViLT as polymodal's VQA model: answers are its id2label classes. Images are processed
+    once and shared by their questions through `image_index`, as for polymodal's models."""
+
+    task = "vqa"
+
+    def __init__(self, model, processor, directory):
+        super().__init__(model, processor, directory)
+        id2label = model.config.id2label
+        self.config.labels = [id2label[i] for i in range(len(id2label))]
+
+    @staticmethod
+    def auto_class():
+        from transformers import ViltForQuestionAnswering
+        return ViltForQuestionAnswering
+
+    @property
+    def modalities(self) -> list[str]:
+        return ["image", "text"]
+
+    def preprocess(self, values: dict) -> dict:
+        images = self.processor.image_processor(images=as_arrays(values["image"]), return_tensors="pt")
+        tokens = self.processor.tokenizer([t.text if isinstance(t, Text) else t for t in values["text"]], padding=True,
+                                          truncation=True, return_tensors="pt")
+        return {"image": {"pixel_values": images["pixel_values"], "pixel_mask": images["pixel_mask"]},
+                "text": dict(tokens)}
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        image = batch["image"]
+        index = batch.get("image_index")
+        if index is not None:
+            image = {k: v[index] for k, v in image.items()}
+        return self.model(**batch["text"], **image).logits

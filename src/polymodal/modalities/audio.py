@@ -1,0 +1,158 @@
+"""Audio: mono float32 samples and their rate, opened from a file, bytes or a waveform."""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from math import gcd
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from ..core.errors import ConfigError
+from .inputs import DEFAULT_LIMITS, Limits, input_error, read_bytes, readonly, too_large
+
+_MAX_CHANNELS = 8  # a 2-D waveform's smaller side counts as channels only up to this many
+
+
+def _is_rate(rate: object) -> bool:
+    return isinstance(rate, (int, np.integer)) and not isinstance(rate, bool) and rate > 0
+
+
+def _sf_reason(e: Exception) -> str:
+    """libsndfile's own words, without soundfile's prefix (which may hold a BytesIO repr)."""
+    return (getattr(e, "error_string", "") or str(e)).rstrip(".")
+
+
+def _check_duration(frames: int, rate: int, name: str, limits: Limits) -> None:
+    if frames > limits.max_audio_seconds * rate:
+        raise too_large(name, f"audio is {frames / rate:.1f} s long, over the limit of {limits.max_audio_seconds:g} s")
+
+
+def _check_wav_complete(data: bytes, name: str) -> None:
+    """Reject a WAV whose data chunk is shorter than its header says.
+
+    libsndfile reads such a file without error: it clamps the frame count to the bytes
+    present, so neither an exception nor soundfile.info's frame count reveals the cut.
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return
+    pos = 12
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if data[pos : pos + 4] == b"data":
+            held = len(data) - pos - 8
+            if size != 0xFFFFFFFF and size > held:  # 0xFFFFFFFF: streamed, length unknown
+                raise input_error(name, f"truncated WAV file (header promises {size} data bytes, file holds {held})")
+            return
+        pos += 8 + size + (size & 1)  # chunks are padded to even length
+
+
+def _decode_audio(data: bytes, name: str, limits: Limits) -> tuple[np.ndarray, int]:
+    """[channels, frames] float32 samples and the rate of a file soundfile can read."""
+    _check_wav_complete(data, name)
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            _check_duration(f.frames, f.samplerate, name, limits)  # before decoding anything
+            samples = f.read(dtype="float32", always_2d=True)
+            if len(samples) < f.frames:
+                raise input_error(name, f"truncated audio file (read {len(samples)} of {f.frames} frames)")
+            return samples.T, f.samplerate
+    except (sf.SoundFileError, RuntimeError) as e:  # LibsndfileError is both
+        raise input_error(name, f"not a readable audio file ({_sf_reason(e)})") from None
+
+
+def _channels_first(waveform: object, name: str) -> np.ndarray:
+    """[channels, samples] from a 1-D or a 2-D waveform of either orientation."""
+    w = np.asarray(waveform)
+    if w.size == 0:
+        raise input_error(name, f"no audio samples (shape {w.shape})")
+    if not np.issubdtype(w.dtype, np.floating):
+        raise input_error(name, f"unsupported dtype {w.dtype} (expected float samples in [-1, 1])")
+    if w.ndim == 1:
+        return w[None]
+    if w.ndim == 2 and min(w.shape) <= _MAX_CHANNELS:
+        return w if w.shape[0] <= w.shape[1] else w.T
+    raise input_error(name, f"wrong channel layout {w.shape} (expected [samples], or 2-D with at most {_MAX_CHANNELS} channels)")
+
+
+def _to_mono(channels: np.ndarray, name: str, mono: str) -> np.ndarray:
+    if channels.shape[0] > 1:
+        if mono == "error":
+            raise input_error(name, f"audio has {channels.shape[0]} channels, mono required")
+        channels = channels.mean(axis=0, keepdims=True)
+    return np.ascontiguousarray(channels[0], dtype=np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Mono audio: `waveform` is float32 [n] and read-only, `rate` in Hz; `source` names its origin."""
+
+    waveform: np.ndarray
+    rate: int
+    source: str = "<waveform>"
+
+    def __post_init__(self) -> None:
+        w, rate = self.waveform, self.rate
+        if not (isinstance(w, np.ndarray) and w.dtype == np.float32 and w.ndim == 1):
+            raise input_error(self.source, "Audio.waveform must be float32 1-D; use Audio.open to convert")
+        if not _is_rate(rate):
+            raise input_error(self.source, f"sample rate must be a positive integer (got {rate!r})")
+        if w.size == 0:
+            raise input_error(self.source, "no audio samples (empty or truncated)")
+        if not np.isfinite(w).all():
+            raise input_error(self.source, "audio contains NaN or infinite samples")
+        object.__setattr__(self, "waveform", readonly(w))
+        object.__setattr__(self, "rate", int(rate))
+
+    @classmethod
+    def open(cls, x: object, limits: Limits = DEFAULT_LIMITS, mono: Literal["mix", "error"] = "mix") -> Audio:
+        """From a path or bytes (WAV, FLAC, OGG...), a (waveform, rate) tuple, or an `Audio`."""
+        if mono not in ("mix", "error"):
+            raise ConfigError(f"mono must be 'mix' or 'error', not {mono!r}")
+        if isinstance(x, Audio):
+            return x
+        if isinstance(x, tuple) and len(x) == 2:
+            name = "<waveform>"
+            channels, rate = _channels_first(x[0], name), x[1]
+        else:
+            data, name = read_bytes(x, limits, "a path, bytes or a (waveform, rate) tuple")
+            channels, rate = _decode_audio(data, name, limits)
+        audio = cls(_to_mono(channels, name, mono), rate, name)
+        _check_duration(len(audio.waveform), audio.rate, name, limits)
+        if len(audio.waveform) < limits.min_audio_samples:
+            raise input_error(name, f"audio has {len(audio.waveform)} samples, fewer than {limits.min_audio_samples}")
+        return audio
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return len(self.waveform) / self.rate
+
+    def resampled(self, rate: int) -> Audio:
+        """Polyphase resampling by the reduced ratio rate/self.rate (its own anti-alias filter)."""
+        if rate == self.rate:
+            return self
+        if not _is_rate(rate):
+            raise input_error(self.source, f"cannot resample to {rate!r} Hz")
+        g = gcd(self.rate, int(rate))
+        waveform = resample_poly(self.waveform, int(rate) // g, self.rate // g)
+        return Audio(waveform.astype(np.float32), int(rate), self.source)
+
+    def windows(self, rate: int, seconds: float) -> list[Audio]:
+        """The audio at `rate`, cut into windows of at most `seconds` (a recogniser's encoder
+        has finitely many positions: a 10-minute file becomes 30 windows of 20 s, whose
+        transcripts are joined). A last window under a tenth of a second is dropped."""
+        audio = self.resampled(rate)
+        step = int(seconds * rate)
+        waves = [audio.waveform[i:i + step] for i in range(0, len(audio.waveform), step)]
+        return [Audio(np.ascontiguousarray(w), rate, audio.source) for w in waves if len(w) >= rate // 10] or [audio]
+
+    def save(self, path: str | os.PathLike) -> None:
+        """16-bit PCM WAV; libsndfile clips samples outside [-1, 1]."""
+        try:
+            sf.write(path, self.waveform, self.rate, subtype="PCM_16", format="WAV")
+        except (sf.SoundFileError, RuntimeError, OSError) as e:
+            raise input_error(str(path), f"cannot save audio ({_sf_reason(e)})") from None

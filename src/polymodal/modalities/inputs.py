@@ -1,0 +1,65 @@
+"""What every modality value shares: the limits on what `open` accepts, reading a path or
+bytes under them, and the one error format."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError, TooLargeError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what `open` accepts, so one bad input cannot exhaust memory or time.
+
+    max_pixels is checked from the image header, before decoding. PIL's own guard
+    (PIL.Image.MAX_IMAGE_PIXELS, about 89M pixels) still applies on top of it.
+    """
+
+    max_pixels: int = 40_000_000
+    max_file_bytes: int = 50 * 2**20
+    max_audio_seconds: float = 600.0
+    min_audio_samples: int = 16
+
+
+DEFAULT_LIMITS = Limits()
+
+def input_error(name: str, problem: str) -> InputError:
+    """The one message format; returned so that callers write `raise input_error(...)`."""
+    return InputError(" ".join(f"{name}: {problem}".splitlines()))
+
+
+def too_large(name: str, problem: str) -> TooLargeError:
+    return TooLargeError(f"{name}: {problem}")
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    """A read-only view, so a value cannot change under code that already checked it."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def check_file_size(size: int, name: str, limits: Limits) -> None:
+    if size > limits.max_file_bytes:
+        raise too_large(name, f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
+
+
+def read_bytes(x: object, limits: Limits, expected: str) -> tuple[bytes, str]:
+    """The content and name of a path or bytes input; anything else is rejected."""
+    if isinstance(x, (bytes, bytearray, memoryview)):
+        check_file_size(len(x), "<bytes>", limits)
+        return bytes(x), "<bytes>"
+    if not isinstance(x, (str, os.PathLike)):
+        raise input_error(f"<{type(x).__name__}>", f"cannot be opened (expected {expected})")
+    path = Path(x)
+    name = str(path)
+    try:
+        check_file_size(path.stat().st_size, name, limits)  # before reading any of it
+        return path.read_bytes(), name
+    except OSError as e:
+        known = {FileNotFoundError: "no such file", IsADirectoryError: "is a directory, not a file"}
+        raise input_error(name, known.get(type(e), f"cannot read file ({e.strerror or e})")) from None
