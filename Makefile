@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean fusion-table serve
+.PHONY: demo test test-slow lint install clean fusion-table serve
 # the browser tests drive Debian's chromium (Playwright's own browser download is not used)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -27,6 +27,9 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+test-slow: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest -m slow -p no:timeout
 
 serve: $(STAMP)
 	$(BIN)/polymodal serve

@@ -38,7 +38,7 @@ def main() -> None:
     model = load_model(args.model, task="generate")
     prompts = [ex.prompt for ex in load_examples("shapes:shapes:test", 7, 12)[0]]
     prompts += [ex.prompt for ex in load_examples("shapes:shapes:compositional", 7, 6)[0]]
-    images = draw(model, prompts, seed=0, steps=20, guidance=3.0)
+    images = draw(model, prompts, seed=0, steps=20)           # the model's default guidance
     tiles = [tile(im, p, check_prompt(p, parse(im)).correct) for p, im in zip(prompts, images)]
     w, h = tiles[0].size
     rows = -(-len(tiles) // COLUMNS)

@@ -4,10 +4,12 @@ measurements made here, on test data of seeds that training never used (training
 
     python recipes/ship.py runs/vqa-sort-of-clevr vqa-sort-of-clevr --recipe recipes/vqa-sort-of-clevr.yaml
     python recipes/ship.py runs/caption-shapes caption-shapes --recipe recipes/caption-shapes.yaml
+    python recipes/ship.py --remeasure generate-shapes     # measure a shipped model again
 """
 import argparse
 import json
 import platform
+import re
 import shutil
 import sys
 import time
@@ -20,6 +22,7 @@ from polymodal.data.scene_parser import parse
 from polymodal.data.shapes_preset import EXTRA_SHAPES, parse_caption
 from polymodal.loading import load_model
 from polymodal.models.aligner import Aligner
+from polymodal.models.diffusion import GUIDANCE
 from polymodal.systems.compare import flat, run_system
 from polymodal.systems.definition import load_system
 from polymodal.tasks import (
@@ -192,13 +195,13 @@ def measure_generate(model, preset: str) -> tuple:
     """Prompt accuracy on test prompts (by number of objects) and on compositional ones (pairs
     never drawn in training), KID to rendered scenes, edits judged by reading both images,
     and time per image."""
-    settings = {"steps": 20, "guidance": 3.0, "scheduler": "ddim"}
+    settings = {"steps": 20, "guidance": GUIDANCE, "scheduler": "ddim"}
     out, rows = {}, []
     for split, n in (("test", 500), ("compositional", 200)):
         examples, _ = generate.load_examples(f"shapes:shapes:{split}", TEST_SEED, n)
         prompts = [ex.prompt for ex in examples]
-        images = generate.draw(model, prompts, TEST_SEED, settings["steps"], settings["guidance"],
-                                   settings["scheduler"], 32)
+        images = generate.draw(model, prompts, 0, settings["steps"], settings["guidance"],       # noise seed 0,
+                               settings["scheduler"], 32)                                       # as `eval` draws
         m = {**prompt_accuracy(prompts, images), "kid": generate.kid_to_rendered(images, [ex.image for ex in examples])}
         sizes = [len(parse_caption(prompt).objects) for prompt in prompts]
         for label, keep in (("1-2 objects", lambda k: k <= 2), ("3-4 objects", lambda k: k >= 3)):
@@ -221,9 +224,10 @@ def measure_generate(model, preset: str) -> tuple:
     golden = {"data": f"shapes:shapes:test seed {GOLDEN_SEED}", "prompts": golden_prompts, **settings,
               "objects": [sorted(o.name for o in parse(im)) for im in generate.draw(model, golden_prompts, 0, **settings)]}
     command = (f"polymodal eval generate --data shapes:shapes:test|compositional --seed {TEST_SEED} --n 500|200 "
-               f"--steps 20 --json; polymodal eval edit --data shapes:shapes:test --seed {TEST_SEED} --n 100 --json")
+               f"--steps 20 --json; polymodal eval edit --data shapes:shapes:test --seed {TEST_SEED} --n 100 "
+               f"--steps 20 --json")
     return out, rows, command, golden, (f"{one:.2f} s for one image, {sixteen / 16:.2f} s per image in a batch of 16 "
-                                        f"(DDIM, 20 steps, guidance 3)")
+                                        f"(DDIM, 20 steps, guidance {GUIDANCE:g})")
 
 
 # preset -> (the system this text answerer is the last step of, what reads the image first)
@@ -319,8 +323,38 @@ Limits: trained only on the embedded world; {LIMITS.get(task, LIMITS["default"])
 """
 
 
+def remeasure(name: str) -> int:
+    """Measure a shipped model again (after a change to how it is judged or sampled): its
+    metrics.json, golden.json and the card's table, test command and speed line are rewritten;
+    the weights and the rest of the card (the training history) stay as they are."""
+    import yaml
+    global SHIPPING_FROM
+    root = Path(__file__).resolve().parents[1]
+    target = root / "src" / "polymodal" / "shipped" / name
+    preset = yaml.safe_load((root / "recipes" / f"{name}.yaml").read_text())["data"]["spec"].split(":")[1]
+    SHIPPING_FROM = target
+    model = load_model(target)
+    metrics, rows, command, golden, speed = MEASURES[model.config.task](model, preset)
+    card_text = (target / "README.md").read_text()
+    head, _, rest = card_text.partition("| metric | value |\n|---|---|\n")
+    _, _, tail = rest.partition("\n\n")
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    head = re.sub(r"^- \*\*Test\*\*, seed (\d+) \(never used in training\): `.*`$",
+                  lambda m: f"- **Test**, seed {m.group(1)} (never used in training): `{command}`", head, flags=re.M)
+    tail = re.sub(r"^Inference speed, measured by recipes/ship.py with \d+ CPU thread\(s\): .*\.$",
+                  f"Inference speed, measured by recipes/ship.py with {torch.get_num_threads()} CPU thread(s): {speed}.",
+                  tail, flags=re.M)
+    (target / "README.md").write_text(f"{head}| metric | value |\n|---|---|\n{table}\n\n{tail}")
+    (target / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (target / "golden.json").write_text(json.dumps(golden) + "\n")
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    if sys.argv[1:2] == ["--remeasure"]:
+        return remeasure(sys.argv[2])
+    parser = argparse.ArgumentParser(epilog="python recipes/ship.py --remeasure NAME: measure a shipped model again")
     parser.add_argument("run", type=Path)
     parser.add_argument("name")
     parser.add_argument("--recipe", required=True)

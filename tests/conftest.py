@@ -70,3 +70,12 @@ def tiny_bert_dir(tmp_path_factory):
     # constructor takes `vocab=`, not `vocab_file=`), then writes the full tokenizer files.
     BertTokenizer.from_pretrained(str(path)).save_pretrained(str(path))
     return str(path)
+
+
+@pytest.fixture(autouse=True)
+def native_engines_in_process():
+    """A test that builds a server turns worker processes on for native engines (the server's
+    policy is the process's); the next test starts from the default again."""
+    yield
+    from polymodal.native import worker
+    worker.contain(False)

@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "polymodal"
 # package itself (polymodal/__init__.py: the lazy public names).
 LAYERS = [
     ("core", ["core"]),
+    ("native", ["native"]),
     ("modalities", ["modalities"]),
     ("processors", ["processors"]),
     ("speech", ["speech"]),

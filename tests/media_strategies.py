@@ -1,13 +1,17 @@
-"""Hypothesis strategies for requests whose media look real: images and audio that decode,
-that are cut short, or that only pretend to be media; texts from the world's words or any
-unicode; numbers in and out of range; multipart or JSON. Shared by tests/test_server.py and
-benchmarks/fuzz_server.py."""
+"""Hypothesis strategies for requests to the HTTP service: media that decode, that are cut
+short, that only pretend to be media or whose headers lie (a WAV claiming 2 GHz, a PNG
+claiming 100,000 x 100,000); texts from the world's words, any Unicode including unpaired
+surrogates and NUL, blank or 100,000 characters long; numbers in range, or NaN, Infinity,
+huge, negative, words, booleans; any field nested 100,000 deep; multipart or JSON written as
+a hostile client writes it. Shared by tests/test_server.py and benchmarks/fuzz_server.py."""
 from __future__ import annotations
 
 import base64
 import io
+import json
 
 import numpy as np
+from bad_inputs.files import nested, png_claiming, wav_claiming
 from hypothesis import strategies as st
 
 WORDS = ["the", "a", "red", "green", "blue", "circle", "square", "triangle", "left", "of", "is", "there",
@@ -16,7 +20,9 @@ WORDS = ["the", "a", "red", "green", "blue", "circle", "square", "triangle", "le
 
 @st.composite
 def image_bytes(draw) -> bytes:
-    kind = draw(st.sampled_from(["png", "jpeg", "gif", "gray", "rgba", "truncated", "garbage", "empty-ish"]))
+    kind = draw(st.sampled_from(["png", "jpeg", "gif", "gray", "rgba", "truncated", "garbage", "empty-ish", "lying"]))
+    if kind == "lying":
+        return png_claiming(draw(st.integers(0, 2**31 - 1)), draw(st.integers(0, 2**31 - 1)))
     w, h = draw(st.integers(1, 160)), draw(st.integers(1, 160))
     pixels = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(0, 256, (h, w, 4), dtype=np.uint8)
     if kind == "garbage":
@@ -33,9 +39,13 @@ def image_bytes(draw) -> bytes:
 
 @st.composite
 def audio_bytes(draw) -> bytes:
-    kind = draw(st.sampled_from(["wav", "flac", "stereo", "silence", "clipped", "truncated", "garbage", "header-only"]))
+    kind = draw(st.sampled_from(["wav", "flac", "stereo", "silence", "clipped", "truncated", "garbage", "header-only",
+                                 "lying"]))
     if kind == "garbage":
         return draw(st.binary(min_size=1, max_size=600))
+    if kind == "lying":
+        return wav_claiming(draw(st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([1, 999_983, 2_000_000_011]))),
+                            draw(st.integers(0, 8000)))
     import soundfile as sf
     rate = draw(st.sampled_from([8000, 11025, 16000, 22050, 44100, 48000]))
     n = int(rate * draw(st.floats(0.0, 2.0)))
@@ -53,18 +63,28 @@ def audio_bytes(draw) -> bytes:
     return data[:draw(st.integers(4, max(5, len(data) - 1)))] if kind == "truncated" else data
 
 
-texts = st.one_of(st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join),
-                  st.text(max_size=120), st.just(""))
+any_unicode = st.text(alphabet=st.characters(exclude_categories=()), max_size=120)     # surrogates included
+texts = st.one_of(st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join), any_unicode,
+                  st.sampled_from(["", " ", " \t\n", "a\x00b", "\ud800", "en-us+m3", "en-us+" + "a" * 40, "klingon"]),
+                  st.integers(1_000, 100_000).map(lambda n: "x" * n))
 
 
 @st.composite
 def number_for(draw, field):
-    """Mostly in the field's range (so requests reach the model), else anything."""
+    """Mostly in the field's range (so requests reach the model), else anything (as a JSON
+    literal: NaN and Infinity as a hostile client writes them)."""
     low, high = field.low if field.low is not None else -100, field.high if field.high is not None else 100
-    if draw(st.floats(0, 1)) < 0.7:
+    if draw(st.floats(0, 1)) < 0.6:
         valid = st.integers(int(low), min(int(high), int(low) + 8)) if field.kind == "int" else st.floats(low, high)
         return draw(valid)
-    return draw(st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8)))
+    return Literal(draw(st.one_of(
+        st.sampled_from(["NaN", "Infinity", "-Infinity", "1e309", "-1e309", str(2**70), "-1", "true", "null", "[]",
+                         "{}", '"ten"', '""', "1.5", "0"]),
+        st.integers(-2**64, 2**64).map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr))))
+
+
+class Literal(str):
+    """A value already written as JSON (NaN, 1e309, a nested list...), sent as it is."""
 
 
 def value_for(field) -> st.SearchStrategy:
@@ -77,27 +97,43 @@ def value_for(field) -> st.SearchStrategy:
     if field.kind in ("int", "float"):
         return number_for(field)
     if field.kind == "list":
-        return st.one_of(texts, st.lists(st.sampled_from(WORDS), max_size=5).map(", ".join))
+        return st.one_of(texts, st.lists(st.sampled_from(WORDS), max_size=5).map(", ".join),
+                         st.lists(texts, max_size=4))
     return texts
+
+
+def json_literal(value) -> str:
+    """A value as JSON text: bytes as base64, unpaired surrogates as \\ud800 escapes."""
+    if isinstance(value, Literal):
+        return value
+    if isinstance(value, bytes):
+        return json.dumps(base64.b64encode(value).decode())
+    if isinstance(value, list):
+        return "[" + ", ".join(json_literal(v) for v in value) + "]"
+    return json.dumps(value)            # ensure_ascii: a surrogate becomes an escape, as a client may send
 
 
 @st.composite
 def request_for(draw, fields) -> dict:
-    """Keyword arguments for TestClient.post: some of the fields (required ones usually
-    there), sent as multipart or JSON, sometimes with an extra unknown field."""
+    """Keyword arguments for a POST: some of the fields (required ones usually there), as
+    multipart or JSON, sometimes with an unknown field or one field nested 100,000 deep."""
     values = {}
     for f in fields:
         if draw(st.floats(0, 1)) < (0.9 if f.required else 0.5):
             values[f.name] = draw(value_for(f))
     if draw(st.floats(0, 1)) < 0.05:
         values["unexpected"] = "x"
+    if values and draw(st.floats(0, 1)) < 0.05:
+        values[draw(st.sampled_from(sorted(values)))] = Literal(nested(draw(st.sampled_from([50, 2000, 100_000]))))
+
     def is_files(v):
         return isinstance(v, bytes) or (isinstance(v, list) and v and all(isinstance(x, bytes) for x in v))
-
-    def encoded(v):
-        return base64.b64encode(v).decode() if isinstance(v, bytes) else [encoded(x) for x in v] if is_files(v) else v
-    if draw(st.booleans()):
+    if draw(st.booleans()) and not any(isinstance(v, Literal) for v in values.values()):
         files = [(k, ("upload", b)) for k, v in values.items() if is_files(v) for b in (v if isinstance(v, list) else [v])]
-        data = {k: str(v) for k, v in values.items() if not is_files(v)}
-        return {"files": files or None, "data": data or None} if files or data else {"data": {"_": ""}}
-    return {"json": {k: encoded(v) for k, v in values.items() if not (isinstance(v, float) and not np.isfinite(v))}}
+        for k, v in values.items():
+            if not is_files(v):
+                for item in v if isinstance(v, list) else [v]:
+                    files.append((k, (None, str(item).encode("utf-8", "surrogatepass"))))
+        return {"files": files} if files else {"data": {"_": ""}}
+    body = "{" + ", ".join(f"{json.dumps(k)}: {json_literal(v)}" for k, v in values.items()) + "}"
+    return {"content": body.encode("utf-8"), "headers": {"content-type": "application/json"}}

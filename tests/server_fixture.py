@@ -20,9 +20,11 @@ def live_server(config=None):
     import uvicorn
 
     from polymodal.server import ServerConfig, create_app
+    from polymodal.server.protocol import uvicorn_config
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(config or ServerConfig()), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    config = config or ServerConfig()
+    server = uvicorn.Server(uvicorn_config(create_app(config), "127.0.0.1", port, config.header_timeout_s,
+                                           config.keep_alive_s))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

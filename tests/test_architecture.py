@@ -51,3 +51,10 @@ def test_the_parser_offers_every_task_and_only_those():
     from polymodal.tasks.registry import TASKS
     assert sorted(EVALUATIONS) == TASKS.names()
     assert sorted(TRAINABLE_TASKS) == sorted(n for n in TASKS.names() if issubclass(TASKS.get(n), TrainableTask))
+
+
+def test_the_parser_draws_with_the_models_default_guidance():
+    from polymodal.cli.defaults import DRAW_GUIDANCE
+    from polymodal.models.diffusion import GUIDANCE
+    from polymodal.server.endpoints import GUIDANCE as FIELD
+    assert DRAW_GUIDANCE == GUIDANCE == FIELD.default

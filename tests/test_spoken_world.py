@@ -26,7 +26,7 @@ def test_voices_differ_and_bad_voices_or_texts_are_input_errors():
     a, _ = synthesize("is the red object on the left?", Voice("en-us", "m1"))
     b, _ = synthesize("is the red object on the left?", Voice("en-gb-scotland", "f4"))
     assert len(a) != len(b) or not np.allclose(a, b)
-    with pytest.raises(InputError, match="no voice"):
+    with pytest.raises(InputError, match="no language"):
         synthesize("hello", Voice("xx-nowhere"))
     with pytest.raises(InputError, match="empty"):
         synthesize("   ", Voice())

@@ -5,5 +5,5 @@ tests/test_architecture.py checks the names against the task registry."""
 TRAINABLE_TASKS = ("vqa", "classify", "text-qa", "caption", "align", "ground", "transcribe", "speak", "generate",
                    "autoencode")
 EVALUATIONS = TRAINABLE_TASKS + ("retrieve", "zero-shot", "few-shot", "edit")   # what `eval` can evaluate
-DRAW_GUIDANCE = 3.0                  # generate and edit: the classifier-free guidance scale by default
+DRAW_GUIDANCE = 2.0                  # generate and edit: models.diffusion.GUIDANCE (a test keeps them equal)
 RECOGNIZER = "asr-spoken-world"      # eval speak: the recogniser that listens to the synthesised speech

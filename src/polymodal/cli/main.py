@@ -22,9 +22,9 @@ VERBS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    module, function = VERBS[args.command]
     try:
+        args = build_parser().parse_args(argv)
+        module, function = VERBS[args.command]
         run = getattr(import_module(f"{__package__}.commands.{module}"), function)
         return run(args) or 0
     except PolymodalError as e:

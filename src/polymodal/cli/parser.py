@@ -5,46 +5,60 @@ from __future__ import annotations
 import argparse
 
 from .arguments import (
+    Parser,
     add_batch_job_args,
     add_data_args,
     add_sampling_args,
+    guidance,
+    host,
+    jpeg_quality,
+    learning_rate,
+    megabytes,
+    noise_snr,
+    pair,
+    path_arg,
+    port,
     positive_int,
+    ranged,
+    seconds,
+    seed_int,
+    text_arg,
 )
 from .defaults import EVALUATIONS, RECOGNIZER, TRAINABLE_TASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="polymodal", description="Build, train, evaluate and serve multimodal models and systems over images, text and audio.")
+    parser = Parser(prog="polymodal", description="Build, train, evaluate and serve multimodal models and systems over images, text and audio.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("data", help="generate the embedded world")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="WORLD")
     d = dsub.add_parser("shapes", help="write scenes as PNGs and a manifest.jsonl")
-    d.add_argument("--preset", default="sort-of-clevr")
-    d.add_argument("--split", default="train")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--preset", type=text_arg, default="sort-of-clevr")
+    d.add_argument("--split", type=text_arg, default="train")
+    d.add_argument("--seed", type=seed_int, default=0)
     d.add_argument("--n", type=positive_int, default=100)
-    d.add_argument("--out", required=True)
+    d.add_argument("--out", type=path_arg, required=True)
     d.add_argument("--image-format", choices=("png", "jpg"), default="png")
-    d.add_argument("--jpeg-quality", type=positive_int, default=90)
+    d.add_argument("--jpeg-quality", type=jpeg_quality, default=90)
     d.add_argument("--spoken", action="store_true",
                    help="also speak each question (sort-of-clevr) or caption (shapes) into 16 kHz WAVs")
-    d.add_argument("--noise-snr", type=float, help="with --spoken: add white noise at this SNR in dB")
+    d.add_argument("--noise-snr", type=noise_snr, help="with --spoken: add white noise at this SNR in dB")
 
     p = sub.add_parser("train", help="train a model (from flags or a YAML recipe)")
-    p.add_argument("--recipe", help="YAML recipe (flags given here override it)")
+    p.add_argument("--recipe", type=path_arg, help="YAML recipe (flags given here override it)")
     p.add_argument("--task", choices=TRAINABLE_TASKS, help="default: vqa")
     add_data_args(p, required=False)
-    p.add_argument("--val", help="validation data (same forms as --data)")
-    p.add_argument("--val-n", type=int, default=200)
-    p.add_argument("--fusion", help="fusion strategy, e.g. early:feature, late:mean, hybrid:cross-attention")
-    p.add_argument("--image-encoder", default="cnn")
-    p.add_argument("--text-encoder", default="transformer")
+    p.add_argument("--val", type=path_arg, help="validation data (same forms as --data)")
+    p.add_argument("--val-n", type=positive_int, default=200)
+    p.add_argument("--fusion", type=text_arg, help="fusion strategy, e.g. early:feature, late:mean, hybrid:cross-attention")
+    p.add_argument("--image-encoder", type=text_arg, default="cnn")
+    p.add_argument("--text-encoder", type=text_arg, default="transformer")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--time-budget", type=float, help="stop training after this many seconds")
-    p.add_argument("--out", required=True, help="run folder: checkpoints, metrics, curve, model/")
+    p.add_argument("--lr", type=learning_rate)
+    p.add_argument("--time-budget", type=seconds, help="stop training after this many seconds")
+    p.add_argument("--out", type=path_arg, required=True, help="run folder: checkpoints, metrics, curve, model/")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--threads", type=positive_int,
                    help="CPU threads for this run (default: all cores; two runs side by side: 1 each)")
@@ -52,186 +66,193 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a model; --json prints one JSON object")
     p.add_argument("task", choices=EVALUATIONS)
     add_data_args(p)
-    p.add_argument("--model", help="shipped name or local directory (default: the task's shipped model)")
-    p.add_argument("--system", help="vqa: evaluate a system (built-in name or YAML) instead of a model")
-    p.add_argument("--system-model", action="append", metavar="STEP=MODEL",
+    p.add_argument("--model", type=path_arg, help="shipped name or local directory (default: the task's shipped model)")
+    p.add_argument("--system", type=path_arg, help="vqa: evaluate a system (built-in name or YAML) instead of a model")
+    p.add_argument("--system-model", action="append", type=pair, metavar="STEP=MODEL",
                    help="with --system: the model of one of its steps, e.g. caption=runs/x/model")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--beams", type=positive_int, default=1, help="caption: beam-search width (1 = greedy)")
-    p.add_argument("--noise-snr", type=float, help="transcribe on spoken:<split>: add white noise at this SNR (dB)")
-    p.add_argument("--steps", type=positive_int, default=20, help="generate: denoising steps")
-    p.add_argument("--guidance", type=float,
+    p.add_argument("--noise-snr", type=noise_snr, help="transcribe on spoken:<split>: add white noise at this SNR (dB)")
+    p.add_argument("--steps", type=ranged(1, 1000, integer=True), default=20, help="generate: denoising steps")
+    p.add_argument("--guidance", type=guidance,
                    help="generate, edit: classifier-free guidance scale (default 3); caption: how far the "
                         "image is weighed past the word prior (default: the model's own)")
     p.add_argument("--scheduler", choices=("ddim", "dpm", "ddpm"), default="ddim", help="generate: sampler")
     p.add_argument("--ask-by", choices=("text", "speech", "both"),
                    help="vqa: give the questions typed, spoken (test voices) or both, to a model that takes speech")
-    p.add_argument("--recognizer", default=RECOGNIZER,
+    p.add_argument("--recognizer", type=path_arg, default=RECOGNIZER,
                    help="speak: the recogniser that listens to the synthesised speech (default: %(default)s)")
-    p.add_argument("--listen-with", default="pocketsphinx-answers",
+    p.add_argument("--listen-with", type=path_arg, default="pocketsphinx-answers",
                    help="vqa --system with spoken answers: the recogniser that hears them back")
     p.add_argument("--shots", type=positive_int, default=5, help="few-shot: examples per class")
     p.add_argument("--episodes", type=positive_int, default=20, help="few-shot: episodes averaged")
     p.add_argument("--method", choices=("prototype", "probe"), default="prototype",
                    help="few-shot: nearest class mean, or a logistic-regression probe")
-    p.add_argument("--invariant", metavar="colour,mirror,place",
+    p.add_argument("--invariant", type=text_arg, metavar="colour,mirror,place",
                    help="few-shot: what the classes do not depend on, taken out of each embedding "
                         "(place: factored aligners only)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("caption", help="describe an image in a sentence (or many: a folder, a list, --data)")
-    p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")
+    p.add_argument("image", type=path_arg, nargs="?", help="an image file, a folder of images or a .txt list of them")
     add_data_args(p, required=False)
-    p.add_argument("--model")
+    p.add_argument("--model", type=path_arg)
     p.add_argument("--beams", type=positive_int, default=1, help="beam-search width (1 = greedy)")
-    p.add_argument("--guidance", type=float,
+    p.add_argument("--guidance", type=guidance,
                    help="how far the image is weighed past the word prior (default: the model's own; 0 = plain)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
-    p.add_argument("--out", help="a .parquet: a batch job over many images, streaming and resumable")
+    p.add_argument("--out", type=path_arg, help="a .parquet: a batch job over many images, streaming and resumable")
     add_batch_job_args(p)
 
     p = sub.add_parser("transcribe", help="speech -> text (a file, a folder, a .txt list, or --data)")
-    p.add_argument("audio", nargs="?", help="an audio file (WAV, FLAC, OGG), a folder of them or a .txt list")
+    p.add_argument("audio", type=path_arg, nargs="?", help="an audio file (WAV, FLAC, OGG), a folder of them or a .txt list")
     add_data_args(p, required=False)
-    p.add_argument("--model")
+    p.add_argument("--model", type=path_arg)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per file")
-    p.add_argument("--out", help="a .parquet: a batch job over many files, streaming and resumable")
+    p.add_argument("--out", type=path_arg, help="a .parquet: a batch job over many files, streaming and resumable")
     add_batch_job_args(p)
 
     p = sub.add_parser("speak", help="text -> speech in a WAV file (or many: --text-file, one WAV per line)")
-    p.add_argument("text", nargs="?")
-    p.add_argument("--text-file", help="one text per line; --out is then a folder (files in line order)")
-    p.add_argument("--out", required=True, help="the .wav to write (a folder with --text-file)")
-    p.add_argument("--voice", help="a voice of the engine, e.g. en-us+m3 or en-gb-scotland+f4 for espeak")
-    p.add_argument("--model", help="espeak (default) or a trained synthesiser")
+    p.add_argument("text", nargs="?", type=text_arg)
+    p.add_argument("--text-file", type=path_arg, help="one text per line; --out is then a folder (files in line order)")
+    p.add_argument("--out", type=path_arg, required=True, help="the .wav to write (a folder with --text-file)")
+    p.add_argument("--voice", type=text_arg, help="a voice of the engine, e.g. en-us+m3 or en-gb-scotland+f4 for espeak")
+    p.add_argument("--model", type=path_arg, help="espeak (default) or a trained synthesiser")
 
     p = sub.add_parser("generate", help="draw an image from a text prompt")
-    p.add_argument("prompt", nargs="?", help='e.g. "a red circle above a blue square"')
-    p.add_argument("--prompts", help="a text file, one prompt per line: one image per line into --out (a folder)")
-    p.add_argument("--out", required=True, help="a .png file (one prompt) or a folder (--prompts)")
-    p.add_argument("--model", help="a local model directory (default: the shipped one)")
+    p.add_argument("prompt", nargs="?", type=text_arg, help='e.g. "a red circle above a blue square"')
+    p.add_argument("--prompts", type=path_arg, help="a text file, one prompt per line: one image per line into --out (a folder)")
+    p.add_argument("--out", type=path_arg, required=True, help="a .png file (one prompt) or a folder (--prompts)")
+    p.add_argument("--model", type=path_arg, help="a local model directory (default: the shipped one)")
     add_sampling_args(p)
     p.add_argument("--batch-size", type=positive_int, default=16)
 
     p = sub.add_parser("edit", help="change one object of an image by instruction; the rest stays")
-    p.add_argument("image")
-    p.add_argument("instruction", help='"make the red circle green", "make the red circle a square", '
+    p.add_argument("image", type=path_arg)
+    p.add_argument("instruction", type=text_arg, help='"make the red circle green", "make the red circle a square", '
                                        '"remove the red circle"')
-    p.add_argument("--out", required=True, help="a .png file")
-    p.add_argument("--model", help="the text-to-image model (a local directory; default: the shipped one)")
-    p.add_argument("--grounder", help="the grounding model that finds the object (default: the shipped one)")
+    p.add_argument("--out", type=path_arg, required=True, help="a .png file")
+    p.add_argument("--model", type=path_arg, help="the text-to-image model (a local directory; default: the shipped one)")
+    p.add_argument("--grounder", type=path_arg, help="the grounding model that finds the object (default: the shipped one)")
     add_sampling_args(p)
 
     p = sub.add_parser("ground", help="find the region a phrase names; draw its box")
-    p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")
-    p.add_argument("phrase", nargs="?", help='e.g. "the square left of the green circle"')
+    p.add_argument("image", type=path_arg, nargs="?", help="an image file, a folder of images or a .txt list of them")
+    p.add_argument("phrase", nargs="?", type=text_arg, help='e.g. "the square left of the green circle"')
     add_data_args(p, required=False)
-    p.add_argument("--out", help="image with the box drawn (a folder when there are many inputs)")
-    p.add_argument("--model")
+    p.add_argument("--out", type=path_arg, help="image with the box drawn (a folder when there are many inputs)")
+    p.add_argument("--model", type=path_arg)
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--json", action="store_true", help="one JSON object per phrase")
 
     p = sub.add_parser("embed", help="images or texts -> vectors in the aligner's space, to an .npz file")
-    p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")
+    p.add_argument("image", type=path_arg, nargs="?", help="an image file, a folder of images or a .txt list of them")
     add_data_args(p, required=False)
-    p.add_argument("--text", action="append", help="a text to embed (repeatable) instead of images")
-    p.add_argument("--text-file", help="a file of texts to embed, one per line")
-    p.add_argument("--out", required=True, help="the .npz to write (vectors, names, kind), or a .parquet: a "
+    p.add_argument("--text", action="append", type=text_arg, help="a text to embed (repeatable) instead of images")
+    p.add_argument("--text-file", type=path_arg, help="a file of texts to embed, one per line")
+    p.add_argument("--out", type=path_arg, required=True, help="the .npz to write (vectors, names, kind), or a .parquet: a "
                                                 "batch job over many images, resumable")
-    p.add_argument("--model")
+    p.add_argument("--model", type=path_arg)
     add_batch_job_args(p)
 
     p = sub.add_parser("search", help="rank a gallery of images by a text or an image query")
-    p.add_argument("query", help="a text, or the path of a query image")
-    p.add_argument("--gallery", required=True,
+    p.add_argument("query", type=text_arg, help="a text, or the path of a query image")
+    p.add_argument("--gallery", type=path_arg, required=True,
                    help="a folder, a .txt list, a manifest, shapes:shapes:<split> or an .npz from `embed`")
     p.add_argument("--k", type=positive_int, default=5, help="how many results")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--n", type=positive_int, default=1000)
-    p.add_argument("--column", action="append", metavar="NAME=COLUMN")
+    p.add_argument("--column", type=text_arg, action="append", metavar="NAME=COLUMN")
     p.add_argument("--on-bad-rows", choices=("fail", "skip"), default="fail")
-    p.add_argument("--model")
+    p.add_argument("--model", type=path_arg)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("classify", help="zero-shot (--labels) or few-shot (--examples) image classification")
-    p.add_argument("image", nargs="?", help="an image file, a folder of images or a .txt list of them")
+    p.add_argument("image", type=path_arg, nargs="?", help="an image file, a folder of images or a .txt list of them")
     add_data_args(p, required=False)
-    p.add_argument("--labels", help="zero-shot: class names separated by commas, e.g. \"red circle,blue square\"")
-    p.add_argument("--examples", help="few-shot: a folder with one subfolder of example images per class")
+    p.add_argument("--labels", type=text_arg, help="zero-shot: class names separated by commas, e.g. \"red circle,blue square\"")
+    p.add_argument("--examples", type=path_arg, help="few-shot: a folder with one subfolder of example images per class")
     p.add_argument("--method", choices=("prototype", "probe"), default="prototype")
-    p.add_argument("--invariant", metavar="colour,mirror,place",
+    p.add_argument("--invariant", type=text_arg, metavar="colour,mirror,place",
                    help="few-shot: what the classes do not depend on, taken out of each embedding "
                         "(place: factored aligners only)")
-    p.add_argument("--model")
+    p.add_argument("--model", type=path_arg)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("ask", help="answer a question about an image (or many: a folder, --data)")
-    p.add_argument("image", nargs="?", help="an image file or a folder of images")
-    p.add_argument("question", nargs="?")
-    p.add_argument("--audio", help="the question spoken, as an audio file (then the default model is the shipped vqa-spoken)")
+    p.add_argument("image", type=path_arg, nargs="?", help="an image file or a folder of images")
+    p.add_argument("question", nargs="?", type=text_arg)
+    p.add_argument("--audio", type=path_arg, help="the question spoken, as an audio file (then the default model is the shipped vqa-spoken)")
     add_data_args(p, required=False)
-    p.add_argument("--model")
+    p.add_argument("--model", type=path_arg)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per answer")
 
     p = sub.add_parser("compare-fusion", help="train fusion strategies under one budget; write a table and a plot")
-    p.add_argument("--data", default="shapes:sort-of-clevr", help="only shapes:sort-of-clevr for now")
-    p.add_argument("--fusions", default="early:feature,early:token,late:mean,hybrid:film,hybrid:cross-attention,"
+    p.add_argument("--data", type=path_arg, default="shapes:sort-of-clevr", help="only shapes:sort-of-clevr for now")
+    p.add_argument("--fusions", type=text_arg, default="early:feature,early:token,late:mean,hybrid:film,hybrid:cross-attention,"
                                         "hybrid:bottleneck,hybrid:relation")
     p.add_argument("--n", type=positive_int, default=10000, help="training scenes (20 questions each)")
     p.add_argument("--steps", type=positive_int, default=6000, help="training steps of 32 scenes, per strategy")
     p.add_argument("--pretrain-steps", type=positive_int, default=3000,
                    help="steps of the shared image encoder's object pretraining (done once, reused)")
     p.add_argument("--test-n", type=positive_int, default=200, help="test scenes")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", default="benchmarks/results", help="where the table, JSON and plot go")
-    p.add_argument("--runs", default="runs/fusion-table", help="where the trained models go")
+    p.add_argument("--seed", type=seed_int, default=1)
+    p.add_argument("--out", type=path_arg, default="benchmarks/results", help="where the table, JSON and plot go")
+    p.add_argument("--runs", type=path_arg, default="runs/fusion-table", help="where the trained models go")
 
     p = sub.add_parser("system", help="multimodal systems: chains of unimodal models")
     ssub = p.add_subparsers(dest="system_command", required=True, metavar="ACTION")
     ssub.add_parser("list", help="the built-in systems")
     r = ssub.add_parser("run", help="run a system on one item")
-    r.add_argument("name", help="a built-in system's name or a YAML definition")
-    r.add_argument("--image")
-    r.add_argument("--audio")
-    r.add_argument("--text", action="append", metavar="NAME=VALUE", help="a text input, e.g. labels=\"red circle\"")
-    r.add_argument("--model", action="append", metavar="STEP=MODEL", help="the model of a step, e.g. vqa=runs/x/model")
-    r.add_argument("--out", help="where an audio output is written (.wav)")
+    r.add_argument("name", type=path_arg, help="a built-in system's name or a YAML definition")
+    r.add_argument("--image", type=path_arg)
+    r.add_argument("--audio", type=path_arg)
+    r.add_argument("--text", action="append", type=pair, metavar="NAME=VALUE", help="a text input, e.g. labels=\"red circle\"")
+    r.add_argument("--model", action="append", type=pair, metavar="STEP=MODEL", help="the model of a step, e.g. vqa=runs/x/model")
+    r.add_argument("--out", type=path_arg, help="where an audio output is written (.wav)")
     r.add_argument("--trace", action="store_true", help="print every step's outputs")
     r.add_argument("--json", action="store_true")
 
     p = sub.add_parser("compare", help="an end-to-end model and a system on the same data: accuracy, latency, "
                                        "parameters, and where the system loses answers")
     p.add_argument("--task", choices=("vqa",), default="vqa")
-    p.add_argument("--model", help="the end-to-end model (default: the task's shipped model)")
-    p.add_argument("--system", required=True, help="a built-in system's name or a YAML definition")
-    p.add_argument("--system-model", action="append", metavar="STEP=MODEL",
+    p.add_argument("--model", type=path_arg, help="the end-to-end model (default: the task's shipped model)")
+    p.add_argument("--system", type=path_arg, required=True, help="a built-in system's name or a YAML definition")
+    p.add_argument("--system-model", action="append", type=pair, metavar="STEP=MODEL",
                    help="the model of one of the system's steps, e.g. caption=runs/x/model")
     add_data_args(p)
-    p.add_argument("--out", help="folder for compare.md and compare.json")
+    p.add_argument("--out", type=path_arg, help="folder for compare.md and compare.json")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("serve", help="the HTTP service and web page: every task and system, batched")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=positive_int, default=8000)
-    p.add_argument("--model", action="append", metavar="TASK=MODEL",
+    p.add_argument("--host", type=host, default="127.0.0.1")
+    p.add_argument("--port", type=port, default=8000)
+    p.add_argument("--model", action="append", type=pair, metavar="TASK=MODEL",
                    help="the model of a task, e.g. caption=runs/x/model (default: the shipped one)")
     p.add_argument("--max-batch", type=positive_int, default=16, help="requests sharing one forward pass, at most")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for others to batch with")
+    p.add_argument("--max-wait-ms", type=ranged(0, 60_000), default=5.0, help="how long a request waits for others to batch with")
     p.add_argument("--workers", type=positive_int, default=1, help="threads running batches")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds before a request is answered 504")
-    p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest file accepted")
+    p.add_argument("--timeout", type=ranged(0.1, 86_400), default=120.0, help="seconds before a request is answered 504")
+    p.add_argument("--max-upload-mb", type=ranged(1e-3, 4096), default=10.0, help="largest file accepted")
     p.add_argument("--max-pixels", type=positive_int, default=4_000_000, help="largest image accepted (width x height)")
-    p.add_argument("--max-audio-seconds", type=float, default=60.0, help="longest audio accepted")
-    p.add_argument("--memory-budget-mb", type=float, default=4096.0,
+    p.add_argument("--max-audio-seconds", type=ranged(0.01, 86_400), default=60.0, help="longest audio accepted")
+    p.add_argument("--memory-budget-mb", type=megabytes, default=4096.0,
                    help="loaded models' weights; the least recently used are unloaded past it")
+    p.add_argument("--header-timeout", type=ranged(0.1, 3600), default=10.0,
+                   help="seconds a connection has to send a request's headers, after it opens or after a response")
+    p.add_argument("--keep-alive", type=ranged(0.1, 3600), default=5.0,
+                   help="seconds an idle keep-alive connection is kept open")
     p.add_argument("--preload", action="store_true", help="load every task's model before taking requests")
+    p.add_argument("--engines-in-process", action="store_true",
+                   help="run native engines (eSpeak, pocketsphinx, OCR) in the server's own process instead of "
+                        "worker processes that are restarted when they crash (saves ~50 MB a worker)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: all cores)")
 
     p = sub.add_parser("demo", help="run the shipped models on a few generated scenes; write a report")
-    p.add_argument("--out", default="demo")
-    p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--n", type=int, default=6)
+    p.add_argument("--out", type=path_arg, default="demo")
+    p.add_argument("--seed", type=seed_int, default=2026)
+    p.add_argument("--n", type=positive_int, default=6)
     return parser

@@ -2,11 +2,17 @@
 and each of its sections, training options, task options, encoder and fusion options.
 
 An unknown key is an error that names it and the keys that are known (a misspelt `hiden: 32`
-must not silently build the default width); a missing required key is named too.
+must not silently build the default width); a missing required key is named too; a value of
+the wrong type (`lr: fast`, `hidden: "big"`, a non-finite number) is refused against the
+field's annotation.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
+import types
+import typing
 from collections.abc import Iterable, Mapping
 
 from .errors import ConfigError
@@ -27,6 +33,45 @@ def check_mapping(value, what: str) -> Mapping:
     return value
 
 
+def type_problem(value, annotation) -> str | None:
+    """Why `value` is not of the annotated type (int, float, str, bool, list[...], dict[...],
+    tuple, X | None), or None when it is (or the annotation is one this does not read)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        problems = [type_problem(value, a) for a in args]
+        if None in problems:
+            return None
+        return "must be " + " or ".join(p.removeprefix("must be ") for p in problems)
+    if annotation is type(None):
+        return None if value is None else "must be null"
+    if annotation is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if annotation is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "must be a number"
+        return None if math.isfinite(value) else "must be a finite number"
+    if annotation is str:
+        return None if isinstance(value, str) else "must be text"
+    if annotation in (list, tuple) or origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return "must be a list"
+        items = args[0] if origin is list and args else None
+        bad = next((p for p in (type_problem(v, items) for v in value) if p), None) if items else None
+        return f"items {bad}" if bad else None
+    if annotation is dict or origin is dict:
+        return None if isinstance(value, dict) else "must be a mapping"
+    return None
+
+
+def check_types(values: Mapping, hints: Mapping, what: str) -> None:
+    for key, value in values.items():
+        problem = type_problem(value, hints[key]) if key in hints else None
+        if problem:
+            raise ConfigError(f"{what}: {key} {problem}, got {reprlib.repr(value)}")
+
+
 class Config:
     """Base of polymodal's config dataclasses: `from_dict` is the one way to read one."""
 
@@ -39,6 +84,7 @@ class Config:
                    and f.default_factory is dataclasses.MISSING and name not in d]
         if missing:
             raise ConfigError(f"{what} lacks {', '.join(missing)}")
+        check_types(d, typing.get_type_hints(cls), what)
         return cls(**d)
 
     @classmethod

@@ -78,14 +78,48 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: d
     atomic_write(Path(path), lambda tmp: save_file(clean, tmp, metadata=metadata))
 
 
-def load_json(path: str | Path) -> dict:
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A UTF-8 text file a user names, or one InputError saying why it cannot be read."""
     try:
-        with open(path) as f:
-            return json.load(f)
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what}") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (bad byte at offset {e.start})") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read this {what} ({e.strerror or e})") from None
+
+
+def parse_json(text: str | bytes, what: str):
+    """JSON from a user or a client: anything that is not valid JSON, is not UTF-8, or nests
+    deeper than the parser goes, is one InputError naming `what`."""
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:          # JSONDecodeError is a ValueError
+        raise InputError(f"{what}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise InputError(f"{what}: JSON nested too deeply") from None
+
+
+def parse_yaml(text: str, what: str):
+    """YAML by safe_load (no tags run), with the same one-line errors as parse_json."""
+    import yaml
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise InputError(f"{what}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except RecursionError:
+        raise InputError(f"{what}: YAML nested too deeply") from None
+
+
+def load_json(path: str | Path):
+    try:
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    return parse_json(data, str(path))
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:

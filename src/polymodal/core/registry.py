@@ -8,9 +8,10 @@ over `registry.names()`.
 from __future__ import annotations
 
 import inspect
+import typing
 from typing import Callable, Generic, TypeVar
 
-from .config import check_keys
+from .config import check_keys, check_types
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -43,11 +44,19 @@ class Registry(Generic[T]):
         return self.get(name)(*args, **options)
 
     def check_options(self, name: str, options: dict, positional: int = 0) -> None:
-        parameters = list(inspect.signature(self.get(name)).parameters.values())
-        if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        """The options' names against the builder's parameters, their values against its
+        annotations (core/config.py reads int, float, str, bool, lists, mappings)."""
+        builder = self.get(name)
+        parameters = list(inspect.signature(builder).parameters.values())
+        what = f"{self.kind} {name!r} options"
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            check_keys(options, named[positional:], what)
+        try:
+            hints = typing.get_type_hints(builder.__init__ if isinstance(builder, type) else builder)
+        except (NameError, TypeError):          # annotations this cannot resolve: names checked only
             return
-        named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        check_keys(options, named[positional:], f"{self.kind} {name!r} options")
+        check_types(options, hints, what)
 
     def names(self) -> list[str]:
         return sorted(self._builders)

@@ -11,11 +11,13 @@ import io
 import json
 import math
 import os
+import reprlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from ..core import values
 from ..core.errors import InputError
 from ..modalities import Audio, Image
 
@@ -158,6 +160,9 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, dict | None, str | None]]:
         except json.JSONDecodeError as e:
             yield rowno, None, f"invalid JSON ({e.msg} at column {e.colno})"
             continue
+        except RecursionError:
+            yield rowno, None, "JSON nested too deeply"
+            continue
         if isinstance(obj, dict):
             yield rowno, obj, None
         else:
@@ -222,8 +227,15 @@ def _check_row(row: dict, required, mapping, base: Path, check_files: bool, deco
     for col in TEXT_COLUMNS:      # JSON may give 3 or true where the data means "3"
         if col in out and not _empty(out[col]) and not isinstance(out[col], str):
             if isinstance(out[col], (dict, list)):
-                raise _RowError(f"column {col!r} must be text, got {out[col]!r}")
+                raise _RowError(f"column {col!r} must be text, got {type(out[col]).__name__}")
+            if isinstance(out[col], float) and not math.isfinite(out[col]):
+                raise _RowError(f"column {col!r}: {out[col]} is not a finite number")
             out[col] = str(out[col]).lower() if isinstance(out[col], bool) else str(out[col])
+        if col in out and not _empty(out[col]):
+            try:
+                values.text(out[col], f"column {col!r}")
+            except InputError as e:
+                raise _RowError(str(e)) from None
     for col in FILE_COLUMNS:
         if not _empty(out.get(col)):
             out[col] = _resolve(out[col], col, base, check_files)
@@ -241,7 +253,7 @@ def _empty(value) -> bool:
 def _resolve(value, col: str, base: Path, check_files: bool) -> str:
     # Not .resolve(): following symlinks could change the file name (and its suffix).
     if not isinstance(value, str):
-        raise _RowError(f"column {col!r} must be a file path, got {value!r}")
+        raise _RowError(f"column {col!r} must be a file path, got {reprlib.repr(value)}")
     p = Path(value).expanduser()
     p = p if p.is_absolute() else base / p
     if check_files and not p.is_file():
@@ -259,7 +271,7 @@ def _parse_box(value) -> list[float]:
         except (TypeError, ValueError):
             pass
     if box is None or not all(math.isfinite(v) for v in box):
-        raise _RowError(f"box must be 4 numbers [x0, y0, x1, y1], got {value!r}")
+        raise _RowError(f"box must be 4 numbers [x0, y0, x1, y1], got {reprlib.repr(value)}")
     if not (box[2] > box[0] and box[3] > box[1]):
-        raise _RowError(f"box needs x1 > x0 and y1 > y0, got {value!r}")
+        raise _RowError(f"box needs x1 > x0 and y1 > y0, got {reprlib.repr(value)}")
     return box

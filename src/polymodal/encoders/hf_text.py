@@ -7,13 +7,14 @@ files); `minilm` is the same encoder over the weights shipped by the optional
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..core.errors import ConfigError, InputError, ModelNotFoundError
-from ..hf.loading import quiet
+from ..hf.loading import quiet, refuse_pickled
 from ..layers import masked_mean
 from ..modalities import Text
 from .base import Embedding, Encoder
@@ -26,9 +27,10 @@ def _load(path: str):
     if not os.path.isdir(path):
         raise ModelNotFoundError(f"no Hugging Face model directory at {path!r}: not a directory")
     from transformers import AutoModel, AutoTokenizer
+    refuse_pickled(Path(path))
     try:
         with quiet():
-            model = AutoModel.from_pretrained(path, local_files_only=True)
+            model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

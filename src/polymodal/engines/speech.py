@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.errors import ConfigError
 from ..core.results import Transcript
 from ..data.spoken.grammar import world_grammar
 from ..data.spoken.synthesis import RATE, speak
 from ..modalities import Audio
+from ..native.sphinx import RATE as SPHINX_RATE
+from ..native.worker import Native
 from ..speech.espeak import Voice
 from .registry import ENGINES
 
@@ -42,17 +43,11 @@ class Engine:
 class PocketsphinxRecognizer(Engine):
     """pocketsphinx 5 (its wheel bundles an English acoustic model and dictionary)."""
 
-    rate = 16000
+    rate = SPHINX_RATE
 
     def __init__(self, grammar: str | None = "utterance"):
-        try:
-            from pocketsphinx import Decoder
-        except ImportError:
-            raise ConfigError("the pocketsphinx engine needs the pocketsphinx package (pip install pocketsphinx)") from None
-        self.decoder = Decoder(samprate=self.rate, loglevel="FATAL")
-        if grammar:
-            self.decoder.add_jsgf_string("world", world_grammar(grammar))
-            self.decoder.activate_search("world")
+        self.decoder = Native("polymodal.native.sphinx", "Decoder", world_grammar(grammar) if grammar else None)
+        self.decoder.start()
         self.config = EngineConfig("transcribe", {None: "pocketsphinx-free", "utterance": "pocketsphinx",
                                                   "answer": "pocketsphinx-answers"}[grammar])
 
@@ -65,11 +60,8 @@ class PocketsphinxRecognizer(Engine):
             # a quarter second of silence first: pocketsphinx misses a word that starts at once
             wave = np.pad(audio.resampled(self.rate).waveform, (self.rate // 4, 0))
             pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16).tobytes()
-            self.decoder.start_utt()
-            self.decoder.process_raw(pcm, full_utt=True)
-            self.decoder.end_utt()
-            hyp = self.decoder.hyp()
-            out.append(Transcript(hyp.hypstr if hyp else "", float(np.exp(hyp.prob)) if hyp else 0.0))
+            words, log_prob = self.decoder.call("decode", pcm)
+            out.append(Transcript(words, float(np.exp(log_prob))))
         return out
 
 

@@ -10,6 +10,7 @@ other plateau, binding the question to the object (docs/fusion.md).
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -83,7 +84,8 @@ def pretrain(encoder_spec: dict, path: str | Path, n: int = 10000, steps: int = 
     opt = torch.optim.AdamW(params, lr=lr)
     rng = np.random.default_rng(seed)
     encoder.train()
-    for _ in tqdm(range(steps), desc="pretraining the image encoder", unit="step", leave=False):
+    for _ in tqdm(range(steps), desc="pretraining the image encoder", unit="step", leave=False,
+                  disable=not sys.stderr.isatty()):
         pick = rng.choice(n, min(batch_size, n), replace=False)
         outputs = head(encoder(encoder.processor([images[i] for i in pick])).tokens)
         loss, _ = losses(outputs, {k: v[pick] for k, v in target.items()})

@@ -80,7 +80,7 @@ class HFAdapter(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: Path) -> "HFAdapter":
-        return cls(load_pretrained(cls.auto_class(), directory, "model"), Processor.load(directory), directory)
+        return cls(load_pretrained(cls.auto_class(), directory, "model", weights=True), Processor.load(directory), directory)
 
     def hold_weights_in(self, dtype: torch.dtype) -> None:
         """Keep the weights in a lower precision (pm.load(..., precision="bf16")); an adapter

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..core.errors import InputError, ModelNotFoundError
 from .base import HFTaskConfig
+from .loading import refuse_pickled
 
 
 def is_diffusers_directory(directory: Path) -> bool:
@@ -34,8 +35,9 @@ class DiffusersTextToImage(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: Path) -> "DiffusersTextToImage":
         from diffusers import StableDiffusionPipeline
+        refuse_pickled(directory)
         try:
-            pipe = StableDiffusionPipeline.from_pretrained(str(directory), local_files_only=True,
+            pipe = StableDiffusionPipeline.from_pretrained(str(directory), local_files_only=True, use_safetensors=True,
                                                            safety_checker=None, requires_safety_checker=False)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 from pathlib import Path
 
-from ..core.errors import ModelNotFoundError
+from ..core.errors import InputError, ModelNotFoundError
 
 
 def resolve_hub_id(repo_id: str) -> Path:
@@ -24,7 +25,7 @@ def resolve_hub_id(repo_id: str) -> Path:
 def read_hf_config(directory: Path) -> dict | None:
     try:
         config = json.loads((directory / "config.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return config if isinstance(config, dict) else None
 
@@ -51,11 +52,30 @@ def quiet():
             hf_logging.enable_progress_bar()
 
 
-def load_pretrained(loader, directory: Path, what: str):
-    """loader.from_pretrained(directory) offline, with a one-line error naming the folder."""
+PICKLED = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")     # weights only pickle can read
+
+
+def load_pretrained(loader, directory: Path, what: str, weights: bool = False):
+    """loader.from_pretrained(directory) offline, with a one-line error naming the folder.
+    weights: a model's weights, which are read from safetensors only (polymodal never
+    unpickles a file: a pickle can run any code)."""
+    options = {"use_safetensors": True} if weights else {}
+    if weights:
+        refuse_pickled(directory)
     try:
         with quiet():
-            return loader.from_pretrained(str(directory), local_files_only=True)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+            return loader.from_pretrained(str(directory), local_files_only=True, **options)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelNotFoundError(f"{directory}: cannot load its {what} ({reason})") from None
+
+
+def refuse_pickled(directory: Path) -> None:
+    """A folder whose weights exist only as pickles is refused before anything reads them."""
+    directory = Path(directory)
+    if any(directory.rglob("*.safetensors")):
+        return
+    pickled = sorted(p.name for pattern in PICKLED for p in directory.rglob(pattern))
+    if pickled:
+        raise InputError(f"{directory}: its weights are pickled ({', '.join(pickled[:3])}), which polymodal never "
+                         f"loads (a pickle can run any code); save them as safetensors")

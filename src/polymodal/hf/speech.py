@@ -32,7 +32,7 @@ class HFRecognizer(HFAdapter):
         from transformers import AutoProcessor
 
         combined = load_pretrained(AutoProcessor, directory, "processor")
-        return cls(load_pretrained(cls.auto_class(), directory, "model"),
+        return cls(load_pretrained(cls.auto_class(), directory, "model", weights=True),
                    Processor(tokenizer=combined.tokenizer, feature_extractor=combined.feature_extractor), directory)
 
     @property
@@ -102,7 +102,7 @@ class HFSynthesizer(HFAdapter):
     def from_pretrained(cls, directory):
         from transformers import AutoTokenizer
 
-        return cls(load_pretrained(cls.auto_class(), directory, "model"),
+        return cls(load_pretrained(cls.auto_class(), directory, "model", weights=True),
                    Processor(tokenizer=load_pretrained(AutoTokenizer, directory, "tokenizer")), directory)
 
     @torch.no_grad()

@@ -12,6 +12,7 @@ from ..core.results import Answer, Caption, Grounding, Transcript
 from ..hf.base import HFAdapter
 from ..loading import load_model
 from ..modalities import Audio, Image
+from ..models.diffusion import GUIDANCE
 from ..tasks import align, caption, classify, ground, text_qa, transcribe
 from ..tasks import vqa as vqa_task
 from ..tasks.few_shot import embed_invariant, few_shot_predict
@@ -171,10 +172,10 @@ class GeneratePipeline:
     def __init__(self, model):
         self.model = model.eval()
 
-    def __call__(self, prompt: str, seed: int = 0, steps: int = 25, guidance: float = 3.0, scheduler: str = "ddim"):
+    def __call__(self, prompt: str, seed: int = 0, steps: int = 25, guidance: float = GUIDANCE, scheduler: str = "ddim"):
         return self.batch([prompt], seed, steps, guidance, scheduler)[0]
 
-    def batch(self, prompts: list[str], seed: int = 0, steps: int = 25, guidance: float = 3.0,
+    def batch(self, prompts: list[str], seed: int = 0, steps: int = 25, guidance: float = GUIDANCE,
               scheduler: str = "ddim", batch_size: int = 16, progress: bool = False):
         """Prompt i's noise comes from seed + i, as `polymodal generate --prompts` draws them."""
         check_prompts(self.model, list(prompts))

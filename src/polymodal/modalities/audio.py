@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from math import gcd
+from fractions import Fraction
 from typing import Literal
 
 import numpy as np
@@ -15,10 +15,25 @@ from ..core.errors import ConfigError
 from .inputs import DEFAULT_LIMITS, Limits, input_error, read_bytes, readonly, too_large
 
 _MAX_CHANNELS = 8  # a 2-D waveform's smaller side counts as channels only up to this many
+RATES = (1_000, 384_000)  # sample rates accepted, in Hz: from telephone-band recordings to studio ones
+MAX_RATIO_TERM = 1_000    # resampling by p/q with p, q <= this: the filter (and its cost) stays small
 
 
 def _is_rate(rate: object) -> bool:
-    return isinstance(rate, (int, np.integer)) and not isinstance(rate, bool) and rate > 0
+    return isinstance(rate, (int, np.integer)) and not isinstance(rate, bool) and RATES[0] <= rate <= RATES[1]
+
+
+def _rate_problem(rate: object) -> str:
+    return f"sample rate {rate!r} Hz is outside the accepted {RATES[0]:,}-{RATES[1]:,} Hz"
+
+
+def resampling_ratio(rate_from: int, rate_to: int) -> Fraction:
+    """rate_to / rate_from as p/q with p and q at most MAX_RATIO_TERM: exact for the usual
+    rates (44,100 -> 16,000 is 160/441), and within a few parts per million for odd ones."""
+    ratio = Fraction(rate_to, rate_from)
+    if ratio <= 1:
+        return ratio.limit_denominator(MAX_RATIO_TERM)
+    return 1 / (1 / ratio).limit_denominator(MAX_RATIO_TERM)
 
 
 def _sf_reason(e: Exception) -> str:
@@ -55,6 +70,8 @@ def _decode_audio(data: bytes, name: str, limits: Limits) -> tuple[np.ndarray, i
     _check_wav_complete(data, name)
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
+            if not _is_rate(f.samplerate):                          # a header may claim any rate
+                raise input_error(name, _rate_problem(f.samplerate))
             _check_duration(f.frames, f.samplerate, name, limits)  # before decoding anything
             samples = f.read(dtype="float32", always_2d=True)
             if len(samples) < f.frames:
@@ -99,7 +116,7 @@ class Audio:
         if not (isinstance(w, np.ndarray) and w.dtype == np.float32 and w.ndim == 1):
             raise input_error(self.source, "Audio.waveform must be float32 1-D; use Audio.open to convert")
         if not _is_rate(rate):
-            raise input_error(self.source, f"sample rate must be a positive integer (got {rate!r})")
+            raise input_error(self.source, _rate_problem(rate))
         if w.size == 0:
             raise input_error(self.source, "no audio samples (empty or truncated)")
         if not np.isfinite(w).all():
@@ -132,13 +149,13 @@ class Audio:
         return len(self.waveform) / self.rate
 
     def resampled(self, rate: int) -> Audio:
-        """Polyphase resampling by the reduced ratio rate/self.rate (its own anti-alias filter)."""
+        """Polyphase resampling by rate/self.rate (resampling_ratio; its own anti-alias filter)."""
         if rate == self.rate:
             return self
         if not _is_rate(rate):
-            raise input_error(self.source, f"cannot resample to {rate!r} Hz")
-        g = gcd(self.rate, int(rate))
-        waveform = resample_poly(self.waveform, int(rate) // g, self.rate // g)
+            raise input_error(self.source, f"cannot resample: {_rate_problem(rate)}")
+        ratio = resampling_ratio(self.rate, int(rate))
+        waveform = resample_poly(self.waveform, ratio.numerator, ratio.denominator)
         return Audio(waveform.astype(np.float32), int(rate), self.source)
 
     def windows(self, rate: int, seconds: float) -> list[Audio]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import values
 from ..core.errors import InputError, TooLargeError
 
 
@@ -55,7 +56,10 @@ def read_bytes(x: object, limits: Limits, expected: str) -> tuple[bytes, str]:
         return bytes(x), "<bytes>"
     if not isinstance(x, (str, os.PathLike)):
         raise input_error(f"<{type(x).__name__}>", f"cannot be opened (expected {expected})")
-    path = Path(x)
+    try:
+        path = Path(values.path(x, None))
+    except InputError as e:
+        raise input_error(repr(os.fspath(x))[:80], str(e)) from None
     name = str(path)
     try:
         check_file_size(path.stat().st_size, name, limits)  # before reading any of it

@@ -14,6 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from ..core.errors import ModelNotFoundError, PolymodalError, TooLargeError
 from ..core.version import __version__
 from ..modalities import Audio
+from ..native import worker
+from ..native.worker import EngineCrashed
 from ..systems.core import ItemResult, SystemStepError
 from ..systems.definition import builtin_systems
 from .batching import Batcher, QueueFull, run_isolated
@@ -46,6 +48,9 @@ def status_of(error: BaseException) -> int:
 
 def error_response(error: BaseException) -> JSONResponse:
     status = status_of(error)
+    if isinstance(error, EngineCrashed):                # the service goes on: say what happened
+        log.error("%s", error)
+        return JSONResponse({"error": str(error)}, status)
     if status == 500:
         log.exception("internal error", exc_info=error)
         return JSONResponse({"error": f"internal error ({type(error).__name__}); see the server log"}, status)
@@ -163,6 +168,7 @@ def add_system(app: FastAPI, service: Service, name: str, spec: dict) -> None:
 def create_app(config: ServerConfig | None = None):
     """The ASGI app (FastAPI inside a guard that bounds request bodies)."""
     config = config or ServerConfig()
+    worker.contain(config.contain_engines, config.request_timeout_s)
     service = Service(config)
     app = FastAPI(title="polymodal", version=__version__,
                   description="Multimodal tasks and systems over images, text and audio. Every task endpoint "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.errors import InputError
+from ..core import values
 from ..modalities import Limits
 
 
@@ -21,14 +21,17 @@ class ServerConfig:
     max_audio_seconds: float = 60.0
     max_text_chars: int = 2000
     memory_budget_mb: float = 4096  # loaded models' weights; the least recently used go first
+    header_timeout_s: float = 10.0  # a connection must send a request's headers within this
+    keep_alive_s: float = 5.0       # an idle keep-alive connection is closed after this
+    contain_engines: bool = True    # native engines run in worker processes, restarted when they crash
 
     def __post_init__(self):
         for name in ("max_batch", "workers", "max_queue", "max_upload_bytes", "max_pixels", "max_text_chars"):
-            if getattr(self, name) < 1:
-                raise InputError(f"server option {name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("max_wait_ms", "request_timeout_s", "body_timeout_s", "max_audio_seconds", "memory_budget_mb"):
-            if not getattr(self, name) > 0 and not (name == "max_wait_ms" and getattr(self, name) == 0):
-                raise InputError(f"server option {name} must be positive, got {getattr(self, name)!r}")
+            values.number(getattr(self, name), f"server option {name}", 1, integer=True)
+        values.number(self.max_wait_ms, "server option max_wait_ms", 0)
+        for name in ("request_timeout_s", "body_timeout_s", "max_audio_seconds", "memory_budget_mb",
+                     "header_timeout_s", "keep_alive_s"):
+            values.number(getattr(self, name), f"server option {name}", 1e-3)
 
     @property
     def limits(self) -> Limits:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.registry import Registry
+from ..models.diffusion import GUIDANCE as DRAW_GUIDANCE
 from ..models.diffusion import SCHEDULERS
 from ..tasks.edit import edit, parse_instruction
 from ..tasks.generate import check_prompts, draw
@@ -23,7 +24,7 @@ ENDPOINTS: Registry = Registry("endpoint")
 IMAGE = Field("image", "image", "the image: an upload, or base64 in JSON", required=True)
 SEED = Field("seed", "int", "random seed: the same seed gives the same image", default=0, low=0, high=2**31 - 1)
 STEPS = Field("steps", "int", "denoising steps", default=25, low=1, high=200)
-GUIDANCE = Field("guidance", "float", "classifier-free guidance scale", default=3.0, low=0.0, high=30.0)
+GUIDANCE = Field("guidance", "float", "classifier-free guidance scale", default=DRAW_GUIDANCE, low=0.0, high=30.0)
 SCHEDULER = Field("scheduler", "text", "ddim, dpm or ddpm", default="ddim")
 
 

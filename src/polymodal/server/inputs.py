@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
 from dataclasses import dataclass
 
+from ..core import values
 from ..core.errors import InputError
+from ..core.files import parse_json
 from ..modalities import Audio, Image
 
 KINDS = ("image", "images", "audio", "text", "int", "float", "list")
@@ -49,10 +49,7 @@ async def read_fields(request, limits) -> dict:
     """The raw fields of a multipart or JSON body: name -> bytes (uploads) or text/JSON value."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise InputError(f"request body: not valid JSON ({e})") from None
+        body = parse_json(await request.body(), "request body")
         if not isinstance(body, dict):
             raise InputError("request body: a JSON object of fields was expected")
         return body
@@ -87,43 +84,25 @@ def file_bytes(name: str, value) -> bytes:
         raise InputError(f"field {name}: not valid base64") from None
 
 
-def text_value(name: str, value, max_chars: int) -> str:
+def text_value(name: str, value, max_chars: int, empty: bool = False) -> str:
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
         except UnicodeDecodeError:
             raise InputError(f"field {name}: not UTF-8 text") from None
-    if not isinstance(value, str):
-        raise InputError(f"field {name}: text was expected, got {type(value).__name__}")
-    if len(value) > max_chars:
-        raise InputError(f"field {name}: {len(value)} characters, over the limit of {max_chars}")
-    if "\x00" in value:
-        raise InputError(f"field {name}: contains a NUL character")
-    return value
+    return values.text(value, f"field {name}", max_chars, empty)
 
 
 def number_value(f: Field, value, max_chars: int):
-    if isinstance(value, bool):
-        raise InputError(f"field {f.name}: a number was expected, got a boolean")
-    if isinstance(value, (str, bytes)):
-        text = text_value(f.name, value, max_chars).strip()
-        try:
-            value = int(text) if f.kind == "int" else float(text)
-        except ValueError:
-            raise InputError(f"field {f.name}: {text[:40]!r} is not {'an integer' if f.kind == 'int' else 'a number'}") from None
-    if f.kind == "int" and not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-        raise InputError(f"field {f.name}: an integer was expected, got {value!r}")
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"field {f.name}: a finite number was expected, got {value!r}")
-    value = int(value) if f.kind == "int" else float(value)
-    if (f.low is not None and value < f.low) or (f.high is not None and value > f.high):
-        raise InputError(f"field {f.name}: {value} is outside [{f.low}, {f.high}]")
-    return value
+    if isinstance(value, bytes):
+        value = text_value(f.name, value, max_chars)
+    return values.number(value, f"field {f.name}", f.low, f.high, integer=f.kind == "int")
 
 
 def list_value(f: Field, value, max_chars: int) -> list[str]:
+    """Comma-separated text, a JSON list of texts, or (multipart) the field repeated."""
     if isinstance(value, list):
-        items = [text_value(f.name, v, max_chars) for v in value]
+        items = [text_value(f.name, v, max_chars, empty=True) for v in value]
     else:
         items = text_value(f.name, value, max_chars).split(",")
     items = [v.strip() for v in items if v.strip()]
@@ -160,14 +139,14 @@ def checked(fields: list[Field], raw: dict, config) -> dict:
                 raise InputError(f"field {f.name}: {len(values)} images, over the limit of {MAX_FILES}")
             out[f.name] = [opened(f, file_bytes(f"{f.name}[{i}]", v), config.limits, f"{f.name}[{i}]")
                            for i, v in enumerate(values)]
+        elif f.kind == "list":
+            out[f.name] = list_value(f, value, config.max_text_chars)
         elif isinstance(value, list):
             raise InputError(f"field {f.name}: given more than once")
         elif f.kind in ("image", "audio"):
             out[f.name] = opened(f, file_bytes(f.name, value), config.limits)
         elif f.kind in ("int", "float"):
             out[f.name] = number_value(f, value, config.max_text_chars)
-        elif f.kind == "list":
-            out[f.name] = list_value(f, value, config.max_text_chars)
         else:
             out[f.name] = text_value(f.name, value, config.max_text_chars)
     return out

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..core.config import check_keys, check_mapping
 from ..core.errors import ConfigError, InputError
+from ..core.files import parse_yaml, read_text
 from .core import Step, System
 from .steps import STEPS
 
@@ -58,23 +59,18 @@ def build_system(spec: dict, models: dict | None = None) -> System:
 
 def builtin_systems() -> dict[str, dict]:
     """name -> definition of the systems that ship with polymodal."""
-    import yaml
-    return {p.stem: yaml.safe_load(p.read_text()) for p in sorted(BUILTIN.glob("*.yaml"))}
+    return {p.stem: parse_yaml(read_text(p), str(p)) for p in sorted(BUILTIN.glob("*.yaml"))}
 
 
 def find_system(name_or_path: str) -> dict:
     """A built-in system's name or a YAML file -> its definition."""
-    import yaml
     systems = builtin_systems()
     if name_or_path in systems:
         return systems[name_or_path]
     path = Path(name_or_path)
     if not path.is_file():
         raise InputError(f"{name_or_path}: not a built-in system ({', '.join(systems)}) nor a YAML file")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    spec = parse_yaml(read_text(path, "system file"), str(path))
     if not isinstance(spec, dict):
         raise InputError(f"{path}: a system file is a mapping of name, inputs, steps, outputs")
     return spec

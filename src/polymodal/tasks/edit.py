@@ -23,6 +23,7 @@ from ..data.sort_of_clevr import COLOURS
 from ..data.world import parse_spec, shapes
 from ..loading import load_model
 from ..modalities import Image
+from ..models.diffusion import GUIDANCE
 from ..processors.image import ImageProcessor
 from .base import Task
 from .generate import draws_layouts
@@ -121,7 +122,7 @@ def objects_after(objects: list[ParsedObject], instruction: Instruction,
     return described
 
 
-def edit(model, grounder, image, instruction: str, seed: int = 0, steps: int = 25, guidance: float = 3.0,
+def edit(model, grounder, image, instruction: str, seed: int = 0, steps: int = 25, guidance: float = GUIDANCE,
          scheduler: str = "ddim") -> np.ndarray:
     """The edited image (uint8 HxWx3): inpainting inside the box the grounding model finds."""
     parsed_instruction = parse_instruction(instruction)
@@ -159,7 +160,7 @@ class EditTask(Task):
         return edit_examples(split, seed, n), None
 
     def evaluate(self, model, examples, batch_size=1, device=None, progress=False, steps: int = 25,
-                 guidance: float = 3.0, scheduler: str = "ddim") -> dict:
+                 guidance: float = GUIDANCE, scheduler: str = "ddim") -> dict:
         """Edit i draws its noise from seed i."""
         grounder = load_model(task="ground")
         results = [edit(model, grounder, ex.image, ex.instruction, i, steps, guidance, scheduler)

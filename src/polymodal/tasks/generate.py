@@ -20,7 +20,7 @@ from ..data.shapes_preset import ShapeObject, grammar_words, plan_layout
 from ..data.world import parse_spec, shapes
 from ..loading import load_model, resolve
 from ..models.autoencoder import ImageAutoencoder
-from ..models.diffusion import DiffusionConfig, TextToImageDiffusion
+from ..models.diffusion import GUIDANCE, DiffusionConfig, TextToImageDiffusion
 from ..processors.image import ImageProcessor
 from ..processors.text import split_words
 from .align import embed_images
@@ -79,7 +79,7 @@ def check_prompts(model, prompts: list[str]) -> None:
         plan_layouts(prompts, [0] * len(prompts))
 
 
-def draw(model, prompts: list[str], seed: int | list[int] = 0, steps: int = 25, guidance: float = 3.0,
+def draw(model, prompts: list[str], seed: int | list[int] = 0, steps: int = 25, guidance: float = GUIDANCE,
          scheduler: str = "ddim", batch_size: int = 16, progress: bool = False) -> list[np.ndarray]:
     """Images for prompts, in batches. Prompt i's noise comes from seed + i (or seed[i]), so an
     image does not depend on the batch it fell in."""
@@ -174,7 +174,7 @@ class GenerateTask(TrainableTask):
         return torch.nn.functional.mse_loss(predicted.float(), target)
 
     def evaluate(self, model, examples, batch_size=16, device=None, progress=False, steps: int = 20,
-                 guidance: float = 3.0, scheduler: str = "ddim", seed: int = 0) -> dict:
+                 guidance: float = GUIDANCE, scheduler: str = "ddim", seed: int = 0) -> dict:
         prompts = [ex.prompt for ex in examples]
         images = draw(model, prompts, seed, steps, guidance, scheduler, batch_size, progress)
         out = {**prompt_accuracy(prompts, images), "steps": steps, "guidance": guidance, "scheduler": scheduler}

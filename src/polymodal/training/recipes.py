@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from ..core.config import check_keys, check_mapping
 from ..core.errors import ConfigError, InputError
+from ..core.files import parse_yaml, read_text
 
 # ship_as: how recipes/ship.py stores the weights ("float16" halves a model that would not
 # fit 10 MB as float32); training ignores it.
@@ -28,14 +27,7 @@ ON_BAD_ROWS = ("fail", "skip")
 
 
 def load_recipe(path: str | Path) -> dict:
-    try:
-        recipe = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such recipe") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    recipe = parse_yaml(read_text(path, "recipe"), str(path))
     if not isinstance(recipe, dict):
         raise InputError(f"{path}: a recipe is a mapping of {', '.join(RECIPE_KEYS)}")
     check_recipe(recipe, str(path))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..core import files
+from ..core import files, values
 from ..core.errors import ConfigError, InputError
 from ..data.manifest import report_bad_rows
 from ..models.base import Pretrained
@@ -64,12 +64,15 @@ def build_model(task: TrainableTask, model_spec: dict, examples) -> Pretrained:
 def load_data(task, entry: dict, recipe: dict, default_n: int):
     """A recipe's data (or val) entry: spec, seed, n, and the task's data options (e.g. `spoken`)."""
     options = {k: v for k, v in entry.items() if k not in DATA_KEYS}
-    return task.load_data(entry["spec"], entry.get("seed", 0), entry.get("n", default_n), recipe.get("columns"),
-                          recipe.get("on_bad_rows", "fail"), **options)
+    seed = values.seed(entry.get("seed", 0), "data: seed")
+    n = values.number(entry.get("n", default_n), "data: n", 1, integer=True)
+    return task.load_data(entry["spec"], seed, n, recipe.get("columns"), recipe.get("on_bad_rows", "fail"), **options)
 
 
 def run(recipe: dict, out: str | Path, resume: bool = False) -> dict:
     check_recipe(recipe)
+    if Path(out).exists() and not Path(out).is_dir():          # found now, not after the first epoch
+        raise InputError(f"{out}: exists and is not a folder; --out names the run's folder")
     task = trainable_task(recipe.get("task", "vqa"), recipe.get("task_options"))
     cfg = train_config(recipe.get("train", {}), task)
     train_examples, manifest = load_data(task, recipe["data"], recipe, 1000)

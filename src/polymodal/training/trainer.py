@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -189,7 +190,7 @@ class Trainer:
         self.train_mode(self.model)
         batches = self.batches(self.epoch)
         bar = tqdm(total=steps_per_epoch, initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
-                   disable=not self.acc.is_main_process, leave=False)
+                   disable=not (self.acc.is_main_process and sys.stderr.isatty()), leave=False)
         while self.batch_in_epoch < steps_per_epoch and not self.out_of_time():
             started = time.perf_counter()
             rng = np.random.default_rng([self.cfg.seed, self.epoch, self.batch_in_epoch])

@@ -6,7 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+from ...core import values
 from ...core.errors import InputError
+from ...core.files import read_text
 from ...data.manifest import parse_column_map, read_manifest, report_bad_rows
 from ...inference import batch
 from ...inference.batch_parts import items_from
@@ -49,14 +51,12 @@ def files_from(path: Path, suffixes: set[str], what: str) -> list[Path]:
 
 
 def read_lines(path: Path, what: str = "lines of text") -> list[str]:
-    """The non-blank lines of a UTF-8 text file."""
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read this list of {what} ({e})") from None
-    if not lines:
+    """The non-blank lines of a UTF-8 text file, each checked as text (no NUL characters)."""
+    lines = read_text(path, f"list of {what}").splitlines()
+    kept = [values.text(line, f"{path} line {i}").strip() for i, line in enumerate(lines, 1) if line.strip()]
+    if not kept:
         raise InputError(f"{path}: the list names no {what}")
-    return lines
+    return kept
 
 
 def image_items(args, verb: str) -> list[tuple]:
@@ -92,12 +92,12 @@ def batch_job(args, task: str, modality: str, given: str | None) -> int:
     return 0
 
 
-def pairs(values, what: str) -> dict[str, str]:
-    """Repeated NAME=VALUE flags (e.g. --model vqa=runs/x/model) -> {NAME: VALUE}."""
-    out = {}
-    for v in values or []:
-        key, sep, value = v.partition("=")
-        if not sep or not key:
-            raise InputError(f"{what} {v!r}: expected NAME=VALUE")
-        out[key.strip()] = value
+def pairs(parsed, what: str) -> dict[str, str]:
+    """Repeated NAME=VALUE flags (e.g. --model vqa=runs/x/model), parsed by arguments.pair,
+    -> {NAME: VALUE}; a NAME given twice is an error."""
+    out: dict[str, str] = {}
+    for key, value in parsed or []:
+        if key in out:
+            raise InputError(f"{what} {key}=...: given twice")
+        out[key] = value
     return out

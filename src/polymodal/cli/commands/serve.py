@@ -1,12 +1,15 @@
 """`polymodal serve`: the HTTP service (uvicorn) with its web page."""
 from __future__ import annotations
 
+import socket
 import sys
 
 import torch
 import uvicorn
 
+from ...core.errors import InputError
 from ...server import ServerConfig, create_app
+from ...server.protocol import uvicorn_config
 from .inputs import pairs
 
 
@@ -16,7 +19,10 @@ def serve(args) -> int:
     config = ServerConfig(models=pairs(args.model, "--model"), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                           workers=args.workers, request_timeout_s=args.timeout,
                           max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                          max_audio_seconds=args.max_audio_seconds, memory_budget_mb=args.memory_budget_mb)
+                          max_audio_seconds=args.max_audio_seconds, memory_budget_mb=args.memory_budget_mb,
+                          header_timeout_s=args.header_timeout, keep_alive_s=args.keep_alive,
+                          contain_engines=not args.engines_in_process)
+    check_address(args.host, args.port)              # before any model loads, and before saying where it serves
     app = create_app(config)
     if args.preload:
         for task in sorted(config.models or app.state.service.pool.describe()["configured"]):
@@ -25,5 +31,16 @@ def serve(args) -> int:
             except Exception as e:              # noqa: BLE001  (a task without a model stays unavailable)
                 print(f"polymodal serve: {task} not loaded: {e}", file=sys.stderr)
     print(f"polymodal serve: http://{args.host}:{args.port}/  (API docs at /docs)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5)
+    uvicorn.Server(uvicorn_config(app, args.host, args.port, config.header_timeout_s, config.keep_alive_s)).run()
     return 0
+
+
+def check_address(host: str, port: int) -> None:
+    """The address can be served on: a host that does not resolve, a port taken or not ours
+    is one line naming the address, and exit 2."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except (OSError, UnicodeError) as e:
+        raise InputError(f"--host {host} --port {port}: cannot serve there ({getattr(e, 'strerror', None) or e})") from None
