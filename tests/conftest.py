@@ -3,6 +3,8 @@ small exported sort-of-clevr manifest, each made once through the real command l
 import contextlib
 import io
 import json
+import os
+import tempfile
 
 import pytest
 import torch
@@ -12,6 +14,8 @@ from polymodal.cli.main import main
 # Tiny models gain nothing from a second thread, and a busy machine makes OpenMP threads
 # spin against each other: one thread keeps the suite's time steady.
 torch.set_num_threads(1)
+# Frozen encoders' embeddings go to a folder of this session's, not the user's cache.
+os.environ["POLYMODAL_CACHE"] = tempfile.mkdtemp(prefix="polymodal-test-cache-")
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +74,13 @@ def tiny_bert_dir(tmp_path_factory):
     # constructor takes `vocab=`, not `vocab_file=`), then writes the full tokenizer files.
     BertTokenizer.from_pretrained(str(path)).save_pretrained(str(path))
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_dir(tmp_path_factory):
+    """A tiny random ViT with its image processor, in the Hugging Face layout."""
+    from hf_tiny import build_vision_backbone
+    return str(build_vision_backbone(tmp_path_factory.mktemp("tiny-vit"), "vit"))
 
 
 @pytest.fixture(autouse=True)

@@ -217,3 +217,25 @@ def build_stable_diffusion(folder: Path) -> Path:
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(str(folder))
     return folder
+
+
+def build_vision_backbone(folder: Path, family: str) -> Path:
+    """A tiny random vision backbone of a real family (vit, dinov2, convnext, resnet, siglip),
+    with its image processor, as `hf-image` reads it."""
+    import torch
+    import transformers as t
+    torch.manual_seed(0)
+    conv = dict(num_channels=3, hidden_sizes=[8, 16], depths=[1, 1])
+    model = {
+        "vit": lambda: t.ViTModel(t.ViTConfig(**VISION)),
+        "dinov2": lambda: t.Dinov2Model(t.Dinov2Config(**VISION)),
+        "convnext": lambda: t.ConvNextModel(t.ConvNextConfig(num_stages=2, **conv)),
+        "resnet": lambda: t.ResNetModel(t.ResNetConfig(embedding_size=8, **conv)),
+        "siglip": lambda: t.SiglipVisionModel(t.SiglipVisionConfig(**VISION)),
+    }[family]()
+    model.save_pretrained(str(folder))
+    size = {"convnext": {"shortest_edge": 32}}.get(family, {"height": 32, "width": 32})
+    processor = t.ConvNextImageProcessorPil(size=size, crop_pct=1.0) if family == "convnext" else \
+        t.ViTImageProcessorPil(size=size)
+    processor.save_pretrained(str(folder))
+    return folder

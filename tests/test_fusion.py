@@ -17,7 +17,7 @@ TINY = {
     "speech-reader": {"audio": {"dim": 16, "layers": 1, "heads": 2, "n_mels": 16}, "dim": 16, "slots": 4,
                       "width": 16, "layers": 1, "heads": 2, "train_audio": True},
 }
-BUILTIN = {"image": ["cnn", "vit"], "text": ["transformer"], "audio": ["logmel", "speech-reader"]}
+BUILTIN = {"image": ["cnn", "vit", "hf-image"], "text": ["transformer"], "audio": ["logmel", "speech-reader"]}
 
 
 def tiny_inputs(model, n=3):
@@ -30,7 +30,7 @@ def tiny_inputs(model, n=3):
 
 def test_registry_lists_every_strategy():
     # every registered encoder is exercised below (minilm is hf-text over shipped weights)
-    assert set(ENCODERS.names()) == set(TINY) | {"hf-text", "minilm"}
+    assert set(ENCODERS.names()) == set(TINY) | {"hf-image", "hf-text", "minilm"}
     assert {"early:feature", "early:token", "late:mean", "late:weighted", "late:gate", "hybrid:cross-attention",
             "hybrid:film", "hybrid:relation", "hybrid:bottleneck"} <= set(FUSIONS.names())
     assert {"concat", "sum", "gmu", "tfn", "lmf"} <= set(OPS.names())
@@ -40,11 +40,13 @@ def test_registry_lists_every_strategy():
 @pytest.mark.parametrize("fusion", FUSIONS.names())
 @pytest.mark.parametrize("image_encoder", BUILTIN["image"])
 @pytest.mark.parametrize("other", ["transformer", "hf-text", "logmel"])
-def test_encoder_fusion_forward_backward(fusion, image_encoder, other, tiny_bert_dir):
+def test_encoder_fusion_forward_backward(fusion, image_encoder, other, tiny_bert_dir, tiny_vit_dir):
     second = "audio" if other == "logmel" else "text"
-    other_config = {"path": tiny_bert_dir, "freeze": False} if other == "hf-text" else TINY[other]
+    other_config = {"path": tiny_bert_dir, "tune": "full"} if other == "hf-text" else TINY[other]
+    image_config = {"path": tiny_vit_dir, "tune": "full", "dim": 16} if image_encoder == "hf-image" else \
+        TINY[image_encoder]
     fusion_config = {"query": second} if fusion.split(":")[0] == "hybrid" and fusion != "hybrid:bottleneck" else {}
-    cfg = ModelConfig(encoders={"image": {"name": image_encoder, "config": TINY[image_encoder]},
+    cfg = ModelConfig(encoders={"image": {"name": image_encoder, "config": image_config},
                                 second: {"name": other, "config": other_config}},
                       fusion=fusion, fusion_config=fusion_config, labels=["a", "b", "c"], hidden=16)
     torch.manual_seed(0)

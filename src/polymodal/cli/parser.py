@@ -52,8 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", type=path_arg, help="validation data (same forms as --data)")
     p.add_argument("--val-n", type=positive_int, default=200)
     p.add_argument("--fusion", type=text_arg, help="fusion strategy, e.g. early:feature, late:mean, hybrid:cross-attention")
-    p.add_argument("--image-encoder", type=text_arg, default="cnn")
-    p.add_argument("--text-encoder", type=text_arg, default="transformer")
+    p.add_argument("--image-encoder", type=path_arg, default="cnn",
+                   help="a registered encoder (cnn, vit), or a pretrained vision model: hf:<repo-id> or a folder")
+    p.add_argument("--text-encoder", type=path_arg, default="transformer",
+                   help="a registered encoder (transformer, minilm), or a pretrained text model: hf:<repo-id> or a folder")
+    p.add_argument("--audio-encoder", type=path_arg, default="logmel", help="a registered audio encoder (logmel)")
+    p.add_argument("--tune", choices=("none", "full", "lora"),
+                   help="what training changes in a pretrained encoder (default none: frozen, its embeddings cached)")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=learning_rate)

@@ -22,6 +22,19 @@ def resolve_hub_id(repo_id: str) -> Path:
             f"pass --model hf:{repo_id} or the folder") from None
 
 
+def hf_folder(name: str, what: str = "model") -> Path:
+    """`hf:<repo-id>` (in the local cache) or a local folder -> the folder; anything else is a
+    one-line error naming it."""
+    if name.startswith("hf:"):
+        return resolve_hub_id(name[3:])
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        raise ModelNotFoundError(f"{name}: no such {what} folder (give a Hugging Face model folder or hf:<repo-id>)")
+    if read_hf_config(folder) is None:
+        raise ModelNotFoundError(f"{name}: not a Hugging Face model folder (no readable config.json)")
+    return folder
+
+
 def read_hf_config(directory: Path) -> dict | None:
     try:
         config = json.loads((directory / "config.json").read_text())

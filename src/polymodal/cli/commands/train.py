@@ -10,6 +10,7 @@ import torch
 
 from ...core.errors import InputError
 from ...data.manifest import parse_column_map
+from ...encoders.registry import encoder_spec
 from ...training import run as training_run
 from ...training.recipes import load_recipe
 
@@ -54,7 +55,7 @@ def default_recipe(args) -> dict:
     task = training_run.trainable_task(args.task or "vqa")
     if task.chooses_fusion and not args.fusion:
         raise InputError("train needs --fusion (e.g. hybrid:cross-attention) or --recipe")
-    encoders = {"image": {"name": args.image_encoder, "config": {}}, "text": {"name": args.text_encoder, "config": {}},
-                "audio": {"name": "logmel", "config": {}}}
+    encoders = {m: encoder_spec(given, m, args.tune) for m, given in
+                (("image", args.image_encoder), ("text", args.text_encoder), ("audio", args.audio_encoder))}
     spec = task.model_spec(encoders, args.fusion, {}, 128)
     return {"task": args.task or "vqa", "model": spec, "train": {}}
