@@ -239,3 +239,26 @@ def build_vision_backbone(folder: Path, family: str) -> Path:
         t.ViTImageProcessorPil(size=size)
     processor.save_pretrained(str(folder))
     return folder
+
+
+def build_audio_backbone(folder: Path, family: str) -> Path:
+    """A tiny random audio encoder of a real family (wav2vec2, hubert, ast), with its feature
+    extractor, as `hf-audio` reads it (Whisper: build_whisper)."""
+    import torch
+    import transformers as t
+    torch.manual_seed(0)
+    # 320 samples a frame, as the real models (whose seven convolutions stride 5, 2, 2, 2, 2, 2, 2)
+    speech = dict(TINY, conv_dim=(16, 16, 16), conv_stride=(5, 8, 8), conv_kernel=(10, 8, 8), num_conv_pos_embeddings=16,
+                  num_conv_pos_embedding_groups=2, feat_extract_norm="layer", do_stable_layer_norm=True)
+    model = {
+        "wav2vec2": lambda: t.Wav2Vec2Model(t.Wav2Vec2Config(**speech)),
+        "hubert": lambda: t.HubertModel(t.HubertConfig(**speech)),
+        "ast": lambda: t.ASTModel(t.ASTConfig(**TINY, patch_size=16, frequency_stride=16, time_stride=16,
+                                              max_length=64, num_mel_bins=32)),
+    }[family]()
+    model.save_pretrained(str(folder))
+    extractor = t.ASTFeatureExtractor(max_length=64, num_mel_bins=32) if family == "ast" else \
+        t.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                                   return_attention_mask=True)
+    extractor.save_pretrained(str(folder))
+    return folder

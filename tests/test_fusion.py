@@ -30,7 +30,7 @@ def tiny_inputs(model, n=3):
 
 def test_registry_lists_every_strategy():
     # every registered encoder is exercised below (minilm is hf-text over shipped weights)
-    assert set(ENCODERS.names()) == set(TINY) | {"hf-image", "hf-text", "minilm"}
+    assert set(ENCODERS.names()) == set(TINY) | {"hf-image", "hf-audio", "hf-text", "minilm"}
     assert {"early:feature", "early:token", "late:mean", "late:weighted", "late:gate", "hybrid:cross-attention",
             "hybrid:film", "hybrid:relation", "hybrid:bottleneck"} <= set(FUSIONS.names())
     assert {"concat", "sum", "gmu", "tfn", "lmf"} <= set(OPS.names())

@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a registered encoder (cnn, vit), or a pretrained vision model: hf:<repo-id> or a folder")
     p.add_argument("--text-encoder", type=path_arg, default="transformer",
                    help="a registered encoder (transformer, minilm), or a pretrained text model: hf:<repo-id> or a folder")
-    p.add_argument("--audio-encoder", type=path_arg, default="logmel", help="a registered audio encoder (logmel)")
+    p.add_argument("--audio-encoder", type=path_arg, default="logmel",
+                   help="a registered encoder (logmel), or a pretrained audio model: hf:<repo-id> or a folder")
     p.add_argument("--tune", choices=("none", "full", "lora"),
                    help="what training changes in a pretrained encoder (default none: frozen, its embeddings cached)")
     p.add_argument("--epochs", type=positive_int)
