@@ -25,9 +25,8 @@ from ..modalities import Audio
 from .hf_tower import PretrainedTower, check_tuning
 from .registry import ENCODERS
 
-# Checkpoints that hold more than an audio encoder: the class that reads the audio tower alone,
-# or, for encoder-decoder models, None (the encoder is taken from the whole model).
-AUDIO_TOWERS = {"whisper": None, "speech_to_text": None}
+# Encoder-decoder checkpoints: the audio encoder is taken from the whole model.
+ENCODER_DECODERS = {"whisper", "speech_to_text"}
 # Families whose feature extractor pads a batch to its longest clip (the others give a fixed size).
 PAD_TO_LONGEST = {"wav2vec2", "wav2vec2-conformer", "hubert", "wavlm", "data2vec-audio", "unispeech",
                   "unispeech-sat", "sew", "sew-d"}
@@ -58,14 +57,12 @@ class AudioTowerProcessor:
 
 def load_audio_model(folder) -> tuple[nn.Module, Any, str]:
     """(the audio model, its feature extractor, its model_type) from a folder, never online."""
-    import transformers
     from transformers import AutoFeatureExtractor, AutoModel
     model_type = read_hf_config(folder).get("model_type")
-    tower = AUDIO_TOWERS.get(model_type)
     refuse_pickled(folder)
-    model = load_pretrained(getattr(transformers, tower) if tower else AutoModel, folder, "audio model", weights=True)
-    if model_type in AUDIO_TOWERS and tower is None:
-        model = model.get_encoder()                     # an encoder-decoder model: its encoder
+    model = load_pretrained(AutoModel, folder, "audio model", weights=True)
+    if model_type in ENCODER_DECODERS:
+        model = model.get_encoder()
     extractor = load_pretrained(AutoFeatureExtractor, folder, "feature extractor")
     return model.float(), extractor, model_type
 
