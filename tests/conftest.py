@@ -84,9 +84,12 @@ def tiny_vit_dir(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def native_engines_in_process():
-    """A test that builds a server turns worker processes on for native engines (the server's
-    policy is the process's); the next test starts from the default again."""
+def process_policies_reset():
+    """A test that builds a server turns on worker processes for native engines and turns off
+    keeping new embeddings (the server's policies are the process's); the next test starts
+    from the defaults again."""
     yield
+    from polymodal.encoders import embedding_cache
     from polymodal.native import worker
     worker.contain(False)
+    embedding_cache.keep_new(True)

@@ -138,3 +138,17 @@ def test_lora_trains_only_its_adapters(backbones):
     assert changed and changed <= set(trainable)
     with pytest.raises(ConfigError, match="none of the LoRA targets"):
         ENCODERS.build("hf-image", path=backbones["convnext"], tune="lora")
+
+
+def test_a_service_uses_the_cache_and_adds_nothing_to_it(backbones):
+    from polymodal.server import ServerConfig, create_app
+    enc = ENCODERS.build("hf-image", path=backbones["resnet"])
+    known, new = [np.full((32, 32, 3), 66, np.uint8)], [np.full((32, 32, 3), 77, np.uint8)]
+    enc(enc.processor(known))
+    stored = len(enc.cache.memory), sorted(enc.cache.folder.rglob("*.safetensors"))
+    create_app(ServerConfig())                             # the server's policy: keep nothing new
+    hits = enc.cache.hits
+    enc(enc.processor(known))
+    enc(enc.processor(new))
+    assert enc.cache.hits == hits + 1
+    assert (len(enc.cache.memory), sorted(enc.cache.folder.rglob("*.safetensors"))) == stored

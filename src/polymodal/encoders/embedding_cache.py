@@ -10,7 +10,9 @@ one tower: its folder is named by the tower's fingerprint (its config and its we
 so a different checkpoint never reads another's embeddings.
 
 The disk cache lives under $POLYMODAL_CACHE (default ~/.cache/polymodal) in `embeddings/`;
-POLYMODAL_EMBEDDING_CACHE=off keeps it in memory only.
+POLYMODAL_EMBEDDING_CACHE=off keeps it in memory only. A service turns `keep_new` off: it
+meets any number of distinct inputs from clients, so it reads what training stored and adds
+nothing (neither to memory nor to disk).
 """
 from __future__ import annotations
 
@@ -81,6 +83,8 @@ class EmbeddingCache:
         return found
 
     def put(self, key: str, tensors: dict[str, torch.Tensor]) -> None:
+        if not _policy["keep_new"]:
+            return
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         self.remember(key, tensors)
         if self.folder is not None:
@@ -103,6 +107,13 @@ def size_of(tensors: dict[str, torch.Tensor]) -> int:
 
 
 _caches: dict[str, EmbeddingCache] = {}
+_policy = {"keep_new": True}
+
+
+def keep_new(enabled: bool = True) -> None:
+    """Whether embeddings computed from now on are kept (training, evaluation) or only used
+    (a service)."""
+    _policy["keep_new"] = bool(enabled)
 
 
 def cache_for(tower_fingerprint: str) -> EmbeddingCache:

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ..core.errors import ModelNotFoundError, PolymodalError, TooLargeError
 from ..core.version import __version__
+from ..encoders import embedding_cache
 from ..modalities import Audio
 from ..native import worker
 from ..native.worker import EngineCrashed
@@ -169,6 +170,7 @@ def create_app(config: ServerConfig | None = None):
     """The ASGI app (FastAPI inside a guard that bounds request bodies)."""
     config = config or ServerConfig()
     worker.contain(config.contain_engines, config.request_timeout_s)
+    embedding_cache.keep_new(False)              # clients' inputs are unbounded: use the cache, add nothing
     service = Service(config)
     app = FastAPI(title="polymodal", version=__version__,
                   description="Multimodal tasks and systems over images, text and audio. Every task endpoint "
