@@ -132,7 +132,4 @@ class HFAudioEncoder(PretrainedTower):
         return hidden, mask, pooled
 
 
-@ENCODERS.register("hf-audio")
-def build_hf_audio(path: str, tune: str = "none", dim: int | None = None, lora_rank: int = 8,
-                   lora_targets: list[str] | None = None) -> HFAudioEncoder:
-    return HFAudioEncoder(path, tune=tune, dim=dim, lora_rank=lora_rank, lora_targets=lora_targets)
+ENCODERS.register("hf-audio")(HFAudioEncoder)

@@ -93,7 +93,4 @@ class HFImageEncoder(PretrainedTower):
         return hidden, mask, pooled
 
 
-@ENCODERS.register("hf-image")
-def build_hf_image(path: str, tune: str = "none", dim: int | None = None, lora_rank: int = 8,
-                   lora_targets: list[str] | None = None) -> HFImageEncoder:
-    return HFImageEncoder(path, tune=tune, dim=dim, lora_rank=lora_rank, lora_targets=lora_targets)
+ENCODERS.register("hf-image")(HFImageEncoder)
