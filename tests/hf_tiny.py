@@ -135,8 +135,9 @@ WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|trans
                     "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>"]
 
 
-def build_whisper(folder: Path) -> Path:
-    """A 3-second Whisper (the feature extractor's window and the encoder's positions agree)."""
+def build_whisper(folder: Path, seconds: int = 3) -> Path:
+    """A Whisper with a window of `seconds` (the feature extractor's window and the encoder's
+    positions agree: 50 per second)."""
     import torch
     from transformers import (
         GenerationConfig,
@@ -153,7 +154,7 @@ def build_whisper(folder: Path) -> Path:
     end, start = ids("<|endoftext|>"), ids("<|startoftranscript|>")
     torch.manual_seed(0)
     config = WhisperConfig(vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                           decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=150,
+                           decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=50 * seconds,
                            max_target_positions=64, num_mel_bins=80, pad_token_id=end, bos_token_id=end,
                            eos_token_id=end, decoder_start_token_id=start)
     model = WhisperForConditionalGeneration(config)
@@ -163,7 +164,7 @@ def build_whisper(folder: Path) -> Path:
         task_to_id={"transcribe": ids("<|transcribe|>"), "translate": ids("<|translate|>")}, is_multilingual=True,
         begin_suppress_tokens=[], suppress_tokens=[])
     model.save_pretrained(str(folder))
-    WhisperProcessor(WhisperFeatureExtractor(feature_size=80, chunk_length=3), tok).save_pretrained(str(folder))
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80, chunk_length=seconds), tok).save_pretrained(str(folder))
     return folder
 
 

@@ -18,6 +18,7 @@ _LAZY = {       # public name -> (module, attribute)
     "ModelConfig": ("models.multimodal", "ModelConfig"),
     "build": ("api", "build"),
     "train": ("api", "train"),
+    "finetune": ("api", "finetune"),
     "Image": ("modalities", "Image"),
     "Text": ("modalities", "Text"),
     "Audio": ("modalities", "Audio"),

@@ -1,5 +1,6 @@
-"""Python entry points that mirror the CLI verbs: `pm.build` (train's model from flags) and
-`pm.train` (a training run); `pm.load` is inference.pipelines.load."""
+"""Python entry points that mirror the CLI verbs: `pm.build` (train's model from flags),
+`pm.train` (a training run) and `pm.finetune` (`train --init`: a pretrained Hugging Face task
+model trained further); `pm.load` is inference.pipelines.load."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 from .core.errors import ConfigError
 from .encoders.registry import encoder_spec
 from .models.base import Pretrained
+from .training import finetune as tuning
 from .training.config import TrainConfig
 from .training.run import build_model, trainable_task
 from .training.trainer import Trainer
@@ -52,3 +54,17 @@ def train(model: Pretrained, data: str, out: str | Path, seed: int = 0, n: int =
     if resume:
         trainer.resume()
     return trainer.fit()
+
+
+def finetune(init: str, task: str, data: str, out: str | Path, seed: int = 0, n: int = 1000, val: str | None = None,
+             val_n: int = 200, progress: bool = True, **options) -> dict:
+    """Fine-tune the pretrained Hugging Face model `init` (hf:<repo-id> or a folder) for `task`
+    (caption, align, vqa, transcribe) on `data`; saved in Hugging Face layout in out/model.
+    options: training.finetune.FinetuneConfig fields (tune "full" | "lora", lora_rank,
+    lora_targets, lora_save "merged" | "adapter", epochs, batch_size, lr, time_budget_s, ...).
+    Returns the run's report (losses, parameter counts)."""
+    built = trainable_task(task)
+    examples, _ = built.load_data(data, seed, n)
+    val_examples = built.load_data(val, seed + 1, val_n)[0] if val else []
+    cfg = tuning.FinetuneConfig.from_dict({"seed": seed, **options}, "fine-tune options")
+    return tuning.finetune(init, task, examples, val_examples, out, cfg, progress)

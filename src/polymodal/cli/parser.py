@@ -59,7 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-encoder", type=path_arg, default="logmel",
                    help="a registered encoder (logmel), or a pretrained audio model: hf:<repo-id> or a folder")
     p.add_argument("--tune", choices=("none", "full", "lora"),
-                   help="what training changes in a pretrained encoder (default none: frozen, its embeddings cached)")
+                   help="what training changes in a pretrained encoder (default none: frozen, its embeddings cached), "
+                        "or with --init in the pretrained model (default full)")
+    p.add_argument("--init", type=path_arg, metavar="MODEL",
+                   help="fine-tune this pretrained Hugging Face model (hf:<repo-id> or a folder; BLIP or a vision "
+                        "encoder-decoder for caption, CLIP for align, ViLT for vqa, Whisper for transcribe); "
+                        "saved in Hugging Face layout in OUT/model")
+    p.add_argument("--lora-rank", type=positive_int, default=8, help="with --tune lora: the adapters' rank")
+    p.add_argument("--lora-save", choices=("merged", "adapter"), default="merged",
+                   help="with --init and --tune lora: merge the adapters into the weights, or save them beside the base")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=learning_rate)

@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..core.errors import ConfigError, ModelNotFoundError
+from ..core.errors import ConfigError
+from ..hf.lora import with_lora
 from .base import Embedding, Encoder
 from .embedding_cache import EmbeddingCache, cache_for, fingerprint, item_key
 
 TUNES = ("none", "full", "lora")
 UNSHAPING = ("path", "tune", "dim", "lora_rank", "lora_targets")    # leave a frozen tower's output as it is
-LORA_TARGETS = ["query", "value", "q_proj", "v_proj"]     # attention projections, as BERT, ViT and CLIP name them
 
 
 def check_tuning(name: str, tune: str, lora_rank: int, dim: int | None) -> None:
@@ -34,20 +34,6 @@ def check_tuning(name: str, tune: str, lora_rank: int, dim: int | None) -> None:
         raise ConfigError(f"{name}: tune must be one of {', '.join(TUNES)}, got {tune!r}")
     if int(lora_rank) < 1 or (dim is not None and int(dim) < 1):
         raise ConfigError(f"{name}: lora_rank and dim must be at least 1, got {lora_rank}, {dim}")
-
-
-def with_lora(model: nn.Module, rank: int, targets: list[str], name: str) -> nn.Module:
-    """The model with LoRA adapters on the named linear layers (peft); the base weights frozen."""
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError:
-        raise ModelNotFoundError(f"{name}: tune: lora needs peft (pip install 'polymodal[tune]')") from None
-    present = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
-    chosen = [t for t in targets if t in present]
-    if not chosen:
-        raise ConfigError(f"{name}: none of the LoRA targets {targets} is a linear layer of this model "
-                          f"(it has {', '.join(sorted(present)[:12])})")
-    return get_peft_model(model, LoraConfig(r=int(rank), lora_alpha=2 * int(rank), target_modules=chosen))
 
 
 class PretrainedTower(Encoder):
@@ -70,7 +56,7 @@ class PretrainedTower(Encoder):
             self.cache: EmbeddingCache | None = cache_for(fingerprint(folder, {"encoder": type(self).__name__,
                                                                                **shaping}))
         else:
-            self.model = (with_lora(model, lora_rank, lora_targets or LORA_TARGETS, type(self).__name__)
+            self.model = (with_lora(model, lora_rank, lora_targets, type(self).__name__)
                           if tune == "lora" else model)
             self.cache = None
         self.proj = nn.Linear(hidden, int(dim)) if dim is not None else None

@@ -9,10 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.errors import ModelNotFoundError
+from ..core.errors import InputError, ModelNotFoundError
 from ..core.files import atomic_directory
 from ..modalities import as_array
-from .loading import load_pretrained
+from .loading import load_pretrained, quiet
+from .lora import apply_saved_adapter
 from .sdpa import use_sdpa
 
 
@@ -60,11 +61,22 @@ def new_token_cap(model, default: int) -> int:
     return getattr(getattr(model, "generation_config", None), "max_new_tokens", None) or default
 
 
+def load_model_weights(auto_class, directory: Path):
+    """The folder's model, with a LoRA adapter saved beside it (adapter/) merged in."""
+    return apply_saved_adapter(load_pretrained(auto_class, directory, "model", weights=True), directory)
+
+
+def padded_labels(tokens: dict) -> torch.Tensor:
+    """Token ids as a loss's labels: padding is -100, which the loss leaves out."""
+    return tokens["input_ids"].masked_fill(tokens["attention_mask"] == 0, -100)
+
+
 class HFAdapter(nn.Module):
     """Base of the adapters. Subclasses set `task` and `auto_class()` and answer the calls
     polymodal's own model for that task answers."""
 
     task = ""
+    trains = False          # True where training_loss is the model's own loss (polymodal can fine-tune it)
 
     def __init__(self, model, processor: Processor, directory: Path):
         super().__init__()
@@ -80,12 +92,26 @@ class HFAdapter(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: Path) -> "HFAdapter":
-        return cls(load_pretrained(cls.auto_class(), directory, "model", weights=True), Processor.load(directory), directory)
+        return cls(load_model_weights(cls.auto_class(), directory), Processor.load(directory), directory)
 
     def hold_weights_in(self, dtype: torch.dtype) -> None:
         """Keep the weights in a lower precision (pm.load(..., precision="bf16")); an adapter
         may keep a part whose greedy choices that precision would change in fp32."""
         self.model.to(dtype)
+
+    def on_device(self, value):
+        """Tensors (in dicts too) moved to where the model is."""
+        if isinstance(value, dict):
+            return {k: self.on_device(v) for k, v in value.items()}
+        return value.to(self.model.device) if torch.is_tensor(value) else value
+
+    def training_loss(self, values: dict) -> torch.Tensor:
+        """The model's own training loss on one batch of plain values (training/finetune.py):
+        "image" (HxWx3 uint8 arrays) with "text" (captions, questions or phrases), "answer" or
+        "box", or "audio" (Audio values) with "text" (transcripts). Adapters that set `trains`
+        override it."""
+        raise InputError(f"{self.config.source}: polymodal cannot fine-tune a {type(self.model).__name__} "
+                         f"(no training loss for it)")
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -93,7 +119,7 @@ class HFAdapter(nn.Module):
     def save_pretrained(self, directory: str | Path) -> Path:
         """The model and processor files, in Hugging Face layout, written atomically."""
         directory = Path(directory)
-        with atomic_directory(directory) as tmp:
+        with atomic_directory(directory) as tmp, quiet():
             self.model.save_pretrained(str(tmp))
             self.processor.save_pretrained(str(tmp))
         return directory

@@ -10,7 +10,7 @@ from torch import nn
 from ..core.errors import InputError
 from ..core.results import Transcript
 from ..modalities import Audio
-from .base import HFAdapter, Processor, new_token_cap
+from .base import HFAdapter, Processor, load_model_weights, new_token_cap
 from .loading import load_pretrained, quiet
 from .registry import HF_ADAPTERS
 
@@ -21,6 +21,7 @@ class HFRecognizer(HFAdapter):
     polymodal's recogniser; audio longer than its window is read in windows and joined."""
 
     task = "transcribe"
+    trains = True
 
     @staticmethod
     def auto_class():
@@ -32,7 +33,7 @@ class HFRecognizer(HFAdapter):
         from transformers import AutoProcessor
 
         combined = load_pretrained(AutoProcessor, directory, "processor")
-        return cls(load_pretrained(cls.auto_class(), directory, "model", weights=True),
+        return cls(load_model_weights(cls.auto_class(), directory),
                    Processor(tokenizer=combined.tokenizer, feature_extractor=combined.feature_extractor), directory)
 
     @property
@@ -86,6 +87,26 @@ class HFRecognizer(HFAdapter):
                 texts[i].append(text.strip())
         return [Transcript(" ".join(t for t in ts if t), 1.0) for ts in texts]
 
+    def training_loss(self, values: dict) -> torch.Tensor:
+        """Cross-entropy of each transcript given its audio (the model's own loss); an audio
+        longer than the model's window is refused, as its transcript could not be split."""
+        extractor = self.processor.feature_extractor
+        window = extractor.n_samples / extractor.sampling_rate
+        waves = [a.resampled(self.rate).waveform for a in values["audio"]]
+        longer = [a.source for a, w in zip(values["audio"], waves) if len(w) > extractor.n_samples]
+        if longer:
+            raise InputError(f"{longer[0]}: longer than the model's {window:g} s window; fine-tuning takes "
+                             f"utterances that fit in one")
+        features = extractor(waves, sampling_rate=self.rate, return_tensors="pt")["input_features"]
+        # padded here (-100, which the loss leaves out): not every tokenizer names a pad token
+        rows = [self.processor.tokenizer(t)["input_ids"] for t in values["text"]]
+        start = self.model.config.decoder_start_token_id
+        rows = [r[1:] if r and r[0] == start else r for r in rows]     # the model puts the start in front itself
+        rows = [r[:self.model.config.max_target_positions - 1] for r in rows]
+        width = max(len(r) for r in rows)
+        labels = torch.tensor([r + [-100] * (width - len(r)) for r in rows])
+        return self.model(input_features=self.on_device(features), labels=self.on_device(labels)).loss
+
 
 @HF_ADAPTERS.register("vits")
 class HFSynthesizer(HFAdapter):
@@ -102,7 +123,7 @@ class HFSynthesizer(HFAdapter):
     def from_pretrained(cls, directory):
         from transformers import AutoTokenizer
 
-        return cls(load_pretrained(cls.auto_class(), directory, "model", weights=True),
+        return cls(load_model_weights(cls.auto_class(), directory),
                    Processor(tokenizer=load_pretrained(AutoTokenizer, directory, "tokenizer")), directory)
 
     @torch.no_grad()

@@ -8,7 +8,7 @@ from torch import nn
 from ..core.errors import InputError
 from ..core.results import Caption, Grounding, pixel_box
 from ..modalities import Text
-from .base import HFAdapter, as_arrays, new_token_cap
+from .base import HFAdapter, as_arrays, new_token_cap, padded_labels
 from .loading import quiet
 from .registry import HF_ADAPTERS
 
@@ -23,6 +23,7 @@ class HFAligner(HFAdapter):
     """CLIP as polymodal's aligner: normalised image and text features in one space."""
 
     task = "align"
+    trains = True
 
     @staticmethod
     def auto_class():
@@ -51,11 +52,17 @@ class HFAligner(HFAdapter):
     def forward(self, batch: dict) -> torch.Tensor:
         return self.scale() * self.encode_image(batch["image"]) @ self.encode_text(batch["text"]).T
 
+    def training_loss(self, values: dict) -> torch.Tensor:
+        """CLIP's own symmetric contrastive loss over the batch's image-text pairs."""
+        batch = self.on_device(self.preprocess(values))
+        return self.model(pixel_values=batch["image"], **batch["text"], return_loss=True).loss
+
 
 class HFCaptioner(HFAdapter):
     """An image-to-text generator (BLIP, VisionEncoderDecoder) as polymodal's captioner."""
 
     task = "caption"
+    trains = True
 
     def preprocess(self, values: dict) -> dict:
         return {"image": self.processor.image_processor(images=as_arrays(values["image"]),
@@ -77,6 +84,28 @@ class HFCaptioner(HFAdapter):
         texts = self.processor.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
         return [Caption(" ".join(t.split()), float(p.exp())) for t, p in zip(texts, logp)]
 
+    def decoder_positions(self) -> int:
+        """The longest token sequence the text decoder takes."""
+        config = self.model.config
+        text = getattr(config, "text_config", None) or config.decoder
+        return text.max_position_embeddings
+
+    def caption_tokens(self, captions: list[str]) -> dict:
+        """The captions as the decoder reads them in training (padded, with their end token),
+        cut to the decoder's positions."""
+        return self.processor.tokenizer(list(captions), padding=True, truncation=True,
+                                        max_length=self.decoder_positions(), return_tensors="pt")
+
+    def training_loss(self, values: dict) -> torch.Tensor:
+        """Next-token cross-entropy of each caption given its image (the model's own loss)."""
+        pixels = self.on_device(self.preprocess(values)["image"])
+        tokens = self.on_device(dict(self.caption_tokens(values["text"])))
+        return self.model(pixel_values=pixels, **self.decoder_inputs(tokens), labels=padded_labels(tokens)).loss
+
+    def decoder_inputs(self, tokens: dict) -> dict:
+        """What the model's forward takes beside the labels (none: it shifts the labels itself)."""
+        return {}
+
 
 @HF_ADAPTERS.register("blip")
 class HFBlipCaptioner(HFCaptioner):
@@ -85,6 +114,13 @@ class HFBlipCaptioner(HFCaptioner):
         from transformers import BlipForConditionalGeneration
         return BlipForConditionalGeneration
 
+    def decoder_inputs(self, tokens: dict) -> dict:
+        # BLIP's decoder reads the labels as they are (no shift) and starts from its bos token
+        # where the tokenizer put [CLS], as its generate does
+        ids = tokens["input_ids"].clone()
+        ids[:, 0] = self.model.config.text_config.bos_token_id
+        return {"input_ids": ids, "attention_mask": tokens["attention_mask"]}
+
 
 @HF_ADAPTERS.register("vision-encoder-decoder")
 class HFEncoderDecoderCaptioner(HFCaptioner):
@@ -92,6 +128,17 @@ class HFEncoderDecoderCaptioner(HFCaptioner):
     def auto_class():
         from transformers import VisionEncoderDecoderModel
         return VisionEncoderDecoderModel
+
+    def caption_tokens(self, captions: list[str]) -> dict:
+        # a GPT-2 tokenizer adds no end token: without one the model never learns to stop
+        tokenizer, end = self.processor.tokenizer, self.model.config.eos_token_id
+        longest = self.decoder_positions() - 1
+        rows = [tokenizer(c)["input_ids"][:longest] for c in captions]
+        rows = [r if r and r[-1] == end else r + [end] for r in rows]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([r + [end] * (width - len(r)) for r in rows])
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+        return {"input_ids": ids, "attention_mask": mask}
 
 
 class HFGrounder(HFAdapter):
@@ -152,6 +199,7 @@ class HFVQA(HFAdapter):
     once and shared by their questions through `image_index`, as for polymodal's models."""
 
     task = "vqa"
+    trains = True
 
     def __init__(self, model, processor, directory):
         super().__init__(model, processor, directory)
@@ -180,3 +228,16 @@ class HFVQA(HFAdapter):
         if index is not None:
             image = {k: v[index] for k, v in image.items()}
         return self.model(**batch["text"], **image).logits
+
+    def training_loss(self, values: dict) -> torch.Tensor:
+        """ViLT's own loss (binary cross-entropy over its answers, scaled by their number), with
+        the given answer as the one right one."""
+        label2id = {a: i for i, a in enumerate(self.config.labels)}
+        unknown = sorted({a for a in values["answer"] if a not in label2id})
+        if unknown:
+            raise InputError(f"answers {', '.join(map(repr, unknown[:5]))} are not among the model's "
+                             f"{len(label2id)} answers (its config's id2label); a ViLT fine-tune keeps its answers")
+        batch = self.on_device(self.preprocess(values))
+        targets = torch.zeros(len(values["answer"]), len(label2id))
+        targets[torch.arange(len(targets)), torch.tensor([label2id[a] for a in values["answer"]])] = 1.0
+        return self.model(**batch["text"], **batch["image"], labels=self.on_device(targets)).loss
