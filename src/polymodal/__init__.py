@@ -19,6 +19,7 @@ _LAZY = {       # public name -> (module, attribute)
     "build": ("api", "build"),
     "train": ("api", "train"),
     "finetune": ("api", "finetune"),
+    "fit": ("api", "fit"),
     "Image": ("modalities", "Image"),
     "Text": ("modalities", "Text"),
     "Audio": ("modalities", "Audio"),

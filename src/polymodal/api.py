@@ -1,5 +1,5 @@
 """Python entry points that mirror the CLI verbs: `pm.build` (train's model from flags),
-`pm.train` (a training run) and `pm.finetune` (`train --init`: a pretrained Hugging Face task
+`pm.train` (a training run), `pm.fit` (a model for a table) and `pm.finetune` (`train --init`: a pretrained Hugging Face task
 model trained further); `pm.load` is inference.pipelines.load."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from .core.errors import ConfigError
 from .encoders.registry import encoder_spec
 from .models.base import Pretrained
+from .experiments import fit as table_fit
 from .training import finetune as tuning
 from .training.config import TrainConfig
 from .training.run import build_model, trainable_task
@@ -68,3 +69,16 @@ def finetune(init: str, task: str, data: str, out: str | Path, seed: int = 0, n:
     val_examples = built.load_data(val, seed + 1, val_n)[0] if val else []
     cfg = tuning.FinetuneConfig.from_dict({"seed": seed, **options}, "fine-tune options")
     return tuning.finetune(init, task, examples, val_examples, out, cfg, progress)
+
+
+def fit(table: str | Path, label: str, out: str | Path, time_budget_s: float | None = None, **options) -> dict:
+    """A model for a table's `label` column (`polymodal fit`): each column's modality inferred,
+    encoders and fusion chosen, validation split, early stopping, best checkpoint and the
+    modality ablation; the model in out/model. options: experiments.fit.FitOptions fields
+    (problem, columns, encoders, fusion, val_share, epochs, patience, ablation, seed).
+    Returns the report (also out/report.json)."""
+    unknown = sorted(set(options) - set(table_fit.FitOptions.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"fit options: unknown key {unknown[0]}; known: "
+                          f"{', '.join(sorted(table_fit.FitOptions.__dataclass_fields__))}")
+    return table_fit.fit(table, out, table_fit.FitOptions(label=label, time_budget_s=time_budget_s, **options))

@@ -20,3 +20,17 @@ class ClassifierHead(nn.Module):
 
     def forward(self, x):
         return self.linear(x)
+
+
+@HEADS.register("regress")
+class RegressionHead(nn.Module):
+    """One number per item, in the target's standardised units (the model's config keeps the
+    target's mean and spread; tasks/table.py turns it back)."""
+
+    def __init__(self, in_dim: int, labels: list[str]):
+        super().__init__()
+        self.labels = list(labels)
+        self.linear = nn.Linear(in_dim, 1)
+
+    def forward(self, x):
+        return self.linear(x).squeeze(-1)

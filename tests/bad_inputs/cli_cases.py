@@ -37,6 +37,8 @@ def bases(f: dict) -> dict[tuple[str, ...], list[str]]:
         ("compare",): ["compare", "--system", "vqa-by-caption", "--data", "shapes:sort-of-clevr:test", "--n", "4"],
         ("serve",): ["serve", "--port", "8765"],
         ("demo",): ["demo", "--out", out, "--n", "1"],
+        ("fit",): ["fit", f["root"] + "/table.csv", "--label", "label", "--time-budget", "1", "--out", out],
+        ("predict",): ["predict", out + "/model", f["root"] + "/table.csv", "--out", out + ".csv"],
     }
 
 

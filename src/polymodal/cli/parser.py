@@ -230,6 +230,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace", action="store_true", help="print every step's outputs")
     r.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("fit", help="a model for a table's label column: modalities inferred, encoders chosen, "
+                                   "validation, early stopping, and a modality ablation")
+    p.add_argument("table", type=path_arg, help="a .csv, .jsonl or .parquet table (file paths relative to it)")
+    p.add_argument("--label", type=text_arg, required=True, help="the column to predict")
+    p.add_argument("--time-budget", type=seconds, help="seconds for everything, ablation included (default: "
+                                                      "until early stopping)")
+    p.add_argument("--problem", choices=("classify", "regress"), help="default: inferred from the label's values")
+    p.add_argument("--column", action="append", type=pair, metavar="NAME=KIND",
+                   help="a column's kind instead of the inferred one: image, audio, text, number, category, id, ignore")
+    p.add_argument("--image-encoder", type=path_arg, help="a registered encoder or a pretrained vision model "
+                                                         "(hf:<repo-id> or a folder); default cnn from scratch")
+    p.add_argument("--text-encoder", type=path_arg, help="default minilm where installed, else transformer")
+    p.add_argument("--audio-encoder", type=path_arg, help="default logmel")
+    p.add_argument("--fusion", type=text_arg, help="default early:feature")
+    p.add_argument("--no-ablation", action="store_true", help="train the one model, without the ablation runs")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--out", type=path_arg, required=True, help="folder: model/, report.json, ablation.md/.csv/.png")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: all cores)")
+
+    p = sub.add_parser("predict", help="a fitted table model's predictions for a table, as CSV")
+    p.add_argument("model", type=path_arg, help="the model folder `fit` wrote (OUT/model)")
+    p.add_argument("table", type=path_arg, help="a table with the columns the model reads")
+    p.add_argument("--out", type=path_arg, required=True, help="the CSV to write (row, ID columns, prediction)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+
     p = sub.add_parser("compare", help="an end-to-end model and a system on the same data: accuracy, latency, "
                                        "parameters, and where the system loses answers")
     p.add_argument("--task", choices=("vqa",), default="vqa")

@@ -93,6 +93,15 @@ def read_manifest(path, required: Sequence[str], columns: dict[str, str] | None 
     return Manifest(path, rows, bad)
 
 
+def read_records(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """A JSONL or CSV file's records as they are: (row number, object or None, problem or None)."""
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: unsupported table format {path.suffix!r} (use .csv, .jsonl or .parquet)")
+    text = _read_text(path)
+    return _jsonl_records(text) if fmt == "jsonl" else _csv_records(text, path)
+
+
 def write_bad_rows(manifest: Manifest, out_dir, name: str = "skipped_rows.jsonl") -> Path | None:
     """Write `name` (row, reason) into out_dir if any rows were skipped."""
     if not manifest.bad_rows:

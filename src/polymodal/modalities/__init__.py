@@ -9,4 +9,8 @@ from .image import Image, as_array
 from .inputs import DEFAULT_LIMITS, Limits
 from .text import Text
 
-__all__ = ["DEFAULT_LIMITS", "Audio", "Image", "Limits", "Text", "as_array"]
+# what a file's name ends with when it holds an image or audio (folders, lists and tables are read by it)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".opus"})
+
+__all__ = ["AUDIO_SUFFIXES", "DEFAULT_LIMITS", "IMAGE_SUFFIXES", "Audio", "Image", "Limits", "Text", "as_array"]

@@ -27,6 +27,7 @@ class ModelConfig(Config):
     head: str = "classify"
     fusion_config: dict = field(default_factory=dict)
     hidden: int = 128                    # width of the fused vector
+    table: dict = field(default_factory=dict)   # a table model's columns, label and target (tasks/table.py)
 
 
 @MODEL_KINDS.register("multimodal")

@@ -40,6 +40,8 @@ from ..models.multimodal import ModelConfig, MultimodalModel
 from ..models.reader import ReaderModel, ReaderModelConfig
 from ..processors.text import WordTokenizer
 
+LOWER_IS_BETTER = ("wer", "cer", "rmse", "mae", "loss", "kid")    # metrics that fall as a model improves
+
 
 @dataclass
 class TaskOptions(Config):
@@ -106,6 +108,13 @@ class TrainableTask(Task):
 
     def loss(self, outputs, targets) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(outputs.float(), targets)
+
+    @property
+    def selection(self) -> tuple[str, bool]:
+        """(the validation metric a best checkpoint is chosen by, whether lower is better): the
+        first curve metric."""
+        name = self.curve_metrics[0]
+        return name, name in LOWER_IS_BETTER
 
     def model_spec(self, encoders: dict, fusion: str | None, fusion_config: dict, hidden: int) -> dict:
         """pm.build's arguments as this task's model spec: encoders (modality -> {name, config})

@@ -24,12 +24,16 @@ class TrainConfig(Config):
     time_budget_s: float | None = None
     max_steps: int | None = None      # stop (with a checkpoint) after this many steps in all
     mixed_precision: str = "auto"     # "auto": bf16 on a GPU, none on CPU
+    patience: int | None = None       # stop after this many evaluations without a better validation score
+    keep_best: bool = False           # save the model of the best validation score (task.selection), not the last
     freeze: tuple = ()                # parts of the model kept as they start (Pretrained.parts(): for a
                                       # fusion model its encoders by modality, "fusion" and "head"),
                                       # e.g. taken from a trained model by `init`: no gradients, no
                                       # optimizer state
 
     def __post_init__(self):
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise ConfigError(f"training option patience must be a positive integer, got {self.patience!r}")
         for name in ("epochs", "batch_size", "checkpoint_every", "eval_batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"training option {name} must be a positive integer, got {getattr(self, name)!r}")

@@ -66,11 +66,15 @@ class TrainingLog:
         smooth = [sum(r["loss"] for r in self.train[max(0, i - k + 1):i + 1]) / min(k, i + 1) for i in range(len(steps))]
         ax_loss.plot(steps, smooth)
         ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+        shown = []
         for key in keys:
             points = [(e["step"], e[key]) for e in self.evals if key in e]
             if points:
                 ax_acc.plot(*zip(*points), marker="o", label=key.replace("_", " "))
-        ax_acc.set(xlabel="step", ylabel="validation", ylim=(0, 1), title="validation")
+                shown += [v for _, v in points]
+        ax_acc.set(xlabel="step", ylabel="validation", title="validation")
+        if all(0 <= v <= 1 for v in shown):      # shares and rates; an error in the data's units keeps its own
+            ax_acc.set_ylim(0, 1)
         if ax_acc.lines:
             ax_acc.legend(loc="lower right")
         fig.tight_layout()

@@ -70,7 +70,9 @@ class Trainer:
     on its examples, writing checkpoints, metrics and the trained model into `out`."""
 
     def __init__(self, model: Pretrained, task: TrainableTask, train_examples, val_examples, out: str | Path,
-                 cfg: TrainConfig, recipe: dict | None = None):
+                 cfg: TrainConfig, recipe: dict | None = None, deadline: float | None = None):
+        """deadline: a time.monotonic() by which training stops, evaluations included (a caller
+        sharing one wall-clock budget among runs); cfg.time_budget_s counts training steps only."""
         precision = cfg.mixed_precision
         if precision == "auto":
             precision = "bf16" if torch.cuda.is_available() else "no"
@@ -81,12 +83,15 @@ class Trainer:
         self.train_examples, self.val_examples = train_examples, val_examples
         self.recipe = recipe or {}
         self.raw_model = model
+        self.deadline = deadline
         freeze(model, cfg.freeze)
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                 weight_decay=cfg.weight_decay)
         self.model, self.opt = self.acc.prepare(model, opt)
         self.log = TrainingLog(self.out)
         self.step, self.epoch, self.batch_in_epoch, self.elapsed = 0, 0, 0, 0.0
+        self.best: dict | None = None             # the evaluation with the best validation score
+        self.evals_since_best = 0
 
     # -- checkpoints ---------------------------------------------------------------
     @property
@@ -153,29 +158,54 @@ class Trainer:
             raise InputError(f"{len(self.train_examples)} training items: fewer than one batch of "
                              f"{self.cfg.batch_size}; lower --batch-size or add data")
         total = steps_per_epoch * self.cfg.epochs
-        while self.epoch < self.cfg.epochs and not self.out_of_time():
+        patience_ran_out = False
+        while self.epoch < self.cfg.epochs and not self.out_of_time() and not patience_ran_out:
             self.train_epoch(steps_per_epoch, total)
             if self.batch_in_epoch < steps_per_epoch:     # stopped early (budget or max_steps)
                 break
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
             self.evaluate_and_log()
+            patience_ran_out = self.note_best()
             self.save_checkpoint()
         if not self.log.evals or self.log.evals[-1]["step"] != self.step:   # stopped mid-epoch
             self.evaluate_and_log()
+            self.note_best()
         self.save_checkpoint()
         if self.acc.is_main_process:
-            self.acc.unwrap_model(self.model).save_pretrained(self.out / "model")
+            if not (self.cfg.keep_best and self.best):        # with keep_best, model/ holds the best already
+                self.acc.unwrap_model(self.model).save_pretrained(self.out / "model")
             self.log.plot(self.task.curve_metrics)
-        return self.log.last()
+        if self.best is None:
+            return self.log.last()
+        return {**self.log.last(), "best": self.best, "stopped_by_patience": patience_ran_out}
+
+    def note_best(self) -> bool:
+        """After an evaluation: with keep_best, save the model when its validation score is the
+        best yet (task.selection); -> whether `patience` evaluations have passed without one."""
+        if not (self.cfg.keep_best or self.cfg.patience) or not self.val_examples:
+            return False
+        name, lower = self.task.selection
+        value = self.log.evals[-1].get(name)
+        if value is None:
+            raise ConfigError(f"the {self.task.model_task} task's evaluation gives no {name} to choose the best by")
+        if self.best is None or (value < self.best[name] if lower else value > self.best[name]):
+            self.best, self.evals_since_best = dict(self.log.evals[-1]), 0
+            if self.cfg.keep_best and self.acc.is_main_process:
+                self.acc.unwrap_model(self.model).save_pretrained(self.out / "model")
+        else:
+            self.evals_since_best += 1
+        return self.cfg.patience is not None and self.evals_since_best >= self.cfg.patience
 
     def out_of_time(self) -> bool:
         """A stop short of the planned epochs: time budget spent or max_steps reached.
         Under DDP the main process's clock decides for all, so no rank is left waiting."""
         if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
             return True
-        if self.cfg.time_budget_s is None:
+        if self.cfg.time_budget_s is None and self.deadline is None:
             return False
-        spent = torch.tensor([float(self.elapsed >= self.cfg.time_budget_s)], device=self.acc.device)
+        over = (self.cfg.time_budget_s is not None and self.elapsed >= self.cfg.time_budget_s) or (
+            self.deadline is not None and time.monotonic() >= self.deadline)
+        spent = torch.tensor([float(over)], device=self.acc.device)
         if self.acc.num_processes > 1:
             spent = broadcast(spent, from_process=0)
         return bool(spent.item())

@@ -10,7 +10,8 @@ import numpy as np
 from ...core.errors import InputError
 from ...core.files import atomic_write
 from ...inference.pipelines import load
-from .inputs import IMAGE_SUFFIXES, batch_job, image_items, image_paths, read_lines
+from ...modalities import IMAGE_SUFFIXES
+from .inputs import batch_job, image_items, image_paths, read_lines
 
 
 def embed(args) -> int:

@@ -12,10 +12,8 @@ from ...core.files import read_text
 from ...data.manifest import parse_column_map, read_manifest, report_bad_rows
 from ...inference import batch
 from ...inference.batch_parts import items_from
+from ...modalities import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from ...tasks import image_text, vqa
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
 
 
 def ask_items(args) -> list[tuple]:

@@ -10,8 +10,9 @@ import soundfile as sf
 from ...core.errors import InputError
 from ...core.files import atomic_write
 from ...inference.pipelines import load
+from ...modalities import AUDIO_SUFFIXES
 from ...tasks.transcribe import audio_of, load_examples
-from .inputs import AUDIO_SUFFIXES, batch_job, data_examples, files_from, read_lines
+from .inputs import batch_job, data_examples, files_from, read_lines
 
 
 def speak(args) -> int:
