@@ -7,8 +7,8 @@ from pathlib import Path
 
 from .core.errors import ConfigError
 from .encoders.registry import encoder_spec
-from .models.base import Pretrained
 from .experiments import fit as table_fit
+from .models.base import Pretrained
 from .training import finetune as tuning
 from .training.config import TrainConfig
 from .training.run import build_model, trainable_task

@@ -7,3 +7,5 @@ TRAINABLE_TASKS = ("vqa", "classify", "text-qa", "caption", "align", "ground", "
 EVALUATIONS = TRAINABLE_TASKS + ("retrieve", "zero-shot", "few-shot", "edit")   # what `eval` can evaluate
 DRAW_GUIDANCE = 2.0                  # generate and edit: models.diffusion.GUIDANCE (a test keeps them equal)
 RECOGNIZER = "asr-spoken-world"      # eval speak: the recogniser that listens to the synthesised speech
+DEFAULT_FUSIONS = ("early:feature,early:token,late:mean,hybrid:film,hybrid:cross-attention,hybrid:bottleneck,"
+                   "hybrid:relation")     # compare-fusion's rows

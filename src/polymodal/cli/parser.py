@@ -24,7 +24,7 @@ from .arguments import (
     seed_int,
     text_arg,
 )
-from .defaults import EVALUATIONS, RECOGNIZER, TRAINABLE_TASKS
+from .defaults import DEFAULT_FUSIONS, EVALUATIONS, RECOGNIZER, TRAINABLE_TASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,9 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per answer")
 
     p = sub.add_parser("compare-fusion", help="train fusion strategies under one budget; write a table and a plot")
-    p.add_argument("--data", type=path_arg, default="shapes:sort-of-clevr", help="only shapes:sort-of-clevr for now")
-    p.add_argument("--fusions", type=text_arg, default="early:feature,early:token,late:mean,hybrid:film,hybrid:cross-attention,"
-                                        "hybrid:bottleneck,hybrid:relation")
+    p.add_argument("--data", type=path_arg, default="shapes:sort-of-clevr",
+                   help="shapes:sort-of-clevr (the table beside the paper), or your manifest (then --val too)")
+    p.add_argument("--val", type=path_arg, help="with a manifest: the manifest each strategy is scored on")
+    p.add_argument("--task", choices=("vqa", "classify", "text-qa"), default="vqa", help="with a manifest")
+    p.add_argument("--image-encoder", type=path_arg, default="cnn",
+                   help="with a manifest: a registered encoder or a pretrained vision model (frozen, cached)")
+    p.add_argument("--text-encoder", type=path_arg, default="transformer", help="with a manifest")
+    p.add_argument("--audio-encoder", type=path_arg, default="logmel", help="with a manifest")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="with a manifest")
+    p.add_argument("--fusions", type=text_arg, default=DEFAULT_FUSIONS,
+                   help="comma-separated (on a manifest, the default leaves out hybrid:relation)")
     p.add_argument("--n", type=positive_int, default=10000, help="training scenes (20 questions each)")
     p.add_argument("--steps", type=positive_int, default=6000, help="training steps of 32 scenes, per strategy")
     p.add_argument("--pretrain-steps", type=positive_int, default=3000,

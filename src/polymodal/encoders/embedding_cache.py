@@ -122,3 +122,8 @@ def cache_for(tower_fingerprint: str) -> EmbeddingCache:
         root = cache_root()
         _caches[tower_fingerprint] = EmbeddingCache(root / tower_fingerprint if root else None)
     return _caches[tower_fingerprint]
+
+
+def usage() -> dict[str, int]:
+    """Over every tower in this process: embeddings computed (misses) and reused (hits)."""
+    return {"computed": sum(c.misses for c in _caches.values()), "reused": sum(c.hits for c in _caches.values())}

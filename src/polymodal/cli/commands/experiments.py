@@ -7,6 +7,8 @@ from ...core.errors import InputError
 from ...core.machine import describe_machine
 from ...experiments.demo import write_demo
 from ...experiments.fusion_table import compare_fusion as fusion_table
+from ...experiments.manifest_fusion import MANIFEST_STRATEGIES, compare_on_manifest
+from ..defaults import DEFAULT_FUSIONS
 
 
 def demo(args) -> int:
@@ -16,13 +18,31 @@ def demo(args) -> int:
 
 
 def compare_fusion(args) -> int:
-    if args.data not in ("shapes:sort-of-clevr", "shapes:sort-of-clevr:train"):
-        raise InputError(f"{args.data}: the fusion table is defined on shapes:sort-of-clevr")
+    if args.data.startswith("shapes:") and args.data not in ("shapes:sort-of-clevr", "shapes:sort-of-clevr:train"):
+        raise InputError(f"{args.data}: the fusion table on generated data is defined on shapes:sort-of-clevr")
+    if not args.data.startswith("shapes:"):
+        return compare_on_a_manifest(args)
     settings = {"n": args.n, "steps": args.steps, "pretrain_steps": args.pretrain_steps, "seed": args.seed,
                 "test_n": args.test_n, "machine": describe_machine(),
                 "command": f"polymodal compare-fusion --fusions {args.fusions} --n {args.n} --steps {args.steps} "
                            f"--pretrain-steps {args.pretrain_steps} --test-n {args.test_n} --seed {args.seed}"}
     path = fusion_table(Path(args.out), Path(args.runs), args.fusions.split(","), args.n, args.steps, args.seed,
                         args.test_n, settings)
+    print(path.read_text())
+    return 0
+
+
+def compare_on_a_manifest(args) -> int:
+    if not args.val:
+        raise InputError("compare-fusion on a manifest needs --val, the manifest each strategy is scored on")
+    fusions = args.fusions.split(",")
+    if args.fusions == DEFAULT_FUSIONS:
+        fusions = list(MANIFEST_STRATEGIES)
+    given = {"image": args.image_encoder, "text": args.text_encoder, "audio": args.audio_encoder}
+    command = (f"polymodal compare-fusion --task {args.task} --data {args.data} --val {args.val} --image-encoder "
+               f"{args.image_encoder} --text-encoder {args.text_encoder} --steps {args.steps} --batch-size "
+               f"{args.batch_size} --seed {args.seed} --fusions {','.join(fusions)}")
+    path = compare_on_manifest(args.task, args.data, args.val, given, fusions, args.steps, args.batch_size,
+                               args.seed, Path(args.out), Path(args.runs), command)
     print(path.read_text())
     return 0
