@@ -243,7 +243,7 @@ def build_vision_backbone(folder: Path, family: str) -> Path:
 
 
 def build_audio_backbone(folder: Path, family: str) -> Path:
-    """A tiny random audio encoder of a real family (wav2vec2, hubert, ast), with its feature
+    """A tiny random audio encoder of a real family (wav2vec2, hubert, ast, clap), with its feature
     extractor, as `hf-audio` reads it (Whisper: build_whisper)."""
     import torch
     import transformers as t
@@ -256,10 +256,20 @@ def build_audio_backbone(folder: Path, family: str) -> Path:
         "hubert": lambda: t.HubertModel(t.HubertConfig(**speech)),
         "ast": lambda: t.ASTModel(t.ASTConfig(**TINY, patch_size=16, frequency_stride=16, time_stride=16,
                                               max_length=64, num_mel_bins=32)),
+        # the whole two-tower model, as CLAP checkpoints are saved; a 2 s window at 48 kHz
+        "clap": lambda: t.ClapModel(t.ClapConfig(
+            text_config=dict(TINY, vocab_size=50, max_position_embeddings=40, projection_dim=16),
+            audio_config=dict(hidden_size=32, patch_embeds_hidden_size=16, depths=[1, 1], num_attention_heads=[2, 2],
+                              window_size=8, spec_size=256, num_mel_bins=64, patch_stride=[4, 4], projection_dim=16,
+                              enable_fusion=False), projection_dim=16)),
     }[family]()
     model.save_pretrained(str(folder))
-    extractor = t.ASTFeatureExtractor(max_length=64, num_mel_bins=32) if family == "ast" else \
-        t.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                   return_attention_mask=True)
+    extractor = {
+        "ast": lambda: t.ASTFeatureExtractor(max_length=64, num_mel_bins=32),
+        "clap": lambda: t.ClapFeatureExtractor(feature_size=64, sampling_rate=48000, max_length_s=2,
+                                               fft_window_size=1024, hop_length=480, truncation="rand_trunc",
+                                               padding="repeatpad"),
+    }.get(family, lambda: t.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                                      do_normalize=True, return_attention_mask=True))()
     extractor.save_pretrained(str(folder))
     return folder

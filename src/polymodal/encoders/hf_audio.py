@@ -1,9 +1,9 @@
 """`hf-audio`: a pretrained Hugging Face audio model as the audio encoder of any fused model.
 
 Any local folder in Hugging Face layout, or `hf:<repo-id>` in the local cache: Whisper's
-encoder (from the whole Whisper checkpoint), wav2vec2, HuBERT, WavLM, AST and the other
-AutoModel audio encoders, with the folder's own feature extractor (audio is resampled to its
-rate first). CLAP's audio tower is not read yet (its extractor's fused 4-channel input).
+encoder (from the whole Whisper checkpoint), CLAP's audio tower (from the whole CLAP
+checkpoint), wav2vec2, HuBERT, WavLM, AST and the other AutoModel audio encoders, with the
+folder's own feature extractor (audio is resampled to its rate first).
 
 Tokens are the model's last hidden states (frames); those that stand for padding are masked,
 by the share of the input each clip fills. The pooled vector is the model's pooler output
@@ -27,6 +27,10 @@ from .registry import ENCODERS
 
 # Encoder-decoder checkpoints: the audio encoder is taken from the whole model.
 ENCODER_DECODERS = {"whisper", "speech_to_text"}
+# Two-tower checkpoints: model_type -> the attribute of the whole model that is its audio tower.
+AUDIO_TOWERS = {"clap": "audio_model"}
+# What each family's model reads beside its features (CLAP: which clips were longer than its window).
+EXTRA_INPUTS = {"clap": {"is_longer"}}
 # Families whose feature extractor pads a batch to its longest clip (the others give a fixed size).
 PAD_TO_LONGEST = {"wav2vec2", "wav2vec2-conformer", "hubert", "wavlm", "data2vec-audio", "unispeech",
                   "unispeech-sat", "sew", "sew-d"}
@@ -51,8 +55,8 @@ class AudioTowerProcessor:
         elif self.model_type == "whisper":
             options.update(return_attention_mask=True)
         out = self.extractor(waves, **options)
-        return {k: (v.float() if v.is_floating_point() else v.long()) for k, v in out.items()
-                if isinstance(v, torch.Tensor)}
+        return {k: (v.float() if v.is_floating_point() else v if v.dtype == torch.bool else v.long())
+                for k, v in out.items() if isinstance(v, torch.Tensor)}
 
 
 def load_audio_model(folder) -> tuple[nn.Module, Any, str]:
@@ -63,6 +67,8 @@ def load_audio_model(folder) -> tuple[nn.Module, Any, str]:
     model = load_pretrained(AutoModel, folder, "audio model", weights=True)
     if model_type in ENCODER_DECODERS:
         model = model.get_encoder()
+    elif model_type in AUDIO_TOWERS:
+        model = getattr(model, AUDIO_TOWERS[model_type])
     extractor = load_pretrained(AutoFeatureExtractor, folder, "feature extractor")
     return model.float(), extractor, model_type
 
@@ -98,7 +104,8 @@ class HFAudioEncoder(PretrainedTower):
         self.processor = AudioTowerProcessor(extractor, model_type)
         self.frames = frame_rule(model_type, model.config)
         # what the model is given: its features, and the mask where its family reads one
-        self.inputs = {"input_values", "input_features"} | ({"attention_mask"} if model_type in PAD_TO_LONGEST else set())
+        self.inputs = {"input_values", "input_features"} | EXTRA_INPUTS.get(model_type, set()) | (
+            {"attention_mask"} if model_type in PAD_TO_LONGEST else set())
         silence = self.processor([(np.zeros(self.processor.rate, np.float32), self.processor.rate)])
         with torch.no_grad():
             tokens, _, pooled = self.run(model.eval(), silence)
