@@ -8,10 +8,14 @@ import json
 import random
 import time
 
+import numpy as np
 import pytest
 
 from polymodal.cli.main import main
 from polymodal.data.table import infer_kind, infer_problem
+from polymodal.experiments.fit import split
+from polymodal.loading import load_model
+from polymodal.tasks.table import TableTask, predict
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +76,12 @@ def test_fit_infers_the_columns_trains_within_its_budget_and_saves_the_ablation(
     evals = json.loads((out / "metrics.json").read_text())["train"]
     assert evals[-1]["loss"] < evals[0]["loss"]
     assert report["validation"]["accuracy"] >= 0.75
+    # the saved model is the best evaluated one: scored again on the same validation rows, it gives the same
+    task = TableTask(label="label")
+    examples, _ = task.load_data(str(path), n=10 ** 6)
+    _, val = split(examples, 0.2, 0, True)
+    predicted, _ = predict(load_model(str(out / "model")), val)
+    assert np.mean([p == ex.target for p, ex in zip(predicted, val)]) == report["validation"]["accuracy"]
     # predict: a CSV with the row, the ID column and the prediction, as good as the validation says
     preds = tmp_path / "preds.csv"
     assert main(["predict", str(out / "model"), str(path), "--out", str(preds)]) == 0
@@ -84,7 +94,7 @@ def test_a_budget_that_binds_is_kept_to_within_a_tenth(table, tmp_path):
     import polymodal as pm
     path, _ = table
     started = time.monotonic()
-    report = pm.fit(path, "label", tmp_path / "fit", time_budget_s=8, patience=10 ** 6)    # no early stop
+    report = pm.fit(path, "label", tmp_path / "fit", time_budget_s=8, patience=10 ** 6, epochs=10 ** 6)   # no other stop
     took = time.monotonic() - started
     assert 8 * 0.9 <= took <= 8 * 1.1 and 8 * 0.9 <= report["seconds"] <= 8 * 1.1, took
     with pytest.raises(pm.PolymodalError, match="unknown key budget"):

@@ -16,7 +16,10 @@ TINY = {
     "logmel": {"dim": 16, "layers": 1, "heads": 2, "n_mels": 16},
     "speech-reader": {"audio": {"dim": 16, "layers": 1, "heads": 2, "n_mels": 16}, "dim": 16, "slots": 4,
                       "width": 16, "layers": 1, "heads": 2, "train_audio": True},
+    "table": {"numbers": [["width", 2.0, 0.5], ["height", 1.0, 2.0]], "categories": [["kind", ["box", "ball"]]],
+              "dim": 16},
 }
+MODALITY_OF = {"transformer": "text", "hf-text": "text", "logmel": "audio", "table": "table"}
 BUILTIN = {"image": ["cnn", "vit", "hf-image"], "text": ["transformer"], "audio": ["logmel", "speech-reader"]}
 
 
@@ -24,7 +27,9 @@ def tiny_inputs(model, n=3):
     import numpy as np
     values = {"image": [np.full((32, 32, 3), 40 * i, np.uint8) for i in range(n)],
               "text": ["what is the shape of the red object ?", "red object", "shape"][:n],
-              "audio": [(np.sin(np.arange(1600 * (i + 1)) * 0.3).astype("float32"), 16000) for i in range(n)]}
+              "audio": [(np.sin(np.arange(1600 * (i + 1)) * 0.3).astype("float32"), 16000) for i in range(n)],
+              "table": [{"width": 2.5, "height": "", "kind": "ball"}, {"width": "1", "height": 3, "kind": "cube"},
+                        {"kind": "box"}][:n]}
     return model.preprocess({m: values[m] for m in model.modalities})
 
 
@@ -39,9 +44,9 @@ def test_registry_lists_every_strategy():
 
 @pytest.mark.parametrize("fusion", FUSIONS.names())
 @pytest.mark.parametrize("image_encoder", BUILTIN["image"])
-@pytest.mark.parametrize("other", ["transformer", "hf-text", "logmel"])
+@pytest.mark.parametrize("other", ["transformer", "hf-text", "logmel", "table"])
 def test_encoder_fusion_forward_backward(fusion, image_encoder, other, tiny_bert_dir, tiny_vit_dir):
-    second = "audio" if other == "logmel" else "text"
+    second = MODALITY_OF[other]
     other_config = {"path": tiny_bert_dir, "tune": "full"} if other == "hf-text" else TINY[other]
     image_config = {"path": tiny_vit_dir, "tune": "full", "dim": 16} if image_encoder == "hf-image" else \
         TINY[image_encoder]

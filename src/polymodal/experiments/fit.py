@@ -59,7 +59,7 @@ class FitOptions:
     fusion: str | None = None
     val_share: float = 0.2
     epochs: int = 200
-    patience: int = 10                      # evaluations (epochs) without a better validation score
+    patience: int = 20                      # evaluations (epochs) without a better validation score
     ablation: bool = True
     seed: int = 0
 

@@ -54,16 +54,23 @@ def maybe_jpeg(image, rng, probability: float, quality: tuple) -> object:
     return jpeg_roundtrip(image, rng.integers(quality[0], quality[1] + 1))
 
 
-def augmented_view(array: np.ndarray, rng: np.random.Generator, max_shift: int = 8) -> np.ndarray:
-    """Another view of the same scene for self-supervision: shifted by up to `max_shift` px
-    (the uncovered strip filled with the background colour of the corner), maybe mirrored
-    either way, and its colour channels permuted. Permuting colours is what makes two views
-    of one scene agree by their shapes and layout rather than by their palette."""
+def shifted(array: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
+    """The image moved by up to `max_shift` px each way, the uncovered strip filled with the
+    colour of its top-left corner (the background, in most pictures of one thing)."""
     h, w, _ = array.shape
     dy, dx = (int(v) for v in rng.integers(-max_shift, max_shift + 1, size=2))
     out = np.empty_like(array)
     out[:] = array[0, 0]
     out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = array[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+def augmented_view(array: np.ndarray, rng: np.random.Generator, max_shift: int = 8) -> np.ndarray:
+    """Another view of the same scene for self-supervision: shifted by up to `max_shift` px
+    (the uncovered strip filled with the background colour of the corner), maybe mirrored
+    either way, and its colour channels permuted. Permuting colours is what makes two views
+    of one scene agree by their shapes and layout rather than by their palette."""
+    out = shifted(array, rng, max_shift)
     if rng.random() < 0.5:
         out = out[:, ::-1]
     if rng.random() < 0.5:

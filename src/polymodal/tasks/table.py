@@ -18,12 +18,13 @@ import torch
 from ..core.errors import ConfigError, InputError
 from ..data.table import Columns, Table, as_number, check_rows, describe_columns, empty, file_path, read_table
 from ..layers import to_device
+from ..modalities import as_array
+from ..processors.image import shifted
 from .base import TaskOptions, TrainableTask
 from .classify import open_value
 from .label_prediction import label_targets
 from .metrics.answers import label_metrics
 from .metrics.regression import regression_metrics
-from .registry import TASKS
 
 ONE_PER_MODALITY = ("image", "audio")      # a model has one encoder per modality: one such column is used
 
@@ -40,6 +41,7 @@ class TableOptions(TaskOptions):
     label: str = ""                 # the column to predict
     problem: str | None = None      # classify | regress; None: inferred from the label's values
     columns: dict = field(default_factory=dict)    # column -> kind, overriding the inferred one
+    image_shift: float = 0.1        # training images moved by up to this share of their side (0: never)
 
 
 def layout_of(columns: Columns) -> dict:
@@ -114,8 +116,12 @@ def table_encoder_config(examples: list[TableExample], layout: dict, dim: int = 
     return {"numbers": numbers, "categories": categories, "dim": dim}
 
 
-def make_inputs(model, examples: list[TableExample]) -> dict:
+def make_inputs(model, examples: list[TableExample], rng=None, image_shift: float = 0.0) -> dict:
+    """The model's inputs; with rng (training), images moved by up to image_shift of their side."""
     values = {m: [open_value(m, ex.values[m]) for ex in examples] for m in model.modalities}
+    if rng is not None and image_shift > 0 and "image" in values:
+        values["image"] = [shifted(a, rng, int(round(image_shift * min(a.shape[:2]))))
+                           for a in map(as_array, values["image"])]
     return model.preprocess(values)
 
 
@@ -139,9 +145,10 @@ def predict(model, examples: list[TableExample], batch_size: int = 64, device=No
     return predicted, scores
 
 
-@TASKS.register("table")
 class TableTask(TrainableTask):
-    """A table's columns -> its label column (see the module's docstring)."""
+    """A table's columns -> its label column (see the module's docstring). Not in TASKS: it is
+    built by `fit` (experiments/fit.py), which gives it the label and the columns' kinds, not
+    named by `train --task` or `eval`."""
 
     model_task = "table"
     default_fusion = "early:feature"
@@ -198,7 +205,7 @@ class TableTask(TrainableTask):
         return super().build_model(spec, examples)
 
     def make_batch(self, model, examples, rng):
-        batch = make_inputs(model, examples)
+        batch = make_inputs(model, examples, rng, self.options.image_shift)
         layout = model.config.table
         if layout["problem"] == "regress":
             mean, std = layout["target"]

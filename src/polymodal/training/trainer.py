@@ -184,17 +184,23 @@ class Trainer:
         best yet (task.selection); -> whether `patience` evaluations have passed without one."""
         if not (self.cfg.keep_best or self.cfg.patience) or not self.val_examples:
             return False
-        name, lower = self.task.selection
-        value = self.log.evals[-1].get(name)
-        if value is None:
-            raise ConfigError(f"the {self.task.model_task} task's evaluation gives no {name} to choose the best by")
-        if self.best is None or (value < self.best[name] if lower else value > self.best[name]):
-            self.best, self.evals_since_best = dict(self.log.evals[-1]), 0
-            if self.cfg.keep_best and self.acc.is_main_process:
-                self.acc.unwrap_model(self.model).save_pretrained(self.out / "model")
-        else:
-            self.evals_since_best += 1
-        return self.cfg.patience is not None and self.evals_since_best >= self.cfg.patience
+        if self.acc.is_main_process:            # only the main process evaluates
+            name, lower = self.task.selection
+            value = self.log.evals[-1].get(name)
+            if value is None:
+                raise ConfigError(f"the {self.task.model_task} task's evaluation gives no {name} to choose the "
+                                  f"best by")
+            if self.best is None or (value < self.best[name] if lower else value > self.best[name]):
+                self.best, self.evals_since_best = dict(self.log.evals[-1]), 0
+                if self.cfg.keep_best:
+                    self.acc.unwrap_model(self.model).save_pretrained(self.out / "model")
+            else:
+                self.evals_since_best += 1
+        stop = torch.tensor([float(self.cfg.patience is not None and self.evals_since_best >= self.cfg.patience)],
+                            device=self.acc.device)
+        if self.acc.num_processes > 1:          # every rank stops at the same epoch
+            stop = broadcast(stop, from_process=0)
+        return bool(stop.item())
 
     def out_of_time(self) -> bool:
         """A stop short of the planned epochs: time budget spent or max_steps reached.
