@@ -101,6 +101,22 @@ def test_a_budget_that_binds_is_kept_to_within_a_tenth(table, tmp_path):
         pm.fit(path, "label", tmp_path / "other", budget=3)
 
 
+def test_a_pretrained_encoder_that_would_eat_the_budget_gives_way_to_one_from_scratch(table, tmp_path, capsys):
+    import polymodal as pm
+    path, rows = table
+    # texts no other test encodes: the cache must not make MiniLM's first batch look free
+    fresh = [{**r, "caption": f"{r['caption']} seen by walker {i * 7919}"} for i, r in enumerate(rows)]
+    write_csv(tmp_path / "fresh.csv", fresh)
+    (tmp_path / "world").symlink_to(path.parent / "world")
+    report = pm.fit(tmp_path / "fresh.csv", "label", tmp_path / "fit", time_budget_s=0.05, ablation=False,
+                    columns={"image": "ignore"})
+    assert report["encoders"] == {"text": "transformer"}
+    assert "minilm would take about" in capsys.readouterr().err
+    report = pm.fit(tmp_path / "fresh.csv", "label", tmp_path / "named", time_budget_s=0.05, ablation=False,
+                    columns={"image": "ignore"}, encoders={"text": "minilm"})
+    assert report["encoders"] == {"text": "minilm"}          # one the user names is kept
+
+
 def test_fit_regresses_a_number_and_reads_parquet(table, tmp_path, capsys):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq

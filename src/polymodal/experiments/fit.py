@@ -3,9 +3,10 @@ time budget, with the modality ablation a multimodal practitioner asks for first
 
 1. The table is read and each column's kind inferred (data/table.py); what is left out (an
    ID, an empty column, a second image column) is said, with why.
-2. Encoders are chosen for the data: a pretrained one where given (`--image-encoder` and the
-   like: frozen, embeddings cached), else MiniLM for text when its weights are installed
-   (frozen), else polymodal's small from-scratch encoders (a CNN for images, a transformer for
+2. Encoders are chosen for the data and the budget: a pretrained one where given
+   (`--image-encoder` and the like: frozen, embeddings cached), else MiniLM for text when its
+   weights are installed (frozen) and its one pass over the rows fits in ENCODING_SHARE of the
+   budget, else polymodal's small from-scratch encoders (a CNN for images, a transformer for
    text, log-mel for audio), and the table encoder for numbers and categories. The fusion is
    early:feature (each modality's pooled vector, concatenated, through an MLP), which trains
    fastest and suits a few heterogeneous columns; `--fusion` names another.
@@ -31,6 +32,7 @@ import torch
 
 from ..core import files
 from ..core.errors import InputError
+from ..data.table import FEATURE_KINDS
 from ..encoders.hf_tower import PretrainedTower
 from ..encoders.registry import ENCODERS, encoder_spec
 from ..hf.loading import hf_folder
@@ -46,6 +48,7 @@ FROM_SCRATCH = {"image": "cnn", "text": "transformer", "audio": "logmel"}
 # epochs and drowns out the other columns (measured on an 80-row table: training loss 0 by
 # epoch 10, validation accuracy at the majority class, while text alone scored 100%).
 SCRATCH_IMAGE = {"image_size": 48, "channels": [16, 32, 32], "flat_pooled": False}
+ENCODING_SHARE = 0.3     # of the budget, the most a pretrained encoder fit chose may take to encode the rows
 SETUP_SHARE = 0.05       # of each run's share, kept for building its model and its last evaluation
 
 
@@ -133,16 +136,29 @@ def train_one(task: TableTask, spec: dict, train: list, val: list, out: Path, de
 
 
 @torch.no_grad()
-def encode_once(task: TableTask, spec: dict, examples: list[TableExample], batch_size: int = 64) -> None:
+def encode_once(task: TableTask, spec: dict, examples: list[TableExample], budget_s: float | None,
+                chosen_here: set[str], batch_size: int = 64) -> dict:
     """Run each frozen pretrained encoder over every row once, before any run: its embeddings
-    are cached (encoders/embedding_cache.py), so the runs, ablations included, share one pass."""
+    are cached (encoders/embedding_cache.py), so the runs, ablations included, share one pass.
+    A pretrained encoder fit chose itself (not one the user named) whose pass would take more
+    than ENCODING_SHARE of the budget, judged by its first batch, gives way to the from-scratch
+    one. -> the spec, with any such change."""
     model = build_model(task, spec, examples)
     for m, encoder in model.encoders.items():
         if not (isinstance(encoder, PretrainedTower) and encoder.tune == "none"):
             continue
-        say(f"  encoding {len(examples)} {m} values once ({spec['encoders'][m]['name']}, frozen)")
+        name = spec["encoders"][m]["name"]
+        say(f"  encoding {len(examples)} {m} values once ({name}, frozen)")
+        started = time.monotonic()
         for i in range(0, len(examples), batch_size):
             encoder(encoder.processor([open_value(m, ex.values[m]) for ex in examples[i:i + batch_size]]))
+            expected = (time.monotonic() - started) * len(examples) / min(len(examples), i + batch_size)
+            if i == 0 and budget_s is not None and m in chosen_here and expected > ENCODING_SHARE * budget_s:
+                say(f"  {name} would take about {expected:.0f} s of the {budget_s:.0f} s budget to encode the "
+                    f"{m}: {FROM_SCRATCH[m]} from scratch instead")
+                spec = {**spec, "encoders": {**spec["encoders"], m: {"name": FROM_SCRATCH[m], "config": {}}}}
+                break
+    return spec
 
 
 def fit(table: str | Path, out: str | Path, opts: FitOptions) -> dict:
@@ -158,16 +174,19 @@ def fit(table: str | Path, out: str | Path, opts: FitOptions) -> dict:
     columns = task.columns
     modalities = task.modalities(examples)
     encoders = choose_encoders(modalities, opts.encoders)
+    chosen_here = {m for m in encoders if m not in opts.encoders}
     say(f"{table}: {len(examples)} rows; label {opts.label!r} ({columns.problem})")
     for name, kind in columns.kinds.items():
-        used = kind in ("image", "audio", "text", "number", "category")
+        used = kind in FEATURE_KINDS
         say(f"  {name}: {kind if used else 'left out'} ({columns.reasons[name]})")
     train, val = split(examples, opts.val_share, opts.seed, columns.problem == "classify")
     fusion = opts.fusion or "early:feature"
     spec = {"encoders": encoders, "fusion": fusion, "fusion_config": {}, "hidden": 128}
     say("  encoders: " + ", ".join(f"{m} {e['name']}" for m, e in encoders.items())
         + (", table (numbers and categories)" if "table" in modalities else "") + f"; fusion {fusion}")
-    encode_once(task, spec, examples)
+    left = None if opts.time_budget_s is None else opts.time_budget_s - (time.monotonic() - start)
+    spec = encode_once(task, spec, examples, left, chosen_here)
+    encoders = spec["encoders"]
     runs = [("all", None)]
     if opts.ablation and len(modalities) > 1:
         runs += [(f"without {m}", m) for m in modalities]
@@ -194,7 +213,7 @@ def fit(table: str | Path, out: str | Path, opts: FitOptions) -> dict:
               "train_rows": len(train), "val_rows": len(val),
               "columns": {c: k for c, k in columns.kinds.items()},
               "left_out": {c: columns.reasons[c] for c, k in columns.kinds.items()
-                           if k not in ("image", "audio", "text", "number", "category")},
+                           if k not in FEATURE_KINDS},
               "encoders": {m: e["name"] for m, e in encoders.items()}, "fusion": fusion,
               "metric": metric, "lower_is_better": lower, "validation": rows[0], "ablation": rows[1:],
               "time_budget_s": opts.time_budget_s, "model": str(out / "model")}

@@ -16,7 +16,17 @@ import numpy as np
 import torch
 
 from ..core.errors import ConfigError, InputError
-from ..data.table import Columns, Table, as_number, check_rows, describe_columns, empty, file_path, read_table
+from ..data.table import (
+    FEATURE_KINDS,
+    Columns,
+    Table,
+    as_number,
+    check_rows,
+    describe_columns,
+    empty,
+    file_path,
+    read_table,
+)
 from ..layers import to_device
 from ..modalities import as_array
 from ..processors.image import shifted
@@ -46,7 +56,7 @@ class TableOptions(TaskOptions):
 
 def layout_of(columns: Columns) -> dict:
     """What a model keeps of the table: label, problem and the kinds of the used columns."""
-    used = {c: k for c, k in columns.kinds.items() if k in ("image", "audio", "text", "number", "category")}
+    used = {c: k for c, k in columns.kinds.items() if k in FEATURE_KINDS}
     return {"label": columns.label, "problem": columns.problem, "columns": used}
 
 
