@@ -101,14 +101,17 @@ def test_what_a_user_names_becomes_an_encoder_spec(backbones):
         encoder_spec("no-such-thing", "image")
 
 
-@pytest.mark.parametrize("fusion", ["early:feature", "late:mean", "hybrid:cross-attention"])
-def test_a_fusion_model_on_pretrained_towers_learns_from_a_manifest(backbones, tiny_bert_dir, fusion, tmp_path):
+@pytest.mark.parametrize("tower, fusion", [("vit", "early:feature"), ("vit", "late:mean"),
+                                           ("vit", "hybrid:cross-attention"), ("clip", "early:feature"),
+                                           ("convnext", "late:mean")])
+def test_a_fusion_model_on_pretrained_towers_learns_from_a_manifest(backbones, tiny_bert_dir, tower, fusion,
+                                                                    tmp_path):
     from polymodal.cli.main import main
     data = tmp_path / "data"
     assert main(["data", "shapes", "--preset", "sort-of-clevr", "--split", "train", "--seed", "1", "--n", "24",
                  "--out", str(data)]) == 0
     recipe = {"task": "vqa", "data": {"spec": str(data / "manifest.jsonl")},
-              "model": {"encoders": {"image": {"name": "hf-image", "config": {"path": backbones["vit"], "dim": 16}},
+              "model": {"encoders": {"image": {"name": "hf-image", "config": {"path": backbones[tower], "dim": 16}},
                                      "text": {"name": "hf-text", "config": {"path": tiny_bert_dir, "dim": 16}}},
                         "fusion": fusion, "hidden": 32,
                         "fusion_config": {"query": "text"} if fusion.startswith("hybrid") else {}},
@@ -118,7 +121,7 @@ def test_a_fusion_model_on_pretrained_towers_learns_from_a_manifest(backbones, t
     start, end = np.mean(losses[:3]), np.mean(losses[-6:])    # 6 steps an epoch, 48 in all
     assert end < 0.8 * start, (start, end)
     saved = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
-    assert saved["encoders"]["image"]["config"]["path"] == backbones["vit"]
+    assert saved["encoders"]["image"]["config"]["path"] == backbones[tower]
 
 
 def test_lora_trains_only_its_adapters(backbones):
