@@ -1,0 +1,125 @@
+"""The generative vision-language model's core (models/vlm.py): conversations of images and
+texts to tensors, what training teaches, decoding with a key/value cache equal to decoding
+without one, beam search, sampling and stop strings; saved and loaded like every model."""
+import numpy as np
+import pytest
+import torch
+
+from polymodal.core.errors import InputError
+from polymodal.loading import load_model
+from polymodal.models.vlm import IGNORE, IMAGE, Segment, VisionLanguageModel, VLMConfig, conversation_words
+
+CNN = {"name": "cnn", "config": {"dim": 16, "channels": [8, 8], "image_size": 16}}     # a 4x4 grid: 16 tokens
+
+
+def tiny(words, layers=2, dim=32):
+    torch.manual_seed(0)
+    return VisionLanguageModel(VLMConfig(image_encoder=CNN, vocab=words, dim=dim, layers=layers, heads=2,
+                                         max_positions=96)).eval()
+
+
+def pixels(model, seed):
+    array = np.random.default_rng(seed).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    return model.image_encoder.processor([array])[0]
+
+
+DIALOGUES = [[("read", "what shape is the red object ?"), ("write", "a circle")],
+             [("read", "caption"), ("write", "a red circle left of a blue square")]]
+WORDS = conversation_words([[Segment(text=t) for _, t in d] for d in DIALOGUES])
+
+
+def conversation(model, dialogue, seed):
+    return [Segment(image=pixels(model, seed))] + [Segment(text=t, written=kind == "write") for kind, t in dialogue]
+
+
+def test_only_the_written_words_and_their_end_are_taught():
+    model = tiny(WORDS)
+    batch = model.assemble([conversation(model, DIALOGUES[0], 1)])
+    taught = [model.config.vocab[t] for t in batch["targets"][0].tolist() if t != IGNORE]
+    assert taught == ["a", "circle", "<eos>"]
+    assert batch["ids"].shape[1] == 16 + 1 + 7 + 1 + 2 + 1 and batch["mask"].all()   # image, <user> question, <assistant> answer <eos>
+    assert (batch["ids"][0, :16] == IMAGE).all() and batch["images"].shape == (1, 3, 16, 16)
+    # a batch pads on the right, and padding teaches nothing
+    two = model.assemble([conversation(model, d, i) for i, d in enumerate(DIALOGUES)])
+    assert (~two["mask"][0]).sum() == two["ids"].shape[1] - batch["ids"].shape[1]
+    assert (two["targets"][0][~two["mask"][0]] == IGNORE).all()
+
+
+def test_training_lowers_the_loss_until_it_writes_the_answers():
+    model = tiny(WORDS).train()
+    convs = [conversation(model, d, i) for i, d in enumerate(DIALOGUES)]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(60):
+        loss = model.loss(model.assemble(convs))
+        first = first if first is not None else float(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.1 * first
+    model.eval()
+    prompts = [c[:-1] for c in convs]
+    assert model.generate(prompts, max_new_tokens=12) == ["a circle", "a red circle left of a blue square"]
+    assert model.generate(prompts, max_new_tokens=12, beams=3) == ["a circle", "a red circle left of a blue square"]
+    assert model.generate(prompts[1:], max_new_tokens=12, stop=["left"]) == ["a red circle"]
+    assert model.generate(prompts, max_new_tokens=2) == ["a circle", "a red"]
+
+
+def test_cached_decoding_equals_decoding_without_a_cache():
+    model = tiny(WORDS)
+    prompts = [conversation(model, DIALOGUES[0][:1], 3), conversation(model, DIALOGUES[1][:1], 4)]
+    written = model.generate(prompts, max_new_tokens=6)
+    for prompt, text in zip(prompts, written):          # one at a time, the whole prefix rerun each step
+        ids = []
+        for _ in range(6):
+            so_far = model.decode(ids)
+            batch = model.assemble([prompt + [Segment(text=so_far, written=True)]])
+            # the logits after <assistant> and the words so far (the last position is the <eos> assemble adds)
+            logp = model(batch)[0, int(batch["mask"][0].sum()) - 2].float().log_softmax(-1)
+            allowed = logp.clone()
+            allowed[:5] = float("-inf")
+            allowed[model.eos] = logp[model.eos]
+            token = int(allowed.argmax())
+            if token == model.eos:
+                break
+            ids.append(token)
+        assert text == model.decode(ids)
+
+
+def test_sampling_follows_its_generator_and_top_p_near_zero_is_greedy():
+    model = tiny(WORDS)
+    prompts = [conversation(model, DIALOGUES[0][:1], 5)]
+    draw = [model.generate(prompts, 8, temperature=1.0, generator=torch.Generator().manual_seed(s))[0]
+            for s in (0, 0, 1, 2, 3)]
+    assert draw[0] == draw[1] and len(set(draw)) > 1
+    assert model.generate(prompts, 8, temperature=1.0, top_p=1e-6) == model.generate(prompts, 8)
+    with pytest.raises(InputError):
+        model.generate(prompts, 8, beams=2, temperature=0.5)
+    with pytest.raises(InputError, match="unknown word 'zebra'"):
+        model.assemble([[Segment(text="a zebra")]])
+
+
+def test_a_saved_model_loads_with_the_same_outputs(tmp_path):
+    model = tiny(WORDS)
+    prompts = [conversation(model, DIALOGUES[1][:1], 6)]
+    model.save_pretrained(tmp_path / "vlm")
+    again = load_model(str(tmp_path / "vlm"))
+    assert isinstance(again, VisionLanguageModel)
+    batch = model.assemble(prompts)
+    assert torch.equal(again(again.assemble(prompts)), model(batch))
+    assert again.generate(prompts, 8) == model.generate(prompts, 8)
+
+
+def test_a_chat_teaches_every_answer_and_examples_bring_their_own_images():
+    model = tiny(WORDS)
+    chat = conversation(model, DIALOGUES[0], 1) + [Segment(text="caption"),
+                                                   Segment(text="a blue square", written=True)]
+    batch = model.assemble([chat])
+    taught = [model.config.vocab[t] for t in batch["targets"][0].tolist() if t != IGNORE]
+    assert taught == ["a", "circle", "<eos>", "a", "blue", "square", "<eos>"]
+    # in-context: an example image with its answer, then the image asked about
+    shots = conversation(model, DIALOGUES[0], 1) + conversation(model, DIALOGUES[0][:1], 2)
+    batch = model.assemble([shots], answer_next=True)
+    assert batch["images"].shape[0] == 2 and int((batch["ids"] == IMAGE).sum()) == 2 * model.image_tokens
+    assert model.config.vocab[int(batch["ids"][0, -1])] == "<assistant>"
+    assert len(model.generate([shots], max_new_tokens=3)[0].split()) <= 3
