@@ -123,3 +123,42 @@ def test_a_chat_teaches_every_answer_and_examples_bring_their_own_images():
     assert batch["images"].shape[0] == 2 and int((batch["ids"] == IMAGE).sum()) == 2 * model.image_tokens
     assert model.config.vocab[int(batch["ids"][0, -1])] == "<assistant>"
     assert len(model.generate([shots], max_new_tokens=3)[0].split()) <= 3
+
+
+def test_the_vlm_task_trains_from_a_recipe_and_is_scored_as_each_task_is(tmp_path, capsys):
+    import json
+
+    from polymodal.cli.main import main
+    from polymodal.tasks.registry import TASKS
+    from polymodal.training import run as training_run
+    recipe = {"task": "vlm", "data": {"spec": "vlm:train", "seed": 0, "n": 9},
+              "val": {"spec": "vlm:val", "seed": 1, "n": 3},
+              "model": {"image_encoder": CNN, "dim": 32, "layers": 1, "heads": 2, "max_positions": 96},
+              "train": {"epochs": 6, "batch_size": 3, "lr": 3e-3, "warmup_steps": 2, "seed": 0},
+              "task_options": {"turns": 3}}
+    result = training_run.run(recipe, tmp_path / "run")
+    losses = [r["loss"] for r in json.loads((tmp_path / "run" / "metrics.json").read_text())["train"]]
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    assert {"accuracy", "relational_accuracy", "caption_fact_f1", "ground_accuracy_iou50", "read_wer"} <= set(result)
+    model = load_model(str(tmp_path / "run" / "model"))
+    assert isinstance(model, VisionLanguageModel) and model.config.task == "vlm"
+    # a training conversation holds `turns` pairs, each answer taught (one word and <eos> here)
+    task = TASKS.build("vlm", turns=2)
+    examples, _ = task.load_data("shapes:sort-of-clevr:train", 0, 2)
+    _, targets = task.make_batch(model, examples, np.random.default_rng(0))
+    assert all(len(t.answer.split()) == 1 for ex in examples for t in ex.turns)
+    assert ((targets != IGNORE).sum(1) == 2 * 2).all()
+    capsys.readouterr()
+    assert main(["eval", "vlm", "--model", str(tmp_path / "run" / "model"), "--data", "shapes:shapes:test", "--n", "2",
+                 "--json"]) == 0
+    assert "ground_accuracy_iou50" in json.loads(capsys.readouterr().out)
+    assert main(["eval", "vlm", "--model", str(tmp_path / "run" / "model"), "--data", "my.csv"]) == 2
+
+
+def test_boxes_are_written_as_location_words_and_read_back():
+    from polymodal.tasks.metrics.boxes import iou
+    from polymodal.tasks.vlm import box_of, location_words
+    words = location_words([10, 20, 30, 60], 64, 64)
+    assert words == "loc5 loc10 loc15 loc30"
+    assert iou(box_of(words, 64, 64), [10, 20, 30, 60]) > 0.8
+    assert box_of("loc5 loc10 red", 64, 64) == [0.0, 0.0, 0.0, 0.0]       # not a box: overlaps nothing

@@ -13,5 +13,6 @@ from . import (  # noqa: F401
                speak,
                text_qa,
                transcribe,
+               vlm,
                vqa,
 )
