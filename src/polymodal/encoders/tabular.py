@@ -8,29 +8,15 @@ category as the column's own "unknown" entry (index 0).
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from ..core.errors import ConfigError, InputError
+from ..data.table import as_number
 from .base import Embedding, Encoder
 from .registry import ENCODERS
 
 UNKNOWN = 0
-
-
-def number_of(value) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 class TableProcessor:
@@ -47,7 +33,7 @@ class TableProcessor:
                 raise InputError(f"a table input is a {{column: value}} row, got {type(row).__name__}")
             for j, (name, mean, std) in enumerate(self.numbers):
                 given = row.get(name)
-                value = number_of(given)
+                value = as_number(given)
                 if value is None and given not in (None, ""):
                     raise InputError(f"column {name!r}: {given!r} is not a number")
                 numbers[i, j] = 0.0 if value is None else (value - mean) / std
