@@ -94,7 +94,7 @@ def test_caption_ask_ground_classify_embed_match_the_cli(client, files, capsys):
     cli = cli_json(capsys, "ask", str(clevr_png), "--audio", str(speech), "--json")
     web = client.post("/v1/ask", files={**upload(clevr_png), "audio": ("q.wav", speech.read_bytes(), "audio/wav")})
     assert (web.json()["answer"], web.json()["score"]) == (cli["answer"], cli["score"])
-    assert client.get("/v1/models").json()["configured"]["vqa (spoken)"] == "vqa-spoken"
+    assert client.get("/v1/pool").json()["configured"]["vqa (spoken)"] == "vqa-spoken"
 
     phrase = files["scene"].phrases[0].text
     cli = cli_json(capsys, "ground", str(scene_png), phrase, "--json")

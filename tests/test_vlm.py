@@ -156,9 +156,23 @@ def test_the_vlm_task_trains_from_a_recipe_and_is_scored_as_each_task_is(tmp_pat
 
 
 def test_boxes_are_written_as_location_words_and_read_back():
+    from polymodal.models.vlm import box_of, location_words
     from polymodal.tasks.metrics.boxes import iou
-    from polymodal.tasks.vlm import box_of, location_words
     words = location_words([10, 20, 30, 60], 64, 64)
     assert words == "loc5 loc10 loc15 loc30"
     assert iou(box_of(words, 64, 64), [10, 20, 30, 60]) > 0.8
     assert box_of("loc5 loc10 red", 64, 64) == [0.0, 0.0, 0.0, 0.0]       # not a box: overlaps nothing
+
+
+@pytest.mark.parametrize("prefix", [True, False])
+def test_with_a_prefix_the_image_is_read_in_the_light_of_the_prompt(prefix):
+    torch.manual_seed(0)
+    model = VisionLanguageModel(VLMConfig(image_encoder=CNN, vocab=WORDS, dim=32, layers=2, heads=2,
+                                          max_positions=96, prefix=prefix)).eval()
+    image = pixels(model, 1)
+    asked = [model(model.assemble([[Segment(image=image), Segment(text=q)]]))[0, :model.image_tokens]
+             for q in ("caption", "what shape is the red object ?")]
+    # PaliGemma's prefix-LM: the image's positions see the prompt after them; LLaVA's causal mask: they do not
+    assert torch.allclose(asked[0], asked[1]) != prefix
+    batch = model.assemble([conversation(model, DIALOGUES[0], 1) + [Segment(text="caption")]])
+    assert batch["prefix"][0].sum() == model.image_tokens + 1 + 7      # image, <user> and the first question only

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from server_fixture import live_server
+from tiny_vlm import build_tiny_vlm
 
 from polymodal.data import shapes
 from polymodal.loading import load_model
+from polymodal.server import ServerConfig
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Chromium's background services try the network, which these machines refuse
@@ -18,11 +20,16 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 
 
 @pytest.fixture(scope="module")
-def page():
+def vlm_dir(tmp_path_factory):
+    return build_tiny_vlm(tmp_path_factory.mktemp("page-vlm") / "vlm")
+
+
+@pytest.fixture(scope="module")
+def page(vlm_dir):
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is needed for the browser tests: `make test` installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
-    with live_server() as url, sync_playwright() as p:
+    with live_server(ServerConfig(models={"vlm": str(vlm_dir)})) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         tab = browser.new_page(viewport={"width": 1280, "height": 900})
         tab.goto(url)
@@ -122,3 +129,42 @@ def test_a_recorded_question_is_answered(page, tmp_path):
     assert page.is_hidden("#error"), page.text_content("#error")
     answer = page.text_content("#answer-result").split(" (")[0]
     assert answer in load_model("vqa-spoken").config.labels
+
+
+def test_a_chat_streams_its_replies_keeps_the_conversation_and_says_them(page, vlm_dir, tmp_path):
+    """Typed messages about the image, the reply streamed in; the second turn is answered with
+    the first in its context, as the API answers the same conversation; replies can be spoken."""
+    from polymodal.core.chat import Decoding, Message, Part
+    from polymodal.inference.pipelines import load
+    s = shapes("sort-of-clevr", "test", 13, 1)[0]
+    path = tmp_path / "chat.png"
+    Image.fromarray(s.image).save(path)
+    page.set_input_files("#file", str(path))
+    question = "what shape is the red object ?"
+    page.fill("#chat-input", question)
+    page.click("#chat-send")
+    page.wait_for_function("document.querySelectorAll('.turn.assistant').length === 1 && "
+                           "!document.getElementById('chat-send').disabled", timeout=60000)
+    page.fill("#chat-input", "caption")
+    page.click("#chat-send")
+    page.wait_for_function("document.querySelectorAll('.turn.assistant').length === 2 && "
+                           "!document.getElementById('chat-send').disabled", timeout=60000)
+    assert page.is_hidden("#error"), page.text_content("#error")
+    shown = [t.text_content() for t in page.query_selector_all(".turn.assistant")]
+    chat = load("vlm", str(vlm_dir))
+    image = np.asarray(Image.open(path).convert("RGB"))
+    first = [Message("user", [Part("image", image), Part("text", question)])]
+    expected = chat.reply([first], Decoding(max_new_tokens=64))[0].text
+    second = first + [Message("assistant", [Part("text", expected)]), Message("user", [Part("text", "caption")])]
+    assert shown == [expected, chat.reply([second], Decoding(max_new_tokens=64))[0].text]
+    # a word the model does not know: the server's words, and the conversation stays as it was
+    page.fill("#chat-input", "what shape is the zebra ?")
+    page.click("#chat-send")
+    page.wait_for_selector("#error:not([hidden])", timeout=60000)
+    assert "unknown word 'zebra'" in page.text_content("#error")
+    assert len(page.query_selector_all(".turn.assistant")) == 2
+    page.check("#chat-speak")
+    page.fill("#chat-input", "caption")
+    page.click("#chat-send")
+    page.wait_for_selector(".chat-audio", timeout=60000)
+    assert page.get_attribute(".chat-audio", "src").startswith("data:audio/wav;base64,")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .core import files
+from .core.chat import PROMPTED_TASKS, ChatModel
 from .core.errors import ConfigError, InputError, ModelNotFoundError
 from .engines.registry import ENGINES
 from .hf.diffusion import DiffusersTextToImage, is_diffusers_directory
@@ -58,13 +59,13 @@ def resolve(source: str | Path) -> Path:
 def load_model(source: str | Path | None = None, task: str | None = None):
     """The model a source names: a shipped name, an engine name, a local folder or
     `hf:<repo-id>`; None: the task's default. With `task`, it is checked to be a model for
-    that task (its config's `task`)."""
+    that task (its config's `task`), or a chat model that serves it by prompt."""
     if source is None:
         source = default_model(task) if task else None
         if source is None:
             raise ModelNotFoundError(f"task {task!r} has no shipped default; pass --model")
     model = ENGINES.build(source) if str(source) in ENGINES else from_folder(resolve(source))
-    if task is not None and model.config.task != task:
+    if task is not None and model.config.task != task and not (task in PROMPTED_TASKS and isinstance(model, ChatModel)):
         raise InputError(f"{source}: a model for {model.config.task}, not for {task}")
     return model
 

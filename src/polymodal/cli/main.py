@@ -18,7 +18,7 @@ VERBS = {
     "embed": ("align", "embed"), "search": ("align", "search"), "classify": ("align", "classify"),
     "ask": ("ask", "ask"), "compare-fusion": ("experiments", "compare_fusion"), "system": ("system", "system"),
     "compare": ("system", "compare"), "serve": ("serve", "serve"), "demo": ("experiments", "demo"),
-    "fit": ("table", "fit"), "predict": ("table", "predict"),
+    "fit": ("table", "fit"), "predict": ("table", "predict"), "chat": ("chat", "chat"),
 }
 
 

@@ -204,6 +204,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per answer")
 
+    p = sub.add_parser("chat", help="talk with a vision-language model about images: typed or spoken, streamed, "
+                                    "spoken back")
+    p.add_argument("--model", type=path_arg, help="polymodal's vlm or a Hugging Face image-text-to-text model "
+                                                  "(hf:<repo-id> or a folder); default: the shipped vlm")
+    p.add_argument("--image", type=path_arg, action="append", help="an image for the first message (repeatable)")
+    p.add_argument("--say", type=text_arg, action="append",
+                   help="a message; several are answered in turn, each with the earlier ones in context "
+                        "(without --say or --audio: read messages from stdin)")
+    p.add_argument("--audio", type=path_arg, help="a spoken message (last), written down by the recogniser")
+    p.add_argument("--listen", type=path_arg, help="the recogniser of spoken messages: a transcription model, or "
+                                                   "none (default: the model's own, if it has one)")
+    p.add_argument("--speak-out", type=path_arg, metavar="OUT.wav", help="also say the last reply, into this file")
+    p.add_argument("--max-tokens", type=ranged(1, 4096, integer=True), default=64)
+    p.add_argument("--temperature", type=ranged(0, 2), default=0.0, help="0: greedy (or beam search)")
+    p.add_argument("--top-p", type=ranged(1e-6, 1), default=1.0, help="with a temperature: nucleus sampling")
+    p.add_argument("--beams", type=ranged(1, 16, integer=True), default=1)
+    p.add_argument("--stop", type=text_arg, action="append", help="end the reply at this text (repeatable)")
+    p.add_argument("--seed", type=seed_int, help="seed of sampling")
+    p.add_argument("--no-stream", action="store_true", help="print each reply when it is whole")
+    p.add_argument("--json", action="store_true", help="one JSON object per reply")
+
     p = sub.add_parser("compare-fusion", help="train fusion strategies under one budget; write a table and a plot")
     p.add_argument("--data", type=path_arg, default="shapes:sort-of-clevr",
                    help="shapes:sort-of-clevr (the table beside the paper), or your manifest (then --val too)")
@@ -292,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a connection has to send a request's headers, after it opens or after a response")
     p.add_argument("--keep-alive", type=ranged(0.1, 3600), default=5.0,
                    help="seconds an idle keep-alive connection is kept open")
+    p.add_argument("--files", type=path_arg, metavar="DIR",
+                   help="/v1/chat/completions may read images by path below this folder (default: data URLs only)")
+    p.add_argument("--listen", type=path_arg, metavar="MODEL",
+                   help="the chat model's recogniser of spoken messages: a transcription model, or none "
+                        "(default: the chat model's own, if it has one)")
     p.add_argument("--preload", action="store_true", help="load every task's model before taking requests")
     p.add_argument("--engines-in-process", action="store_true",
                    help="run native engines (eSpeak, pocketsphinx, OCR) in the server's own process instead of "

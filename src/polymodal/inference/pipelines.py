@@ -17,6 +17,7 @@ from ..tasks import align, caption, classify, ground, text_qa, transcribe
 from ..tasks import vqa as vqa_task
 from ..tasks.few_shot import embed_invariant, few_shot_predict
 from ..tasks.generate import check_prompts, draw
+from . import chat  # noqa: F401  (registers the vlm pipeline)
 from .fast_path import FastPath, OnFastPath
 from .registry import PIPELINES
 
@@ -182,7 +183,7 @@ class GeneratePipeline:
         return draw(self.model, list(prompts), seed, steps, guidance, scheduler, batch_size, progress)
 
 
-def load(task: str = "vqa", model: str | None = None, device: str = "cpu", precision: str = "fp32"):
+def load(task: str = "vqa", model: str | None = None, device: str = "cpu", precision: str = "fp32", **options):
     """The Python entry point: `pm.load("vqa")` -> a callable pipeline for the task, over the
     model `model` names (loading.load_model; None: the task's default).
 
@@ -190,12 +191,13 @@ def load(task: str = "vqa", model: str | None = None, device: str = "cpu", preci
     precision: every call runs under autocast (matmuls in the lower precision, norms and
     softmax in fp32). A Hugging Face model also holds its weights in that dtype (Whisper: its
     encoder), which halves their memory and, on a CPU, saves autocast re-casting them at each
-    call (see benchmarks/results/vs_pipelines.md); polymodal's own small models keep fp32 weights."""
+    call (see benchmarks/results/vs_pipelines.md); polymodal's own small models keep fp32 weights.
+    options: the pipeline's own (for "vlm": listener, batch_size)."""
     path = FastPath(device=device, dtype=precision)      # checks both
     loaded = load_model(model, task=task)
     if device != "cpu" and isinstance(loaded, torch.nn.Module):
         loaded = loaded.to(device)
     if precision != "fp32" and isinstance(loaded, HFAdapter):
         loaded.hold_weights_in(path.torch_dtype)
-    pipeline = PIPELINES.build(task, loaded)
+    pipeline = PIPELINES.build(task, loaded, **options)
     return pipeline if precision == "fp32" else OnFastPath(pipeline, path)

@@ -7,12 +7,17 @@ prompt, a question) or written (an answer: the tokens training teaches). Several
 stand anywhere in it (in-context examples), and the previous turns of a chat are simply
 earlier segments. Every written text ends in <eos>.
 
+With `prefix` (the default) everything before the first answer (the image and the first
+prompt) is one block whose positions all attend to each other; what follows is causal.
+
 Decoding (`generate`): greedy, beam search, or sampling with a temperature and top-p, up to
 `max_new_tokens`, ending at <eos> or at a stop string. The keys and values of everything read
 so far are cached, so each new token runs the model over one position.
 """
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.chat import ChatModel, Decoding, Message, Reply, check_chat
 from ..core.config import Config
 from ..core.errors import ConfigError, InputError
 from ..encoders.registry import build_encoder
@@ -32,6 +38,7 @@ EOS, USER, ASSISTANT = "<eos>", "<user>", "<assistant>"
 SPECIALS = [PAD, CLS, EOS, USER, ASSISTANT]
 IGNORE = -100            # a target the loss leaves out (images, prompts, padding)
 IMAGE = -1               # in a batch's ids: a position an image's token takes
+LOCATION_BINS = 32       # a box is written as four location words, loc0 .. loc31
 
 
 @dataclass
@@ -43,6 +50,9 @@ class VLMConfig(Config):
     heads: int = 4
     max_positions: int = 256     # image tokens and words of a whole conversation
     dropout: float = 0.0
+    prefix: bool = True          # the image and the first prompt attend to each other both ways (PaliGemma's
+                                 # prefix-LM), so image tokens are read in the light of the question; False:
+                                 # causal throughout (LLaVA)
     task: str = "vlm"
 
 
@@ -84,9 +94,10 @@ class DecoderBlock(nn.Module):
 
 
 @MODEL_KINDS.register("vlm")
-class VisionLanguageModel(Pretrained):
+class VisionLanguageModel(Pretrained, ChatModel):
     kind = "vlm"
     config_class = VLMConfig
+    listener = "asr-spoken-world"      # spoken questions of its world, written down by the world's recogniser
 
     def __init__(self, config: VLMConfig):
         super().__init__()
@@ -120,8 +131,8 @@ class VisionLanguageModel(Pretrained):
     def assemble(self, conversations: list[list[Segment]], answer_next: bool = False) -> dict:
         """Conversations -> the tensors forward takes, right-padded: {"images" [N, 3, H, W] (if
         any), "ids" [B, T] (each position's token; IMAGE where an image's tokens go, 0 for
-        padding), "mask" [B, T] real positions, "targets" [B, T] (the next token to write, or
-        IGNORE)}. A read text is preceded by <user>; a written one by <assistant> and followed by
+        padding), "mask" [B, T] real positions, "prefix" [B, T] the positions before the first
+        <assistant>, "targets" [B, T] (the next token to write, or IGNORE)}. A read text is preceded by <user>; a written one by <assistant> and followed by
         <eos>, and only its words and <eos> are targets. answer_next: each row ends in
         <assistant>, for the model to write after."""
         images, rows, targets = [], [], []
@@ -152,9 +163,12 @@ class VisionLanguageModel(Pretrained):
                              f"{self.config.max_positions}")
         batch = {"ids": torch.zeros(len(rows), longest, dtype=torch.long),
                  "mask": torch.zeros(len(rows), longest, dtype=torch.bool),
+                 "prefix": torch.zeros(len(rows), longest, dtype=torch.bool),
                  "targets": torch.full((len(rows), longest), IGNORE, dtype=torch.long)}
+        assistant = self.tokenizer.index[ASSISTANT]
         for i, (r, t) in enumerate(zip(rows, targets)):
             batch["ids"][i, :len(r)], batch["mask"][i, :len(r)] = torch.tensor(r), True
+            batch["prefix"][i, :r.index(assistant) if assistant in r else len(r)] = True
             batch["targets"][i, :len(t)] = torch.tensor(t)
         if images:
             batch["images"] = torch.stack(images)
@@ -171,17 +185,22 @@ class VisionLanguageModel(Pretrained):
         return x
 
     # -- the language model ----------------------------------------------------------
-    def run(self, x: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
-            caches: list[dict] | None = None, past_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def run(self, x: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, caches: list[dict] | None = None,
+            past_mask: torch.Tensor | None = None, prefix: torch.Tensor | None = None) -> torch.Tensor:
         """Next-token logits [B, T, V] for x [B, T, D] at `positions` [B, T]; with caches,
-        after the positions already cached (past_mask [B, P]: which of them are real)."""
+        after the positions already cached (past_mask [B, P]: which of them are real).
+        prefix [B, T]: positions that attend to each other both ways (only in a first call:
+        what is cached later is never prefix)."""
         b, t, _ = x.shape
         keys = mask if past_mask is None else torch.cat([past_mask, mask], 1)
         past = keys.shape[1] - t
         causal = torch.ones(t, keys.shape[1], dtype=torch.bool, device=x.device).tril(past)
         itself = torch.zeros(t, keys.shape[1], dtype=torch.bool, device=x.device)
         itself[torch.arange(t), past + torch.arange(t)] = True      # a padding position attends to itself alone,
-        allowed = ((causal.unsqueeze(0) & keys.unsqueeze(1)) | itself).unsqueeze(1)    # never to nothing (NaN)
+        allowed = (causal.unsqueeze(0) & keys.unsqueeze(1)) | itself    # never to nothing (NaN)
+        if prefix is not None and self.config.prefix and past == 0:
+            allowed = allowed | (prefix.unsqueeze(2) & prefix.unsqueeze(1))
+        allowed = allowed.unsqueeze(1)
         h = x + self.pos(positions.clamp(max=self.config.max_positions - 1))
         for i, block in enumerate(self.blocks):
             h = block(h, allowed, None if caches is None else caches[i])
@@ -190,7 +209,7 @@ class VisionLanguageModel(Pretrained):
     def forward(self, batch: dict) -> torch.Tensor:
         """Teacher forcing over assembled conversations: logits [B, T, V]."""
         positions = (batch["mask"].long().cumsum(1) - 1).clamp(min=0)
-        return self.run(self.inputs(batch), batch["mask"], positions)
+        return self.run(self.inputs(batch), batch["mask"], positions, prefix=batch["prefix"])
 
     def loss(self, batch: dict) -> torch.Tensor:
         logits = self(batch)
@@ -204,24 +223,36 @@ class VisionLanguageModel(Pretrained):
         """The text the model writes after each conversation (whose last segment is read).
         temperature 0: greedy (or beam search with beams > 1); above 0: sampling, from the
         smallest set of words whose probability reaches top_p."""
+        final = deque(self.steps(conversations, max_new_tokens, beams, temperature, top_p, stop, generator), maxlen=1)
+        return final[0].texts(self, stop)
+
+    @torch.no_grad()
+    def steps(self, conversations: list[list[Segment]], max_new_tokens: int = 32, beams: int = 1,
+              temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
+              generator: torch.Generator | None = None) -> Iterator["Written"]:
+        """Decoding one token at a time (see generate): after each, what each conversation's
+        reply is so far (for beam search, its best beam's)."""
         if beams > 1 and temperature > 0:
             raise InputError("beam search is deterministic: give beams or a temperature, not both")
         if not 0 < top_p <= 1:
             raise InputError(f"top_p must be in (0, 1], got {top_p}")
         batch = self.assemble(conversations, answer_next=True)
-        x, mask = left_aligned(self.inputs(batch), batch["mask"])
+        read = batch["mask"].sum(1).tolist()
+        x, mask, prefix = left_aligned(self.inputs(batch), batch["mask"], batch["prefix"])
         if beams > 1:
-            x, mask = x.repeat_interleave(beams, 0), mask.repeat_interleave(beams, 0)
+            x, mask, prefix = (t.repeat_interleave(beams, 0) for t in (x, mask, prefix))
         caches = [{} for _ in self.blocks]
         positions = (mask.long().cumsum(1) - 1).clamp(min=0)
-        logits = self.run(x, mask, positions, caches)[:, -1]
+        logits = self.run(x, mask, positions, caches, prefix=prefix)[:, -1]
         n = len(conversations)
         written = torch.zeros(len(x), 0, dtype=torch.long, device=x.device)
         scores = torch.zeros(n, beams, device=x.device)
         scores[:, 1:] = float("-inf")                     # all beams start as one prefix
         done = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+        logprob = torch.zeros(len(x), device=x.device)     # of what each row wrote (sampling: before tempering)
         next_position = positions[:, -1] + 1
         vocab = len(self.config.vocab)
+        rows_of_best = torch.arange(n, device=x.device) * beams
         for _ in range(max_new_tokens):
             full = logits.float().log_softmax(-1)
             logp = full.clone()
@@ -235,17 +266,22 @@ class VisionLanguageModel(Pretrained):
                 rows = (torch.arange(n, device=x.device).unsqueeze(1) * beams + flat // vocab).view(-1)
                 token = (flat % vocab).view(-1)
                 written, done, mask, next_position = written[rows], done[rows], mask[rows], next_position[rows]
+                logprob = scores.view(-1)
                 for cache in caches:
                     cache["k"], cache["v"] = cache["k"][rows], cache["v"][rows]
             elif temperature > 0:
                 token = sample(logp, temperature, top_p, generator)
             else:
                 token = logp.argmax(-1)
+            if beams == 1:
+                logprob = logprob + logp.gather(1, token.unsqueeze(1)).squeeze(1)
             written = torch.cat([written, token.unsqueeze(1)], 1)
             done = done | (token == self.eos) | (token == 0)
             if stop:
                 done = done | torch.tensor([any(s in self.decode(w) for s in stop) for w in written.tolist()],
                                            device=x.device)
+            best = rows_of_best + scores.argmax(-1) if beams > 1 else rows_of_best
+            yield Written(written[best].tolist(), done[best].tolist(), read, logprob[best].exp().tolist())
             if done.all():
                 break
             step_mask = ~(token == 0).unsqueeze(1)
@@ -253,24 +289,107 @@ class VisionLanguageModel(Pretrained):
                               mask)[:, -1]
             mask = torch.cat([mask, step_mask], 1)
             next_position = next_position + 1
-        if beams > 1:
-            best = scores.argmax(-1)
-            written = written[torch.arange(n, device=x.device) * beams + best]
-        texts = [self.decode(w) for w in written.tolist()]
-        return [cut_at(t, stop) for t in texts]
 
     def decode(self, ids: list[int]) -> str:
         ids = ids[:ids.index(self.eos)] if self.eos in ids else ids
         return join_words(self.config.vocab[i] for i in ids if i >= len(SPECIALS))
 
+    # -- chats (core/chat.ChatModel) -------------------------------------------------
+    def conversation(self, chat: list[Message]) -> list[Segment]:
+        """Messages -> segments: the user's texts and images are read, the assistant's texts
+        written; a system message is left out (this model was taught none)."""
+        check_chat(chat)
+        segments = []
+        for message in chat:
+            if message.role == "system":
+                continue
+            for part in message.parts:
+                if part.kind == "audio":
+                    raise InputError("this model reads no audio: transcribe the question first")
+                if part.kind == "image":
+                    segments.append(Segment(image=self.image_encoder.processor([part.value])[0]))
+                elif message.role == "assistant":
+                    segments.append(Segment(text=part.value, written=True))
+                else:
+                    segments.append(Segment(text=part.value))
+        return segments
 
-def left_aligned(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def reply(self, chats: list[list[Message]], decoding: Decoding) -> list[Reply]:
+        self.eval()
+        final = deque(self.steps(*self.decoding_arguments([self.conversation(c) for c in chats], decoding)), maxlen=1)
+        return final[0].replies(self, decoding.stop)
+
+    def drafts(self, chat: list[Message], decoding: Decoding) -> Iterator[Reply]:
+        self.eval()
+        for state in self.steps(*self.decoding_arguments([self.conversation(chat)], decoding)):
+            yield state.replies(self, decoding.stop)[0]
+
+    def decoding_arguments(self, conversations: list[list[Segment]], decoding: Decoding) -> tuple:
+        generator = None if decoding.seed is None else torch.Generator().manual_seed(decoding.seed)
+        return (conversations, decoding.max_new_tokens, decoding.beams, decoding.temperature, decoding.top_p,
+                list(decoding.stop), generator)
+
+    def prompt_for(self, task: str, text: str | None = None) -> str:
+        """The prompts it was taught (tasks/vlm.py): a question as it is, "caption",
+        "locate: <phrase>"."""
+        prompts = {"vqa": text, "caption": "caption", "ground": f"locate: {text}"}
+        if task not in prompts:
+            raise InputError(f"polymodal's vlm is not taught {task}")
+        return prompts[task]
+
+    def box_from(self, reply: str, width: int, height: int) -> list[float]:
+        return box_of(reply, width, height)
+
+
+@dataclass
+class Written:
+    """Decoding's state after a step: per conversation, the token ids written (up to and
+    perhaps past <eos>), whether it is finished, and how many positions it read."""
+
+    ids: list[list[int]]
+    done: list[bool]
+    read: list[int]
+    probability: list[float]       # of the tokens written so far
+
+    def texts(self, model: VisionLanguageModel, stop: list[str] | tuple | None) -> list[str]:
+        return [cut_at(model.decode(ids), stop) for ids in self.ids]
+
+    def replies(self, model: VisionLanguageModel, stop) -> list[Reply]:
+        out = []
+        for ids, done, read, p, text in zip(self.ids, self.done, self.read, self.probability,
+                                            self.texts(model, stop)):
+            count = next((i for i, t in enumerate(ids) if t in (model.eos, 0)), len(ids))
+            out.append(Reply(text, read, count + (model.eos in ids), "stop" if done else "length", p))
+        return out
+
+
+def location_words(box, width: int, height: int) -> str:
+    """[x0, y0, x1, y1] in pixels -> "locA locB locC locD": each corner's bin among
+    LOCATION_BINS equal bins of the width (x) or height (y) (the Pix2Seq and PaliGemma way)."""
+    bins = [min(LOCATION_BINS - 1, max(0, int(v / side * LOCATION_BINS)))
+            for v, side in zip(box, (width, height, width, height))]
+    return " ".join(f"loc{b}" for b in bins)
+
+
+def box_of(text: str, width: int, height: int) -> list[float]:
+    """Location words back to a box in pixels: each corner's bin, the far corner's to its end;
+    anything else is no box ([0, 0, 0, 0], which overlaps nothing)."""
+    words = split_words(text)
+    if len(words) != 4 or not all(w.startswith("loc") and w[3:].isdigit() for w in words):
+        return [0.0, 0.0, 0.0, 0.0]
+    x0, y0, x1, y1 = (int(w[3:]) for w in words)
+    step_x, step_y = width / LOCATION_BINS, height / LOCATION_BINS
+    return [x0 * step_x, y0 * step_y, (x1 + 1) * step_x, (y1 + 1) * step_y]
+
+
+def left_aligned(x: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Right-padded rows moved to end together (padding first), so that each row's next token
-    goes to the same column."""
-    out, moved = torch.zeros_like(x), torch.zeros_like(mask)
+    goes to the same column; the mask and prefix moved with them."""
+    out, moved, moved_prefix = torch.zeros_like(x), torch.zeros_like(mask), torch.zeros_like(prefix)
     for i, n in enumerate(mask.sum(1).tolist()):
         out[i, x.shape[1] - n:], moved[i, x.shape[1] - n:] = x[i, :n], True
-    return out, moved
+        moved_prefix[i, x.shape[1] - n:] = prefix[i, :n]
+    return out, moved, moved_prefix
 
 
 def sample(logp: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..core.errors import ModelNotFoundError, PolymodalError, TooLargeError
+from ..core.files import parse_json
 from ..core.version import __version__
 from ..encoders import embedding_cache
 from ..modalities import Audio
@@ -26,6 +27,16 @@ from .guard import BodyGuard
 from .inputs import Field, checked, read_fields
 from .metrics import Metrics
 from .models import ModelPool
+from .openai_chat import (
+    RequestError,
+    as_request_error,
+    chunk,
+    completion,
+    completion_id,
+    model_list,
+    parse,
+    usage_chunk,
+)
 
 STATIC = Path(__file__).parent / "static"
 MAX_BATCHERS = 64       # past this many, idle ones are dropped
@@ -83,7 +94,8 @@ class Service:
 
     def __init__(self, config: ServerConfig):
         self.config = config
-        self.pool = ModelPool(config.models, config.memory_budget_mb * 2**20)
+        self.pool = ModelPool(config.models, config.memory_budget_mb * 2**20,
+                              {"vlm": {"listener": config.chat_listener}} if config.chat_listener else {})
         self.metrics = Metrics()
         self.executor = ThreadPoolExecutor(config.workers, thread_name_prefix="polymodal-batch")
         self.batchers: dict[tuple, Batcher] = {}
@@ -166,6 +178,82 @@ def add_system(app: FastAPI, service: Service, name: str, spec: dict) -> None:
              openapi_extra={"requestBody": request_body(fields)}, responses=ERRORS)(handle)
 
 
+def chat_error(error: BaseException) -> JSONResponse:
+    """An error of the OpenAI-compatible routes, as OpenAI's error object."""
+    found = as_request_error(error) or (RequestError("too many waiting requests; retry later", status=429,
+                                                     kind="rate_limit_error") if isinstance(error, QueueFull) else None)
+    if found is None:
+        response = error_response(error)            # 5xx: logged there, said briefly here
+        message = parse_json(response.body, "error")["error"]
+        return JSONResponse({"error": {"message": message, "type": "server_error", "param": None, "code": None}},
+                            response.status_code)
+    return JSONResponse(found.body(), found.status)
+
+
+def sse(data: dict | str) -> str:
+    import json
+    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+
+
+def add_chat(app: FastAPI, service: Service) -> None:
+    """POST /v1/chat/completions (server/openai_chat.py): whole replies through the batcher,
+    streamed ones token by token in the worker threads, between other batches."""
+
+    def run_batch(batch):
+        pipe = service.pool.get("vlm")
+        replies = pipe.reply([r.messages for r in batch], batch[0].decoding)
+        return [completion(r, reply, wav_base64(pipe.speak(reply.text, r.voice)) if r.speak else None)
+                for r, reply in zip(batch, replies)]
+
+    async def streamed(pipe, request) -> StreamingResponse:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + service.config.request_timeout_s
+        pieces = pipe.stream(request.messages, request.decoding)
+
+        async def following():
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError
+            return await asyncio.wait_for(loop.run_in_executor(service.executor, next, pieces, None), left)
+        first = await following()            # the request's errors come before the response starts: a 4xx
+        ident = completion_id()
+
+        async def events():
+            yield sse(chunk(ident, request, {"role": "assistant", "content": ""}))
+            piece = first
+            try:
+                while piece is not None:
+                    if isinstance(piece, str):
+                        yield sse(chunk(ident, request, {"content": piece}))
+                    else:
+                        yield sse(chunk(ident, request, {}, piece.finish))
+                        if request.include_usage:
+                            yield sse(usage_chunk(ident, request, piece))
+                        break
+                    piece = await following()
+            except Exception as error:          # noqa: BLE001  (said in the stream: its status is sent)
+                yield sse(parse_json(chat_error(error).body, "error"))
+            yield sse("[DONE]")
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @app.post("/v1/chat/completions", tags=["openai"], summary="OpenAI-compatible chat with the vision-language model")
+    async def chat_completions(request: Request):
+        try:
+            try:
+                body = parse_json(await request.body(), "request body")
+            except PolymodalError as e:
+                raise RequestError(str(e)) from None
+            served = service.pool.name("vlm")
+            pipe = await asyncio.to_thread(service.pool.get, "vlm")
+            chat = await asyncio.to_thread(parse, body, served, service.config, pipe.hears)
+            if chat.stream:
+                return await streamed(pipe, chat)
+            return JSONResponse(await service.answer("chat", chat.decoding.key + (chat.speak, chat.voice),
+                                                     run_batch, chat))
+        except Exception as error:              # noqa: BLE001  (every error becomes OpenAI's error object)
+            return chat_error(error)
+
+
 def create_app(config: ServerConfig | None = None):
     """The ASGI app (FastAPI inside a guard that bounds request bodies)."""
     config = config or ServerConfig()
@@ -187,6 +275,7 @@ def create_app(config: ServerConfig | None = None):
 
     for name in ENDPOINTS.names():
         add_endpoint(app, service, name)
+    add_chat(app, service)
     systems = builtin_systems()
     for name, spec in systems.items():
         add_system(app, service, name, spec)
@@ -200,8 +289,12 @@ def create_app(config: ServerConfig | None = None):
     def metrics():
         return service.metrics.text(service.pool.describe())
 
-    @app.get("/v1/models", tags=["service"])
+    @app.get("/v1/models", tags=["openai"])
     def models():
+        return model_list(service.pool)
+
+    @app.get("/v1/pool", tags=["service"])
+    def pool():
         return service.pool.describe()
 
     @app.get("/v1/systems", tags=["service"])

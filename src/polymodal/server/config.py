@@ -24,6 +24,8 @@ class ServerConfig:
     header_timeout_s: float = 10.0  # a connection must send a request's headers within this
     keep_alive_s: float = 5.0       # an idle keep-alive connection is closed after this
     contain_engines: bool = True    # native engines run in worker processes, restarted when they crash
+    files_root: str | None = None   # /v1/chat/completions may read images by path below this folder
+    chat_listener: str | None = None   # the chat model's recogniser of spoken messages ("none": none; None: its own)
 
     def __post_init__(self):
         for name in ("max_batch", "workers", "max_queue", "max_upload_bytes", "max_pixels", "max_text_chars"):

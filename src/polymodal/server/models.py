@@ -23,8 +23,9 @@ def weight_bytes(pipe) -> int:
 
 
 class ModelPool:
-    def __init__(self, models: dict[str, str], budget_bytes: float):
-        self.models, self.budget = dict(models), budget_bytes
+    def __init__(self, models: dict[str, str], budget_bytes: float, options: dict[str, dict] | None = None):
+        """options: task -> its pipeline's options (e.g. the chat model's listener)."""
+        self.models, self.budget, self.options = dict(models), budget_bytes, dict(options or {})
         self.loaded: OrderedDict[str, tuple[object, int]] = OrderedDict()   # task -> (pipeline, bytes)
         self.load_seconds: dict[str, float] = {}
         self.lock = threading.Lock()
@@ -39,7 +40,7 @@ class ModelPool:
         """The task's pipeline, loaded now if it is not yet; `spoken` inputs may take another default."""
         name = self.name(task, spoken)
         key = task if name == self.name(task) else f"{task} (spoken)"
-        return self.cached(key, lambda: load(task, name), weight_bytes)
+        return self.cached(key, lambda: load(task, name, **self.options.get(task, {})), weight_bytes)
 
     def system(self, name: str):
         """A built-in system, its steps' models loaded on first use (they count as its weight)."""

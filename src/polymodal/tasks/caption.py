@@ -9,6 +9,7 @@ from ..core.results import Caption
 from ..layers import to_device
 from ..models.captioner import Captioner, CaptionerConfig
 from ..processors.text import WordTokenizer
+from . import prompted
 from .image_text import ImageTextExample, ImageTextTask, jpeg_augmented, open_image
 from .metrics.caption import caption_metrics
 from .registry import TASKS
@@ -20,6 +21,8 @@ CaptionExample = ImageTextExample        # an image and its reference captions
 def caption_images(model, examples: list[ImageTextExample], batch_size: int = 64, beams: int = 1, device=None,
                    progress: bool = False, guidance: float | None = None) -> list[Caption]:
     """One Caption (text, score) per example; guidance None = the model's own."""
+    if prompted.is_chat_model(model):
+        return prompted.captions(model, [ex.image for ex in examples], batch_size, beams, progress, guidance)
     model.eval()
     device = device or next(model.parameters()).device
     out = []

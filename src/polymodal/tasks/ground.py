@@ -17,6 +17,7 @@ from ..layers import to_device
 from ..modalities import as_array
 from ..models.grounder import Grounder, GrounderConfig
 from ..processors.image import maybe_jpeg
+from . import prompted
 from .image_text import ImageTextTask, fill_text_vocab, open_image
 from .metrics.boxes import box_metrics
 from .registry import TASKS
@@ -61,6 +62,8 @@ def make_inputs(model, examples: list[GroundExample]):
 @torch.no_grad()
 def locate(model, examples: list[GroundExample], batch_size: int = 128, device=None,
            progress: bool = False) -> list[Grounding]:
+    if prompted.is_chat_model(model):
+        return prompted.groundings(model, [(ex.image, ex.phrase) for ex in examples], batch_size, progress)
     model.eval()
     device = device or next(model.parameters()).device
     out = []

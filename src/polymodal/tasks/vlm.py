@@ -26,8 +26,16 @@ import torch
 from ..core.errors import InputError
 from ..data.world import parse_spec, shapes
 from ..modalities import as_array
-from ..models.vlm import IGNORE, Segment, VisionLanguageModel, VLMConfig, conversation_words
-from ..processors.text import split_words
+from ..models.vlm import (
+    IGNORE,
+    LOCATION_BINS,
+    Segment,
+    VisionLanguageModel,
+    VLMConfig,
+    box_of,
+    conversation_words,
+    location_words,
+)
 from .base import TaskOptions, TrainableTask
 from .image_text import examples_from_scenes as described
 from .image_text import open_image
@@ -38,7 +46,6 @@ from .metrics.speech import error_rates
 from .registry import TASKS
 from .vqa import examples_from_scenes as questioned
 
-LOCATION_BINS = 32
 KINDS = ("vqa", "caption", "locate", "read")
 
 
@@ -60,24 +67,6 @@ class VLMExample:
 @dataclass
 class VLMOptions(TaskOptions):
     turns: int = 4                 # prompt-answer pairs per training conversation
-
-
-def location_words(box, width: int, height: int) -> str:
-    """[x0, y0, x1, y1] in pixels -> "locA locB locC locD"."""
-    bins = [min(LOCATION_BINS - 1, max(0, int(v / side * LOCATION_BINS)))
-            for v, side in zip(box, (width, height, width, height))]
-    return " ".join(f"loc{b}" for b in bins)
-
-
-def box_of(text: str, width: int, height: int) -> list[float]:
-    """Location words back to a box in pixels: each corner's bin, the far corner's to its end;
-    anything else is no box ([0, 0, 0, 0], which overlaps nothing)."""
-    words = split_words(text)
-    if len(words) != 4 or not all(w.startswith("loc") and w[3:].isdigit() for w in words):
-        return [0.0, 0.0, 0.0, 0.0]
-    x0, y0, x1, y1 = (int(w[3:]) for w in words)
-    step_x, step_y = width / LOCATION_BINS, height / LOCATION_BINS
-    return [x0 * step_x, y0 * step_y, (x1 + 1) * step_x, (y1 + 1) * step_y]
 
 
 def examples_from(preset: str, split: str, seed: int, n: int) -> list[VLMExample]:

@@ -20,6 +20,7 @@ from ..modalities import Image
 from ..models.reader import ReaderModel
 from ..processors.audio import augment_features
 from ..processors.image import maybe_jpeg
+from . import prompted
 from .base import ImageAugmentOptions, TrainableTask
 from .label_prediction import label_targets, predict_labels
 from .metrics.answers import answer_metrics
@@ -131,6 +132,10 @@ def make_batch(model, examples: list[VQAExample], rng: np.random.Generator | Non
 def predict(model, examples: list[VQAExample], batch_size: int = 64, device=None, progress: bool = False,
             ask_by: str | None = None):
     """-> (questions in order, predicted answers, their probabilities)."""
+    if prompted.is_chat_model(model):
+        asked = [(ex.image, q) for ex in examples for q in ex.questions]
+        texts, scores = prompted.answers(model, [(image, q.text) for image, q in asked], batch_size, progress)
+        return [q for _, q in asked], texts, scores
     return predict_labels(model, examples, lambda m, chunk: make_batch(m, chunk, ask_by=ask_by), batch_size, device,
                           progress)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from pathlib import Path
 
 import torch
 import uvicorn
@@ -21,7 +22,8 @@ def serve(args) -> int:
                           max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                           max_audio_seconds=args.max_audio_seconds, memory_budget_mb=args.memory_budget_mb,
                           header_timeout_s=args.header_timeout, keep_alive_s=args.keep_alive,
-                          contain_engines=not args.engines_in_process)
+                          contain_engines=not args.engines_in_process, chat_listener=args.listen,
+                          files_root=checked_folder(args.files))
     check_address(args.host, args.port)              # before any model loads, and before saying where it serves
     app = create_app(config)
     if args.preload:
@@ -33,6 +35,12 @@ def serve(args) -> int:
     print(f"polymodal serve: http://{args.host}:{args.port}/  (API docs at /docs)", file=sys.stderr)
     uvicorn.Server(uvicorn_config(app, args.host, args.port, config.header_timeout_s, config.keep_alive_s)).run()
     return 0
+
+
+def checked_folder(folder: str | None) -> str | None:
+    if folder is not None and not Path(folder).expanduser().is_dir():
+        raise InputError(f"--files {folder}: no such folder")
+    return None if folder is None else str(Path(folder).expanduser().resolve())
 
 
 def check_address(host: str, port: int) -> None:

@@ -49,6 +49,7 @@ function useImage(blob, name) {
   $("drop-hint").hidden = true;
   $("box").hidden = true;
   $("image-name").textContent = name;
+  resetChat();                 // a new image starts a new conversation
   showError("");
   refresh();
 }
@@ -82,8 +83,8 @@ async function toWav(blob) {
 }
 
 let recorder = null;
-async function toggleRecording() {
-  const button = $("record");
+// Start recording with the microphone, or stop and hand the recording, as WAV, to `use`.
+async function toggleRecording(button, use) {
   if (recorder) { recorder.stop(); return; }
   let stream;
   try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); } catch (e) {
@@ -100,14 +101,107 @@ async function toggleRecording() {
     button.textContent = "● Record";
     if (!chunks.length) { showError("nothing was recorded: hold the recording a little longer"); return; }
     try {
-      const wav = await toWav(new Blob(chunks, { type }));
-      const r = await call("ask", { image, audio: wav });
-      $("answer-result").textContent = `${r.answer} (${r.score.toFixed(2)})`;
+      await use(await toWav(new Blob(chunks, { type })));
     } catch (e) { if (!$("error").textContent) showError(`the recording could not be read (${e.message})`); }
   };
   recorder.start(250);     // in slices, so a short recording still holds data when stopped
   button.classList.add("recording");
   button.textContent = "■ Stop";
+}
+
+// Chat: a conversation with the server's vision-language model through its OpenAI-compatible
+// route, the reply streamed in as server-sent events. The image goes with the first message.
+let conversation = [];       // the OpenAI messages so far
+let chatModel = null;
+
+async function chatModelId() {
+  if (!chatModel) {
+    const body = await (await fetch("/v1/models")).json();
+    const found = body.data.find((m) => m.tasks.includes("vlm"));
+    if (!found) throw new Error("this server has no chat model (start it with --model vlm=NAME)");
+    chatModel = found.id;
+  }
+  return chatModel;
+}
+
+function dataUrl(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
+function addTurn(role, text) {
+  const turn = document.createElement("p");
+  turn.className = `turn ${role}`;
+  turn.textContent = text;
+  $("chat-log").append(turn);
+  return turn;
+}
+
+// The text of a streamed reply, shown in `turn` piece by piece.
+async function readStream(response, turn) {
+  const reader = response.body.getReader(), decoder = new TextDecoder();
+  let buffer = "", text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return text;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
+      const chunk = JSON.parse(event.slice(6));
+      if (chunk.error) { showError(`chat: ${chunk.error.message}`); continue; }
+      const piece = chunk.choices.length ? chunk.choices[0].delta.content : "";
+      if (piece) { text += piece; turn.textContent = text; }
+    }
+  }
+}
+
+async function sendChat(parts, shown) {
+  const content = [];
+  if (!conversation.length && image) content.push({ type: "image_url", image_url: { url: await dataUrl(image) } });
+  const messages = conversation.concat([{ role: "user", content: content.concat(parts) }]);
+  const asked = addTurn("user", shown), turn = addTurn("assistant", "…");
+  showError("");
+  try {
+    const response = await fetch("/v1/chat/completions", {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: await chatModelId(), messages, stream: true, max_tokens: 64 }),
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+    }
+    const text = await readStream(response, turn);
+    conversation = messages.concat([{ role: "assistant", content: text }]);
+    if ($("chat-speak").checked && text) {
+      const r = await call("speak", { text });
+      const player = document.createElement("audio");
+      player.controls = true;
+      player.className = "chat-audio";
+      player.src = `data:audio/wav;base64,${r.audio}`;
+      turn.append(player);
+    }
+  } catch (e) {
+    if (!$("error").textContent) showError(`chat: ${e.message}`);
+    asked.remove();
+    turn.remove();
+  }
+}
+
+function resetChat() {
+  conversation = [];
+  $("chat-log").replaceChildren();
+}
+
+async function sendRecording(wav) {
+  const data = (await dataUrl(wav)).split(",")[1];
+  await sendChat([{ type: "input_audio", input_audio: { data, format: "wav" } }], "🎤 (spoken)");
 }
 
 function setUp() {
@@ -120,6 +214,15 @@ function setUp() {
     if (file) useImage(file, file.name);
   });
   $("file").addEventListener("change", (e) => { const f = e.target.files[0]; if (f) useImage(f, f.name); });
+  $("chat-send").onclick = busy($("chat-send"), async () => {
+    const text = $("chat-input").value.trim();
+    if (!text) return;
+    $("chat-input").value = "";
+    await sendChat([{ type: "text", text }], text);
+  });
+  $("chat-input").addEventListener("keydown", (e) => { if (e.key === "Enter") $("chat-send").click(); });
+  $("chat-reset").onclick = resetChat;
+  $("chat-record").onclick = () => toggleRecording($("chat-record"), sendRecording);
 
   $("caption-run").onclick = busy($("caption-run"), async () => {
     const r = await call("caption", { image });
@@ -129,7 +232,10 @@ function setUp() {
     const r = await call("ask", { image, question: $("question").value });
     $("answer-result").textContent = `${r.answer} (${r.score.toFixed(2)})`;
   });
-  $("record").onclick = toggleRecording;
+  $("record").onclick = () => toggleRecording($("record"), async (wav) => {
+    const r = await call("ask", { image, audio: wav });
+    $("answer-result").textContent = `${r.answer} (${r.score.toFixed(2)})`;
+  });
   $("ground-run").onclick = busy($("ground-run"), async () => {
     const r = await call("ground", { image, phrase: $("phrase").value });
     drawBox(r.box);
