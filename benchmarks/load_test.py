@@ -13,13 +13,13 @@ import io
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from server_process import start_server
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -46,19 +46,8 @@ def workload(n: int = 64) -> list[tuple[str, dict, dict]]:
     return items
 
 
-def start_server(port: int, max_batch: int, threads: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "polymodal", "serve", "--port", str(port), "--max-batch", str(max_batch),
-           "--threads", str(threads), "--preload"]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    import httpx
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError(f"the server did not start: {server.stderr.read()[-2000:]}")
+def start(port: int, max_batch: int, threads: int):
+    return start_server(port, ["--max-batch", str(max_batch), "--threads", str(threads), "--preload"])
 
 
 async def client(url: str, items, deadline: float, offset: int, log: list) -> None:
@@ -102,7 +91,7 @@ def summary(log: list, seconds: float) -> dict:
 
 
 def measure(max_batch: int, clients: int, seconds: float, threads: int, port: int) -> dict:
-    server = start_server(port, max_batch, threads)
+    server = start(port, max_batch, threads)
     try:
         url = f"http://127.0.0.1:{port}"
         items = workload()

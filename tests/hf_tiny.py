@@ -273,3 +273,225 @@ def build_audio_backbone(folder: Path, family: str) -> Path:
                                                       do_normalize=True, return_attention_mask=True))()
     extractor.save_pretrained(str(folder))
     return folder
+
+
+def chat_tokenizer(specials: list[str], **named: str):
+    """A byte-level BPE with no merges built with the `tokenizers` library (so no sentencepiece
+    file), whose `specials` come first and stay whole; `named`: bos/eos/pad tokens, and the extra
+    special tokens a processor reads as attributes (image_token)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    backend = Tokenizer(models.BPE(vocab=byte_level_vocab(specials), merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    roles = {k: named.pop(k) for k in ("bos_token", "eos_token", "pad_token") if k in named}
+    return PreTrainedTokenizerFast(tokenizer_object=backend, extra_special_tokens=named, **roles)
+
+
+def chat_template(head: str, image: str, end: str, start: str = "", images_first: bool = False) -> str:
+    """A Jinja chat template: `start`, then each message as `head` (its role in place of {role},
+    {Role} or {ROLE}), its text with `image` for each image item (all before the text if
+    `images_first`), and `end`; the generation prompt is the assistant's head. Every literal is a
+    Jinja string, which block trimming leaves whole."""
+    import json
+    roles = {"{role}": "m['role']", "{Role}": "m['role'] | capitalize", "{ROLE}": "m['role'] | upper"}
+    role = json.dumps(head)
+    for key, value in roles.items():
+        role = role.replace(key, f'" ~ ({value}) ~ "')
+    said = lambda text: "{{ " + json.dumps(text) + " }}" if text else ""
+    items = ("{% for c in m['content'] if c['type'] == 'image' %}" + said(image) + "{% endfor %}"
+             "{% for c in m['content'] if c['type'] == 'text' %}{{ c['text'] }}{% endfor %}" if images_first else
+             "{% for c in m['content'] %}{% if c['type'] == 'image' %}" + said(image)
+             + "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}")
+    assistant = head.format(role="assistant", Role="Assistant", ROLE="ASSISTANT")
+    return (said(start) + "{% for m in messages %}{{ " + role + " }}{% if m['content'] is string %}"
+            "{{ m['content'] }}{% else %}" + items + "{% endif %}" + said(end) + "{% endfor %}"
+            "{% if add_generation_prompt %}" + said(assistant) + "{% endif %}")
+
+
+def save_chat_model(folder: Path, model, *parts, **generation) -> Path:
+    """Save `model`, its generation ending at the tokenizer's eos, and `parts` (its processor, or an
+    image processor and a tokenizer) in `folder`."""
+    from transformers import GenerationConfig
+    tok = getattr(parts[0], "tokenizer", parts[-1])
+    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                               pad_token_id=tok.pad_token_id, **generation)
+    model.save_pretrained(str(folder))
+    for part in parts:
+        part.save_pretrained(str(folder))
+    return folder
+
+
+LLAMA_CHAT = dict(head="{ROLE}: ", image="<image>\n", end="\n", start="<s>")
+
+
+def llama_text(tok, **extra) -> dict:
+    """A tiny Llama text config over `tok`'s vocabulary and special ids."""
+    return dict(TINY, model_type="llama", vocab_size=len(tok), max_position_embeddings=512, bos_token_id=tok.bos_token_id,
+                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **extra)
+
+
+def build_llava(folder: Path) -> Path:
+    """A LLaVA-1.5 (CLIP vision tower, Llama text model): 16 image tokens an image."""
+    import torch
+    from transformers import CLIPImageProcessorPil, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    tok = chat_tokenizer(["<unk>", "<s>", "</s>", "<pad>", "<image>"], bos_token="<s>", eos_token="</s>",
+                         pad_token="<pad>", image_token="<image>")
+    images = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor = LlavaProcessor(images, tok, patch_size=8, vision_feature_select_strategy="default",
+                               num_additional_image_tokens=1, chat_template=chat_template(**LLAMA_CHAT))
+    torch.manual_seed(0)
+    config = LlavaConfig(vision_config=dict(VISION, model_type="clip_vision_model"), text_config=llama_text(tok),
+                         image_token_index=tok.convert_tokens_to_ids("<image>"), image_seq_length=16,
+                         vision_feature_layer=-1)
+    return save_chat_model(folder, LlavaForConditionalGeneration(config), processor)
+
+
+def build_llava_next(folder: Path) -> Path:
+    """A LLaVA-NeXT: images tiled by the best of 32 and 64 px grids, plus the whole image, 16
+    tokens a tile."""
+    import torch
+    from transformers import (
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessorPil,
+        LlavaNextProcessor,
+    )
+    tok = chat_tokenizer(["<unk>", "<s>", "</s>", "<pad>", "<image>"], bos_token="<s>", eos_token="</s>",
+                         pad_token="<pad>", image_token="<image>")
+    grid = [[32, 32], [32, 64], [64, 32], [64, 64]]
+    images = LlavaNextImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
+                                        image_grid_pinpoints=grid)
+    processor = LlavaNextProcessor(images, tok, patch_size=8, vision_feature_select_strategy="default",
+                                   num_additional_image_tokens=1, chat_template=chat_template(**LLAMA_CHAT))
+    torch.manual_seed(0)
+    config = LlavaNextConfig(vision_config=dict(VISION, model_type="clip_vision_model"), text_config=llama_text(tok),
+                             image_token_index=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=grid,
+                             image_seq_length=16, vision_feature_layer=-1)
+    return save_chat_model(folder, LlavaNextForConditionalGeneration(config), processor)
+
+
+IDEFICS_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>", "<fake_token_around_image>", "<image>",
+                    "<global-img>", "<end_of_utterance>"]
+
+
+def build_idefics3(folder: Path, family: str = "idefics3") -> Path:
+    """An Idefics3 (or, family="smolvlm", a SmolVLM): SigLIP-like 32 px vision, pixel shuffle by 2
+    (4 image tokens an image), no image splitting; turns end with <end_of_utterance>, the eos.
+    Both get the Idefics3 processor: SmolVLM's own wants a video processor (torchvision) and num2words."""
+    import torch
+    import transformers as t
+    name = {"idefics3": "Idefics3", "smolvlm": "SmolVLM"}[family]
+    tok = chat_tokenizer(IDEFICS_SPECIALS, bos_token="<|begin_of_text|>", eos_token="<end_of_utterance>",
+                         pad_token="<pad>", image_token="<image>")
+    images = t.Idefics3ImageProcessorPil(size={"longest_edge": 32}, max_image_size={"longest_edge": 32},
+                                         do_image_splitting=False)
+    template = chat_template(head="{Role}:", image="<image>", end="<end_of_utterance>\n", start="<|begin_of_text|>")
+    processor = t.Idefics3Processor(images, tok, image_seq_len=4, chat_template=template)
+    torch.manual_seed(0)
+    config = getattr(t, f"{name}Config")(vision_config=dict(VISION), text_config=llama_text(tok), scale_factor=2,
+                                         image_token_id=tok.convert_tokens_to_ids("<image>"),
+                                         pad_token_id=tok.pad_token_id)
+    return save_chat_model(folder, getattr(t, f"{name}ForConditionalGeneration")(config), processor)
+
+
+def build_smolvlm(folder: Path) -> Path:
+    """A SmolVLM (the Idefics3 layout and processor)."""
+    return build_idefics3(folder, family="smolvlm")
+
+
+QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                 "<|image_pad|>", "<|video_pad|>"]
+
+
+def build_qwen2_vl(folder: Path, family: str = "qwen2_vl") -> Path:
+    """A Qwen2-VL (or, family="qwen2_5_vl", a Qwen2.5-VL): 8 px patches merged 2x2, images
+    resized to 32x32 pixels (4 image tokens, `image_grid_thw` [1, 4, 4]); turns end with
+    <|im_end|>, the eos."""
+    import torch
+    import transformers as t
+    name = {"qwen2_vl": "Qwen2VL", "qwen2_5_vl": "Qwen2_5_VL"}[family]
+    tok = chat_tokenizer(QWEN_SPECIALS, eos_token="<|im_end|>", pad_token="<|endoftext|>", image_token="<|image_pad|>",
+                         video_token="<|video_pad|>")
+    images = t.Qwen2VLImageProcessorPil(size={"shortest_edge": 32 * 32, "longest_edge": 32 * 32}, patch_size=8,
+                                        temporal_patch_size=2, merge_size=2)
+    template = chat_template(head="<|im_start|>{role}\n", image="<|vision_start|><|image_pad|><|vision_end|>",
+                             end="<|im_end|>\n")
+    vision = dict(depth=1, num_heads=2, patch_size=8, spatial_merge_size=2, temporal_patch_size=2)
+    vision.update(dict(embed_dim=32, hidden_size=32) if family == "qwen2_vl" else
+                  dict(hidden_size=32, intermediate_size=64, out_hidden_size=32, window_size=32, fullatt_block_indexes=[0]))
+    ids = tok.convert_tokens_to_ids
+    torch.manual_seed(0)
+    config = getattr(t, f"{name}Config")(
+        vision_config=vision, text_config=dict(TINY, vocab_size=len(tok), max_position_embeddings=512,
+                                               num_key_value_heads=2, bos_token_id=None, eos_token_id=tok.eos_token_id,
+                                               pad_token_id=tok.pad_token_id,
+                                               rope_parameters=dict(rope_type="default", mrope_section=[2, 3, 3])),
+        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
+    tok.chat_template = template
+    # the real checkpoints' layout (preprocessor_config.json, the tokenizer with the chat template):
+    # a Qwen2VLProcessor wants a video processor (torchvision) beside, so is not made here
+    return save_chat_model(folder, getattr(t, f"{name}ForConditionalGeneration")(config), images, tok)
+
+
+def build_qwen2_5_vl(folder: Path) -> Path:
+    """A Qwen2.5-VL (the Qwen2-VL layout, windowed vision attention)."""
+    return build_qwen2_vl(folder, family="qwen2_5_vl")
+
+
+def build_paligemma(folder: Path) -> Path:
+    """A PaliGemma (SigLIP vision, Gemma text): 16 image tokens an image; the template puts a
+    message's images before its text, the processor a <bos> after the last <image> and a newline
+    after the prompt, and it wants images."""
+    import torch
+    from transformers import (
+        PaliGemmaConfig,
+        PaliGemmaForConditionalGeneration,
+        PaliGemmaProcessor,
+        SiglipImageProcessorPil,
+    )
+    tok = chat_tokenizer(["<pad>", "<eos>", "<bos>", "<unk>", "<image>"], bos_token="<bos>", eos_token="<eos>",
+                         pad_token="<pad>", image_token="<image>")
+    images = SiglipImageProcessorPil(size={"height": 32, "width": 32})
+    images.image_seq_length = 16
+    template = chat_template(head="", image="<image>", end="", images_first=True)
+    processor = PaliGemmaProcessor(images, tok, chat_template=template)
+    torch.manual_seed(0)           # the processor added PaliGemma's <loc....> and <seg...> tokens: size after it
+    text = dict(TINY, vocab_size=len(tok), num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
+                bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    config = PaliGemmaConfig(vision_config=dict(VISION, model_type="siglip_vision_model"), text_config=text,
+                             image_token_index=tok.convert_tokens_to_ids("<image>"), vocab_size=len(tok),
+                             projection_dim=32, hidden_size=32)
+    return save_chat_model(folder, PaliGemmaForConditionalGeneration(config), processor)
+
+
+def build_florence2(folder: Path) -> Path:
+    """A Florence-2 (two-stage DaViT vision, BART encoder-decoder): 32 px images to 4x4 features
+    plus their mean, 17 image tokens; the processor puts <image>, <s> and </s> around each prompt
+    itself (one image a prompt), so the template gives only the text."""
+    import torch
+    from transformers import (
+        CLIPImageProcessorPil,
+        Florence2Config,
+        Florence2ForConditionalGeneration,
+        Florence2Processor,
+    )
+    tok = chat_tokenizer(["<s>", "<pad>", "</s>", "<unk>", "<image>"], bos_token="<s>", eos_token="</s>",
+                         pad_token="<pad>", image_token="<image>")
+    images = CLIPImageProcessorPil(size={"height": 32, "width": 32}, do_center_crop=False)
+    images.image_seq_length = 17
+    processor = Florence2Processor(images, tok)
+    processor.chat_template = chat_template(head="", image="", end="")
+    vision = dict(depths=[1, 1], patch_size=[7, 3], patch_stride=[4, 2], patch_padding=[3, 1], patch_prenorm=[False, True],
+                  embed_dim=[16, 32], num_heads=[1, 2], num_groups=[1, 2], window_size=2, projection_dim=32,
+                  max_position_embeddings=8, drop_path_rate=0.0)
+    text = dict(model_type="bart", vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1,
+                encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                max_position_embeddings=512, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id, decoder_start_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    config = Florence2Config(vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>"))
+    return save_chat_model(folder, Florence2ForConditionalGeneration(config), processor,
+                           decoder_start_token_id=tok.eos_token_id)

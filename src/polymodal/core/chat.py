@@ -17,6 +17,7 @@ from .errors import InputError
 ROLES = ("system", "user", "assistant")
 PART_KINDS = ("text", "image", "audio")
 PROMPTED_TASKS = ("vqa", "caption", "ground")      # the tasks a chat model may serve by prompt
+PROMPTS = PROMPTED_TASKS + ("read",)               # ... and reading the text in an image
 
 
 @dataclass
@@ -109,15 +110,24 @@ class ChatModel:
         raise NotImplementedError
 
     def prompt_for(self, task: str, text: str | None = None) -> str:
-        """The prompt that asks this model for a task (PROMPTED_TASKS) about one image: a
-        question (vqa, text is the question), a caption, or where a phrase is (ground, text
-        is the phrase). A task the model cannot do is an InputError that says so."""
+        """The prompt that asks this model for a task (PROMPTS) about one image: a question
+        (vqa, text is the question), a caption, where a phrase is (ground, text is the
+        phrase), or the words written in it (read). A task the model cannot do is an
+        InputError that says so."""
         raise NotImplementedError
 
     def box_from(self, reply: str, width: int, height: int) -> list[float]:
         """The box [x0, y0, x1, y1] in pixels a grounding reply names ([0, 0, 0, 0] when it
         names none)."""
         raise NotImplementedError
+
+
+def cut_at(text: str, stop) -> str:
+    """The text up to the first stop string (which is left out)."""
+    for s in stop or ():
+        if s in text:
+            text = text[:text.index(s)]
+    return text.strip()
 
 
 def check_chat(chat: list[Message]) -> None:

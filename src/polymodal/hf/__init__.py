@@ -12,9 +12,11 @@ so that it answers the calls polymodal's own models answer for its task; every C
     vilt                  vqa       ViltForQuestionAnswering
     whisper               transcribe WhisperForConditionalGeneration
     vits                  speak     VitsModel (MMS-TTS)
+    llava, llava_next, idefics3, smolvlm, qwen2_vl, qwen2_5_vl, paligemma, florence2
+                          vlm       image-text-to-text models as chat models (hf/chat.py)
 
 A diffusers pipeline folder (model_index.json) is served by hf/diffusion.py. hf/loading.py
 finds and loads folders offline, for the adapters and for the pretrained encoders alike.
 Importing this package registers the adapters in HF_ADAPTERS (hf/registry.py).
 """
-from . import speech, vision  # noqa: F401  (each registers its adapters)
+from . import chat, speech, vision  # noqa: F401  (each registers its adapters)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.chat import ChatModel, Decoding, Message, Reply, check_chat
+from ..core.chat import ChatModel, Decoding, Message, Reply, check_chat, cut_at
 from ..core.config import Config
 from ..core.errors import ConfigError, InputError
 from ..encoders.registry import build_encoder
@@ -331,8 +331,8 @@ class VisionLanguageModel(Pretrained, ChatModel):
 
     def prompt_for(self, task: str, text: str | None = None) -> str:
         """The prompts it was taught (tasks/vlm.py): a question as it is, "caption",
-        "locate: <phrase>"."""
-        prompts = {"vqa": text, "caption": "caption", "ground": f"locate: {text}"}
+        "locate: <phrase>", "read"."""
+        prompts = {"vqa": text, "caption": "caption", "ground": f"locate: {text}", "read": "read"}
         if task not in prompts:
             raise InputError(f"polymodal's vlm is not taught {task}")
         return prompts[task]
@@ -401,14 +401,6 @@ def sample(logp: torch.Tensor, temperature: float, top_p: float, generator) -> t
     ordered = ordered.masked_fill(outside, 0.0)
     chosen = torch.multinomial(ordered / ordered.sum(-1, keepdim=True), 1, generator=generator)
     return order.gather(-1, chosen).squeeze(-1)
-
-
-def cut_at(text: str, stop: list[str] | None) -> str:
-    """The text up to the first stop string (which is left out)."""
-    for s in stop or ():
-        if s in text:
-            text = text[:text.index(s)]
-    return text.strip()
 
 
 def conversation_words(conversations: list[list[Segment]]) -> list[str]:
