@@ -134,20 +134,22 @@ def test_the_vlm_task_trains_from_a_recipe_and_is_scored_as_each_task_is(tmp_pat
     recipe = {"task": "vlm", "data": {"spec": "vlm:train", "seed": 0, "n": 9},
               "val": {"spec": "vlm:val", "seed": 1, "n": 3},
               "model": {"image_encoder": CNN, "dim": 32, "layers": 1, "heads": 2, "max_positions": 96},
-              "train": {"epochs": 6, "batch_size": 3, "lr": 3e-3, "warmup_steps": 2, "seed": 0},
+              "train": {"epochs": 8, "batch_size": 3, "lr": 3e-3, "warmup_steps": 2, "seed": 0},
               "task_options": {"turns": 3}}
     result = training_run.run(recipe, tmp_path / "run")
     losses = [r["loss"] for r in json.loads((tmp_path / "run" / "metrics.json").read_text())["train"]]
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
-    assert {"accuracy", "relational_accuracy", "caption_fact_f1", "ground_accuracy_iou50", "read_wer"} <= set(result)
+    assert {"accuracy", "relational_accuracy", "caption_fact_f1", "ground_accuracy_iou50", "read_wer",
+            "chat_accuracy", "chat_first_turn_accuracy"} <= set(result)
     model = load_model(str(tmp_path / "run" / "model"))
     assert isinstance(model, VisionLanguageModel) and model.config.task == "vlm"
-    # a training conversation holds `turns` pairs, each answer taught (one word and <eos> here)
+    # a training conversation holds `turns` prompts (a dialogue's two turns count as one), each
+    # answer taught (one word and <eos> here)
     task = TASKS.build("vlm", turns=2)
-    examples, _ = task.load_data("shapes:sort-of-clevr:train", 0, 2)
-    _, targets = task.make_batch(model, examples, np.random.default_rng(0))
-    assert all(len(t.answer.split()) == 1 for ex in examples for t in ex.turns)
-    assert ((targets != IGNORE).sum(1) == 2 * 2).all()
+    examples, _ = task.load_data("shapes:sort-of-clevr:train", 0, 8)
+    assert all(len(t.answer.split()) == 1 for ex in examples for t in ex.turns + ex.dialogues[0])
+    taught = (task.make_batch(model, examples, np.random.default_rng(0))[1] != IGNORE).sum(1)
+    assert set(taught.tolist()) <= {4, 6, 8} and len(set(taught.tolist())) > 1
     capsys.readouterr()
     assert main(["eval", "vlm", "--model", str(tmp_path / "run" / "model"), "--data", "shapes:shapes:test", "--n", "2",
                  "--json"]) == 0
@@ -176,3 +178,52 @@ def test_with_a_prefix_the_image_is_read_in_the_light_of_the_prompt(prefix):
     assert torch.allclose(asked[0], asked[1]) != prefix
     batch = model.assemble([conversation(model, DIALOGUES[0], 1) + [Segment(text="caption")]])
     assert batch["prefix"][0].sum() == model.image_tokens + 1 + 7      # image, <user> and the first question only
+
+
+def test_a_dialogues_follow_up_is_about_the_object_its_first_answer_names():
+    from polymodal.data.sort_of_clevr import related
+    from polymodal.data.world import shapes
+    from polymodal.tasks.vlm import load_examples
+    scenes = shapes("sort-of-clevr", "test", 7, 20)
+    examples = load_examples("shapes:sort-of-clevr:test", 7, 20)
+    assert load_examples("shapes:sort-of-clevr:test", 7, 20)[3].dialogues == examples[3].dialogues   # seeded
+    kinds = set()
+    for scene, ex in zip(scenes, examples):
+        for opener, follow in ex.dialogues:
+            relation, colour = opener.truth.family.split()[0], opener.prompt.split()[-2]
+            it = related(scene.objects, next(o for o in scene.objects if o.colour == colour), relation)
+            assert opener.answer == it.colour
+            asked = follow.truth.family.split()[1]
+            expected = {"shape": it.shape, "left": "yes" if it.x < 37.5 else "no",
+                        "top": "yes" if it.y < 37.5 else "no"}[asked]
+            assert follow.answer == expected and {"it", "its"} & set(follow.prompt.rstrip("?").split())
+            kinds.add(asked)
+    assert kinds == {"shape", "left", "top"}
+
+
+def test_few_shot_episodes_show_codes_in_context_and_the_test_codes_are_never_taught():
+    from polymodal.tasks.registry import TASKS
+    from polymodal.tasks.vlm import CODE_WORDS, HELD_OUT_CODES, dialogue_scores, few_shot_accuracy
+    task = TASKS.build("vlm", few_shot=1.0, max_shots=3)
+    examples, _ = task.load_data("shapes:sort-of-clevr:train", 0, 6)
+    torch.manual_seed(0)
+    model = task.build_model({"image_encoder": CNN, "dim": 32, "layers": 1, "heads": 2, "max_positions": 128},
+                             examples)
+    batch, targets = task.make_batch(model, examples, np.random.default_rng(0))
+    images_per_row = (batch["ids"] == IMAGE).sum(1) // model.image_tokens
+    assert ((images_per_row >= 2) & (images_per_row <= 4)).all()          # 1 to 3 examples, then the query
+    plain = TASKS.build("vlm", few_shot=0.0).make_batch(model, examples, np.random.default_rng(0))[0]
+    assert ((plain["ids"] == IMAGE).sum(1) == model.image_tokens).all()
+    written = {model.config.vocab[t] for t in targets[targets != IGNORE].tolist()}
+    assert written - {"<eos>"} <= set(CODE_WORDS) and not written & set(HELD_OUT_CODES)
+    for shots in (0, 2):
+        assert 0.0 <= few_shot_accuracy(model, examples, shots) <= 1.0
+    right = [([SimpleTurn("red")], ["red"]), ([SimpleTurn("red"), SimpleTurn("circle")], ["blue", "circle"]),
+             ([SimpleTurn("red"), SimpleTurn("yes")], ["red", "no"])]
+    assert dialogue_scores(right) == {"chat_accuracy": 0.5, "chat_first_turn_accuracy": 2 / 3,
+                                      "chat_dialogues": 3}
+
+
+class SimpleTurn:
+    def __init__(self, answer):
+        self.answer = answer

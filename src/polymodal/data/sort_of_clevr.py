@@ -32,6 +32,12 @@ QUESTION_FAMILIES = {
     "furthest": ("what is the shape of the object furthest from the {c} object?", True),
     "count": ("how many objects have the same shape as the {c} object?", True),
 }
+# Two-turn dialogues (the vlm's chat test): the opener names an object by its relation to
+# another and is answered with that object's colour; the follow-up asks about "it", so only
+# the first answer says which object it means.
+DIALOGUE_OPENERS = {"closest": "what is the colour of the object closest to the {c} object?",
+                    "furthest": "what is the colour of the object furthest from the {c} object?"}
+FOLLOW_UPS = {"shape": "what is its shape?", "left": "is it on the left?", "top": "is it at the top?"}
 NON_RELATIONAL = [f for f, (_, rel) in QUESTION_FAMILIES.items() if not rel]
 RELATIONAL = [f for f, (_, rel) in QUESTION_FAMILIES.items() if rel]
 QUESTIONS_PER_KIND = 10
@@ -102,20 +108,23 @@ def render(objects: list[SceneObject]) -> np.ndarray:
     return img
 
 
-def answer(objects: list[SceneObject], family: str, colour: str) -> str:
-    target = next(o for o in objects if o.colour == colour)
+def related(objects: list[SceneObject], target: SceneObject, relation: str) -> SceneObject:
+    """The object closest to or furthest from the target."""
     others = [o for o in objects if o is not target]
     dist = [np.hypot(o.x - target.x, o.y - target.y) for o in others]
+    return others[int(np.argmin(dist) if relation == "closest" else np.argmax(dist))]
+
+
+def answer(objects: list[SceneObject], family: str, colour: str) -> str:
+    target = next(o for o in objects if o.colour == colour)
     if family == "shape":
         return target.shape
     if family == "left":
         return "yes" if target.x < SIZE / 2 else "no"
     if family == "top":
         return "yes" if target.y < SIZE / 2 else "no"
-    if family == "closest":
-        return others[int(np.argmin(dist))].shape
-    if family == "furthest":
-        return others[int(np.argmax(dist))].shape
+    if family in ("closest", "furthest"):
+        return related(objects, target, family).shape
     if family == "count":
         return str(sum(o.shape == target.shape for o in objects))
     raise ValueError(family)
@@ -130,6 +139,16 @@ def ask(objects: list[SceneObject], rng: np.random.Generator) -> list[QA]:
             template, relational = QUESTION_FAMILIES[family]
             qas.append(QA(template.format(c=colour), answer(objects, family, colour), family, relational))
     return qas
+
+
+def dialogue(objects: list[SceneObject], rng: np.random.Generator) -> tuple[QA, QA]:
+    """An opener and its follow-up (see DIALOGUE_OPENERS)."""
+    relation = list(DIALOGUE_OPENERS)[rng.integers(len(DIALOGUE_OPENERS))]
+    colour = list(COLOURS)[rng.integers(len(COLOURS))]
+    it = related(objects, next(o for o in objects if o.colour == colour), relation)
+    follow = list(FOLLOW_UPS)[rng.integers(len(FOLLOW_UPS))]
+    return (QA(DIALOGUE_OPENERS[relation].format(c=colour), it.colour, f"{relation} colour", True),
+            QA(FOLLOW_UPS[follow], answer(objects, follow, it.colour), f"its {follow}", True))
 
 
 # Captions, for the captioner -> text question answerer system: every object, in colour

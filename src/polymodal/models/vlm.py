@@ -113,7 +113,13 @@ class VisionLanguageModel(Pretrained, ChatModel):
         self.blocks = nn.ModuleList(DecoderBlock(config.dim, config.heads, config.dropout)
                                     for _ in range(config.layers))
         self.norm = nn.LayerNorm(config.dim)
-        self.to_words = nn.Linear(config.dim, len(config.vocab))
+        # the output layer is the word embeddings themselves (as in GPT-2 and PaliGemma): a word
+        # that appears only in a prompt (an in-context example's code) can still be written
+        self.word_bias = nn.Parameter(torch.zeros(len(config.vocab)))
+        for table in (self.embed, self.pos):          # small, as GPT-2 starts them: tied logits start near 0
+            nn.init.normal_(table.weight, std=0.02)
+        with torch.no_grad():
+            self.embed.weight[0].zero_()                # <pad> stays the zero vector
         with torch.no_grad():       # how many tokens an image becomes (the encoder's grid or patches)
             blank = self.image_encoder.processor([np.zeros((32, 32, 3), np.uint8)])
             self.image_tokens = int(self.image_encoder.eval()(blank).tokens.shape[1])
@@ -204,7 +210,7 @@ class VisionLanguageModel(Pretrained, ChatModel):
         h = x + self.pos(positions.clamp(max=self.config.max_positions - 1))
         for i, block in enumerate(self.blocks):
             h = block(h, allowed, None if caches is None else caches[i])
-        return self.to_words(self.norm(h))
+        return F.linear(self.norm(h), self.embed.weight, self.word_bias)
 
     def forward(self, batch: dict) -> torch.Tensor:
         """Teacher forcing over assembled conversations: logits [B, T, V]."""
