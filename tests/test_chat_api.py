@@ -123,6 +123,11 @@ def test_polymodal_chat_answers_turns_in_order_and_says_the_last_reply(vlm_dir, 
                  "--speak-out", str(out), "--json"]) == 0
     said = json.loads(capsys.readouterr().out)
     assert len(said["heard"].split()) >= 3 and out.stat().st_size > 1000
+    # the same spoken chat as a system: recogniser -> the vlm (by its vqa prompt) -> synthesiser
+    assert main(["system", "run", "voice-assistant", "--model", f"vqa={vlm_dir}", "--image", image,
+                 "--audio", str(media / "question.wav"), "--out", str(tmp_path / "system.wav"), "--json"]) == 0
+    system = json.loads(capsys.readouterr().out)
+    assert system["question"] == said["heard"] and (tmp_path / "system.wav").stat().st_size > 1000
     # typed on stdin: an unknown word is one error line, and the conversation goes on
     monkeypatch.setattr("sys.stdin", io.StringIO(f"{QUESTION}\nwhat shape is the zebra ?\ncaption\n\n"))
     assert main(["chat", "--model", str(vlm_dir), "--image", image, "--max-tokens", "4"]) == 0

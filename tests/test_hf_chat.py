@@ -83,6 +83,9 @@ def test_ask_and_caption_run_a_family(family, folders, images, capsys):
     else:
         assert main(["ask", image, "what is it?", "--model", str(folders[family]), "--json"]) == 0
         assert "answer" in json.loads(capsys.readouterr().out)
+    if family == "llava":                     # eval vlm asks by polymodal's own prompts: refused in one line
+        assert main(["eval", "vlm", "--model", str(folders[family]), "--data", "shapes:signs:test", "--n", "1"]) == 2
+        assert "eval vqa, caption or ground" in capsys.readouterr().err
     if family in ("llava", "idefics3"):       # no grounding prompt: said so, exit 2
         assert main(["ground", image, "the cat", "--model", str(folders[family])]) == 2
         assert "not asked for ground" in capsys.readouterr().err

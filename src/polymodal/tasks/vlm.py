@@ -306,6 +306,9 @@ class VLMTask(TrainableTask):
                                                  ignore_index=IGNORE)
 
     def evaluate(self, model, examples, batch_size=64, device=None, progress=False) -> dict:
+        if not isinstance(model, VisionLanguageModel):
+            raise InputError("eval vlm scores polymodal's own vlm (it asks by the prompts that model was taught); "
+                             "score another chat model with eval vqa, caption or ground")
         written = answers(model, examples, batch_size)
         return {**scores(examples, written), **dialogue_scores(dialogue_answers(model, examples, batch_size)),
                 "scenes": len(examples),
