@@ -258,7 +258,41 @@ def measure_text_qa(model, preset: str) -> tuple:
     return out, rows, command, golden, f"{m['items'] / seconds:.0f} questions/s"
 
 
-MEASURES = {"generate": measure_generate, "speak": measure_speak, "transcribe": measure_transcribe, "text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
+def measure_vlm(model, preset: str) -> tuple:
+    """Each preset's test scenes asked by the prompts the vlm was taught, scored as the task
+    models are; the dialogues turn by turn; few-shot with codes training never wrote."""
+    from polymodal.tasks import vlm
+    m, seconds = {}, 0.0
+    for spec, n in (("shapes:sort-of-clevr:test", 200), ("shapes:shapes:test", 500), ("shapes:signs:test", 500)):
+        examples = vlm.load_examples(spec, TEST_SEED, n)
+        found, took = timed(vlm.VLMTask().evaluate, model, examples)
+        m.update({k: v for k, v in found.items() if k not in ("scenes", "mean_words_written")})
+        seconds += took
+    clevr = vlm.load_examples("shapes:sort-of-clevr:test", TEST_SEED, 100)
+    m["few_shot"] = {k: vlm.few_shot_accuracy(model, clevr, k, seed=TEST_SEED) for k in (0, 4)}
+    rows = [("VQA accuracy (exact match of the written answer)", pct(m["accuracy"])),
+            ("VQA relational", pct(m["relational_accuracy"])), ("VQA non-relational", pct(m["non_relational_accuracy"]))]
+    rows += [(f"VQA {k}", pct(v)) for k, v in m["per_type"].items()]
+    rows += [("caption fact F1", f"{m['caption_fact_f1']:.3f}"), ("caption BLEU-4", f"{m['caption_bleu4']:.3f}"),
+             ("caption exact", pct(m["caption_exact_match"])),
+             ("grounding Acc@IoU>=0.5, attribute phrases", pct(m["ground_attribute_accuracy_iou50"])),
+             ("grounding Acc@IoU>=0.5, relational phrases", pct(m["ground_relational_accuracy_iou50"])),
+             ("signs: words read right", pct(m["read_words_right"])), ("signs: WER", f"{m['read_wer']:.3f}"),
+             ("two-turn dialogues: follow-up right (chat accuracy)", pct(m["chat_accuracy"])),
+             ("two-turn dialogues: opener right", pct(m["chat_first_turn_accuracy"])),
+             ("few-shot codes never trained, 0 examples", pct(m["few_shot"][0])),
+             ("few-shot codes never trained, 4 examples", pct(m["few_shot"][4]))]
+    golden = {"data": f"vlm:test seed {GOLDEN_SEED} n 6"}
+    golden_examples = vlm.load_examples("vlm:test", GOLDEN_SEED, 6)
+    golden["written"] = vlm.answers(model, golden_examples)
+    command = (f"polymodal eval vlm --data shapes:<preset>:test --seed {TEST_SEED} --n 200 (sort-of-clevr) / 500 "
+               f"(shapes, signs) --json; python benchmarks/vlm_chat.py")
+    prompts = (m["questions"] + m["caption_images"] + m["ground_phrases"] + m["read_utterances"]
+               + 2 * m["chat_dialogues"])
+    return m, rows, command, golden, f"about {prompts / max(seconds, 1e-9):.0f} prompts/s over all the test prompts"
+
+
+MEASURES = {"vlm": measure_vlm, "generate": measure_generate, "speak": measure_speak, "transcribe": measure_transcribe, "text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
 WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an English question -> an answer.",
         "caption": "Image captioning on the shapes world: a 64x64 scene -> a sentence naming every object and how "
                    "each stands to the next.",
@@ -279,6 +313,9 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
                     "-> a 64x64 scene (latent diffusion: a UNet denoises the 16x16x4 latent of a frozen "
                     "autoencoder, reading the prompt and the layout, with classifier-free guidance); also edits "
                     "scenes by inpainting inside a grounded box.",
+        "vlm": "A generative vision-language model of the embedded world: an image and a prompt (a question, "
+               "\"caption\", \"locate: <phrase>\", \"read\", earlier turns of a chat, in-context examples) -> "
+               "free-form text, one model for what the task models each do alone.",
         "text-qa": "Text question answering: a text (the words written on a sign, or a scene's caption) and a "
                    "question about it -> the answer; the last step of a system that reads the image first."}
 

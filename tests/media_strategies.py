@@ -137,3 +137,51 @@ def request_for(draw, fields) -> dict:
         return {"files": files} if files else {"data": {"_": ""}}
     body = "{" + ", ".join(f"{json.dumps(k)}: {json_literal(v)}" for k, v in values.items()) + "}"
     return {"content": body.encode("utf-8"), "headers": {"content-type": "application/json"}}
+
+
+ANY_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                     max_size=3), max_leaves=8)
+
+
+@st.composite
+def chat_part(draw) -> object:
+    """A content part of /v1/chat/completions as any client might send it: right, of an unknown
+    type, with a data URL that is malformed or carries broken media, a path, a URL, or any JSON."""
+    kind = draw(st.sampled_from(["text", "image", "audio", "unknown", "any"]))
+    if kind == "text":
+        return {"type": "text", "text": draw(st.sampled_from([" ".join(draw(st.lists(st.sampled_from(WORDS),
+                                                                                       max_size=8))),
+                                                                draw(st.text(max_size=40))]))}
+    if kind == "image":
+        url = draw(st.sampled_from(["data", "malformed", "path", "http"]))
+        data = base64.b64encode(draw(image_bytes())).decode()
+        return {"type": "image_url", "image_url": {"url": {
+            "data": f"data:image/png;base64,{data}", "malformed": f"data:image/png,{data[:30]}",
+            "path": draw(st.sampled_from(["/etc/passwd", "../x.png", "file:///etc/hosts"])),
+            "http": "http://example.com/x.png"}[url]}}
+    if kind == "audio":
+        return {"type": "input_audio", "input_audio": {"data": base64.b64encode(draw(audio_bytes())).decode(),
+                                                       "format": draw(st.sampled_from(["wav", "mp3", 3]))}}
+    if kind == "unknown":
+        return {"type": draw(st.text(max_size=12)), "value": draw(ANY_JSON)}
+    return draw(ANY_JSON)
+
+
+@st.composite
+def chat_body(draw, model: str) -> dict:
+    """A /v1/chat/completions body: messages of any roles and parts, options in and out of
+    range, unknown keys, the served model's name or another."""
+    messages = draw(st.lists(st.fixed_dictionaries({
+        "role": st.sampled_from(["user", "assistant", "system", "tool", "developer", 7]),
+        "content": st.one_of(st.text(max_size=30), st.lists(chat_part(), max_size=3), ANY_JSON)}), max_size=3))
+    body = {"model": draw(st.sampled_from([model, model, "gpt-4o", 3])), "messages": messages}
+    options = {"max_tokens": st.one_of(st.integers(-5, 10), st.floats(), st.text(max_size=4)),
+               "temperature": st.one_of(st.floats(-1, 3), st.just(float("nan")), st.text(max_size=3)),
+               "top_p": st.floats(-1, 2), "stream": st.one_of(st.booleans(), st.integers()),
+               "stop": st.one_of(st.text(max_size=5), st.lists(st.text(max_size=5), max_size=6), ANY_JSON),
+               "seed": st.one_of(st.integers(-5, 2**70), st.text(max_size=3)), "n": st.integers(-1, 3),
+               "beams": st.integers(-1, 20), "modalities": ANY_JSON, "logit_bias": ANY_JSON}
+    for key in draw(st.lists(st.sampled_from(sorted(options)), unique=True, max_size=4)):
+        body[key] = draw(options[key])
+    return body

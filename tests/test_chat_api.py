@@ -258,3 +258,32 @@ def test_a_chat_model_is_loaded_for_the_tasks_it_serves_by_prompt_only(vlm_dir):
     assert model.config.task == "vlm"
     with pytest.raises(InputError, match="not for transcribe"):
         load_model(str(vlm_dir), task="transcribe")
+
+
+def test_generated_chat_requests_never_get_a_5xx_or_a_traceback(vlm_dir):
+    """Bodies from tests/media_strategies.chat_body (hypothesis, derandomized): wrong types
+    everywhere, broken media in data URLs, paths and URLs, numbers out of range, unknown keys
+    and parts. Each answer is a 2xx or an OpenAI error object with a 4xx."""
+    import json as json_module
+
+    from hypothesis import HealthCheck, given, settings
+    from media_strategies import chat_body
+    from starlette.testclient import TestClient
+    client = TestClient(create_app(ServerConfig(models={"vlm": str(vlm_dir)}, max_pixels=200 * 200)))
+    seen = []
+
+    @settings(max_examples=120, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(body=chat_body(str(vlm_dir)))
+    def send(body):
+        asked = body.get("max_tokens", 64)
+        if isinstance(asked, int) and not isinstance(asked, bool) and asked > 4:
+            body["max_tokens"] = 4                  # bad values stay; good ones are kept short (time)
+        response = client.post("/v1/chat/completions", content=json_module.dumps(body, allow_nan=True),
+                                headers={"content-type": "application/json"})
+        seen.append(response.status_code)
+        assert response.status_code < 500 and "Traceback" not in response.text, response.text[:300]
+        if response.status_code >= 400:
+            assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+    send()
+    assert {200, 400, 404} <= set(seen), seen

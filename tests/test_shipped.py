@@ -75,5 +75,9 @@ def test_shipped_model_gives_its_golden_outputs(name):
         drawn = [sorted(o.name for o in parse(im)) for im in images]
         # float sums differ across CPUs in the last bits: a borderline pixel may flip one reading
         assert sum(a == b for a, b in zip(drawn, golden["objects"])) >= len(drawn) - 1, (drawn, golden["objects"])
+    elif task == "vlm":
+        from polymodal.tasks import vlm
+        examples = vlm.load_examples("vlm:test", 11, 6)
+        assert vlm.answers(model, examples) == golden["written"]
     else:
         pytest.fail(f"no golden check for task {task}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -191,7 +192,7 @@ def chat_error(error: BaseException) -> JSONResponse:
 
 
 def sse(data: dict | str) -> str:
-    import json
+    """One server-sent event carrying a JSON object (or a word such as [DONE])."""
     return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
 
 

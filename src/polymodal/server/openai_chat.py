@@ -54,9 +54,7 @@ def as_request_error(error: BaseException) -> RequestError | None:
         return error
     if isinstance(error, ModelNotFoundError):
         return RequestError(" ".join(str(error).split()), "model", 404, "model_not_found")
-    if isinstance(error, (InputError, TooLargeError)):
-        return RequestError(" ".join(str(error).split()))
-    if isinstance(error, PolymodalError):
+    if isinstance(error, PolymodalError):           # bad input, an input over a limit, a refused config
         return RequestError(" ".join(str(error).split()))
     return None
 
