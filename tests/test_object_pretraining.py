@@ -88,3 +88,27 @@ def test_a_model_init_takes_every_tensor_that_fits_and_a_new_modality_starts_fre
             assert torch.equal(value, before[name]), name
     assert "init" not in vars(both.config)
     assert any(n.startswith("encoders.audio.") for n in both.state_dict())
+
+
+def test_a_vlms_image_encoder_starts_from_another_models_and_the_init_stays_out_of_its_config():
+    """The shipped VQA model's convolutions fit a vlm's encoder of other strides (strides hold
+    no weights); its pooled-vector layers, which the vlm's encoder lacks, are left unused."""
+    from polymodal.loading import resolve
+    from polymodal.models.vlm import VisionLanguageModel
+    task = training_run.trainable_task("vlm")
+    examples, _ = task.load_data("shapes:sort-of-clevr:train", 0, 2)
+    cnn = {"name": "cnn", "config": {"dim": 64, "channels": [32, 64, 64, 64], "strides": [2, 2, 1, 2],
+                                     "image_size": 75, "coords": True, "flat_pooled": False}}
+    spec = {"image_encoder": {**cnn, "init": "vqa-sort-of-clevr:encoders.image"}, "dim": 32, "layers": 1,
+            "heads": 2, "max_positions": 160}
+    model = training_run.build_model(task, spec, examples)
+    assert isinstance(model, VisionLanguageModel) and "init" not in model.config.image_encoder
+    saved = files.load_tensors(resolve("vqa-sort-of-clevr") / files.WEIGHTS)
+    for name, value in model.image_encoder.state_dict().items():
+        assert torch.equal(value, saved["encoders.image." + name]), name
+    with pytest.raises(ConfigError, match="unknown key image_encoder"):     # a model without one
+        training_run.build_model(training_run.trainable_task("vqa"), {
+            "encoders": {"image": ENCODER, "text": {"name": "transformer", "config": {"dim": 16, "layers": 1,
+                                                                                      "heads": 2}}},
+            "fusion": "early:feature", "image_encoder": {"init": "vqa-sort-of-clevr:encoders.image"}},
+            vqa.load_examples("shapes:sort-of-clevr:train", 0, 4)[0])

@@ -13,8 +13,10 @@ def build_tiny_vlm(folder: Path, scenes: int = 600) -> Path:
     task = TASKS.build("vlm")
     examples, _ = task.load_data("vlm:train", 0, scenes)
     torch.manual_seed(0)
+    # 512 positions: an untrained model writes every reply to its limit (64 words in the page's
+    # chat), and a conversation of three such turns must still fit
     model = task.build_model({"image_encoder": {"name": "cnn", "config": {"dim": 16, "channels": [8, 8],
                                                                           "image_size": 16}},
-                              "dim": 32, "layers": 1, "heads": 2, "max_positions": 160}, examples)
+                              "dim": 32, "layers": 1, "heads": 2, "max_positions": 512}, examples)
     model.save_pretrained(folder)
     return folder

@@ -12,6 +12,7 @@ from ..core.errors import ConfigError, InputError
 from ..data.manifest import report_bad_rows
 from ..models.base import Pretrained
 from ..models.multimodal import MultimodalModel
+from ..models.vlm import VisionLanguageModel
 from ..tasks.base import TrainableTask
 from ..tasks.registry import TASKS
 from . import warm_start
@@ -46,6 +47,8 @@ def build_model(task: TrainableTask, model_spec: dict, examples) -> Pretrained:
     model_init = spec.pop("init", None)
     encoders = spec.get("encoders") if isinstance(spec.get("encoders"), dict) else {}
     inits = {m: e.pop("init") for m, e in encoders.items() if isinstance(e, dict) and "init" in e}
+    image_encoder = spec.get("image_encoder") if isinstance(spec.get("image_encoder"), dict) else {}
+    image_init = image_encoder.pop("init", None)
     try:
         model = task.build_model(spec, examples)
     except (TypeError, ValueError, AssertionError) as e:   # torch asserts e.g. dim % heads == 0
@@ -58,6 +61,12 @@ def build_model(task: TrainableTask, model_spec: dict, examples) -> Pretrained:
         if not isinstance(model, MultimodalModel) or m not in model.encoders:
             raise ConfigError(f"init of the {m} encoder: this model has no {m} encoder")
         warm_start.load_into(model.encoders[m].pretrained_part, source)
+    if image_init:
+        if not isinstance(model, VisionLanguageModel):
+            raise ConfigError("init of image_encoder: only a vlm has an image_encoder of its own")
+        counts = warm_start.load_matching(model.image_encoder, image_init)
+        print(f"image encoder from {image_init}: {counts['taken']} tensors taken, {counts['fresh']} start fresh",
+              file=sys.stderr)
     return model
 
 
