@@ -312,11 +312,14 @@ def chat_template(head: str, image: str, end: str, start: str = "", images_first
 
 def save_chat_model(folder: Path, model, *parts, **generation) -> Path:
     """Save `model`, its generation ending at the tokenizer's eos, and `parts` (its processor, or an
-    image processor and a tokenizer) in `folder`."""
+    image processor and a tokenizer) in `folder`. Untrained, a model may end its reply at once:
+    its first token is never the end, so that every reply has a text to check (that Florence-2's
+    decoder start token, its end token too, is not taken for the reply's end)."""
     from transformers import GenerationConfig
     tok = getattr(parts[0], "tokenizer", parts[-1])
     model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                               pad_token_id=tok.pad_token_id, **generation)
+                                               pad_token_id=tok.pad_token_id, begin_suppress_tokens=[tok.eos_token_id],
+                                               **generation)
     model.save_pretrained(str(folder))
     for part in parts:
         part.save_pretrained(str(folder))

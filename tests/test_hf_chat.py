@@ -57,6 +57,9 @@ def test_each_family_chats_in_batches_streams_and_keeps_earlier_turns(family, fo
     together = model.reply(chats, decoding)
     alone = [model.reply([c], decoding)[0] for c in chats]
     assert [r.text for r in together] == [r.text for r in alone]
+    # no model may end at its first token here (hf_tiny): a reply that is one token long was cut
+    # short when read back (Florence-2's decoder start token taken for its end)
+    assert all(r.completion_tokens > 1 for r in together)
     assert all(r.completion_tokens <= 5 and r.prompt_tokens > 4 and 0 <= r.score <= 1 for r in together)
     drafts = list(model.drafts(chats[0], decoding))
     assert drafts[-1].text == alone[0].text and len(drafts) >= 2

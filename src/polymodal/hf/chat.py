@@ -91,9 +91,10 @@ class IdStreamer:
     """The token ids `generate` writes, handed over to another thread as they come (what
     generate's `streamer` is called with: put, then end)."""
 
-    def __init__(self, skip_first: bool):
+    def __init__(self):
         self.ids: queue.Queue = queue.Queue()
-        self.skip_first = skip_first          # the prompt (a decoder-only model puts it first)
+        self.skip_first = True                # what generate puts first: a decoder-only model's prompt, an
+                                              # encoder-decoder's decoder start token
 
     def put(self, value: torch.Tensor) -> None:
         if self.skip_first:
@@ -217,7 +218,9 @@ class HFChatModel(HFAdapter, ChatModel):
                                        output_scores=True, return_dict_in_generate=True, streamer=streamer)
 
     def replies_of(self, batch: dict, out, decoding: Decoding) -> list[Reply]:
-        start = 0 if self.encoder_decoder else batch["input_ids"].shape[1]
+        # an encoder-decoder's sequences begin with the decoder start token (BART's, Florence-2's,
+        # is its end token too), a decoder-only model's with the prompt
+        start = 1 if self.encoder_decoder else batch["input_ids"].shape[1]
         new = out.sequences[:, start:]
         steps = self.model.compute_transition_scores(out.sequences, out.scores, getattr(out, "beam_indices", None),
                                                      normalize_logits=True)
@@ -236,7 +239,7 @@ class HFChatModel(HFAdapter, ChatModel):
     def drafts(self, chat: list[Message], decoding: Decoding) -> Iterator[Reply]:
         """generate runs in a thread and hands its tokens over; after each, the text so far."""
         batch = self.inputs([chat])
-        streamer = IdStreamer(skip_first=not self.encoder_decoder)
+        streamer = IdStreamer()
         result: dict = {}
 
         def work():
