@@ -173,7 +173,7 @@ def chat_body(draw, model: str) -> dict:
     """A /v1/chat/completions body: messages of any roles and parts, options in and out of
     range, unknown keys, the served model's name or another."""
     messages = draw(st.lists(st.fixed_dictionaries({
-        "role": st.sampled_from(["user", "assistant", "system", "tool", "developer", 7]),
+        "role": st.one_of(st.sampled_from(["user", "assistant", "system", "tool", "developer"]), ANY_JSON),
         "content": st.one_of(st.text(max_size=30), st.lists(chat_part(), max_size=3), ANY_JSON)}), max_size=3))
     body = {"model": draw(st.sampled_from([model, model, "gpt-4o", 3])), "messages": messages}
     options = {"max_tokens": st.one_of(st.integers(-5, 10), st.floats(), st.text(max_size=4)),
@@ -181,7 +181,8 @@ def chat_body(draw, model: str) -> dict:
                "top_p": st.floats(-1, 2), "stream": st.one_of(st.booleans(), st.integers()),
                "stop": st.one_of(st.text(max_size=5), st.lists(st.text(max_size=5), max_size=6), ANY_JSON),
                "seed": st.one_of(st.integers(-5, 2**70), st.text(max_size=3)), "n": st.integers(-1, 3),
-               "beams": st.integers(-1, 20), "modalities": ANY_JSON, "logit_bias": ANY_JSON}
+               "beams": st.integers(-1, 20), "logit_bias": ANY_JSON,
+               "modalities": st.one_of(ANY_JSON, st.lists(st.sampled_from(["text", "audio", ["audio"]]), max_size=3))}
     for key in draw(st.lists(st.sampled_from(sorted(options)), unique=True, max_size=4)):
         body[key] = draw(options[key])
     return body

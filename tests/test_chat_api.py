@@ -198,6 +198,9 @@ def bad_requests(media, vlm_dir) -> list[tuple[dict, int, str]]:
         ({"messages": good + [{"role": "assistant", "content": "x"}]}, 400, "last message must be the user's"),
         ({"messages": [{"role": "tool", "content": "x"}]}, 400, "'tool' is not supported"),
         ({"messages": [{"role": "user", "content": "what shape is the zebra ?"}]}, 400, "unknown word 'zebra'"),
+        ({"messages": [{"role": ["user"], "content": "x"}]}, 400, "is not supported"),
+        ({"messages": good, "modalities": [["audio"]]}, 400, "modalities"),
+        ({"messages": [{"role": "user", "content": "what\x00 shape"}]}, 400, "NUL"),
         ({"messages": []}, 400, "non-empty list"),
         ({"messages": good, "stream": True, "modalities": ["text", "audio"]}, 400, "not streamed"),
         ({"messages": good, "stream": True, "max_tokens": 0}, 400, "max_new_tokens"),
@@ -231,6 +234,27 @@ def test_bad_requests_get_openai_error_objects_never_a_5xx(vlm_dir, media):
         error = response.json()["error"]
         assert response.status_code == status and words in error["message"], (words, response.text)
         assert set(error) == {"message", "type", "param", "code"}
+
+
+def test_names_the_file_system_refuses_and_keys_that_are_not_unicode_get_400s(vlm_dir, media):
+    """A path with NUL or a name too long for the file system (a server with --files), and an
+    unknown key that is an unpaired surrogate (valid JSON, quoted back in the error)."""
+    import httpx
+    app = create_app(ServerConfig(models={"vlm": str(vlm_dir)}, files_root=str(media)))
+
+    def asking(url):
+        return {"model": str(vlm_dir), "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": QUESTION}]}]}
+
+    async def send():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            out = [await c.post("/v1/chat/completions", json=asking(url)) for url in ("a\x00b.png", "x" * 5000)]
+            raw = '{"model": "m", "\\ud800": 1, "messages": []}'.encode()
+            out.append(await c.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"}))
+            return out
+    responses = asyncio.run(send())
+    for response, words in zip(responses, ["no such file", "no such file", "Unrecognized request argument"]):
+        assert response.status_code == 400 and words in response.json()["error"]["message"], response.text
 
 
 def test_concurrent_completions_share_batches_and_answer_as_alone(vlm_dir, media):

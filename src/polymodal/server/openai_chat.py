@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import values
 from ..core.chat import Decoding, Message, Part
 from ..core.errors import InputError, ModelNotFoundError, PolymodalError, TooLargeError
 from ..modalities import Audio, Image, as_array
@@ -41,11 +42,17 @@ class RequestError(Exception):
 
     def __init__(self, message: str, param: str | None = None, status: int = 400, code: str | None = None,
                  kind: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.param, self.code, self.kind = status, param, code, kind
+        super().__init__(printable(message))
+        self.status, self.param, self.code, self.kind = status, None if param is None else printable(param), code, kind
 
     def body(self) -> dict:
         return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}}
+
+
+def printable(text: str) -> str:
+    """Text that encodes as UTF-8: a request's key or value quoted in an error may hold an
+    unpaired surrogate (valid JSON, not valid Unicode), which is written as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def as_request_error(error: BaseException) -> RequestError | None:
@@ -141,7 +148,8 @@ def stop_strings(value) -> tuple[str, ...]:
 
 def spoken_reply(body: dict) -> tuple[bool, str | None]:
     modalities = body.get("modalities") or ["text"]
-    if not isinstance(modalities, list) or not set(modalities) <= {"text", "audio"} or "text" not in modalities:
+    if (not isinstance(modalities, list) or not all(isinstance(m, str) for m in modalities)
+            or not set(modalities) <= {"text", "audio"} or "text" not in modalities):
         raise RequestError('modalities: ["text"] or ["text", "audio"]', "modalities")
     if "audio" not in modalities:
         if body.get("audio") is not None:
@@ -163,7 +171,7 @@ def message(m, i: int, config, hears: bool) -> Message:
     if not isinstance(m, dict):
         raise RequestError(f"{where}: an object with role and content was expected", where)
     role = m.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise RequestError(f"{where}.role: {role!r} is not supported (system, developer, user, assistant)",
                            f"{where}.role")
     extra = sorted(set(m) - {"role", "content", "name"})
@@ -178,11 +186,10 @@ def message(m, i: int, config, hears: bool) -> Message:
 
 
 def text(value, where: str, config) -> str:
-    if not isinstance(value, str):
-        raise RequestError(f"{where}: a string was expected", where)
-    if len(value) > config.max_text_chars:
-        raise RequestError(f"{where}: {len(value)} characters, over the limit of {config.max_text_chars}", where)
-    return value
+    try:       # OpenAI takes an empty content; a model reads it as no words
+        return values.text(value, where, config.max_text_chars, empty=True)
+    except InputError as e:
+        raise RequestError(str(e), where) from None
 
 
 def part(p, where: str, config, hears: bool, role: str) -> Part:
@@ -226,13 +233,18 @@ def image_bytes(url: str, where: str, config) -> bytes:
     if root is None:
         raise RequestError(f"{where}.image_url: local paths are read only by a server started with --files DIR; "
                            f"send the image as a data URL", f"{where}.image_url")
-    path = (Path(root) / url.removeprefix("file://")).resolve()
-    if not path.is_relative_to(Path(root).resolve()) or not path.is_file():
-        raise RequestError(f"{where}.image_url: no such file under the server's --files folder", f"{where}.image_url")
-    if path.stat().st_size > config.max_upload_bytes:
-        raise RequestError(f"{where}.image_url: the file is over the limit of {config.max_upload_bytes} bytes",
-                           f"{where}.image_url")
-    return path.read_bytes()
+    try:       # a name with NUL (ValueError) or too long for the file system (OSError) is no file
+        path = (Path(root) / url.removeprefix("file://")).resolve()
+        if not path.is_relative_to(Path(root).resolve()) or not path.is_file():
+            raise RequestError(f"{where}.image_url: no such file under the server's --files folder",
+                               f"{where}.image_url")
+        if path.stat().st_size > config.max_upload_bytes:
+            raise RequestError(f"{where}.image_url: the file is over the limit of {config.max_upload_bytes} bytes",
+                               f"{where}.image_url")
+        return path.read_bytes()
+    except (OSError, ValueError):
+        raise RequestError(f"{where}.image_url: no such file under the server's --files folder",
+                           f"{where}.image_url") from None
 
 
 def decoded(data: str, where: str) -> bytes:
