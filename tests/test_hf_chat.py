@@ -129,3 +129,29 @@ def test_each_familys_grounding_reply_is_read_back_as_a_box():
     assert florence_box("cat<loc_499><loc_0><loc_999><loc_249>", 100, 200) == [49.95, 0.1, 99.95, 49.9]
     assert thousandths_box("(100,200),(300,400)", 50, 10) == [5.0, 2.0, 15.0, 4.0]
     assert paligemma_box("no box here", 10, 10) is None and florence_box("<loc_1><loc_2>", 10, 10) is None
+
+
+def test_a_stream_closed_early_stops_generating_and_beams_come_whole(folders, images):
+    """A client that goes away closes the stream: generate, in its thread, stops at its next
+    token instead of writing all of max_new_tokens. transformers streams no beam search: its
+    reply comes as one draft, the same as reply's."""
+    import time
+    model = load_model(str(folders["llava"]))
+    chat = [user(Part("image", array(images[0])), Part("text", "describe it"))]
+    written, generate = [], model.model.generate
+
+    def recording(*args, **kwargs):
+        out = generate(*args, **kwargs)
+        written.append(out.sequences.shape[1] - kwargs["input_ids"].shape[1])
+        return out
+    model.model.generate = recording
+    drafts = model.drafts(chat, Decoding(max_new_tokens=2000))
+    next(drafts), next(drafts)
+    drafts.close()
+    for _ in range(1200):                       # a wait for the thread to end, not a measure of speed
+        if written:
+            break
+        time.sleep(0.1)
+    assert written and written[0] < 100, written
+    beams = Decoding(max_new_tokens=4, beams=2)
+    assert [d.text for d in model.drafts(chat, beams)] == [model.reply([chat], beams)[0].text]

@@ -227,3 +227,19 @@ def test_few_shot_episodes_show_codes_in_context_and_the_test_codes_are_never_ta
 class SimpleTurn:
     def __init__(self, answer):
         self.answer = answer
+
+
+def test_a_reply_stops_at_the_last_position_the_model_learnt():
+    """Past max_positions a position would be read as the last one: the reply ends there with
+    finish "length", and a conversation that fills every position is refused."""
+    from polymodal.core.chat import Decoding, Message, Part
+    model = tiny(WORDS)
+    image = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    long_question = " ".join(["what"] * 70)          # 16 image tokens, <user>, 70 words, <assistant>: 88 positions
+    chat = [Message("user", [Part("image", image), Part("text", long_question)])]
+    reply = model.reply([chat], Decoding(max_new_tokens=40))[0]
+    assert reply.prompt_tokens == 88 and reply.completion_tokens <= 8
+    assert reply.finish == "length" or reply.completion_tokens < 8
+    full = [Message("user", [Part("image", image), Part("text", " ".join(["what"] * 78))])]   # 96 positions
+    with pytest.raises(InputError, match="no room for a reply"):
+        model.reply([full], Decoding())

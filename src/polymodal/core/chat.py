@@ -8,7 +8,7 @@ the tasks it can do by prompt (VQA, captions, grounding) with the prompts the mo
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 from . import values
@@ -64,8 +64,9 @@ class Decoding:
         self.max_new_tokens = values.number(self.max_new_tokens, "max_new_tokens", 1, 4096, integer=True)
         self.temperature = values.number(self.temperature, "temperature", 0, 2)
         self.beams = values.number(self.beams, "beams", 1, 16, integer=True)
-        if not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
-            raise InputError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        self.top_p = values.number(self.top_p, "top_p", 0, 1)
+        if self.top_p == 0:
+            raise InputError("top_p must be in (0, 1], got 0")
         if self.beams > 1 and self.temperature > 0:
             raise InputError("beam search is deterministic: give beams or a temperature, not both")
         if isinstance(self.stop, str):
@@ -74,7 +75,7 @@ class Decoding:
         if len(self.stop) > 4 or not all(isinstance(s, str) and 0 < len(s) <= 64 for s in self.stop):
             raise InputError("stop: give up to 4 strings of 1 to 64 characters")
         if self.seed is not None:
-            self.seed = values.number(self.seed, "seed", 0, 2**63 - 1, integer=True)
+            self.seed = values.seed(self.seed, "seed")
 
     @property
     def key(self) -> tuple:
@@ -104,9 +105,10 @@ class ChatModel:
         """The reply to each chat (whose last message is the user's), written in one batch."""
         raise NotImplementedError
 
-    def drafts(self, chat: list[Message], decoding: Decoding) -> Iterator[Reply]:
+    def drafts(self, chat: list[Message], decoding: Decoding) -> Generator[Reply, None, None]:
         """The reply to one chat as it is written: after each new token, the reply so far; the
-        last is the whole reply, equal to `reply([chat], decoding)[0]`."""
+        last is the whole reply, equal to `reply([chat], decoding)[0]`. Closing the generator
+        before its end stops the decoding (a client that went away)."""
         raise NotImplementedError
 
     def prompt_for(self, task: str, text: str | None = None) -> str:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,8 @@ FAMILIES = {
     "florence2": Family(vqa=None, caption="<CAPTION>", read="<OCR>", ground="<CAPTION_TO_PHRASE_GROUNDING>{}",
                         box=florence_box, conversation=False),
 }
+
+SAMPLING = threading.Lock()     # held by a sampled generate (run_generate)
 
 
 class IdStreamer:
@@ -210,12 +213,24 @@ class HFChatModel(HFAdapter, ChatModel):
         ends = ends if isinstance(ends, list) else [ends]
         return [e for e in ends + [self.tokenizer.eos_token_id, self.tokenizer.pad_token_id] if e is not None]
 
-    def run_generate(self, batch: dict, decoding: Decoding, streamer=None):
-        seed = decoding.seed if decoding.seed is not None else 0
-        with torch.no_grad(), torch.random.fork_rng(), quiet():
-            torch.manual_seed(seed)
+    def run_generate(self, batch: dict, decoding: Decoding, streamer=None, cancelled: threading.Event | None = None):
+        """transformers' generate over a batch; cancelled: set to stop it at its next token."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
+        stopping = StoppingCriteriaList([Cancelled()] if cancelled is not None else [])
+        # transformers samples from torch's global generator: one sampled run at a time holds it
+        # (so that a seed gives the same reply beside other requests); greedy and beams draw nothing
+        sampled = decoding.temperature > 0
+        with torch.no_grad(), quiet(), SAMPLING if sampled else nullcontext(), \
+                torch.random.fork_rng(enabled=sampled and decoding.seed is not None):
+            if sampled and decoding.seed is not None:
+                torch.manual_seed(decoding.seed)
             return self.model.generate(**self.on_device(batch), **self.generation_options(decoding),
-                                       output_scores=True, return_dict_in_generate=True, streamer=streamer)
+                                       output_scores=True, return_dict_in_generate=True, streamer=streamer,
+                                       stopping_criteria=stopping)
 
     def replies_of(self, batch: dict, out, decoding: Decoding) -> list[Reply]:
         # an encoder-decoder's sequences begin with the decoder start token (BART's, Florence-2's,
@@ -236,15 +251,19 @@ class HFChatModel(HFAdapter, ChatModel):
         batch = self.inputs(chats)
         return self.replies_of(batch, self.run_generate(batch, decoding), decoding)
 
-    def drafts(self, chat: list[Message], decoding: Decoding) -> Iterator[Reply]:
-        """generate runs in a thread and hands its tokens over; after each, the text so far."""
+    def drafts(self, chat: list[Message], decoding: Decoding) -> Generator[Reply, None, None]:
+        """generate runs in a thread and hands its tokens over; after each, the text so far.
+        Beam search takes no streamer in transformers: its reply comes whole."""
+        if decoding.beams > 1:
+            yield self.reply([chat], decoding)[0]
+            return
         batch = self.inputs([chat])
-        streamer = IdStreamer()
+        streamer, cancelled = IdStreamer(), threading.Event()
         result: dict = {}
 
         def work():
             try:
-                result["out"] = self.run_generate(batch, decoding, streamer)
+                result["out"] = self.run_generate(batch, decoding, streamer, cancelled)
             except Exception as error:              # noqa: BLE001  (raised again in the reader's thread)
                 result["error"] = error
                 streamer.end()
@@ -252,11 +271,14 @@ class HFChatModel(HFAdapter, ChatModel):
         thread.start()
         ids: list[int] = []
         read = int(batch["attention_mask"].sum())
-        while (token := streamer.ids.get()) is not None:
-            ids.append(token)
-            draft = self.written(ids, decoding.stop)
-            draft.prompt_tokens = read
-            yield draft
+        try:
+            while (token := streamer.ids.get()) is not None:
+                ids.append(token)
+                draft = self.written(ids, decoding.stop)
+                draft.prompt_tokens = read
+                yield draft
+        finally:            # closed early (the client went away): generate stops at its next token
+            cancelled.set()
         thread.join()
         if "error" in result:
             raise result["error"]

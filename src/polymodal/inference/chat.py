@@ -93,12 +93,15 @@ class ChatPipeline:
         return out
 
     def stream(self, chat: list[Message], decoding: Decoding | None = None) -> Iterator[str | Reply]:
-        """The reply's text in pieces as it is written, then the whole Reply (see stream_pieces)."""
+        """The reply's text in pieces as it is written, then the whole Reply (see stream_pieces).
+        Nothing runs until the first piece is asked for (the server asks in a worker thread);
+        closing the stream stops the decoding."""
         decoding = decoding or Decoding()
         drafts = self.model.drafts(self.heard(chat), decoding)
-        if decoding.beams > 1:          # the best beam may change its earlier words: send it whole at the end
-            drafts = iter(deque(drafts, maxlen=1))
-        return stream_pieces(drafts, decoding.stop)
+        try:       # beams: the best beam may change its earlier words, so it is sent whole at the end
+            yield from stream_pieces(iter(deque(drafts, maxlen=1)) if decoding.beams > 1 else drafts, decoding.stop)
+        finally:
+            drafts.close()
 
     def speak(self, text: str, voice: str | None = None) -> Audio:
         """A reply said aloud, by the `speak` task's default synthesiser."""

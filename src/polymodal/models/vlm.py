@@ -17,7 +17,7 @@ so far are cached, so each new token runs the model over one position.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,12 +238,16 @@ class VisionLanguageModel(Pretrained, ChatModel):
               generator: torch.Generator | None = None) -> Iterator["Written"]:
         """Decoding one token at a time (see generate): after each, what each conversation's
         reply is so far (for beam search, its best beam's)."""
-        if beams > 1 and temperature > 0:
-            raise InputError("beam search is deterministic: give beams or a temperature, not both")
-        if not 0 < top_p <= 1:
-            raise InputError(f"top_p must be in (0, 1], got {top_p}")
+        Decoding(max_new_tokens, temperature, top_p, beams, tuple(stop or ()))     # checked as a chat's are
         batch = self.assemble(conversations, answer_next=True)
         read = batch["mask"].sum(1).tolist()
+        # positions past the last one the model learnt would be read as that one: a reply stops
+        # there ("length"), and a conversation that leaves no room is refused
+        room = self.config.max_positions - max(read)
+        if room < 1:
+            raise InputError(f"a conversation of {max(read)} positions leaves no room for a reply; this model takes "
+                             f"{self.config.max_positions}")
+        max_new_tokens = min(max_new_tokens, room)
         x, mask, prefix = left_aligned(self.inputs(batch), batch["mask"], batch["prefix"])
         if beams > 1:
             x, mask, prefix = (t.repeat_interleave(beams, 0) for t in (x, mask, prefix))
@@ -325,7 +329,7 @@ class VisionLanguageModel(Pretrained, ChatModel):
         final = deque(self.steps(*self.decoding_arguments([self.conversation(c) for c in chats], decoding)), maxlen=1)
         return final[0].replies(self, decoding.stop)
 
-    def drafts(self, chat: list[Message], decoding: Decoding) -> Iterator[Reply]:
+    def drafts(self, chat: list[Message], decoding: Decoding) -> Generator[Reply, None, None]:
         self.eval()
         for state in self.steps(*self.decoding_arguments([self.conversation(chat)], decoding)):
             yield state.replies(self, decoding.stop)[0]

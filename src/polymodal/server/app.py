@@ -206,17 +206,41 @@ def add_chat(app: FastAPI, service: Service) -> None:
         return [completion(r, reply, wav_base64(pipe.speak(reply.text, r.voice)) if r.speak else None)
                 for r, reply in zip(batch, replies)]
 
+    open_streams = [0]          # streams bypass the batcher's queue: they count against its bound here
+
     async def streamed(pipe, request) -> StreamingResponse:
+        """Each piece is asked for in a worker thread (the first runs the recogniser and the
+        prompt too); whenever the stream ends (its end, an error, the deadline, the client gone)
+        it is closed, which stops the decoding, once the thread has handed its piece over."""
+        if open_streams[0] >= service.config.max_queue:
+            raise QueueFull
+        open_streams[0] += 1
         loop = asyncio.get_running_loop()
         deadline = loop.time() + service.config.request_timeout_s
         pieces = pipe.stream(request.messages, request.decoding)
+        state: dict = {"asked": None, "closed": False}
 
         async def following():
             left = deadline - loop.time()
             if left <= 0:
                 raise TimeoutError
-            return await asyncio.wait_for(loop.run_in_executor(service.executor, next, pieces, None), left)
-        first = await following()            # the request's errors come before the response starts: a 4xx
+            state["asked"] = service.executor.submit(next, pieces, None)
+            return await asyncio.wait_for(asyncio.wrap_future(state["asked"]), left)
+
+        def close():
+            if state["closed"]:
+                return
+            state["closed"] = True
+            open_streams[0] -= 1
+            if state["asked"] is None:
+                pieces.close()
+            else:     # closed in the thread that runs it, once that thread has handed its piece over
+                state["asked"].add_done_callback(lambda _: pieces.close())
+        try:
+            first = await following()        # the request's errors come before the response starts: a 4xx
+        except BaseException:
+            close()
+            raise
         ident = completion_id()
 
         async def events():
@@ -234,6 +258,8 @@ def add_chat(app: FastAPI, service: Service) -> None:
                     piece = await following()
             except Exception as error:          # noqa: BLE001  (said in the stream: its status is sent)
                 yield sse(parse_json(chat_error(error).body, "error"))
+            finally:
+                close()
             yield sse("[DONE]")
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
