@@ -129,10 +129,12 @@ def test_polymodal_chat_answers_turns_in_order_and_says_the_last_reply(vlm_dir, 
     system = json.loads(capsys.readouterr().out)
     assert system["question"] == said["heard"] and (tmp_path / "system.wav").stat().st_size > 1000
     # typed on stdin: an unknown word is one error line, and the conversation goes on
-    monkeypatch.setattr("sys.stdin", io.StringIO(f"{QUESTION}\nwhat shape is the zebra ?\ncaption\n\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{QUESTION}\nwhat shape is the zebra ?\n/image {tmp_path}/gone.png\n"
+                                                  f"caption\n\n"))
     assert main(["chat", "--model", str(vlm_dir), "--image", image, "--max-tokens", "4"]) == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 2 and "unknown word 'zebra'" in captured.err
+    assert "gone.png" in captured.err and "Traceback" not in captured.err
     for argv, words in ((["--speak-out", str(tmp_path / "x.mp3"), "--say", "caption"], "must name a .wav"),
                         (["--say", "caption", "--temperature", "0.5", "--beams", "2"], "beams or a temperature"),
                         (["--audio", str(media / "question.wav"), "--listen", "none"], "takes no audio")):

@@ -25,7 +25,7 @@ import torch
 from ..core.chat import PROMPTS, ChatModel, Decoding, Message, Reply, check_chat, cut_at
 from ..core.errors import InputError, ModelNotFoundError
 from .base import HFAdapter, load_model_weights
-from .loading import load_pretrained, quiet
+from .loading import load_pretrained, quiet, read_hf_config
 from .registry import HF_ADAPTERS
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -75,6 +75,10 @@ class Family:
     ground: str | None = None
     box: Callable[[str, int, int], list[float] | None] | None = None
     conversation: bool = True          # takes earlier turns (its template lays them out)
+
+    def prompt(self, task: str) -> str | None:
+        """The template for one of core/chat.PROMPTS."""
+        return {"vqa": self.vqa, "caption": self.caption, "read": self.read, "ground": self.ground}[task]
 
 
 FAMILIES = {
@@ -288,7 +292,7 @@ class HFChatModel(HFAdapter, ChatModel):
     def prompt_for(self, task: str, text: str | None = None) -> str:
         if task not in PROMPTS:
             raise InputError(f"no prompt for {task}")
-        template = getattr(self.family, task)
+        template = self.family.prompt(task)
         if template is None:
             raise InputError(f"{self.family_name} models are not asked for {task} here")
         return template.format(text)
@@ -344,7 +348,6 @@ class QwenImageProcessor:
 
 
 def load_family(directory: Path) -> str:
-    from .loading import read_hf_config
     return read_hf_config(directory)["model_type"]
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..data.sort_of_clevr import dialogue
+from ..data.sort_of_clevr import SHAPES, dialogue
 from ..data.world import parse_spec, shapes
 from ..modalities import as_array
 from ..models.vlm import (
@@ -197,7 +197,6 @@ def few_shot_accuracy(model: VisionLanguageModel, examples: list[VLMExample], sh
                       words: tuple[str, ...] = HELD_OUT_CODES, seed: int = 0, batch_size: int = 16) -> float:
     """Share of queries answered with the right code when `shots` examples (other scenes of
     `examples`) show a fresh random code per shape, drawn from `words`."""
-    from ..data.sort_of_clevr import SHAPES
     model.eval()
     rng = np.random.default_rng(seed)
     pool = [ex for ex in examples if ex.shapes]
@@ -275,7 +274,6 @@ class VLMTask(TrainableTask):
         """Per example, a conversation of up to `turns` of its prompts and dialogues in a random
         order; in a `few_shot` share of the batches, the sort-of-clevr ones are in-context
         episodes instead (the batch's other scenes as examples, codes from CODE_WORDS)."""
-        from ..data.sort_of_clevr import SHAPES
         images = pixels(model, examples)
         index = {id(ex): i for i, ex in enumerate(examples)}
         episodes = rng is not None and rng.random() < self.options.few_shot

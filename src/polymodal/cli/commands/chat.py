@@ -73,7 +73,10 @@ def interactive(pipe, history: list[Message], images: list[Part], decoding: Deco
             history.clear()
             continue
         if line.startswith("/image "):
-            pending.append(Part("image", as_array(Image.open(line[len("/image "):].strip()))))
+            try:
+                pending.append(Part("image", as_array(Image.open(line[len("/image "):].strip()))))
+            except InputError as e:      # a bad image does not end the conversation either
+                print(f"polymodal: error: {e}".splitlines()[0], file=sys.stderr)
             continue
         history.append(Message("user", pending + [Part("text", line)]))
         pending = []
