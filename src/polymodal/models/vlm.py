@@ -184,11 +184,18 @@ class VisionLanguageModel(Pretrained, ChatModel):
         """The input vectors [B, T, D]: word embeddings, and each image's projected tokens in
         its IMAGE positions (images in the order they stand, row after row)."""
         ids = batch["ids"]
-        x = self.embed(ids.clamp(min=0))
+        x = self.word_vectors(ids.clamp(min=0))
         if "images" in batch:
             tokens = self.projector(self.image_encoder(batch["images"]).tokens)
             x = x.masked_scatter((ids == IMAGE).unsqueeze(-1), tokens.to(x.dtype))
         return x
+
+    def word_vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        """Words as inputs: their embeddings times sqrt(dim), as Gemma (PaliGemma's language
+        model) does. The tied embeddings stay small (they are the output layer too), and
+        unscaled a word is no larger than its position's embedding and an order of magnitude
+        below a projected image token, so which colour a question names is barely seen."""
+        return self.embed(ids) * self.config.dim ** 0.5
 
     # -- the language model ----------------------------------------------------------
     def run(self, x: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, caches: list[dict] | None = None,
@@ -295,7 +302,7 @@ class VisionLanguageModel(Pretrained, ChatModel):
             if done.all():
                 break
             step_mask = ~(token == 0).unsqueeze(1)
-            logits = self.run(self.embed(token).unsqueeze(1), step_mask, next_position.unsqueeze(1), caches,
+            logits = self.run(self.word_vectors(token).unsqueeze(1), step_mask, next_position.unsqueeze(1), caches,
                               mask)[:, -1]
             mask = torch.cat([mask, step_mask], 1)
             next_position = next_position + 1
