@@ -143,7 +143,7 @@ def main() -> int:
     model = load_model(args.model).eval()
     items = prompts(max(args.requests, args.concurrency))
     with torch.no_grad():
-        local = in_process(model, items[:args.requests], (1, 8, args.concurrency))
+        local = in_process(model, items[:args.requests], sorted({1, 8, args.concurrency}))
     print(json.dumps(local, indent=1), file=sys.stderr)
     server = start_server(args.port, ["--model", f"vlm={args.model}", "--threads", str(args.threads),
                                       "--max-batch", "16", "--max-wait-ms", "20"])
@@ -169,7 +169,7 @@ def main() -> int:
              f"{one['tokens_per_s_after_first_p50']} (after the first) |",
              f"| server, streamed, one at a time | {streamed['first_token_ms_p50']} | "
              f"{streamed['first_token_ms_p90']} | {streamed['tokens_per_s_after_first_p50']} (after the first) |"]
-    for size in (1, 8, args.concurrency):
+    for size in sorted({1, 8, args.concurrency}):
         b = local[f"batch_{size}"]
         lines.append(f"| in process, a batch of {size} | | | {b['tokens_per_s']} ({b['replies_per_s']} replies/s) |")
     lines.append(f"| server, {args.concurrency} concurrent requests (batched) | | | {conc['tokens_per_s']} "
