@@ -250,12 +250,15 @@ def test_names_the_file_system_refuses_and_keys_that_are_not_unicode_get_400s(vl
 
     async def send():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-            out = [await c.post("/v1/chat/completions", json=asking(url)) for url in ("a\x00b.png", "x" * 5000)]
+            urls = ("a\x00b.png", "x" * 5000, "../" * 12 + "etc/hostname", "clevr0.png", f"file://{media}/clevr0.png")
+            out = [await c.post("/v1/chat/completions", json=asking(url)) for url in urls]
             raw = '{"model": "m", "\\ud800": 1, "messages": []}'.encode()
             out.append(await c.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"}))
             return out
     responses = asyncio.run(send())
-    for response, words in zip(responses, ["no such file", "no such file", "Unrecognized request argument"]):
+    # a path out of the folder is none of the server's files; one in it, relative or absolute, is read
+    assert [r.status_code for r in responses[2:5]] == [400, 200, 200], [r.text for r in responses[2:5]]
+    for response, words in zip(responses[:3] + responses[5:], ["no such file"] * 3 + ["Unrecognized request argument"]):
         assert response.status_code == 400 and words in response.json()["error"]["message"], response.text
 
 

@@ -8,6 +8,7 @@ the tasks it can do by prompt (VQA, captions, grounding) with the prompts the mo
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -92,36 +93,36 @@ class Reply:
     score: float = 0.0             # the model's probability of the reply (of its best beam's tokens)
 
 
-class ChatModel:
+class ChatModel(ABC):
     """The interface of a generative model that reads messages and writes text. Subclasses
-    (nn.Modules too) implement every method; `hears` says whether audio parts reach the model
+    (nn.Modules too) implement every method (a class that leaves one out cannot be built); `hears` says whether audio parts reach the model
     itself (else a recogniser must turn them into text first); `listener` names the
     recogniser (a transcription model) that does so by default, if any."""
 
     hears = False
     listener: str | None = None
 
+    @abstractmethod
     def reply(self, chats: list[list[Message]], decoding: Decoding) -> list[Reply]:
         """The reply to each chat (whose last message is the user's), written in one batch."""
-        raise NotImplementedError
 
+    @abstractmethod
     def drafts(self, chat: list[Message], decoding: Decoding) -> Generator[Reply, None, None]:
         """The reply to one chat as it is written: after each new token, the reply so far; the
         last is the whole reply, equal to `reply([chat], decoding)[0]`. Closing the generator
         before its end stops the decoding (a client that went away)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def prompt_for(self, task: str, text: str | None = None) -> str:
         """The prompt that asks this model for a task (PROMPTS) about one image: a question
         (vqa, text is the question), a caption, where a phrase is (ground, text is the
         phrase), or the words written in it (read). A task the model cannot do is an
         InputError that says so."""
-        raise NotImplementedError
 
+    @abstractmethod
     def box_from(self, reply: str, width: int, height: int) -> list[float]:
         """The box [x0, y0, x1, y1] in pixels a grounding reply names ([0, 0, 0, 0] when it
         names none)."""
-        raise NotImplementedError
 
 
 def cut_at(text: str, stop) -> str:

@@ -233,18 +233,19 @@ def image_bytes(url: str, where: str, config) -> bytes:
     if root is None:
         raise RequestError(f"{where}.image_url: local paths are read only by a server started with --files DIR; "
                            f"send the image as a data URL", f"{where}.image_url")
+    path = (Path(root) / url.removeprefix("file://"))
     try:       # a name with NUL (ValueError) or too long for the file system (OSError) is no file
-        path = (Path(root) / url.removeprefix("file://")).resolve()
-        if not path.is_relative_to(Path(root).resolve()) or not path.is_file():
-            raise RequestError(f"{where}.image_url: no such file under the server's --files folder",
-                               f"{where}.image_url")
-        if path.stat().st_size > config.max_upload_bytes:
-            raise RequestError(f"{where}.image_url: the file is over the limit of {config.max_upload_bytes} bytes",
-                               f"{where}.image_url")
-        return path.read_bytes()
+        path = path.resolve()
+        found = path.is_relative_to(Path(root).resolve()) and path.is_file()
+        size = path.stat().st_size if found else 0
     except (OSError, ValueError):
-        raise RequestError(f"{where}.image_url: no such file under the server's --files folder",
-                           f"{where}.image_url") from None
+        found = False
+    if not found:
+        raise RequestError(f"{where}.image_url: no such file under the server's --files folder", f"{where}.image_url")
+    if size > config.max_upload_bytes:
+        raise RequestError(f"{where}.image_url: the file is over the limit of {config.max_upload_bytes} bytes",
+                           f"{where}.image_url")
+    return path.read_bytes()
 
 
 def decoded(data: str, where: str) -> bytes:
