@@ -24,6 +24,9 @@ class Limits:
     max_file_bytes: int = 50 * 2**20
     max_audio_seconds: float = 600.0
     min_audio_samples: int = 16
+    max_video_seconds: float = 600.0           # a clip's duration, from its header: decoding time grows with it
+    max_frame_pixels: int = 3840 * 2160        # one video frame (4K UHD); 8K frames are refused
+    max_video_bytes: int = 2 * 2**30           # the decoded frames a Video keeps (uint8 RGB)
 
 
 DEFAULT_LIMITS = Limits()
