@@ -18,8 +18,10 @@ TINY = {
                       "width": 16, "layers": 1, "heads": 2, "train_audio": True},
     "table": {"numbers": [["width", 2.0, 0.5], ["height", 1.0, 2.0]], "categories": [["kind", ["box", "ball"]]],
               "dim": 16},
+    "frames": {"temporal": "hybrid", "frames": 4, "dim": 16, "channels": [8, 8], "image_size": 32, "layers": 1,
+               "heads": 2},
 }
-MODALITY_OF = {"transformer": "text", "hf-text": "text", "logmel": "audio", "table": "table"}
+MODALITY_OF = {"transformer": "text", "hf-text": "text", "logmel": "audio", "table": "table", "frames": "video"}
 BUILTIN = {"image": ["cnn", "vit", "hf-image"], "text": ["transformer"], "audio": ["logmel", "speech-reader"]}
 
 
@@ -29,7 +31,8 @@ def tiny_inputs(model, n=3):
               "text": ["what is the shape of the red object ?", "red object", "shape"][:n],
               "audio": [(np.sin(np.arange(1600 * (i + 1)) * 0.3).astype("float32"), 16000) for i in range(n)],
               "table": [{"width": 2.5, "height": "", "kind": "ball"}, {"width": "1", "height": 3, "kind": "cube"},
-                        {"kind": "box"}][:n]}
+                        {"kind": "box"}][:n],
+              "video": [np.full((4 + i, 32, 32, 3), 60 * i, np.uint8) for i in range(n)]}
     return model.preprocess({m: values[m] for m in model.modalities})
 
 
@@ -44,7 +47,7 @@ def test_registry_lists_every_strategy():
 
 @pytest.mark.parametrize("fusion", FUSIONS.names())
 @pytest.mark.parametrize("image_encoder", BUILTIN["image"])
-@pytest.mark.parametrize("other", ["transformer", "hf-text", "logmel", "table"])
+@pytest.mark.parametrize("other", ["transformer", "hf-text", "logmel", "table", "frames"])
 def test_encoder_fusion_forward_backward(fusion, image_encoder, other, tiny_bert_dir, tiny_vit_dir):
     second = MODALITY_OF[other]
     other_config = {"path": tiny_bert_dir, "tune": "full"} if other == "hf-text" else TINY[other]

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="generate the embedded world")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="WORLD")
-    d = dsub.add_parser("shapes", help="write scenes as PNGs and a manifest.jsonl")
+    d = dsub.add_parser("shapes", help="write scenes as PNGs (clips as MP4s: --preset motion) and a manifest.jsonl")
     d.add_argument("--preset", type=text_arg, default="sort-of-clevr")
     d.add_argument("--split", type=text_arg, default="train")
     d.add_argument("--seed", type=seed_int, default=0)

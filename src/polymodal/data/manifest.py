@@ -19,9 +19,9 @@ from typing import Iterable, Iterator, Sequence
 
 from ..core import values
 from ..core.errors import InputError
-from ..modalities import Audio, Image
+from ..modalities import Audio, Image, Video
 
-FILE_COLUMNS = ("image", "audio")
+FILE_COLUMNS = ("image", "audio", "video")
 TEXT_COLUMNS = ("text", "label", "question", "answer", "caption", "phrase", "prompt", "transcript")
 _FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
 _ON_BAD_ROWS = ("fail", "skip")
@@ -215,7 +215,10 @@ def _decode(path: str, col: str) -> None:
 @functools.lru_cache(maxsize=65536)
 def _decode_problem(path: str, col: str, mtime_ns: int) -> str | None:
     try:
-        (Image if col == "image" else Audio).open(path)
+        if col == "video":
+            Video.open(path, frames=1)       # decodes every frame (a cut file shows), keeps one
+        else:
+            (Image if col == "image" else Audio).open(path)
     except InputError as e:
         return str(e)
     return None

@@ -10,10 +10,11 @@ import zlib
 import numpy as np
 
 from ..core.errors import InputError
-from . import shapes_preset, signs_preset, sort_of_clevr
+from . import motion_preset, shapes_preset, signs_preset, sort_of_clevr
 
-# preset name -> module with make_scene(rng, split) and rows(scene, image_path)
-PRESETS = {"sort-of-clevr": sort_of_clevr, "shapes": shapes_preset, "signs": signs_preset}
+# preset name -> module with make_scene(rng, split), rows(scene, file_path) and SPOKEN_COLUMN
+# (`motion` makes clips, motion_preset.Clip, whose rows name a video file)
+PRESETS = {"sort-of-clevr": sort_of_clevr, "shapes": shapes_preset, "signs": signs_preset, "motion": motion_preset}
 SPLITS = ("train", "val", "test", "compositional")
 
 
@@ -33,7 +34,8 @@ def check(preset: str, split: str) -> None:
 def shapes(preset: str = "sort-of-clevr", split: str = "train", seed: int = 0, n: int = 100,
            extra_shapes: tuple = ()) -> list:
     """Generate n scenes of a preset; each has .image (uint8 HxWx3), .objects and .questions
-    (and, in `shapes`, .caption, .phrases and .prompt). extra_shapes (`shapes` only): more
+    (and, in `shapes`, .caption, .phrases and .prompt); `motion` makes clips (.frames, .audio,
+    .caption, .questions). extra_shapes (`shapes` only): more
     shapes its scenes may hold, e.g. shapes_preset.PRETRAINING_SHAPES."""
     check(preset, split)
     module = PRESETS[preset]

@@ -29,9 +29,10 @@ class CNNEncoder(Encoder):
     modality = "image"
 
     def __init__(self, dim: int = 64, channels: tuple = (32, 64, 64, 64), image_size: int = 75,
-                 coords: bool = True, strides: tuple | None = None, flat_pooled: bool = True):
+                 coords: bool = True, strides: tuple | None = None, flat_pooled: bool = True, in_channels: int = 3):
         """flat_pooled: False makes pooled the mean of the cells, without the flattening head's
-        weights (0.37 M at 75 px), for models whose fusion reads only the tokens."""
+        weights (0.37 M at 75 px), for models whose fusion reads only the tokens. in_channels:
+        3 for an image; a video's early fusion stacks several frames' channels."""
         super().__init__()
         strides = list(strides) if strides is not None else [2] * len(channels)
         if len(strides) != len(channels):
@@ -39,8 +40,10 @@ class CNNEncoder(Encoder):
         self.config = dict(dim=dim, channels=list(channels), image_size=image_size, coords=coords, strides=strides)
         if not flat_pooled:
             self.config["flat_pooled"] = False      # written only when set: older configs stay as they were
+        if in_channels != 3:
+            self.config["in_channels"] = in_channels
         self.dim, self.processor = dim, ImageProcessor(image_size)
-        convs, c_in, side = [], 3, image_size
+        convs, c_in, side = [], in_channels, image_size
         for c_out, stride in zip(channels, strides):
             convs += [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
             c_in, side = c_out, (side - 1) // stride + 1
