@@ -29,8 +29,9 @@ def test_recipe_builds_its_model(path, tmp_path):
     training_run.train_config(recipe.get("train", {}), task)
     examples, _ = training_run.load_data(task, {**recipe["data"], "n": 8}, recipe, 8)
     spec = recipe["model"]
-    if "autoencoder" in spec:          # runs/NAME/model: what recipes/NAME.yaml trains, here untrained
-        spec = {**spec, "autoencoder": str(untrained(Path(spec["autoencoder"]).parent.name, tmp_path))}
+    for key in ("autoencoder", "init"):   # runs/NAME/model: what recipes/NAME.yaml trains, here untrained
+        if str(spec.get(key, "")).startswith("runs/"):
+            spec = {**spec, key: str(untrained(Path(spec[key]).parent.name, tmp_path))}
     model = training_run.build_model(task, spec, examples)
     assert set(getattr(model, "encoders", {})) >= set(recipe["model"].get("encoders", {}))   # none dropped
     stored = {"float16": 2}.get(recipe.get("ship_as"), 4)       # bytes per weight as shipped

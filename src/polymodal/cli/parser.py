@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a registered encoder (transformer, minilm), or a pretrained text model: hf:<repo-id> or a folder")
     p.add_argument("--audio-encoder", type=path_arg, default="logmel",
                    help="a registered encoder (logmel), or a pretrained audio model: hf:<repo-id> or a folder")
+    p.add_argument("--video-encoder", type=path_arg, default="frames", help="a registered encoder (frames)")
+    p.add_argument("--temporal", choices=("early", "late", "hybrid"),
+                   help="with the frames encoder: how frames are fused with each other (default hybrid)")
     p.add_argument("--tune", choices=("none", "full", "lora"),
                    help="what training changes in a pretrained encoder (default none: frozen, its embeddings cached), "
                         "or with --init in the pretrained model (default full)")

@@ -33,6 +33,9 @@ def encoder_spec(given: str, modality: str, tune: str | None = None) -> dict:
         config = {"tune": tune} if tune and given in PRETRAINED.values() else {}
         return {"name": given, "config": config}
     if given.startswith("hf:") or Path(given).expanduser().is_dir():
+        if modality not in PRETRAINED:
+            raise ConfigError(f"{modality} encoder {given!r}: no pretrained {modality} models are read yet; "
+                              f"use a registered encoder ({', '.join(ENCODERS.names())})")
         return {"name": PRETRAINED[modality], "config": {"path": given, **({"tune": tune} if tune else {})}}
     raise ConfigError(f"{modality} encoder {given!r}: not a registered encoder ({', '.join(ENCODERS.names())}), "
                       f"hf:<repo-id> nor a model folder")

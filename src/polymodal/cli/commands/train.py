@@ -82,6 +82,11 @@ def default_recipe(args) -> dict:
     if task.chooses_fusion and not args.fusion:
         raise InputError("train needs --fusion (e.g. hybrid:cross-attention) or --recipe")
     encoders = {m: encoder_spec(given, m, args.tune) for m, given in
-                (("image", args.image_encoder), ("text", args.text_encoder), ("audio", args.audio_encoder))}
+                (("image", args.image_encoder), ("text", args.text_encoder), ("audio", args.audio_encoder),
+                 ("video", args.video_encoder))}
+    if args.temporal:
+        if encoders["video"]["name"] != "frames":
+            raise InputError("--temporal applies to the frames encoder")
+        encoders["video"]["config"]["temporal"] = args.temporal
     spec = task.model_spec(encoders, args.fusion, {}, 128)
     return {"task": args.task or "vqa", "model": spec, "train": {}}
