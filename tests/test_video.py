@@ -1,64 +1,13 @@
 """Video values: decoding with PyAV, frame sampling, saving, and the bad clips issue 24 lists."""
 from __future__ import annotations
 
-import io
-import tempfile
-from fractions import Fraction
-from pathlib import Path
-
-import av
 import numpy as np
 import pytest
+from video_clips import bad_clips, counting_frames, encode, which
 
 from polymodal.core.errors import InputError, TooLargeError
 from polymodal.modalities import Audio, Limits, Video
 from polymodal.modalities.video import Sampling
-
-
-def counting_frames(n: int, size: int = 32) -> np.ndarray:
-    """Frame i is grey level 8 * i, so a decoded frame tells which one it was."""
-    return np.stack([np.full((size, size, 3), 8 * i, np.uint8) for i in range(n)])
-
-
-def which(frames: np.ndarray) -> list[int]:
-    return [int(round(f.mean() / 8)) for f in frames]
-
-
-def encode(frames: list[np.ndarray], rate: int = 8, pts: list[int] | None = None, codec: str = "libx264",
-           audio: np.ndarray | None = None, index_first: bool = False) -> bytes:
-    """An MP4 written by PyAV directly (for clips Video.save would never write); index_first:
-    its index (moov) before the frames, as streamed files have it."""
-    if not index_first:
-        buf = io.BytesIO()
-        write_mp4(buf, frames, rate, pts, codec, audio, {})
-        return buf.getvalue()
-    with tempfile.TemporaryDirectory() as folder:          # (faststart moves the index by reopening the file)
-        target = Path(folder) / "clip.mp4"
-        write_mp4(str(target), frames, rate, pts, codec, audio, {"movflags": "faststart"})
-        return target.read_bytes()
-
-
-def write_mp4(target, frames, rate, pts, codec, audio, options) -> None:
-    with av.open(target, "w", format="mp4", options=options) as out:
-        stream = None
-        if codec:
-            stream = out.add_stream(codec, rate=rate)
-            stream.height, stream.width = frames[0].shape[:2] if frames else (16, 16)
-            stream.pix_fmt = "yuv420p"
-        if audio is not None:
-            sound = out.add_stream("aac", rate=16000)
-            sound.layout = "mono"
-        for i, a in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(a, format="rgb24")
-            frame.pts, frame.time_base = (pts[i] if pts else i), Fraction(1, rate)
-            out.mux(stream.encode(frame))
-        if stream is not None:
-            out.mux(stream.encode())
-        if audio is not None:
-            samples = av.AudioFrame.from_ndarray(audio[None].astype(np.float32), format="flt", layout="mono")
-            samples.sample_rate, samples.pts = 16000, 0
-            out.mux(sound.encode(samples))
-            out.mux(sound.encode())
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".gif"])
@@ -118,25 +67,8 @@ def test_arrays_need_a_rate_and_one_size():
         Sampling(frames=3, fps=2)
 
 
-def bad_clips(tmp_path) -> dict[str, tuple[object, str]]:
-    frames = list(counting_frames(16))
-    whole, streamable = encode(frames), encode(frames, index_first=True)
-    long_one = encode(frames[:3], rate=1, pts=[0, 7200, 14400])                 # 4 hours, 3 frames
-    return {
-        "zero frames": (encode([]), "not a readable video"),
-        "index cut off": (whole[: len(whole) - 200], "not a readable video"),
-        "frames cut off": (streamable[: len(streamable) - 300], "truncated video (decoded"),
-        "cut in half": (whole[: len(whole) // 2], "not a readable video"),
-        "audio only": (encode([], codec=None, audio=np.zeros(16000, np.float32)), "audio-only"),
-        "4 hours": (long_one, "over the limit"),
-        "8K frames": (encode([np.zeros((4320, 7680, 3), np.uint8)], codec="mpeg4"), "7680x4320"),
-        "text renamed": (b"this is not a video at all\n" * 20, "not a readable video"),
-        "empty file": (b"", "not a readable video"),
-    }
-
-
 def test_bad_clips_get_one_line_naming_them(tmp_path):
-    for label, (data, problem) in bad_clips(tmp_path).items():
+    for label, (data, problem) in bad_clips().items():
         path = tmp_path / f"{label.replace(' ', '_')}.mp4"
         path.write_bytes(data)
         with pytest.raises(InputError) as caught:

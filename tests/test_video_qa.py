@@ -93,3 +93,23 @@ def test_metrics_split_temporal_questions_from_controls():
 def test_only_motion_clips_make_video_questions():
     with pytest.raises(InputError, match="motion preset"):
         TASKS.build("video-qa").load_examples("shapes:sort-of-clevr:train", 0, 2)
+
+
+def test_ask_about_clips_from_the_command_line(trained, tmp_path, capsys):
+    from polymodal.cli.main import main
+    model = str(trained[0])
+    manifest = export_shapes("motion", "test", 7, 2, tmp_path)
+    clip = tmp_path / "videos" / "test-7-000000.mp4"
+    labels = MultimodalModel.from_pretrained(trained[0]).config.labels
+    assert main(["ask", str(clip), "does the red circle move?", "--model", model]) == 0
+    assert capsys.readouterr().out.strip() in labels
+    assert main(["ask", str(tmp_path / "videos"), "how many objects move?", "--model", model]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    assert main(["ask", "--data", str(manifest), "--model", model, "--json"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == len(manifest.read_text().splitlines()) and '"video"' in rows[0]
+    (tmp_path / "mixed.txt").write_text(f"{clip}\nscene.png\n")
+    from polymodal.modalities import Image
+    Image.open(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "scene.png")
+    assert main(["ask", str(tmp_path / "mixed.txt"), "what?", "--model", model]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -154,6 +154,10 @@ def media(f: dict) -> list[Case]:
                  "rate-2000000011.wav", "rate-999983.wav", "rate-1.wav", "rate-0.wav"):
         cases.append(Case(f"transcribe {name}", REFUSED, "", argv=["transcribe", f[name]]))
         cases.append(Case(f"ask --audio {name}", REFUSED, "", argv=["ask", f["scene.png"], "--audio", f[name]]))
+    for name in ("zero-frames.mp4", "index-cut-off.mp4", "frames-cut-off.mp4", "cut-in-half.mp4", "audio-only.mp4",
+                 "4-hours.mp4", "8K-frames.mp4", "text-renamed.mp4", "empty-file.mp4"):
+        cases.append(Case(f"ask {name}", REFUSED, name, argv=["ask", f[name], "does it move?", "--model",
+                                                              f["video-qa-model"]]))
     cases.append(Case("transcribe 30 s of 8 kHz audio", ANSWERED,
                       argv=["transcribe", f["long.wav"]]))
     cases.append(Case("caption scene.jpg.png (an odd name, a real PNG)", ANSWERED, argv=["caption", f["scene.jpg.png"]]))

@@ -5,15 +5,18 @@ Face adapter or an engine.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from ..core import values
 from ..core.errors import InputError
 from ..core.results import Answer, Caption, Grounding, Transcript
 from ..hf.base import HFAdapter
 from ..loading import load_model
 from ..modalities import Audio, Image
 from ..models.diffusion import GUIDANCE
-from ..tasks import align, caption, classify, ground, text_qa, transcribe
+from ..tasks import align, caption, classify, ground, text_qa, transcribe, video_qa
 from ..tasks import vqa as vqa_task
 from ..tasks.few_shot import embed_invariant, few_shot_predict
 from ..tasks.generate import check_prompts, draw
@@ -42,6 +45,30 @@ class VQAPipeline:
                     for im, q, a in items]
         _, answers, scores = vqa_task.predict(self.model, examples, batch_size or self.batch_size,
                                               progress=progress, ask_by=ask_by if ask_by != "text" else None)
+        return [Answer(a, round(s, 4)) for a, s in zip(answers, scores)]
+
+
+@PIPELINES.register("video-qa")
+class VideoQAPipeline:
+    """Questions about clips: `video_qa(video="clip.mp4", question="which way does the red circle move first?")`."""
+
+    def __init__(self, model, batch_size: int = 32):
+        self.model, self.batch_size = model.eval(), batch_size
+
+    def __call__(self, video, question: str) -> Answer:
+        return self.batch([(video, question)])[0]
+
+    def batch(self, items, batch_size: int | None = None, progress: bool = False) -> list[Answer]:
+        """items: (video, question) pairs; a video is a path, bytes, a Video or a uint8
+        [T, H, W, 3] array. A clip asked several questions is decoded once."""
+        clips: dict = {}
+        examples = []
+        for video, question in items:
+            key = video if isinstance(video, (str, Path)) else id(video)
+            if key not in clips:
+                clips[key] = video_qa.opened(self.model, video)
+            examples.append(video_qa.ClipExample(clips[key], [vqa_task.Question(values.text(question, "question"))]))
+        _, answers, scores = video_qa.predict(self.model, examples, batch_size or self.batch_size, progress=progress)
         return [Answer(a, round(s, 4)) for a, s in zip(answers, scores)]
 
 

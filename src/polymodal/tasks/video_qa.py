@@ -68,17 +68,27 @@ def silence(seconds: float) -> tuple[np.ndarray, int]:
     return np.zeros(max(1, int(seconds * AUDIO_RATE)), np.float32), AUDIO_RATE
 
 
+def opened(model, video) -> object:
+    """A generated clip's array as it is; anything else (a path, bytes, a Video) as a Video at
+    the model's sampling, with its sound if the model hears: decoded once, for all its questions."""
+    if isinstance(video, np.ndarray):
+        return video
+    processor = model.encoders["video"].processor
+    if isinstance(video, Video):
+        return video.sampled(processor.sampling)
+    return Video.open(video, frames=processor.frames, size=(processor.size, processor.size),
+                      audio="audio" in model.encoders)
+
+
 def clip_inputs(model, ex: ClipExample) -> tuple[object, object]:
     """(the clip as the video processor takes it, its sound as the audio processor takes it,
-    or None when the model does not hear). A file is decoded once, at the model's sampling."""
+    or None when the model does not hear)."""
     hears = "audio" in model.encoders
     if isinstance(ex.video, np.ndarray):
         if not hears:
             return ex.video, None
         return ex.video, ex.sound if ex.sound is not None else silence(len(ex.video) / FPS)
-    processor = model.encoders["video"].processor
-    video = ex.video if isinstance(ex.video, Video) else \
-        Video.open(ex.video, frames=processor.frames, size=(processor.size, processor.size), audio=hears)
+    video = opened(model, ex.video)
     if not hears:
         return video, None
     return video, video.audio if video.audio is not None else silence(video.duration)

@@ -1,22 +1,33 @@
-"""`polymodal ask`: questions about images, typed or spoken."""
+"""`polymodal ask`: questions about images, typed or spoken, or about video clips."""
 from __future__ import annotations
 
 import json
 import sys
 
+from ...core.errors import InputError
 from ...inference.pipelines import load
 from ...loading import default_model
-from .inputs import ask_items
+from .inputs import about_clips, ask_items
 
 
 def ask(args) -> int:
     items = ask_items(args)
-    pipe = load("vqa", args.model or default_model("vqa", spoken=bool(args.audio)))
-    answers = pipe.batch([(image, question, args.audio) for image, question, _ in items], args.batch_size,
-                         progress=len(items) > args.batch_size and sys.stderr.isatty())
+    clips = about_clips(items)
+    progress = len(items) > args.batch_size and sys.stderr.isatty()
+    if clips:
+        if args.audio:
+            raise InputError("--audio: questions about clips are typed (a clip's own sound is heard by a model "
+                             "trained with it)")
+        pipe = load("video-qa", args.model or default_model("video-qa"))
+        answers = pipe.batch([(clip, question) for clip, question, _ in items], args.batch_size, progress=progress)
+    else:
+        pipe = load("vqa", args.model or default_model("vqa", spoken=bool(args.audio)))
+        answers = pipe.batch([(image, question, args.audio) for image, question, _ in items], args.batch_size,
+                             progress=progress)
     for (_, question, name), answer in zip(items, answers):
         if args.json:
-            print(json.dumps({"image": name, "question": question, "answer": answer.text, "score": answer.score}))
+            print(json.dumps({"video" if clips else "image": name, "question": question, "answer": answer.text,
+                              "score": answer.score}))
         elif len(items) == 1:
             print(answer.text)
         else:

@@ -6,29 +6,54 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ...core import values
 from ...core.errors import InputError
 from ...core.files import read_text
 from ...data.manifest import parse_column_map, read_manifest, report_bad_rows
 from ...inference import batch
 from ...inference.batch_parts import items_from
-from ...modalities import AUDIO_SUFFIXES, IMAGE_SUFFIXES
-from ...tasks import image_text, vqa
+from ...modalities import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ...tasks import image_text, video_qa, vqa
 
 
 def ask_items(args) -> list[tuple]:
     """(image, question, name to print) from IMAGE QUESTION, FOLDER QUESTION, LIST.txt QUESTION
     or --data."""
     if args.data:
+        if args.data.startswith("shapes:motion:"):
+            examples, _ = video_qa.load_examples(args.data, args.seed, args.n)
+            return [(ex.video, q.text, f"{args.data}#{i}") for i, ex in enumerate(examples) for q in ex.questions]
         if args.data.startswith("shapes:"):
             examples, _ = vqa.load_examples(args.data, args.seed, args.n)
             return [(ex.image, q.text, f"{args.data}#{i}") for i, ex in enumerate(examples) for q in ex.questions]
-        manifest = read_manifest(args.data, ("image", "question"), parse_column_map(args.column), args.on_bad_rows)
+        columns = parse_column_map(args.column)
+        column = "video" if "video" in manifest_columns(args.data, columns) else "image"
+        manifest = read_manifest(args.data, (column, "question"), columns, args.on_bad_rows)
         report_bad_rows(manifest)
-        return [(r["image"], r["question"], r["image"]) for r in manifest.rows]
+        return [(r[column], r["question"], r[column]) for r in manifest.rows]
     if not args.image or not (args.question or getattr(args, "audio", None)):
-        raise InputError("ask needs IMAGE and QUESTION, or IMAGE --audio Q.wav (or --data MANIFEST)")
-    return [(p, args.question, str(p)) for p in image_paths(Path(args.image))]
+        raise InputError("ask needs IMAGE and QUESTION, or IMAGE --audio Q.wav (or --data MANIFEST); "
+                         "IMAGE may be a video clip")
+    return [(p, args.question, str(p)) for p in files_from(Path(args.image), IMAGE_SUFFIXES | VIDEO_SUFFIXES,
+                                                           "images or clips")]
+
+
+def about_clips(items: list[tuple]) -> bool:
+    """Whether `ask` items are about video clips (generated ones, or files named as videos);
+    a run is about images or about clips, not both."""
+    kinds = {isinstance(x, np.ndarray) and x.ndim == 4 or Path(str(x)).suffix.lower() in VIDEO_SUFFIXES
+             for x, _, _ in items}
+    if len(kinds) > 1:
+        raise InputError("ask takes images or video clips in one run, not both")
+    return kinds == {True}
+
+
+def manifest_columns(path: str, columns: dict) -> set[str]:
+    """The canonical columns of a manifest's first row (after --column mapping); the read that
+    follows checks every row."""
+    return set(read_manifest(path, (), columns, "skip", check_files=False).rows[0])
 
 
 def image_paths(path: Path) -> list[Path]:
