@@ -498,3 +498,61 @@ def build_florence2(folder: Path) -> Path:
     config = Florence2Config(vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>"))
     return save_chat_model(folder, Florence2ForConditionalGeneration(config), processor,
                            decoder_start_token_id=tok.eos_token_id)
+
+
+# -- video models: 4 frames of 32x32 --------------------------------------------------------
+VIDEO_LABELS = {0: "sliding", 1: "bouncing", 2: "still"}
+
+
+def video_processor():
+    from transformers import VideoMAEImageProcessorPil
+    return VideoMAEImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+
+
+def build_videomae(folder: Path) -> Path:
+    import torch
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification
+    torch.manual_seed(0)
+    config = VideoMAEConfig(**VISION, num_frames=4, tubelet_size=2, id2label=VIDEO_LABELS,
+                            label2id={v: k for k, v in VIDEO_LABELS.items()})
+    VideoMAEForVideoClassification(config).save_pretrained(str(folder))
+    video_processor().save_pretrained(str(folder))
+    return folder
+
+
+def build_timesformer(folder: Path) -> Path:
+    import torch
+    from transformers import TimesformerConfig, TimesformerForVideoClassification
+    torch.manual_seed(0)
+    config = TimesformerConfig(**VISION, num_frames=4, id2label=VIDEO_LABELS, label2id={v: k for k, v in VIDEO_LABELS.items()})
+    TimesformerForVideoClassification(config).save_pretrained(str(folder))
+    video_processor().save_pretrained(str(folder))
+    return folder
+
+
+def build_vivit(folder: Path) -> Path:
+    import torch
+    from transformers import VivitConfig, VivitForVideoClassification, VivitImageProcessor
+    torch.manual_seed(0)
+    config = VivitConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                         image_size=32, num_frames=4, tubelet_size=[2, 8, 8], id2label=VIDEO_LABELS,
+                         label2id={v: k for k, v in VIDEO_LABELS.items()})
+    VivitForVideoClassification(config).save_pretrained(str(folder))
+    VivitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(str(folder))
+    return folder
+
+
+def build_xclip(folder: Path) -> Path:
+    import torch
+    from transformers import XCLIPConfig, XCLIPModel, XCLIPProcessor
+    tok = clip_tokenizer()
+    torch.manual_seed(0)
+    tok.model_max_length = 32                       # "a photo of a bouncing." is 22 byte-level tokens
+    config = XCLIPConfig(text_config=dict(TINY, vocab_size=len(tok), max_position_embeddings=32, bos_token_id=0,
+                                          eos_token_id=1, pad_token_id=1),
+                         vision_config=dict(VISION, num_frames=4, mit_hidden_size=32, mit_intermediate_size=64,
+                                            mit_num_hidden_layers=1, mit_num_attention_heads=2),
+                         projection_dim=32, prompt_layers=1, prompt_num_attention_heads=2)
+    XCLIPModel(config).save_pretrained(str(folder))
+    XCLIPProcessor(video_processor(), tok).save_pretrained(str(folder))
+    return folder

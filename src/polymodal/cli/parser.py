@@ -164,8 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--json", action="store_true", help="one JSON object per phrase")
 
-    p = sub.add_parser("embed", help="images or texts -> vectors in the aligner's space, to an .npz file")
-    p.add_argument("image", type=path_arg, nargs="?", help="an image file, a folder of images or a .txt list of them")
+    p = sub.add_parser("embed", help="images or texts -> vectors in the aligner's space (clips: a video model's), "
+                                     "to an .npz file")
+    p.add_argument("image", type=path_arg, nargs="?",
+                   help="an image or video clip, a folder of them or a .txt list of them")
     add_data_args(p, required=False)
     p.add_argument("--text", action="append", type=text_arg, help="a text to embed (repeatable) instead of images")
     p.add_argument("--text-file", type=path_arg, help="a file of texts to embed, one per line")
@@ -186,8 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=path_arg)
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("classify", help="zero-shot (--labels) or few-shot (--examples) image classification")
-    p.add_argument("image", type=path_arg, nargs="?", help="an image file, a folder of images or a .txt list of them")
+    p = sub.add_parser("classify", help="zero-shot (--labels) or few-shot (--examples) image classification; clips by "
+                                        "a video classifier's classes or zero-shot (X-CLIP)")
+    p.add_argument("image", type=path_arg, nargs="?",
+                   help="an image or video clip, a folder of them or a .txt list of them")
     add_data_args(p, required=False)
     p.add_argument("--labels", type=text_arg, help="zero-shot: class names separated by commas, e.g. \"red circle,blue square\"")
     p.add_argument("--examples", type=path_arg, help="few-shot: a folder with one subfolder of example images per class")

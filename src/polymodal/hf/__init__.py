@@ -12,6 +12,9 @@ so that it answers the calls polymodal's own models answer for its task; every C
     vilt                  vqa       ViltForQuestionAnswering
     whisper               transcribe WhisperForConditionalGeneration
     vits                  speak     VitsModel (MMS-TTS)
+    videomae, timesformer, vivit
+                          video-classify  video classifiers (their classes; pooled features to embed clips)
+    xclip                 video-align     X-CLIP (embed clips and texts, zero-shot classify clips)
     llava, llava_next, idefics3, smolvlm, qwen2_vl, qwen2_5_vl, paligemma, florence2
                           vlm       image-text-to-text models as chat models (hf/chat.py)
 
@@ -19,4 +22,4 @@ A diffusers pipeline folder (model_index.json) is served by hf/diffusion.py. hf/
 finds and loads folders offline, for the adapters and for the pretrained encoders alike.
 Importing this package registers the adapters in HF_ADAPTERS (hf/registry.py).
 """
-from . import chat, speech, vision  # noqa: F401  (each registers its adapters)
+from . import chat, speech, video, vision  # noqa: F401  (each registers its adapters)

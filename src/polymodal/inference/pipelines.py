@@ -72,6 +72,54 @@ class VideoQAPipeline:
         return [Answer(a, round(s, 4)) for a, s in zip(answers, scores)]
 
 
+@PIPELINES.register("video-classify")
+class VideoClassifyPipeline:
+    """A video classifier (VideoMAE, TimeSformer, ViViT): each clip's own classes, best first."""
+
+    def __init__(self, model, batch_size: int = 8):
+        self.model, self.batch_size = model.eval(), batch_size
+
+    def __call__(self, video) -> list[tuple[str, float]]:
+        return self.classify([video])[0]
+
+    def classify(self, videos) -> list[list[tuple[str, float]]]:
+        return [r for chunk in chunks(videos, self.batch_size) for r in self.model.classify(chunk)]
+
+    def embed_videos(self, videos, progress: bool = False):
+        """Clips -> float32 [N, D] unit vectors (the classifier's features, averaged)."""
+        return torch.cat([self.model.embed_videos(c) for c in chunks(videos, self.batch_size)]).numpy()
+
+
+@PIPELINES.register("video-align")
+class VideoAlignPipeline(VideoClassifyPipeline):
+    """Clips and texts in one space (X-CLIP): embed both, zero-shot classify clips by labels."""
+
+    def embed_texts(self, texts: list[str]):
+        return self.model.embed_texts([values.text(t, "text") for t in texts]).numpy()
+
+    def classify(self, videos, labels: list[str]) -> list[list[tuple[str, float]]]:
+        return [r for chunk in chunks(videos, self.batch_size) for r in self.model.classify(chunk, list(labels))]
+
+
+VIDEO_EMBEDDERS = ("video-classify", "video-align")     # tasks whose models embed clips
+
+
+def load_video_embedder(model: str | None):
+    """The pipeline of a model that embeds clips, whichever of VIDEO_EMBEDDERS it serves."""
+    if model is None:
+        raise InputError("embedding clips needs --model: a video model (VideoMAE, TimeSformer, ViViT or X-CLIP)")
+    loaded = load_model(model)
+    if loaded.config.task not in VIDEO_EMBEDDERS:
+        raise InputError(f"{model}: a model for {loaded.config.task}; embedding clips needs a video model "
+                         f"(VideoMAE, TimeSformer, ViViT or X-CLIP)")
+    return PIPELINES.build(loaded.config.task, loaded)
+
+
+def chunks(items, size: int) -> list[list]:
+    items = list(items)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 @PIPELINES.register("caption")
 class CaptionPipeline:
     def __init__(self, model, batch_size: int = 64):

@@ -1,4 +1,5 @@
-"""`polymodal embed`, `search` and `classify`: the aligner's image-text embedding space."""
+"""`polymodal embed`, `search` and `classify`: the aligner's image-text embedding space; clips
+through video models (a video classifier's classes and features, X-CLIP's clip-text space)."""
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ import numpy as np
 
 from ...core.errors import InputError
 from ...core.files import atomic_write
-from ...inference.pipelines import load
+from ...inference.pipelines import load, load_video_embedder
 from ...modalities import IMAGE_SUFFIXES
-from .inputs import batch_job, image_items, image_paths, read_lines
+from .inputs import batch_job, clip_items, image_items, image_paths, read_lines
 
 
 def embed(args) -> int:
@@ -19,6 +20,14 @@ def embed(args) -> int:
         if args.text or args.text_file:
             raise InputError("a .parquet batch job embeds images; write text vectors to an .npz")
         return batch_job(args, "embed", "image", args.image)
+    clips = clip_items(args, "embed")
+    if clips is not None:
+        if args.text or args.text_file:
+            raise InputError("embed takes clips or texts in one run, not both")
+        vectors = load_video_embedder(args.model).embed_videos([clip for clip, _ in clips])
+        path = save_vectors(Path(args.out), vectors, [name for _, name in clips], "video")
+        print(f"wrote {len(clips)} video vectors of size {vectors.shape[1]} to {path}", file=sys.stderr)
+        return 0
     pipe = load("align", args.model)
     if args.text or args.text_file:
         names = list(args.text or []) + (read_lines(Path(args.text_file)) if args.text_file else [])
@@ -87,27 +96,55 @@ def search(args) -> int:
 
 
 def classify(args) -> int:
+    clips = clip_items(args, "classify")
+    if clips is not None:
+        return classify_clips(args, clips)
     if bool(args.labels) == bool(args.examples):
         raise InputError("classify needs either --labels \"a,b,...\" (zero-shot) or --examples DIR (few-shot)")
     pipe = load("align", args.model)
     items = image_items(args, "classify")
     images = [im for im, _ in items]
     if args.labels:
-        labels = [label.strip() for label in args.labels.split(",") if label.strip()]
-        if len(labels) < 2:
-            raise InputError(f"--labels {args.labels!r}: give at least two labels, separated by commas")
-        results = [(r[0][0], r[0][1]) for r in pipe.classify(images, labels)]
+        results = [(r[0][0], r[0][1]) for r in pipe.classify(images, label_list(args.labels))]
     else:
         predicted = pipe.few_shot(images, support_images(Path(args.examples)), args.method, invariances(args))
         results = [(p, None) for p in predicted]
+    print_labels(args, items, results, "image")
+    return 0
+
+
+def label_list(given: str) -> list[str]:
+    labels = [label.strip() for label in given.split(",") if label.strip()]
+    if len(labels) < 2:
+        raise InputError(f"--labels {given!r}: give at least two labels, separated by commas")
+    return labels
+
+
+def classify_clips(args, items: list[tuple]) -> int:
+    """Clips: by a video classifier's own classes, or zero-shot by --labels (X-CLIP)."""
+    if args.examples:
+        raise InputError("--examples (few-shot) takes images; classify clips with a video classifier, or zero-shot "
+                         "with X-CLIP and --labels")
+    if not args.model:
+        raise InputError("classifying clips needs --model: a video classifier (VideoMAE, TimeSformer, ViViT), or "
+                         "X-CLIP with --labels")
+    clips = [clip for clip, _ in items]
+    if args.labels:
+        ranked = load("video-align", args.model).classify(clips, label_list(args.labels))
+    else:
+        ranked = load("video-classify", args.model).classify(clips)
+    print_labels(args, items, [r[0] for r in ranked], "video")
+    return 0
+
+
+def print_labels(args, items: list[tuple], results: list[tuple], kind: str) -> None:
     for (_, name), (label, score) in zip(items, results):
         if args.json:
-            print(json.dumps({"image": name, "label": label, **({"score": round(score, 4)} if score is not None else {})}))
+            print(json.dumps({kind: name, "label": label, **({"score": round(score, 4)} if score is not None else {})}))
         elif len(items) == 1:
             print(label)
         else:
             print(f"{name}\t{label}" + (f"\t{score:.3f}" if score is not None else ""))
-    return 0
 
 
 def support_images(folder: Path) -> dict[str, list[Path]]:

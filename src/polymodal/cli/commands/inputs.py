@@ -92,6 +92,20 @@ def image_items(args, verb: str) -> list[tuple]:
     return [(p, str(p)) for p in image_paths(Path(args.image))]
 
 
+def clip_items(args, verb: str) -> list[tuple] | None:
+    """(clip, name to print) when IMAGE names video clips (a clip, a folder or a .txt list of
+    them); None when it names images (or --data is given)."""
+    if getattr(args, "data", None) or not args.image:
+        return None
+    found = files_from(Path(args.image), IMAGE_SUFFIXES | VIDEO_SUFFIXES, "images or clips")
+    clips = [p for p in found if p.suffix.lower() in VIDEO_SUFFIXES]
+    if not clips:
+        return None
+    if len(clips) < len(found):
+        raise InputError(f"{verb} takes images or video clips in one run, not both")
+    return [(p, str(p)) for p in clips]
+
+
 def data_examples(args, load_examples, file_of) -> list[tuple]:
     """--data for a verb: (example, name to print) for each example of a manifest (named by
     its file, file_of(example)) or of generated data (named DATA#index); skipped rows reported."""
