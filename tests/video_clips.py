@@ -1,5 +1,6 @@
 """Clips for the video tests, written by PyAV directly: counted frames, and the bad clips
-issue 24 lists (for tests/test_video.py and the command-line bad-input cases)."""
+issue 24 lists (for tests/test_video.py, the server's and the command line's bad-input
+cases); and a tiny untrained video QA model to ask about them."""
 from __future__ import annotations
 
 import io
@@ -44,6 +45,8 @@ def write_mp4(target, frames, rate, pts, codec, audio, options) -> None:
         if audio is not None:
             sound = out.add_stream("aac", rate=16000)
             sound.layout = "mono"
+        if not frames:
+            out.start_encoding()            # the header, with its empty track, is written even so
         for i, a in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(a, format="rgb24")
             frame.pts, frame.time_base = (pts[i] if pts else i), Fraction(1, rate)
@@ -63,7 +66,7 @@ def bad_clips() -> dict[str, tuple[bytes, str]]:
     whole, streamable = encode(frames), encode(frames, index_first=True)
     long_one = encode(frames[:3], rate=1, pts=[0, 7200, 14400])                 # 4 hours, 3 frames
     return {
-        "zero frames": (encode([]), "not a readable video"),
+        "zero frames": (encode([]), "not a video: no pictures in it"),
         "index cut off": (whole[: len(whole) - 200], "not a readable video"),
         "frames cut off": (streamable[: len(streamable) - 300], "truncated video (decoded"),
         "cut in half": (whole[: len(whole) // 2], "not a readable video"),
@@ -73,3 +76,14 @@ def bad_clips() -> dict[str, tuple[bytes, str]]:
         "text renamed": (b"this is not a video at all\n" * 20, "not a readable video"),
         "empty file": (b"", "not a readable video"),
     }
+
+
+def tiny_video_qa(folder: Path) -> str:
+    """An untrained video QA model (4 frames of 16x16) saved in polymodal's layout."""
+    from polymodal.models.multimodal import ModelConfig, MultimodalModel
+    config = ModelConfig(encoders={"video": {"name": "frames", "config": {"frames": 4, "dim": 16, "channels": [8],
+                                                                          "image_size": 16, "layers": 1, "heads": 2}},
+                                   "text": {"name": "transformer", "config": {"vocab": ["does", "it", "move", "?"],
+                                                                              "dim": 16, "layers": 1, "heads": 2}}},
+                         fusion="hybrid:cross-attention", labels=["yes", "no"], task="video-qa", hidden=16)
+    return str(MultimodalModel(config).save_pretrained(folder))

@@ -61,16 +61,6 @@ def model_folder(root: Path, name: str, config) -> str:
     return str(folder)
 
 
-def tiny_video_qa(folder: Path) -> str:
-    from polymodal.models.multimodal import ModelConfig, MultimodalModel
-    config = ModelConfig(encoders={"video": {"name": "frames", "config": {"frames": 4, "dim": 16, "channels": [8],
-                                                                          "image_size": 16, "layers": 1, "heads": 2}},
-                                   "text": {"name": "transformer", "config": {"vocab": ["does", "it", "move"], "dim": 16,
-                                                                              "layers": 1, "heads": 2}}},
-                         fusion="hybrid:cross-attention", labels=["yes", "no"], task="video-qa", hidden=16)
-    return str(MultimodalModel(config).save_pretrained(folder))
-
-
 def shipped_config(name: str) -> dict:
     from polymodal.loading import SHIPPED_DIR
     return json.loads((SHIPPED_DIR / name / "config.json").read_text())
@@ -120,7 +110,7 @@ def make(folder) -> dict[str, str]:
     put("long.wav", wav(30.0, 8000))
     f["missing.wav"] = str(root / "no-such.wav")
     # video clips, asked about with a tiny (untrained) video QA model
-    from video_clips import bad_clips
+    from video_clips import bad_clips, tiny_video_qa
     for label, (data, _) in bad_clips().items():
         put(f"{label.replace(' ', '-')}.mp4", data)
     f["video-qa-model"] = tiny_video_qa(root / "video-qa-model")

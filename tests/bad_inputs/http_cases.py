@@ -105,6 +105,11 @@ def media(f: dict) -> list[Case]:
                           request={"json": {"gallery": [scene, b64(f[name])], "text": "a red circle"}}))
     cases.append(Case("/v1/caption image not base64", REFUSED, "base64", route="/v1/caption",
                       request={"json": {"image": "not base64 at all!"}}))
+    for name in ("zero-frames.mp4", "index-cut-off.mp4", "frames-cut-off.mp4", "cut-in-half.mp4", "audio-only.mp4",
+                 "4-hours.mp4", "8K-frames.mp4", "text-renamed.mp4", "empty-file.mp4"):
+        for route, body in (("ask-video", {"question": "does it move?"}), ("classify-video", {})):
+            cases.append(Case(f"/v1/{route} video {name}", REFUSED, "field video", route=f"/v1/{route}",
+                              request={"json": {**body, "video": b64(f[name])}}))
     for name in ("header-only.wav", "truncated.wav", "garbage.wav", "png-renamed.wav", "rate-2000000011.wav",
                  "rate-999983.wav", "rate-1.wav", "rate-0.wav"):
         for route, body in (("transcribe", {}), ("ask", {"image": scene})):

@@ -314,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=ranged(1e-3, 4096), default=10.0, help="largest file accepted")
     p.add_argument("--max-pixels", type=positive_int, default=4_000_000, help="largest image accepted (width x height)")
     p.add_argument("--max-audio-seconds", type=ranged(0.01, 86_400), default=60.0, help="longest audio accepted")
+    p.add_argument("--max-video-seconds", type=ranged(0.01, 86_400), default=120.0, help="longest video clip accepted")
     p.add_argument("--memory-budget-mb", type=megabytes, default=4096.0,
                    help="loaded models' weights; the least recently used are unloaded past it")
     p.add_argument("--header-timeout", type=ranged(0.1, 3600), default=10.0,

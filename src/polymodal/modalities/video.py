@@ -135,7 +135,7 @@ def _decode(data: bytes, name: str, limits: Limits, sampling: Sampling, with_aud
         raise input_error(name, f"not a readable video ({_reason(e)})") from None
     with container:
         if not container.streams.video:
-            what = "an audio-only file" if container.streams.audio else "no stream of pictures"
+            what = "an audio-only file" if container.streams.audio else "no pictures in it"
             raise input_error(name, f"not a video: {what}")
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height

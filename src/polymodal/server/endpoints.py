@@ -106,6 +106,46 @@ class AskEndpoint(Endpoint):
         return [{"answer": a.text, "score": a.score} for a in answers]
 
 
+CLIP = Field("video", "video", "the clip: MP4, WebM, MKV, MOV...; an upload, or base64 in JSON", required=True)
+
+
+@ENDPOINTS.register("ask-video")
+class AskVideoEndpoint(Endpoint):
+    summary = "Answer a question about a video clip (`polymodal ask CLIP`)"
+    task = "video-qa"
+    fields = (CLIP, Field("question", "text", "the question", required=True))
+
+    @staticmethod
+    def run(pool, batch):
+        answers = pool.get("video-qa").batch([(v["video"], v["question"]) for v in batch])
+        return [{"answer": a.text, "score": a.score} for a in answers]
+
+
+@ENDPOINTS.register("classify-video")
+class ClassifyVideoEndpoint(Endpoint):
+    summary = "Classify a video clip: a video classifier's classes, or zero-shot by labels (`polymodal classify CLIP`)"
+    task = "video-classify"
+    fields = (CLIP, Field("labels", "list", "zero-shot (a video-text model such as X-CLIP): two or more labels"),
+              Field("k", "int", "how many classes to return", default=5, low=1, high=100))
+
+    @staticmethod
+    def key(values):
+        return (tuple(values["labels"] or ()),)
+
+    @staticmethod
+    def prepare(values):
+        if values["labels"] is not None and len(values["labels"]) < 2:
+            raise InputError("field labels: give at least two labels")
+
+    @staticmethod
+    def run(pool, batch):
+        labels, videos = batch[0]["labels"], [v["video"] for v in batch]     # one label set per batch: key()
+        ranked = pool.get("video-align").classify(videos, labels) if labels else \
+            pool.get("video-classify").classify(videos)
+        return [{"labels": [{"label": label, "score": round(score, 4)} for label, score in r[:v["k"]]]}
+                for r, v in zip(ranked, batch)]
+
+
 @ENDPOINTS.register("ground")
 class GroundEndpoint(Endpoint):
     summary = "Find the region a phrase names: a box in pixels (`polymodal ground`)"

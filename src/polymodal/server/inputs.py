@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from ..core import values
 from ..core.errors import InputError
 from ..core.files import parse_json
-from ..modalities import Audio, Image
+from ..modalities import Audio, Image, Video
 
-KINDS = ("image", "images", "audio", "text", "int", "float", "list")
+KINDS = ("image", "images", "audio", "video", "text", "int", "float", "list")
 MAX_FILES = 256         # images in one request (a search gallery)
+VIDEO_FRAMES = 64       # an uploaded clip is kept as this many frames, at the centres of equal parts
+                        # (with their times, so a model samples its own from them)
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Field:
 
     def schema(self, multipart: bool) -> dict:
         """This field in the OpenAPI schema of one content type."""
-        if self.kind in ("image", "audio", "images"):
+        if self.kind in ("image", "audio", "video", "images"):
             s = {"type": "string", "format": "binary"} if multipart else {"type": "string", "contentEncoding": "base64"}
             if self.kind == "images":
                 s = {"type": "array", "items": s, "maxItems": MAX_FILES}
@@ -112,8 +114,10 @@ def list_value(f: Field, value, max_chars: int) -> list[str]:
 
 
 def opened(f: Field, data: bytes, limits, name: str | None = None):
-    """An Image or Audio from uploaded bytes; its errors name the field, not '<bytes>'."""
+    """An Image, Audio or Video from uploaded bytes; its errors name the field, not '<bytes>'."""
     try:
+        if f.kind == "video":
+            return Video.open(data, limits, frames=VIDEO_FRAMES)
         return (Audio if f.kind == "audio" else Image).open(data, limits)
     except InputError as e:
         raise type(e)(f"field {name or f.name}: {str(e).removeprefix('<bytes>: ')}") from None
@@ -143,7 +147,7 @@ def checked(fields: list[Field], raw: dict, config) -> dict:
             out[f.name] = list_value(f, value, config.max_text_chars)
         elif isinstance(value, list):
             raise InputError(f"field {f.name}: given more than once")
-        elif f.kind in ("image", "audio"):
+        elif f.kind in ("image", "audio", "video"):
             out[f.name] = opened(f, file_bytes(f.name, value), config.limits)
         elif f.kind in ("int", "float"):
             out[f.name] = number_value(f, value, config.max_text_chars)

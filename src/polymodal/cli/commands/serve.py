@@ -20,7 +20,8 @@ def serve(args) -> int:
     config = ServerConfig(models=pairs(args.model, "--model"), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                           workers=args.workers, request_timeout_s=args.timeout,
                           max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                          max_audio_seconds=args.max_audio_seconds, memory_budget_mb=args.memory_budget_mb,
+                          max_audio_seconds=args.max_audio_seconds,
+                          max_video_seconds=args.max_video_seconds, memory_budget_mb=args.memory_budget_mb,
                           header_timeout_s=args.header_timeout, keep_alive_s=args.keep_alive,
                           contain_engines=not args.engines_in_process, chat_listener=args.listen,
                           files_root=checked_folder(args.files))
