@@ -113,3 +113,15 @@ def test_ask_about_clips_from_the_command_line(trained, tmp_path, capsys):
     Image.open(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "scene.png")
     assert main(["ask", str(tmp_path / "mixed.txt"), "what?", "--model", model]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_the_temporal_fusion_table_runs_end_to_end(tmp_path, capsys):
+    from polymodal.cli.main import main
+    assert main(["compare-fusion", "--data", "shapes:motion", "--fusions", "late,early+audio", "--n", "32", "--steps",
+                 "1", "--test-n", "2", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")]) == 2
+    assert "early+audio" in capsys.readouterr().err                  # not a row of the table
+    assert main(["compare-fusion", "--data", "shapes:motion", "--fusions", "late,hybrid+audio", "--n", "32", "--steps",
+                 "1", "--test-n", "2", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")]) == 0
+    table = (tmp_path / "out" / "temporal_fusion.md").read_text()
+    assert "| `late` |" in table and "| `hybrid+audio` |" in table and "| answer priors |" in table
+    assert (tmp_path / "out" / "temporal_fusion.png").stat().st_size > 0

@@ -234,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare-fusion", help="train fusion strategies under one budget; write a table and a plot")
     p.add_argument("--data", type=path_arg, default="shapes:sort-of-clevr",
-                   help="shapes:sort-of-clevr (the table beside the paper), or your manifest (then --val too)")
+                   help="shapes:sort-of-clevr (the table beside the paper), shapes:motion (frames fused early, "
+                        "late or hybrid; --fusions early,late,hybrid,late+audio,hybrid+audio), or your manifest "
+                        "(then --val too)")
     p.add_argument("--val", type=path_arg, help="with a manifest: the manifest each strategy is scored on")
     p.add_argument("--task", choices=("vqa", "classify", "text-qa"), default="vqa", help="with a manifest")
     p.add_argument("--image-encoder", type=path_arg, default="cnn",

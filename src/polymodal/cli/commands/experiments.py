@@ -1,4 +1,5 @@
-"""`polymodal demo` and `polymodal compare-fusion`: the experiments built on the library."""
+"""`polymodal demo` and `polymodal compare-fusion` (modalities on sort-of-clevr or a manifest,
+frames on motion clips): the experiments built on the library."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,8 @@ from ...core.machine import describe_machine
 from ...experiments.demo import write_demo
 from ...experiments.fusion_table import compare_fusion as fusion_table
 from ...experiments.manifest_fusion import MANIFEST_STRATEGIES, compare_on_manifest
+from ...experiments.temporal_fusion import ROWS as TEMPORAL_ROWS
+from ...experiments.temporal_fusion import compare_temporal
 from ..defaults import DEFAULT_FUSIONS
 
 
@@ -18,8 +21,11 @@ def demo(args) -> int:
 
 
 def compare_fusion(args) -> int:
+    if args.data in ("shapes:motion", "shapes:motion:train"):
+        return compare_temporal_fusion(args)
     if args.data.startswith("shapes:") and args.data not in ("shapes:sort-of-clevr", "shapes:sort-of-clevr:train"):
-        raise InputError(f"{args.data}: the fusion table on generated data is defined on shapes:sort-of-clevr")
+        raise InputError(f"{args.data}: the fusion tables on generated data are defined on shapes:sort-of-clevr "
+                         f"(fusing modalities) and shapes:motion (fusing frames)")
     if not args.data.startswith("shapes:"):
         return compare_on_a_manifest(args)
     settings = {"n": args.n, "steps": args.steps, "pretrain_steps": args.pretrain_steps, "seed": args.seed,
@@ -28,6 +34,19 @@ def compare_fusion(args) -> int:
                            f"--pretrain-steps {args.pretrain_steps} --test-n {args.test_n} --seed {args.seed}"}
     path = fusion_table(Path(args.out), Path(args.runs), args.fusions.split(","), args.n, args.steps, args.seed,
                         args.test_n, settings)
+    print(path.read_text())
+    return 0
+
+
+def compare_temporal_fusion(args) -> int:
+    """On `motion` clips the rows fuse frames: early, late, hybrid, each with or without sound."""
+    rows = list(TEMPORAL_ROWS) if args.fusions == DEFAULT_FUSIONS else args.fusions.split(",")
+    settings = {"n": args.n, "steps": args.steps, "seed": args.seed, "test_n": args.test_n,
+                "machine": describe_machine(),
+                "command": f"polymodal compare-fusion --data shapes:motion --fusions {','.join(rows)} --n {args.n} "
+                           f"--steps {args.steps} --test-n {args.test_n} --seed {args.seed}"}
+    path = compare_temporal(Path(args.out), Path(args.runs), rows, args.n, args.steps, args.seed, args.test_n,
+                            settings)
     print(path.read_text())
     return 0
 
