@@ -21,6 +21,7 @@ other and stop, with questions, a caption and a sound track.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -292,3 +293,28 @@ def rows(clip: Clip, video: str) -> list[dict]:
     objects = [{"colour": m.colour, "shape": m.shape, "start": [round(m.x, 2), round(m.y, 2)]} for m in clip.objects]
     return [{"video": video, "question": q.question, "answer": q.answer, "family": q.family,
              "temporal": q.temporal, "caption": clip.caption, "objects": objects} for q in clip.questions]
+
+
+_OBJECT = rf"the ({'|'.join(COLOURS)}) ({'|'.join(SHAPES)})"
+_CLAUSES = ((re.compile(rf"{_OBJECT} moves ({'|'.join(DIRECTIONS)})"), "moves"),
+            (re.compile(rf"{_OBJECT} stays still"), "still"),
+            (re.compile(rf"{_OBJECT} hits {_OBJECT}"), "hits"),
+            (re.compile(rf"{_OBJECT} stops"), "stops"))
+
+
+def parse_caption(text: str) -> tuple[list[tuple], list[str]]:
+    """A caption in describe()'s grammar -> (its facts, in order, as tuples such as ("moves",
+    "red circle", "left") or ("hits", "red circle", "blue square"); the clauses outside the
+    grammar)."""
+    facts, unparsed = [], []
+    for clause in (c.strip() for c in text.lower().replace(".", " ").split(",")):
+        for pattern, kind in _CLAUSES:
+            m = pattern.fullmatch(" ".join(clause.split()))
+            if m:
+                g = m.groups()
+                facts.append((kind, f"{g[0]} {g[1]}", *((f"{g[2]} {g[3]}",) if kind == "hits" else g[2:])))
+                break
+        else:
+            if clause:
+                unparsed.append(clause)
+    return facts, unparsed

@@ -16,7 +16,7 @@ from ..hf.base import HFAdapter
 from ..loading import load_model
 from ..modalities import Audio, Image
 from ..models.diffusion import GUIDANCE
-from ..tasks import align, caption, classify, ground, text_qa, transcribe, video_qa
+from ..tasks import align, caption, classify, ground, text_qa, transcribe, video_caption, video_qa
 from ..tasks import vqa as vqa_task
 from ..tasks.few_shot import embed_invariant, few_shot_predict
 from ..tasks.generate import check_prompts, draw
@@ -66,10 +66,27 @@ class VideoQAPipeline:
         for video, question in items:
             key = video if isinstance(video, (str, Path)) else id(video)
             if key not in clips:
-                clips[key] = video_qa.opened(self.model, video)
+                clips[key] = video_qa.opened(self.model.encoders["video"], video, "audio" in self.model.encoders)
             examples.append(video_qa.ClipExample(clips[key], [vqa_task.Question(values.text(question, "question"))]))
         _, answers, scores = video_qa.predict(self.model, examples, batch_size or self.batch_size, progress=progress)
         return [Answer(a, round(s, 4)) for a, s in zip(answers, scores)]
+
+
+@PIPELINES.register("video-caption")
+class VideoCaptionPipeline:
+    """Clips -> a sentence of what happens in each."""
+
+    def __init__(self, model, batch_size: int = 32):
+        self.model, self.batch_size = model.eval(), batch_size
+
+    def __call__(self, video, beams: int = 1) -> Caption:
+        return self.batch([video], beams=beams)[0]
+
+    def batch(self, videos, batch_size: int | None = None, beams: int = 1, progress: bool = False) -> list[Caption]:
+        """videos: paths, bytes, Videos or uint8 [T, H, W, 3] arrays -> Caption(text, score) each."""
+        examples = [video_caption.ClipCaptionExample(v) for v in videos]
+        return video_caption.caption_clips(self.model, examples, batch_size or self.batch_size, beams,
+                                           progress=progress)
 
 
 @PIPELINES.register("video-classify")

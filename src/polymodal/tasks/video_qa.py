@@ -68,16 +68,15 @@ def silence(seconds: float) -> tuple[np.ndarray, int]:
     return np.zeros(max(1, int(seconds * AUDIO_RATE)), np.float32), AUDIO_RATE
 
 
-def opened(model, video) -> object:
+def opened(encoder, video, audio: bool = False) -> object:
     """A generated clip's array as it is; anything else (a path, bytes, a Video) as a Video at
-    the model's sampling, with its sound if the model hears: decoded once, for all its questions."""
+    the video encoder's sampling, with its sound if `audio`: decoded once, for all its uses."""
     if isinstance(video, np.ndarray):
         return video
-    processor = model.encoders["video"].processor
+    processor = encoder.processor
     if isinstance(video, Video):
         return video.sampled(processor.sampling)
-    return Video.open(video, frames=processor.frames, size=(processor.size, processor.size),
-                      audio="audio" in model.encoders)
+    return Video.open(video, frames=processor.frames, size=(processor.size, processor.size), audio=audio)
 
 
 def clip_inputs(model, ex: ClipExample) -> tuple[object, object]:
@@ -88,7 +87,7 @@ def clip_inputs(model, ex: ClipExample) -> tuple[object, object]:
         if not hears:
             return ex.video, None
         return ex.video, ex.sound if ex.sound is not None else silence(len(ex.video) / FPS)
-    video = opened(model, ex.video)
+    video = opened(model.encoders["video"], ex.video, hears)
     if not hears:
         return video, None
     return video, video.audio if video.audio is not None else silence(video.duration)

@@ -1,23 +1,33 @@
-"""`polymodal caption`."""
+"""`polymodal caption`: images, or video clips (with a video captioner)."""
 from __future__ import annotations
 
 import json
 import sys
 
+from ...core.errors import InputError
 from ...inference.pipelines import load
-from .inputs import batch_job, image_items
+from ...loading import default_model
+from .inputs import batch_job, clip_items, image_items
 
 
 def caption(args) -> int:
     if args.out:
         return batch_job(args, "caption", "image", args.image)
-    images = image_items(args, "caption")
-    pipe = load("caption", args.model)
-    captions = pipe.batch([image for image, _ in images], args.batch_size, beams=args.beams, guidance=args.guidance,
-                          progress=len(images) > args.batch_size and sys.stderr.isatty())
+    clips = clip_items(args, "caption")
+    images = clips if clips is not None else image_items(args, "caption")
+    progress = len(images) > args.batch_size and sys.stderr.isatty()
+    if clips is not None:
+        if args.guidance is not None:
+            raise InputError("--guidance applies to image captioners, not to clips")
+        pipe = load("video-caption", args.model or default_model("video-caption"))
+        captions = pipe.batch([clip for clip, _ in clips], args.batch_size, beams=args.beams, progress=progress)
+    else:
+        pipe = load("caption", args.model)
+        captions = pipe.batch([image for image, _ in images], args.batch_size, beams=args.beams,
+                              guidance=args.guidance, progress=progress)
     for (_, name), c in zip(images, captions):
         if args.json:
-            print(json.dumps({"image": name, "caption": c.text, "score": c.score}))
+            print(json.dumps({"video" if clips is not None else "image": name, "caption": c.text, "score": c.score}))
         elif len(images) == 1:
             print(c.text)
         else:
