@@ -3,7 +3,7 @@ answer at once: the task names it offers as choices, and defaults several verbs 
 tests/test_architecture.py checks the names against the task registry."""
 
 TRAINABLE_TASKS = ("vqa", "classify", "text-qa", "caption", "align", "ground", "transcribe", "speak", "generate",
-                   "autoencode", "vlm", "video-qa", "video-caption")
+                   "autoencode", "vlm", "video-qa", "video-caption", "video-align")
 EVALUATIONS = TRAINABLE_TASKS + ("retrieve", "zero-shot", "few-shot", "edit")   # what `eval` can evaluate
 DRAW_GUIDANCE = 2.0                  # generate and edit: models.diffusion.GUIDANCE (a test keeps them equal)
 RECOGNIZER = "asr-spoken-world"      # eval speak: the recogniser that listens to the synthesised speech

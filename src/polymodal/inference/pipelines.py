@@ -16,7 +16,7 @@ from ..hf.base import HFAdapter
 from ..loading import load_model
 from ..modalities import Audio, Image
 from ..models.diffusion import GUIDANCE
-from ..tasks import align, caption, classify, ground, text_qa, transcribe, video_caption, video_qa
+from ..tasks import align, caption, classify, ground, text_qa, transcribe, video_align, video_caption, video_qa
 from ..tasks import vqa as vqa_task
 from ..tasks.few_shot import embed_invariant, few_shot_predict
 from ..tasks.generate import check_prompts, draw
@@ -108,14 +108,28 @@ class VideoClassifyPipeline:
 
 
 @PIPELINES.register("video-align")
-class VideoAlignPipeline(VideoClassifyPipeline):
-    """Clips and texts in one space (X-CLIP): embed both, zero-shot classify clips by labels."""
+class VideoAlignPipeline:
+    """Clips and texts in one space (X-CLIP, or polymodal's video-text aligner): embed both,
+    zero-shot classify clips by labels."""
+
+    def __init__(self, model, batch_size: int = 8):
+        self.model, self.batch_size = model.eval(), batch_size
+        self.adapter = isinstance(model, HFAdapter)
+
+    def embed_videos(self, videos, progress: bool = False):
+        """Clips -> float32 [N, D] unit vectors."""
+        if self.adapter:
+            return torch.cat([self.model.embed_videos(c) for c in chunks(videos, self.batch_size)]).numpy()
+        return video_align.embed_clips(self.model, list(videos), self.batch_size, progress=progress).numpy()
 
     def embed_texts(self, texts: list[str]):
-        return self.model.embed_texts([values.text(t, "text") for t in texts]).numpy()
+        texts = [values.text(t, "text") for t in texts]
+        return (self.model.embed_texts(texts) if self.adapter else align.embed_texts(self.model, texts)).numpy()
 
     def classify(self, videos, labels: list[str]) -> list[list[tuple[str, float]]]:
-        return [r for chunk in chunks(videos, self.batch_size) for r in self.model.classify(chunk, list(labels))]
+        if self.adapter:
+            return [r for chunk in chunks(videos, self.batch_size) for r in self.model.classify(chunk, list(labels))]
+        return video_align.zero_shot(self.model, torch.from_numpy(self.embed_videos(videos)), list(labels))
 
 
 VIDEO_EMBEDDERS = ("video-classify", "video-align")     # tasks whose models embed clips

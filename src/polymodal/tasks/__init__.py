@@ -13,6 +13,7 @@ from . import (  # noqa: F401
                speak,
                text_qa,
                transcribe,
+               video_align,
                video_caption,
                video_qa,
                vlm,
