@@ -9,9 +9,9 @@ import torch
 from polymodal.data.export import export_shapes
 from polymodal.inference.pipelines import load
 from polymodal.models.aligner import Aligner
+from polymodal.tasks.clip_text import ClipCaptionExample
 from polymodal.tasks.registry import TASKS
 from polymodal.tasks.video_align import same_caption
-from polymodal.tasks.video_caption import ClipCaptionExample
 from polymodal.training import run as training_run
 
 

@@ -16,7 +16,18 @@ from ..hf.base import HFAdapter
 from ..loading import load_model
 from ..modalities import Audio, Image
 from ..models.diffusion import GUIDANCE
-from ..tasks import align, caption, classify, ground, text_qa, transcribe, video_align, video_caption, video_qa
+from ..tasks import (
+    align,
+    caption,
+    classify,
+    clip_text,
+    ground,
+    text_qa,
+    transcribe,
+    video_align,
+    video_caption,
+    video_qa,
+)
 from ..tasks import vqa as vqa_task
 from ..tasks.few_shot import embed_invariant, few_shot_predict
 from ..tasks.generate import check_prompts, draw
@@ -84,7 +95,7 @@ class VideoCaptionPipeline:
 
     def batch(self, videos, batch_size: int | None = None, beams: int = 1, progress: bool = False) -> list[Caption]:
         """videos: paths, bytes, Videos or uint8 [T, H, W, 3] arrays -> Caption(text, score) each."""
-        examples = [video_caption.ClipCaptionExample(v) for v in videos]
+        examples = [clip_text.ClipCaptionExample(v) for v in videos]
         return video_caption.caption_clips(self.model, examples, batch_size or self.batch_size, beams,
                                            progress=progress)
 

@@ -16,11 +16,10 @@ from ..core.errors import InputError
 from ..layers import to_device
 from ..models.aligner import Aligner, AlignerConfig
 from .align import alignment_loss, embed_texts
-from .base import TaskOptions, TrainableTask
+from .clip_text import ClipTextTask
 from .image_text import fill_text_vocab
 from .metrics.retrieval import recall_at
 from .registry import TASKS
-from .video_caption import load_examples
 from .video_qa import opened
 
 CAPTION_TOKENS = 64
@@ -62,20 +61,11 @@ def retrieval(model: Aligner, examples, batch_size: int = 32, device=None, progr
 
 
 @TASKS.register("video-align")
-class VideoAlignTask(TrainableTask):
+class VideoAlignTask(ClipTextTask):
     """Clips and texts into one space, where a text scores highest with the clips it describes."""
 
     model_task = "video-align"
-    default_data = "shapes:motion:train"
     curve_metrics = ("text_to_video_r1", "text_to_video_r5")
-    chooses_fusion = False
-    Options = TaskOptions
-
-    def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True):
-        return load_examples(spec, seed, n, columns, on_bad_rows, need_answers)
-
-    def vocabulary(self, examples):
-        return [c for ex in examples for c in ex.captions], []
 
     def modalities(self, examples) -> list[str]:
         return ["video", "text"]

@@ -7,49 +7,21 @@ early, late or hybrid temporal fusion); data are `shapes:motion:<split>` or a ma
 motion grammar, event fact precision / recall / F1 and event order (tasks/metrics/events.py)."""
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..core.errors import InputError
 from ..core.results import Caption
-from ..data.manifest import read_manifest
 from ..data.motion_preset import parse_caption
-from ..data.world import parse_spec, shapes
 from ..layers import to_device
 from ..models.captioner import Captioner, CaptionerConfig
 from ..processors.text import WordTokenizer
-from .base import TaskOptions, TrainableTask
+from .clip_text import ClipCaptionExample, ClipTextTask
 from .metrics.caption import bleu_cider, words
 from .metrics.events import event_fact_scores
 from .registry import TASKS
 from .video_qa import opened
-
-
-@dataclass
-class ClipCaptionExample:
-    video: object                          # uint8 [T, H, W, 3] array, a Video or a path
-    captions: list[str] = field(default_factory=list)
-
-
-def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
-                  on_bad_rows: str = "fail", need_answers: bool = True):
-    if spec.startswith("shapes:"):
-        preset, split = parse_spec(spec)
-        if preset != "motion":
-            raise InputError(f"{spec}: captions of clips come from the motion preset (shapes:motion:<split>)")
-        return [ClipCaptionExample(c.frames, [c.caption]) for c in shapes(preset, split, seed, n)], None
-    required = ("video", "caption") if need_answers else ("video",)
-    manifest = read_manifest(spec, required, columns, on_bad_rows, decode_files=True)
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for r in manifest.rows:
-        captions = grouped[r["video"]]
-        if r.get("caption") and r["caption"] not in captions:
-            captions.append(r["caption"])
-    return [ClipCaptionExample(path, captions) for path, captions in grouped.items()], manifest
 
 
 @torch.no_grad()
@@ -82,21 +54,12 @@ def video_caption_metrics(examples: list[ClipCaptionExample], generated: list[st
 
 
 @TASKS.register("video-caption")
-class VideoCaptionTask(TrainableTask):
+class VideoCaptionTask(ClipTextTask):
     """Clip -> a sentence of what happens (a captioner over a video encoder)."""
 
     model_task = "video-caption"
-    default_data = "shapes:motion:train"
     curve_metrics = ("fact_f1", "exact_match")
-    chooses_fusion = False
     eval_options = ("beams",)
-    Options = TaskOptions
-
-    def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True):
-        return load_examples(spec, seed, n, columns, on_bad_rows, need_answers)
-
-    def vocabulary(self, examples):
-        return [c for ex in examples for c in ex.captions], []
 
     def modalities(self, examples) -> list[str]:
         return ["video"]
