@@ -65,3 +65,24 @@ def test_only_video_encoders_align_clips():
     with pytest.raises(InputError, match="video encoder"):
         task.build_model({"image_encoder": {"name": "cnn", "config": {}},
                           "text_encoder": {"name": "transformer", "config": {}}}, examples)
+
+
+def test_search_a_gallery_of_clips(trained, tmp_path, capsys):
+    import json
+
+    from polymodal.cli.main import main
+    folder = str(trained[0])
+    export_shapes("motion", "test", 7, 4, tmp_path)
+    videos = tmp_path / "videos"
+    assert main(["search", "the red circle stops", "--gallery", str(videos), "--model", folder, "--k", "2",
+                 "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["rank"] for r in rows] == [1, 2] and all(r["video"].endswith(".mp4") for r in rows)
+    assert main(["embed", str(videos), "--model", folder, "--out", str(tmp_path / "g.npz")]) == 0
+    capsys.readouterr()
+    query = str(videos / "test-7-000002.mp4")
+    assert main(["search", query, "--gallery", str(tmp_path / "g.npz"), "--model", folder, "--k", "1"]) == 0
+    assert capsys.readouterr().out.strip().endswith("test-7-000002.mp4")        # a clip finds itself first
+    assert main(["search", "the red circle stops", "--gallery", "shapes:motion:test", "--n", "3", "--model",
+                 folder]) == 0
+    assert "shapes:motion:test#" in capsys.readouterr().out

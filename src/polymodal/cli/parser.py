@@ -176,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=path_arg)
     add_batch_job_args(p)
 
-    p = sub.add_parser("search", help="rank a gallery of images by a text or an image query")
-    p.add_argument("query", type=text_arg, help="a text, or the path of a query image")
+    p = sub.add_parser("search", help="rank a gallery of images (or clips) by a text, an image (or a clip) query")
+    p.add_argument("query", type=text_arg, help="a text, or the path of a query image or clip")
     p.add_argument("--gallery", type=path_arg, required=True,
                    help="a folder, a .txt list, a manifest, shapes:shapes:<split> or an .npz from `embed`")
     p.add_argument("--k", type=positive_int, default=5, help="how many results")

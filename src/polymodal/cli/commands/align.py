@@ -11,8 +11,9 @@ import numpy as np
 from ...core.errors import InputError
 from ...core.files import atomic_write
 from ...inference.pipelines import load, load_video_embedder
-from ...modalities import IMAGE_SUFFIXES
-from .inputs import batch_job, clip_items, image_items, image_paths, read_lines
+from ...modalities import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ...tasks import clip_text
+from .inputs import batch_job, clip_items, files_from, image_items, image_paths, read_lines
 
 
 def embed(args) -> int:
@@ -78,21 +79,54 @@ def gallery(pipe, source: str, args) -> tuple[np.ndarray, list[str]]:
 
 
 def search(args) -> int:
-    pipe = load("align", args.model)
+    clips = clip_gallery(args.gallery)
+    pipe = load("video-align" if clips else "align", args.model)
     query = Path(args.query)
-    is_image = query.suffix.lower() in IMAGE_SUFFIXES
-    q = pipe.embed_images([query])[0] if is_image else pipe.embed_texts([args.query])[0]   # bad query: fail first
-    vectors, names = gallery(pipe, args.gallery, args)
+    if clips:
+        is_clip = query.suffix.lower() in VIDEO_SUFFIXES
+        q = pipe.embed_videos([query])[0] if is_clip else pipe.embed_texts([args.query])[0]
+        vectors, names = clip_vectors(pipe, args.gallery, args)
+    else:
+        is_image = query.suffix.lower() in IMAGE_SUFFIXES
+        q = pipe.embed_images([query])[0] if is_image else pipe.embed_texts([args.query])[0]   # bad query: fail first
+        vectors, names = gallery(pipe, args.gallery, args)
     if vectors.ndim != 2 or vectors.shape[1] != q.shape[0]:
         raise InputError(f"{args.gallery}: its vectors have size {vectors.shape[-1]}, this model's {q.shape[0]}: "
                          f"embed the gallery with the same model")
     scores = vectors @ q
     for rank, i in enumerate(np.argsort(-scores)[: args.k], 1):
         if args.json:
-            print(json.dumps({"rank": rank, "image": names[i], "score": round(float(scores[i]), 4)}))
+            print(json.dumps({"rank": rank, "video" if clips else "image": names[i], "score": round(float(scores[i]), 4)}))
         else:
             print(f"{rank}\t{scores[i]:.3f}\t{names[i]}")
     return 0
+
+
+def clip_gallery(source: str) -> bool:
+    """Whether a search gallery holds video clips: motion clips, an .npz of clip vectors, or a
+    folder or .txt list of clips."""
+    path = Path(source)
+    if source.startswith("shapes:motion:"):
+        return True
+    if path.suffix == ".npz":
+        return path.is_file() and load_vectors(path)[2] == "video"
+    if path.is_dir() or path.suffix.lower() == ".txt":
+        found = files_from(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES, "images or clips")
+        return all(p.suffix.lower() in VIDEO_SUFFIXES for p in found)
+    return False
+
+
+def clip_vectors(pipe, source: str, args) -> tuple[np.ndarray, list[str]]:
+    """Clip vectors and names from an .npz (polymodal embed), motion clips, a folder or a .txt list."""
+    if source.endswith(".npz"):
+        vectors, names, _ = load_vectors(Path(source))
+        return vectors, names
+    if source.startswith("shapes:motion:"):
+        examples, _ = clip_text.load_examples(source, args.seed, args.n)
+        items = [(ex.video, f"{source}#{i}") for i, ex in enumerate(examples)]
+    else:
+        items = [(p, str(p)) for p in files_from(Path(source), VIDEO_SUFFIXES, "clips")]
+    return pipe.embed_videos([v for v, _ in items], progress=sys.stderr.isatty()), [n for _, n in items]
 
 
 def classify(args) -> int:
