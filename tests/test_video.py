@@ -100,3 +100,16 @@ def test_save_refuses_unknown_formats_and_leaves_nothing(tmp_path):
     odd = Video.open(np.zeros((3, 15, 17, 3), np.uint8), rate=3)     # yuv420p needs even sides
     odd.save(tmp_path / "odd.mp4")
     assert Video.open(tmp_path / "odd.mp4").size == (17, 15)
+
+
+def test_a_video_file_is_read_as_it_is_decoded_under_its_own_size_limit(tmp_path):
+    Video.open(counting_frames(8), rate=8).save(tmp_path / "c.mp4")
+    size = (tmp_path / "c.mp4").stat().st_size
+    small_files = Limits(max_file_bytes=size // 2)            # what an image or an upload may be
+    assert len(Video.open(tmp_path / "c.mp4", limits=small_files)) == 8
+    with pytest.raises(TooLargeError, match="over the limit"):
+        Video.open((tmp_path / "c.mp4").read_bytes(), limits=small_files)
+    with pytest.raises(TooLargeError, match="over the limit"):
+        Video.open(tmp_path / "c.mp4", limits=Limits(max_video_file_bytes=size // 2))
+    with pytest.raises(InputError, match="is a directory"):
+        Video.open(tmp_path)

@@ -27,6 +27,7 @@ class Limits:
     max_video_seconds: float = 600.0           # a clip's duration, from its header: decoding time grows with it
     max_frame_pixels: int = 3840 * 2160        # one video frame (4K UHD); 8K frames are refused
     max_video_bytes: int = 2 * 2**30           # the decoded frames a Video keeps (uint8 RGB)
+    max_video_file_bytes: int = 8 * 2**30      # a video file, read as it is decoded (bytes given: max_file_bytes)
 
 
 DEFAULT_LIMITS = Limits()
@@ -54,6 +55,18 @@ def check_file_size(size: int, name: str, limits: Limits) -> None:
 
 def read_bytes(x: object, limits: Limits, expected: str) -> tuple[bytes, str]:
     """The content and name of a path or bytes input; anything else is rejected."""
+    source, name = readable(x, limits, expected)
+    if isinstance(source, bytes):
+        return source, name
+    try:
+        return source.read_bytes(), name
+    except OSError as e:
+        raise file_error(name, e) from None
+
+
+def readable(x: object, limits: Limits, expected: str, max_bytes: int | None = None) -> tuple[bytes | Path, str]:
+    """(the bytes, or the path of a file to read, after its size is checked; its name);
+    max_bytes: a file's own limit (a video file is read as it is decoded), else the limits'."""
     if isinstance(x, (bytes, bytearray, memoryview)):
         check_file_size(len(x), "<bytes>", limits)
         return bytes(x), "<bytes>"
@@ -65,8 +78,18 @@ def read_bytes(x: object, limits: Limits, expected: str) -> tuple[bytes, str]:
         raise input_error(repr(os.fspath(x))[:80], str(e)) from None
     name = str(path)
     try:
-        check_file_size(path.stat().st_size, name, limits)  # before reading any of it
-        return path.read_bytes(), name
+        size = path.stat().st_size
+        if path.is_dir():
+            raise IsADirectoryError(name)
     except OSError as e:
-        known = {FileNotFoundError: "no such file", IsADirectoryError: "is a directory, not a file"}
-        raise input_error(name, known.get(type(e), f"cannot read file ({e.strerror or e})")) from None
+        raise file_error(name, e) from None
+    if max_bytes is None:
+        check_file_size(size, name, limits)  # before reading any of it
+    elif size > max_bytes:
+        raise too_large(name, f"file is {size} bytes, over the limit of {max_bytes}")
+    return path, name
+
+
+def file_error(name: str, e: OSError) -> InputError:
+    known = {FileNotFoundError: "no such file", IsADirectoryError: "is a directory, not a file"}
+    return input_error(name, known.get(type(e), f"cannot read file ({e.strerror or e})"))

@@ -26,7 +26,7 @@ import numpy as np
 from ..core import files, values
 from .audio import Audio
 from .image import Image, as_array
-from .inputs import DEFAULT_LIMITS, Limits, input_error, read_bytes, readonly, too_large
+from .inputs import DEFAULT_LIMITS, Limits, input_error, readable, readonly, too_large
 
 # suffix -> (container format, video codec, audio codec or None): what `save` writes
 WRITERS = {".mp4": ("mp4", "libx264", "aac"), ".mkv": ("matroska", "libx264", "aac"),
@@ -126,11 +126,12 @@ def _reason(e: Exception) -> str:
     return (getattr(e, "strerror", None) or str(e)).rstrip(".")
 
 
-def _decode(data: bytes, name: str, limits: Limits, sampling: Sampling, with_audio: bool):
+def _decode(source: bytes | Path, name: str, limits: Limits, sampling: Sampling, with_audio: bool):
+    """source: the bytes, or a file that FFmpeg reads as it decodes (never all in memory)."""
     import av  # (FFmpeg: only a video needs it)
 
     try:
-        container = av.open(io.BytesIO(data), metadata_errors="ignore")
+        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
         raise input_error(name, f"not a readable video ({_reason(e)})") from None
     with container:
@@ -266,8 +267,9 @@ class Video:
             video = cls(array, np.arange(len(array)) / rate, rate, len(array) / rate, None, name)
             _check_duration(video.duration, name, limits)
             return video.sampled(sampling)
-        data, name = read_bytes(x, limits, "a path, bytes, an array of frames or a list of images")
-        array, times, source_fps, duration, track = _decode(data, name, limits, sampling, audio)
+        source, name = readable(x, limits, "a path, bytes, an array of frames or a list of images",
+                                limits.max_video_file_bytes)
+        array, times, source_fps, duration, track = _decode(source, name, limits, sampling, audio)
         return cls(array, times, source_fps, duration, track, name)
 
     @property
