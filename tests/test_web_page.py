@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 from server_fixture import live_server
 from tiny_vlm import build_tiny_vlm
+from video_clips import tiny_video_qa
 
 from polymodal.data import shapes
 from polymodal.loading import load_model
@@ -25,11 +26,17 @@ def vlm_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(vlm_dir):
+def video_qa_dir(tmp_path_factory):
+    return tiny_video_qa(tmp_path_factory.mktemp("page-video-qa") / "video-qa")
+
+
+@pytest.fixture(scope="module")
+def page(vlm_dir, video_qa_dir):
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is needed for the browser tests: `make test` installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
-    with live_server(ServerConfig(models={"vlm": str(vlm_dir)})) as url, sync_playwright() as p:
+    with live_server(ServerConfig(models={"vlm": str(vlm_dir), "video-qa": video_qa_dir})) as url, \
+            sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         tab = browser.new_page(viewport={"width": 1280, "height": 900})
         tab.goto(url)
@@ -168,3 +175,20 @@ def test_a_chat_streams_its_replies_keeps_the_conversation_and_says_them(page, v
     page.click("#chat-send")
     page.wait_for_selector(".chat-audio", timeout=60000)
     assert page.get_attribute(".chat-audio", "src").startswith("data:audio/wav;base64,")
+
+
+def test_a_question_about_a_clip(page, tmp_path):
+    from polymodal.modalities import Video
+    clip = shapes("motion", "test", 11, 1)[0]
+    Video.open(clip.frames, rate=8).save(tmp_path / "clip.mp4")
+    assert page.is_disabled("#clip-ask")                        # no clip yet
+    page.set_input_files("#clip-file", str(tmp_path / "clip.mp4"))
+    page.fill("#clip-question", "does it move?")
+    page.click("#clip-ask")
+    page.wait_for_function("document.getElementById('clip-result').textContent.includes('(')")
+    assert page.text_content("#clip-result").split(" (")[0] in ("yes", "no")   # the tiny model's answers
+    assert page.is_hidden("#error")
+    page.set_input_files("#clip-file", {"name": "notes.mp4", "mimeType": "video/mp4", "buffer": b"not a video"})
+    page.click("#clip-ask")
+    page.wait_for_selector("#error", state="visible")
+    assert "field video: not a readable video" in page.text_content("#error")

@@ -1,8 +1,9 @@
-// The polymodal page: one image, every task endpoint, errors shown as the server words them.
+// The polymodal page: one image (and one clip), every task endpoint, errors shown as the server words them.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 let image = null;            // the chosen image as a Blob
+let clip = null;             // the chosen video clip as a Blob
 
 function showError(message) {
   $("error").textContent = message;
@@ -39,6 +40,18 @@ function busy(button, work) {
 
 function refresh() {
   for (const b of document.querySelectorAll("[data-needs-image]")) b.disabled = !image;
+  for (const b of document.querySelectorAll("[data-needs-clip]")) b.disabled = !clip;
+}
+
+function useClip(blob, name) {
+  if (blob.type && !blob.type.startsWith("video/")) { showError(`${name}: not a video clip`); return; }
+  clip = blob;
+  $("clip-preview").src = URL.createObjectURL(blob);     // shown where the browser plays its codec
+  $("clip-preview").hidden = false;
+  $("clip-name").textContent = name;
+  $("clip-result").textContent = "";
+  showError("");
+  refresh();
 }
 
 function useImage(blob, name) {
@@ -260,6 +273,11 @@ function setUp() {
     player.id = "speak-audio";
     player.src = `data:audio/wav;base64,${r.audio}`;
     $("speak-result").replaceChildren(player);
+  });
+  $("clip-file").addEventListener("change", (e) => { const f = e.target.files[0]; if (f) useClip(f, f.name); });
+  $("clip-ask").onclick = busy($("clip-ask"), async () => {
+    const r = await call("ask-video", { video: clip, question: $("clip-question").value });
+    $("clip-result").textContent = `${r.answer} (${r.score.toFixed(2)})`;
   });
   $("audio-file").addEventListener("change", async (e) => {
     const file = e.target.files[0];
