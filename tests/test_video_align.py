@@ -86,3 +86,26 @@ def test_search_a_gallery_of_clips(trained, tmp_path, capsys):
     assert main(["search", "the red circle stops", "--gallery", "shapes:motion:test", "--n", "3", "--model",
                  folder]) == 0
     assert "shapes:motion:test#" in capsys.readouterr().out
+
+
+def test_batch_jobs_over_clips_write_parquet_and_skip_bad_ones(trained, tmp_path):
+    import pyarrow.parquet as pq
+    from video_clips import bad_clips
+
+    from polymodal.cli.main import main
+    manifest = export_shapes("motion", "test", 7, 3, tmp_path)
+    (tmp_path / "videos" / "bad.mp4").write_bytes(bad_clips()["text renamed"][0])
+    with open(manifest, "a") as f:
+        f.write('{"video": "videos/bad.mp4", "question": "does it move?", "answer": "no"}\n')
+    out = tmp_path / "vectors.parquet"
+    assert main(["embed", "--data", str(manifest), "--model", str(trained[0]), "--out", str(out),
+                 "--on-bad-rows", "skip"]) == 0
+    table = pq.read_table(out).to_pylist()
+    good = [r for r in table if r["error"] is None]
+    assert len(table) == len(manifest.read_text().splitlines()) and all(len(r["vector"]) == 16 for r in good)
+    assert [r for r in table if r["error"]][0]["error"].endswith("not a readable video (Invalid data found when "
+                                                                  "processing input)")
+    assert main(["embed", "shapes:motion:test", "--out", str(tmp_path / "x.parquet")]) == 2   # not a clip path
+    assert main(["embed", "--data", "shapes:motion:test", "--n", "2", "--model", str(trained[0]), "--out",
+                 str(tmp_path / "gen.parquet")]) == 0
+    assert pq.read_table(tmp_path / "gen.parquet").num_rows == 2

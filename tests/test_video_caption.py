@@ -63,6 +63,10 @@ def test_a_video_captioner_trains_and_captions_clips(trained, tmp_path, capsys):
     assert capsys.readouterr().out.count('"video"') == 2
     assert main(["caption", str(tmp_path / "videos"), "--model", str(folder), "--guidance", "2"]) == 2
     assert "--guidance" in capsys.readouterr().err
+    import pyarrow.parquet as pq
+    assert main(["caption", str(tmp_path / "videos"), "--model", str(folder), "--out", str(tmp_path / "c.parquet")]) == 0
+    rows = pq.read_table(tmp_path / "c.parquet").to_pylist()
+    assert len(rows) == 2 and all(r["error"] is None and isinstance(r["caption"], str) for r in rows)
 
 
 def test_only_video_encoders_caption_clips():

@@ -15,7 +15,7 @@ from ..core.files import atomic_write
 from ..data.manifest import read_manifest, report_bad_rows
 from ..data.world import parse_spec, shapes
 from ..modalities import Audio, Image
-from .pipelines import load
+from .pipelines import load, load_video_embedder
 from .registry import JOBS
 
 
@@ -28,8 +28,10 @@ class Item:
 
 @dataclass
 class Job:
-    modality: str                                   # what each item is: image or audio
+    modality: str                                   # what each item is: image, audio or video
     run: Callable[[list], list[dict]]               # opened inputs -> output columns per item
+    open: Callable[[object], object] | None = None  # a source -> the opened input (default: by
+                                                    # modality; a clip at the model's own sampling)
 
 
 @JOBS.register("caption")
@@ -44,6 +46,19 @@ def embed_job(model: str | None) -> Job:
     return Job("image", lambda images: [{"vector": v.tolist()} for v in pipe.embed_images(images)])
 
 
+@JOBS.register("caption-video")
+def caption_video_job(model: str | None) -> Job:
+    pipe = load("video-caption", model)
+    return Job("video", lambda clips: [{"caption": c.text, "score": float(c.score)} for c in pipe.batch(clips)],
+               pipe.prepare)
+
+
+@JOBS.register("embed-video")
+def embed_video_job(model: str | None) -> Job:
+    pipe = load_video_embedder(model)
+    return Job("video", lambda clips: [{"vector": v.tolist()} for v in pipe.embed_videos(clips)], pipe.prepare)
+
+
 @JOBS.register("transcribe")
 def transcribe_job(model: str | None) -> Job:
     pipe = load("transcribe", model)
@@ -52,13 +67,15 @@ def transcribe_job(model: str | None) -> Job:
 
 def items_from(data: str | None, paths: list[Path], modality: str, seed: int, n: int, columns: dict | None,
                on_bad_rows: str) -> list[Item]:
-    """A manifest (its `image` or `audio` column, files checked to exist, not decoded),
-    generated shapes scenes, or files given one by one."""
+    """A manifest (its `image`, `audio` or `video` column, files checked to exist, not
+    decoded), generated scenes (motion clips for video), or files given one by one."""
     if data and data.startswith("shapes:"):
-        if modality != "image":
-            raise InputError(f"{data}: generated scenes are images; this job reads {modality}")
         preset, split = parse_spec(data)
-        return [Item(i, f"{data}#{i}", s.image) for i, s in enumerate(shapes(preset, split, seed, n))]
+        kind = "video" if preset == "motion" else "image"
+        if modality != kind:
+            raise InputError(f"{data}: generated {preset} scenes are {kind}s; this job reads {modality}")
+        return [Item(i, f"{data}#{i}", s.frames if kind == "video" else s.image)
+                for i, s in enumerate(shapes(preset, split, seed, n))]
     if data:
         manifest = read_manifest(data, (modality,), columns, on_bad_rows)
         report_bad_rows(manifest)
@@ -77,10 +94,12 @@ def done_rows(parts: Path) -> set[int]:
     return done
 
 
-def open_item(item: Item, modality: str, on_bad_rows: str):
+def open_item(item: Item, job: Job, on_bad_rows: str):
     """The decoded input, or (with on_bad_rows skip) the error that names it."""
     try:
-        return (Image if modality == "image" else Audio).open(item.source)
+        if job.open is not None:
+            return job.open(item.source)
+        return (Image if job.modality == "image" else Audio).open(item.source)
     except InputError as e:
         if on_bad_rows == "fail":
             raise InputError(f"row {item.row}: {e}") from None
@@ -88,7 +107,7 @@ def open_item(item: Item, modality: str, on_bad_rows: str):
 
 
 def run_chunk(job: Job, chunk: list[Item], on_bad_rows: str) -> list[dict]:
-    opened = [open_item(it, job.modality, on_bad_rows) for it in chunk]
+    opened = [open_item(it, job, on_bad_rows) for it in chunk]
     good = [i for i, x in enumerate(opened) if not isinstance(x, InputError)]
     outputs = job.run([opened[i] for i in good]) if good else []
     rows = [{"row": it.row, "input": it.name, "error": str(x) if isinstance(x, InputError) else None}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..core import values
@@ -14,7 +15,7 @@ from ..core.errors import InputError
 from ..core.results import Answer, Caption, Grounding, Transcript
 from ..hf.base import HFAdapter
 from ..loading import load_model
-from ..modalities import Audio, Image
+from ..modalities import Audio, Image, Video
 from ..models.diffusion import GUIDANCE
 from ..tasks import (
     align,
@@ -93,6 +94,10 @@ class VideoCaptionPipeline:
     def __call__(self, video, beams: int = 1) -> Caption:
         return self.batch([video], beams=beams)[0]
 
+    def prepare(self, video):
+        """A clip decoded at the model's sampling (a batch job opens each item so)."""
+        return video_qa.opened(self.model.image_encoder, video)
+
     def batch(self, videos, batch_size: int | None = None, beams: int = 1, progress: bool = False) -> list[Caption]:
         """videos: paths, bytes, Videos or uint8 [T, H, W, 3] arrays -> Caption(text, score) each."""
         examples = [clip_text.ClipCaptionExample(v) for v in videos]
@@ -109,6 +114,10 @@ class VideoClassifyPipeline:
 
     def __call__(self, video) -> list[tuple[str, float]]:
         return self.classify([video])[0]
+
+    def prepare(self, video):
+        """A clip decoded at the model's own number of frames (a batch job opens each item so)."""
+        return adapter_clip(self.model, video)
 
     def classify(self, videos) -> list[list[tuple[str, float]]]:
         return [r for chunk in chunks(videos, self.batch_size) for r in self.model.classify(chunk)]
@@ -127,6 +136,10 @@ class VideoAlignPipeline:
         self.model, self.batch_size = model.eval(), batch_size
         self.adapter = isinstance(model, HFAdapter)
 
+    def prepare(self, video):
+        """A clip decoded at the model's own sampling (a batch job opens each item so)."""
+        return adapter_clip(self.model, video) if self.adapter else video_qa.opened(self.model.image_encoder, video)
+
     def embed_videos(self, videos, progress: bool = False):
         """Clips -> float32 [N, D] unit vectors."""
         if self.adapter:
@@ -141,6 +154,13 @@ class VideoAlignPipeline:
         if self.adapter:
             return [r for chunk in chunks(videos, self.batch_size) for r in self.model.classify(chunk, list(labels))]
         return video_align.zero_shot(self.model, torch.from_numpy(self.embed_videos(videos)), list(labels))
+
+
+def adapter_clip(model, video):
+    """A clip for a Hugging Face video model: its own number of frames, at the clip's size."""
+    if isinstance(video, (np.ndarray, Video)):
+        return video
+    return Video.open(video, frames=model.frames, audio=False)
 
 
 VIDEO_EMBEDDERS = ("video-classify", "video-align")     # tasks whose models embed clips

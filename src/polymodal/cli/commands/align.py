@@ -13,13 +13,15 @@ from ...core.files import atomic_write
 from ...inference.pipelines import load, load_video_embedder
 from ...modalities import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ...tasks import clip_text
-from .inputs import batch_job, clip_items, files_from, image_items, image_paths, read_lines
+from .inputs import batch_job, clip_items, clip_job, files_from, image_items, image_paths, read_lines
 
 
 def embed(args) -> int:
     if Path(args.out).suffix.lower() == ".parquet":
         if args.text or args.text_file:
-            raise InputError("a .parquet batch job embeds images; write text vectors to an .npz")
+            raise InputError("a .parquet batch job embeds images or clips; write text vectors to an .npz")
+        if clip_job(args):
+            return batch_job(args, "embed-video", "video", args.image)
         return batch_job(args, "embed", "image", args.image)
     clips = clip_items(args, "embed")
     if clips is not None:

@@ -7,11 +7,13 @@ import sys
 from ...core.errors import InputError
 from ...inference.pipelines import load
 from ...loading import default_model
-from .inputs import batch_job, clip_items, image_items
+from .inputs import batch_job, clip_items, clip_job, image_items
 
 
 def caption(args) -> int:
     if args.out:
+        if clip_job(args):
+            return batch_job(args, "caption-video", "video", args.image)
         return batch_job(args, "caption", "image", args.image)
     clips = clip_items(args, "caption")
     images = clips if clips is not None else image_items(args, "caption")

@@ -50,6 +50,16 @@ def about_clips(items: list[tuple]) -> bool:
     return kinds == {True}
 
 
+def clip_job(args) -> bool:
+    """Whether a batch job's inputs are video clips: motion clips, a manifest with a `video`
+    column, or a folder or .txt list of clips."""
+    if args.data:
+        if args.data.startswith("shapes:"):
+            return args.data.startswith("shapes:motion:")
+        return "video" in manifest_columns(args.data, parse_column_map(args.column))
+    return bool(args.image) and clip_items(args, "a batch job") is not None
+
+
 def manifest_columns(path: str, columns: dict) -> set[str]:
     """The canonical columns of a manifest's first row (after --column mapping); the read that
     follows checks every row."""
@@ -119,8 +129,8 @@ def batch_job(args, task: str, modality: str, given: str | None) -> int:
     """`--out FILE.parquet`: the verb as a resumable batch job (inference/batch.py)."""
     if not given and not args.data:
         raise InputError(f"{task} --out {args.out} needs its inputs: a folder, a .txt list or --data MANIFEST")
-    paths = files_from(Path(given), IMAGE_SUFFIXES if modality == "image" else AUDIO_SUFFIXES,
-                       f"{modality} files") if given and not args.data else []
+    suffixes = {"image": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES, "video": VIDEO_SUFFIXES}[modality]
+    paths = files_from(Path(given), suffixes, f"{modality} files") if given and not args.data else []
     items = items_from(args.data, paths, modality, args.seed, args.n, parse_column_map(args.column),
                                        args.on_bad_rows)
     ray = {"address": args.ray_address, "workers": args.ray_workers} if args.ray else None
