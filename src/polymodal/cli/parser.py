@@ -28,7 +28,7 @@ from .defaults import DEFAULT_FUSIONS, EVALUATIONS, RECOGNIZER, TRAINABLE_TASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="polymodal", description="Build, train, evaluate and serve multimodal models and systems over images, text and audio.")
+    parser = Parser(prog="polymodal", description="Build, train, evaluate and serve multimodal models and systems over images, text, audio and video.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("data", help="generate the embedded world")
