@@ -125,3 +125,22 @@ def test_the_temporal_fusion_table_runs_end_to_end(tmp_path, capsys):
     table = (tmp_path / "out" / "temporal_fusion.md").read_text()
     assert "| `late` |" in table and "| `hybrid+audio` |" in table and "| answer priors |" in table
     assert (tmp_path / "out" / "temporal_fusion.png").stat().st_size > 0
+
+
+def test_clips_classified_from_a_manifest_with_labels(tmp_path):
+    import json
+
+    from polymodal.models.multimodal import MultimodalModel
+    manifest = export_shapes("motion", "train", 5, 8, tmp_path)
+    clips = {json.loads(line)["video"]: json.loads(line)["objects"] for line in manifest.read_text().splitlines()}
+    labelled = tmp_path / "labels.jsonl"
+    labelled.write_text("".join(json.dumps({"video": v, "label": f"{len(objects)} objects"}) + "\n"
+                                for v, objects in clips.items()))
+    recipe = {"task": "classify", "data": {"spec": str(labelled)}, "val": {"spec": str(labelled)},
+              "model": {"encoders": {"video": {**TINY_FRAMES, "config": {**TINY_FRAMES["config"], "temporal": "late"}}},
+                        "fusion": "late:mean", "hidden": 16},
+              "train": {"epochs": 2, "batch_size": 4, "lr": 3e-3, "warmup_steps": 1, "checkpoint_every": 10 ** 6}}
+    result = training_run.run(recipe, tmp_path / "run")
+    assert result["step"] == 4 and 0 <= result["accuracy"] <= 1
+    model = MultimodalModel.from_pretrained(tmp_path / "run" / "model")
+    assert model.modalities == ["video"] and set(model.config.labels) <= {"2 objects", "3 objects"}

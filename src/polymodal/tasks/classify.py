@@ -1,4 +1,5 @@
-"""Multimodal classification: any of image / text / audio -> one label from a closed set."""
+"""Multimodal classification: any of image / text / audio / video -> one label from a closed set
+(a clip is classified by a model with a video encoder, its frames fused with each other first)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,13 +8,14 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..data.manifest import read_manifest
-from ..modalities import Audio, Image
+from ..modalities import Audio, Image, Video
 from .base import TrainableTask
 from .label_prediction import label_targets, predict_labels
 from .metrics.answers import label_metrics
 from .registry import TASKS
+from .video_qa import opened
 
-MODALITY_COLUMNS = ("image", "text", "audio")
+MODALITY_COLUMNS = ("image", "text", "audio", "video")
 
 
 @dataclass
@@ -23,17 +25,19 @@ class ClassifyExample:
     row: int | None = None
 
 
-def open_value(modality: str, value):
+def open_value(modality: str, value, model=None):
     if modality == "image":
         return value if isinstance(value, np.ndarray) else Image.open(value)
     if modality == "audio":
         return Audio.open(value)
+    if modality == "video":                        # decoded at the model's own sampling
+        return opened(model.encoders["video"], value) if model is not None else Video.open(value)
     return value
 
 
 def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None = None,
                   on_bad_rows: str = "fail", need_answers: bool = True):
-    """A manifest with a `label` column and any of image / text / audio."""
+    """A manifest with a `label` column and any of image / text / audio / video."""
     if spec.startswith("shapes:"):
         raise InputError(f"{spec}: classification reads a manifest (image/text/audio + label); "
                          f"for questions about generated scenes use the vqa task")
@@ -47,7 +51,7 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
 
 def make_batch(model, examples: list[ClassifyExample]):
     """-> (batch for model.forward, the examples in row order)."""
-    values = {m: [open_value(m, ex.values[m]) for ex in examples] for m in model.modalities
+    values = {m: [open_value(m, ex.values[m], model) for ex in examples] for m in model.modalities
               if all(m in ex.values for ex in examples)}
     return model.preprocess(values), examples
 
