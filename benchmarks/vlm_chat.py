@@ -50,6 +50,9 @@ def main() -> int:
     for talk, said in answered:
         by_follow_up.setdefault(talk[-1].truth.family, []).append(said[-1] == talk[-1].answer)
     chat["per_follow_up"] = {k: round(sum(v) / len(v), 4) for k, v in sorted(by_follow_up.items())}
+    # the strict reading: a yes/no or two-shape follow-up can be right by chance after a wrong opener
+    chat["both_turns_right"] = round(sum(said == [t.answer for t in talk] for talk, said in answered)
+                                     / len(answered), 4)
     shots = {}
     for name, words in (("held-out codes", HELD_OUT_CODES), ("training's codes, new mappings", CODE_WORDS)):
         shots[name] = {k: round(few_shot_accuracy(model, examples, k, words, seed=SEED), 4) for k in (0, 4)}
@@ -63,7 +66,9 @@ def main() -> int:
     lines = [f"# {args.model} in conversation and in context", "", f"`{command}` on {machine}; sort-of-clevr test "
              f"scenes, seed {SEED}.", "", "## Two-turn dialogues", "",
              f"{chat['chat_dialogues']} dialogues: the follow-up answered right in **{100 * chat['chat_accuracy']:.1f}%** "
-             f"(the opener in {100 * chat['chat_first_turn_accuracy']:.1f}%).", "",
+             f"(the opener in {100 * chat['chat_first_turn_accuracy']:.1f}%); both turns right in "
+             f"**{100 * chat['both_turns_right']:.1f}%** (a follow-up is yes/no or one of two shapes, so it can be "
+             f"right by chance after a wrong opener).", "",
              "| follow-up | right |", "|---|---|"]
     lines += [f"| {k} | {100 * v:.1f}% |" for k, v in chat["per_follow_up"].items()]
     lines += ["", "| opener | truth | said |", "|---|---|---|"]
