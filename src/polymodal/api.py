@@ -14,7 +14,7 @@ from .training.config import TrainConfig
 from .training.run import build_model, trainable_task
 from .training.trainer import Trainer
 
-DEFAULT_ENCODERS = {"image": "cnn", "text": "transformer", "audio": "logmel"}
+DEFAULT_ENCODERS = {"image": "cnn", "text": "transformer", "audio": "logmel", "video": "frames"}
 
 
 def build(task: str = "vqa", data: str | None = None, encoders: dict | None = None, fusion: str | None = None,
@@ -24,7 +24,8 @@ def build(task: str = "vqa", data: str | None = None, encoders: dict | None = No
 
     encoders: {modality: registry name, a pretrained model (`hf:<repo-id>` or a folder; frozen,
     its embeddings cached), or {"name": ..., "config": {...}}}; default: a CNN for images, the
-    small transformer for text, log-mel for audio (those the data has are kept).
+    small transformer for text, log-mel for audio, the frames encoder for video (those the data
+    has are kept).
     fusion: the strategy of a fusion model (vqa, classify, text-qa; default
     hybrid:cross-attention); a task whose model is of its own kind (caption, align, ...) takes
     none. The model is a MultimodalModel, or the task's own kind (a Captioner, an Aligner, ...).

@@ -112,7 +112,10 @@ def clip_gallery(source: str) -> bool:
         return True
     if path.suffix == ".npz":
         return path.is_file() and load_vectors(path)[2] == "video"
-    if path.is_dir() or path.suffix.lower() == ".txt":
+    if path.is_dir():                  # (an empty folder is refused later, after the query is checked)
+        suffixes = [p.suffix.lower() for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
+        return bool(suffixes) and all(s in VIDEO_SUFFIXES for s in suffixes)
+    if path.suffix.lower() == ".txt":
         found = files_from(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES, "images or clips")
         return all(p.suffix.lower() in VIDEO_SUFFIXES for p in found)
     return False
