@@ -15,8 +15,9 @@ from ..core.files import atomic_write
 from ..data.manifest import read_manifest, report_bad_rows
 from ..data.world import parse_spec, shapes
 from ..modalities import Audio, Image
-from .pipelines import load, load_video_embedder
+from .pipelines import load
 from .registry import JOBS
+from .video import load_video_embedder
 
 
 @dataclass

@@ -10,7 +10,8 @@ import numpy as np
 
 from ...core.errors import InputError
 from ...core.files import atomic_write
-from ...inference.pipelines import load, load_video_embedder
+from ...inference.pipelines import load
+from ...inference.video import load_video_embedder
 from ...modalities import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ...tasks import clip_text
 from .inputs import batch_job, clip_items, clip_job, files_from, image_items, image_paths, read_lines
