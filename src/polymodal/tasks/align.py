@@ -34,7 +34,7 @@ from ..processors.image import augmented_view
 from .align_texts import foil, positives, training_text
 from .base import ImageAugmentOptions
 from .image_text import ImageTextTask, fill_text_vocab, jpeg_augmented, open_image
-from .metrics.retrieval import recall_at
+from .metrics.retrieval import recall_both_ways
 from .registry import TASKS
 
 PAIR_LABELS = [f"{c} {s}" for c in COLOURS for s in SHAPES]      # zero-shot presence classes
@@ -68,11 +68,7 @@ def retrieval_metrics(model, examples, batch_size=128, device=None, progress=Fal
         if image_emb is None else image_emb
     sims = image_emb @ embed_texts(model, texts, device=device).T             # [images, texts]
     hits = positives(texts, examples)
-    out = {"gallery": len(examples)}
-    for k in (1, 5):
-        out[f"text_to_image_r{k}"] = recall_at(sims.T, hits.T, k)
-        out[f"image_to_text_r{k}"] = recall_at(sims, hits, k)
-    return out
+    return {"gallery": len(examples), **recall_both_ways(sims, hits, "image")}
 
 
 def zero_shot_scores(model, image_emb: torch.Tensor, labels: list[str], device=None) -> torch.Tensor:

@@ -18,7 +18,7 @@ from ..models.aligner import Aligner, AlignerConfig
 from .align import alignment_loss, embed_texts
 from .clip_text import ClipTextTask
 from .image_text import fill_text_vocab
-from .metrics.retrieval import recall_at
+from .metrics.retrieval import recall_both_ways
 from .registry import TASKS
 from .video_qa import opened
 
@@ -53,11 +53,7 @@ def retrieval(model: Aligner, examples, batch_size: int = 32, device=None, progr
     sims = embed_clips(model, [ex.video for ex in examples], batch_size, device, progress) @ \
         embed_texts(model, texts, device=device).T                              # [clips, texts]
     hits = same_caption(texts, examples)
-    out = {"gallery": len(examples)}
-    for k in (1, 5):
-        out[f"text_to_video_r{k}"] = recall_at(sims.T, hits.T, k)
-        out[f"video_to_text_r{k}"] = recall_at(sims, hits, k)
-    return out
+    return {"gallery": len(examples), **recall_both_ways(sims, hits, "video")}
 
 
 @TASKS.register("video-align")
