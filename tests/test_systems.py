@@ -45,6 +45,47 @@ def test_a_failing_item_names_the_step_and_input_and_the_others_finish():
         System([upper(), count()], {"text": "text"}, ["n"])(text="no!")
 
 
+def counted(step: Step, calls: list) -> Step:
+    """The step, noting how many inputs each call is given."""
+    def run(items):
+        calls.append(len(items))
+        return step.fn(items)
+    return Step(step.name, step.takes, step.gives, run, step.wiring)
+
+
+def test_each_step_runs_once_on_each_distinct_input():
+    """Items with the same inputs to a step share its outputs: images by content (two opens
+    of one scene are one input), texts by value; a bad input fails every item that has it."""
+    from polymodal.modalities import Image
+    first, second = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)
+    looks = Step("looks", {"image": "image"}, {"loud": "text"},
+                 lambda items: [{"loud": "DARK!" if it["image"].array.max() == 0 else "LIGHT"} for it in items])
+    calls = {"looks": [], "count": []}
+    system = System([counted(looks, calls["looks"]), counted(count(), calls["count"])], {"image": "image"}, ["n"])
+    items = [{"image": Image.open(a.copy())} for a in (first, second, first, second, second)]
+    results = system.run(items)
+    assert calls["looks"] == [2]                    # 5 items, 2 distinct images, one batched call
+    assert calls["count"] == [2, 1, 1]              # "DARK!" fails the batch, then each distinct input alone
+    assert [r.outputs for r in results] == [{}, {"n": "5"}, {}, {"n": "5"}, {"n": "5"}]
+    assert results[0].error == results[2].error == "step 'count' failed on an item: cannot count shouting"
+    assert results[4].trace == [("looks", {"loud": "LIGHT"}), ("count", {"n": "5"})]
+
+
+def test_vqa_by_caption_captions_each_scene_once():
+    from polymodal.systems.compare import run_system, system_items
+    from polymodal.tasks import vqa
+    system = load_system("vqa-by-caption")
+    calls = {}
+    system.steps = [counted(s, calls.setdefault(s.name, [])) for s in system.steps]
+    examples, _ = vqa.load_examples("shapes:sort-of-clevr:test", 1, 3)
+    questions = sum(len(ex.questions) for ex in examples)
+    answers, _ = run_system(system, examples, latency=False)
+    assert len(answers.answers) == questions == 60
+    assert sum(calls[system.steps[0].name]) == 3                       # the caption step: one call per scene
+    distinct = {(it["image"].array.tobytes(), it["question"]) for it in system_items(examples)}
+    assert sum(calls[system.steps[-1].name]) <= len(distinct)          # the answer step: each caption and question once
+
+
 def test_mismatched_chains_are_refused_when_built():
     with pytest.raises(ConfigError, match="step 'count' takes 'loud' \\(text\\), which neither"):
         System([count()], {"text": "text"}, ["n"])

@@ -2,8 +2,8 @@
 
 A Step reads named values of declared kinds (image, text, audio, boxes...) and writes named
 values. A System checks when it is built that every step can get what it takes from the
-system's inputs or an earlier step, runs its steps over a batch of items (each step batched),
-and keeps a trace of every intermediate value. An item whose step fails is marked with the
+system's inputs or an earlier step, runs its steps over a batch of items (each step batched,
+on each distinct input once), and keeps a trace of every intermediate value. An item whose step fails is marked with the
 step and the reason; the other items go on.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..core.errors import ConfigError, PolymodalError
+from .input_keys import inputs_key
 
 KINDS = ("image", "text", "audio", "boxes", "label")
 
@@ -67,9 +68,11 @@ class System:
             raise ConfigError(f"system {self.name!r}: no step gives its output {missing[0]!r}")
 
     def run(self, items: list[dict], start: int = 0) -> list[ItemResult]:
-        """items: {input name: value}. Each step runs once over every item still going.
-        start: begin at that step, the items holding what the steps before it give (the
-        comparison harness reruns a chain's tail from a reference caption this way)."""
+        """items: {input name: value}. Each step runs once over the items still going, and
+        on each distinct input once: items whose inputs to a step are the same (by content,
+        systems/input_keys.py) share its outputs. start: begin at that step, the items holding
+        what the steps before it give (the comparison harness reruns a chain's tail from a
+        reference caption this way)."""
         states = [dict(item) for item in items]
         traces: list[list] = [[] for _ in items]
         errors: list[str | None] = [None] * len(items)
@@ -77,30 +80,39 @@ class System:
             alive = [i for i, e in enumerate(errors) if e is None]
             if not alive:
                 break
-            given = self.call_step(step, [{n: states[i][step.source(n)] for n in step.takes} for i in alive], alive,
-                                   errors, items)
-            for i, out in zip(alive, given):
-                if out is not None:
+            inputs = [{n: states[i][step.source(n)] for n in step.takes} for i in alive]
+            keys = [inputs_key(x) for x in inputs]
+            slot: dict[tuple, int] = {}                  # key -> its place among the distinct inputs
+            distinct = []
+            for x, key in zip(inputs, keys):
+                if key not in slot:
+                    slot[key] = len(distinct)
+                    distinct.append(x)
+            given = self.call_step(step, distinct)
+            for i, key in zip(alive, keys):
+                out = given[slot[key]]
+                if isinstance(out, Exception):
+                    errors[i] = f"step {step.name!r} failed on {describe(items[i])}: {out}"
+                else:
                     states[i].update(out)
-                    traces[i].append((step.name, out))
+                    traces[i].append((step.name, dict(out)))
         return [ItemResult({o: s[o] for o in self.outputs} if e is None else {}, t, e)
                 for s, t, e in zip(states, traces, errors)]
 
     @staticmethod
-    def call_step(step: Step, batch: list[dict], alive: list[int], errors: list, items: list[dict]) -> list:
-        """The step over the batch; if the batch fails, item by item, so that one bad item
-        fails alone (and says which step and which input)."""
+    def call_step(step: Step, batch: list[dict]) -> list:
+        """The step's outputs for each input of the batch; if the batch fails, the inputs
+        one by one, so that one bad input fails alone (its place then holds the error)."""
         try:
             return step.fn(batch)
         except PolymodalError:
             pass
         out = []
-        for i, one in zip(alive, batch):
+        for one in batch:
             try:
                 out.append(step.fn([one])[0])
             except PolymodalError as e:
-                errors[i] = f"step {step.name!r} failed on {describe(items[i])}: {e}"
-                out.append(None)
+                out.append(e)
         return out
 
     @property
