@@ -19,6 +19,7 @@ from ..tasks.few_shot import embed_invariant, few_shot_predict
 from ..tasks.generate import check_prompts, draw
 from . import chat, video  # noqa: F401  (each registers its pipelines: vlm; video-qa, video-caption, ...)
 from .fast_path import FastPath, OnFastPath
+from .quantize import int8_linears
 from .registry import PIPELINES
 
 
@@ -192,7 +193,14 @@ def load(task: str = "vqa", model: str | None = None, device: str = "cpu", preci
     softmax in fp32). A Hugging Face model also holds its weights in that dtype (Whisper: its
     encoder), which halves their memory and, on a CPU, saves autocast re-casting them at each
     call (see benchmarks/results/vs_pipelines.md); polymodal's own small models keep fp32 weights.
+    "int8" (a CPU only): the linear layers' weights in int8, dynamically quantized
+    (inference/quantize.py); the rest runs in fp32.
     options: the pipeline's own (for "vlm": listener, batch_size)."""
+    if precision == "int8":
+        if device != "cpu":
+            raise InputError(f"precision int8 runs on a CPU, not on {device}")
+        loaded = int8_linears(load_model(model, task=task), model or task)
+        return PIPELINES.build(task, loaded, **options)
     path = FastPath(device=device, dtype=precision)      # checks both
     loaded = load_model(model, task=task)
     if device != "cpu" and isinstance(loaded, torch.nn.Module):
