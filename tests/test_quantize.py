@@ -24,3 +24,21 @@ def test_int8_is_refused_where_it_cannot_run():
         pm.load("vqa", device="cuda", precision="int8")
     with pytest.raises(InputError, match="has none"):
         pm.load("speak", "espeak", precision="int8")
+
+
+def test_verbs_and_batch_jobs_take_precision_int8(tmp_path, capsys):
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from polymodal.cli.main import main
+    from polymodal.data import shapes
+    scene = shapes("shapes", "test", 4, 1)[0]
+    (tmp_path / "scenes").mkdir()
+    Image.fromarray(scene.image).save(tmp_path / "scenes" / "a.png")
+    capsys.readouterr()
+    assert main(["caption", str(tmp_path / "scenes" / "a.png"), "--precision", "int8"]) == 0
+    assert capsys.readouterr().out.strip().startswith("a ")
+    assert main(["caption", str(tmp_path / "scenes"), "--precision", "int8", "--out", str(tmp_path / "c.parquet")]) == 0
+    assert pq.read_table(tmp_path / "c.parquet").num_rows == 1
+    assert main(["caption", str(tmp_path / "scenes"), "--precision", "int4"]) == 2
+    assert "--precision" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from ..core.values import (
     seed,
     text,
 )
-from .defaults import DRAW_GUIDANCE
+from .defaults import DRAW_GUIDANCE, PRECISIONS
 
 
 class UsageError(PolymodalError):
@@ -89,6 +89,11 @@ def add_batch_job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray", action="store_true", help="with --out FILE.parquet: run the chunks on Ray Data workers")
     p.add_argument("--ray-address", type=text_arg, help="the Ray cluster to join (e.g. auto); default: start a local one")
     p.add_argument("--ray-workers", type=positive_int, default=2, help="Ray workers, each holding the model")
+
+
+def add_precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32; bf16 or fp16 mixed precision (autocast); int8: linear layers dynamically quantized")
 
 
 def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:

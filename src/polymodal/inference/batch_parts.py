@@ -36,33 +36,33 @@ class Job:
 
 
 @JOBS.register("caption")
-def caption_job(model: str | None) -> Job:
-    pipe = load("caption", model)
+def caption_job(model: str | None, precision: str = "fp32") -> Job:
+    pipe = load("caption", model, precision=precision)
     return Job("image", lambda images: [{"caption": c.text, "score": float(c.score)} for c in pipe.batch(images)])
 
 
 @JOBS.register("embed")
-def embed_job(model: str | None) -> Job:
-    pipe = load("align", model)
+def embed_job(model: str | None, precision: str = "fp32") -> Job:
+    pipe = load("align", model, precision=precision)
     return Job("image", lambda images: [{"vector": v.tolist()} for v in pipe.embed_images(images)])
 
 
 @JOBS.register("caption-video")
-def caption_video_job(model: str | None) -> Job:
-    pipe = load("video-caption", model)
+def caption_video_job(model: str | None, precision: str = "fp32") -> Job:
+    pipe = load("video-caption", model, precision=precision)
     return Job("video", lambda clips: [{"caption": c.text, "score": float(c.score)} for c in pipe.batch(clips)],
                pipe.prepare)
 
 
 @JOBS.register("embed-video")
-def embed_video_job(model: str | None) -> Job:
-    pipe = load_video_embedder(model)
+def embed_video_job(model: str | None, precision: str = "fp32") -> Job:
+    pipe = load_video_embedder(model, precision=precision)
     return Job("video", lambda clips: [{"vector": v.tolist()} for v in pipe.embed_videos(clips)], pipe.prepare)
 
 
 @JOBS.register("transcribe")
-def transcribe_job(model: str | None) -> Job:
-    pipe = load("transcribe", model)
+def transcribe_job(model: str | None, precision: str = "fp32") -> Job:
+    pipe = load("transcribe", model, precision=precision)
     return Job("audio", lambda audios: [{"text": t.text, "score": float(t.score)} for t in pipe.batch(audios)])
 
 
@@ -144,9 +144,10 @@ def part_path(parts: Path, chunk: list[Item]) -> Path:
     return parts / f"part-{chunk[0].row:010d}.parquet"
 
 
-def run_here(task: str, model: str | None, todo: list[list[Item]], parts: Path, on_bad_rows: str) -> Iterator[int]:
+def run_here(task: str, model: str | None, precision: str, todo: list[list[Item]], parts: Path,
+             on_bad_rows: str) -> Iterator[int]:
     """The chunks in this process, one after another; yields each one's size when written."""
-    job = JOBS.build(task, model)
+    job = JOBS.build(task, model, precision)
     for chunk in todo:
         write_part(run_chunk(job, chunk, on_bad_rows), part_path(parts, chunk))
         yield len(chunk)

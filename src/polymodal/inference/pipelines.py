@@ -9,7 +9,6 @@ import torch
 
 from ..core.errors import InputError
 from ..core.results import Answer, Caption, Grounding, Transcript
-from ..hf.base import HFAdapter
 from ..loading import load_model
 from ..modalities import Audio, Image
 from ..models.diffusion import GUIDANCE
@@ -18,8 +17,7 @@ from ..tasks import vqa as vqa_task
 from ..tasks.few_shot import embed_invariant, few_shot_predict
 from ..tasks.generate import check_prompts, draw
 from . import chat, video  # noqa: F401  (each registers its pipelines: vlm; video-qa, video-caption, ...)
-from .fast_path import FastPath, OnFastPath
-from .quantize import int8_linears
+from .precision import check_precision, on_device
 from .registry import PIPELINES
 
 
@@ -196,16 +194,5 @@ def load(task: str = "vqa", model: str | None = None, device: str = "cpu", preci
     "int8" (a CPU only): the linear layers' weights in int8, dynamically quantized
     (inference/quantize.py); the rest runs in fp32.
     options: the pipeline's own (for "vlm": listener, batch_size)."""
-    if precision == "int8":
-        if device != "cpu":
-            raise InputError(f"precision int8 runs on a CPU, not on {device}")
-        loaded = int8_linears(load_model(model, task=task), model or task)
-        return PIPELINES.build(task, loaded, **options)
-    path = FastPath(device=device, dtype=precision)      # checks both
-    loaded = load_model(model, task=task)
-    if device != "cpu" and isinstance(loaded, torch.nn.Module):
-        loaded = loaded.to(device)
-    if precision != "fp32" and isinstance(loaded, HFAdapter):
-        loaded.hold_weights_in(path.torch_dtype)
-    pipeline = PIPELINES.build(task, loaded, **options)
-    return pipeline if precision == "fp32" else OnFastPath(pipeline, path)
+    check_precision(device, precision)
+    return on_device(task, load_model(model, task=task), str(model or task), device, precision, **options)

@@ -18,10 +18,10 @@ def ask(args) -> int:
         if args.audio:
             raise InputError("--audio: questions about clips are typed (a clip's own sound is heard by a model "
                              "trained with it)")
-        pipe = load("video-qa", args.model or default_model("video-qa"))
+        pipe = load("video-qa", args.model or default_model("video-qa"), precision=args.precision)
         answers = pipe.batch([(clip, question) for clip, question, _ in items], args.batch_size, progress=progress)
     else:
-        pipe = load("vqa", args.model or default_model("vqa", spoken=bool(args.audio)))
+        pipe = load("vqa", args.model or default_model("vqa", spoken=bool(args.audio)), precision=args.precision)
         answers = pipe.batch([(image, question, args.audio) for image, question, _ in items], args.batch_size,
                              progress=progress)
     for (_, question, name), answer in zip(items, answers):

@@ -21,10 +21,10 @@ def caption(args) -> int:
     if clips is not None:
         if args.guidance is not None:
             raise InputError("--guidance applies to image captioners, not to clips")
-        pipe = load("video-caption", args.model or default_model("video-caption"))
+        pipe = load("video-caption", args.model or default_model("video-caption"), precision=args.precision)
         captions = pipe.batch([clip for clip, _ in clips], args.batch_size, beams=args.beams, progress=progress)
     else:
-        pipe = load("caption", args.model)
+        pipe = load("caption", args.model, precision=args.precision)
         captions = pipe.batch([image for image, _ in images], args.batch_size, beams=args.beams,
                               guidance=args.guidance, progress=progress)
     for (_, name), c in zip(images, captions):

@@ -24,7 +24,7 @@ def chat(args) -> int:
     turns = [[Part("text", t)] for t in args.say or ()]
     if args.audio:
         turns.append([Part("audio", Audio.open(args.audio))])
-    pipe = load("vlm", args.model)
+    pipe = load("vlm", args.model, precision=args.precision)
     if args.listen:
         pipe = type(pipe)(pipe.model, listener=args.listen)
     if any(p.kind == "audio" for t in turns for p in t) and not pipe.hears:

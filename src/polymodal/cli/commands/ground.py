@@ -18,7 +18,7 @@ from .inputs import data_examples, image_paths
 
 def ground(args) -> int:
     items = ground_items(args)
-    pipe = load("ground", args.model)
+    pipe = load("ground", args.model, precision=args.precision)
     found = pipe.batch([(im, phrase) for im, phrase, _ in items], args.batch_size,
                        progress=len(items) > args.batch_size and sys.stderr.isatty())
     for i, ((image, phrase, name), g) in enumerate(zip(items, found)):

@@ -134,7 +134,8 @@ def batch_job(args, task: str, modality: str, given: str | None) -> int:
     items = items_from(args.data, paths, modality, args.seed, args.n, parse_column_map(args.column),
                                        args.on_bad_rows)
     ray = {"address": args.ray_address, "workers": args.ray_workers} if args.ray else None
-    summary = batch.run(task, items, Path(args.out), args.model, args.chunk_size, args.on_bad_rows, ray=ray)
+    summary = batch.run(task, items, Path(args.out), args.model, args.chunk_size, args.on_bad_rows, ray=ray,
+                        precision=args.precision)
     print(json.dumps(summary), file=sys.stderr)
     return 0
 

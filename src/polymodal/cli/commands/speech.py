@@ -23,7 +23,7 @@ def speak(args) -> int:
     if args.text and out.suffix.lower() != ".wav":
         raise InputError(f"{out}: --out must name a .wav file")
     paths = [out] if args.text else [out / f"{i:06d}.wav" for i in range(len(texts))]
-    pipe = load("speak", args.model)
+    pipe = load("speak", args.model, precision=args.precision)
     for audio, path in zip(pipe.batch(texts, args.voice), paths):
         save_wav(audio, path)
     print(f"wrote {len(paths)} file{'s' if len(paths) > 1 else ''}: {paths[0] if len(paths) == 1 else out}",
@@ -40,7 +40,7 @@ def transcribe(args) -> int:
     if args.out:
         return batch_job(args, "transcribe", "audio", args.audio)
     items = speech_items(args)
-    pipe = load("transcribe", args.model)
+    pipe = load("transcribe", args.model, precision=args.precision)
     found = pipe.batch([audio for audio, _ in items], args.batch_size,
                        progress=len(items) > args.batch_size and sys.stderr.isatty())
     for (_, name), t in zip(items, found):
