@@ -23,10 +23,13 @@ class TrainingLog:
         recent = self.train[-self.smoothing:]
         return sum(r["loss"] for r in recent) / max(1, len(recent))
 
-    def add_eval(self, epoch: int, step: int, elapsed: float, metrics: dict) -> None:
+    def add_eval(self, epoch: int, step: int, elapsed: float, metrics: dict, data_elapsed: float = 0.0) -> None:
+        """elapsed: seconds in training steps so far; data_elapsed: of them, building batches
+        (logged as data_share: near 0 when the model, not the data, sets the pace)."""
         flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         flat.update({f"{k}_{sub}": v for k, d in metrics.items() if isinstance(d, dict) for sub, v in d.items()})
         self.evals.append({"epoch": epoch, "step": step, "elapsed_s": round(elapsed, 1),
+                           "data_share": round(data_elapsed / elapsed, 3) if elapsed else 0.0,
                            "train_loss": round(self.running_loss(), 5), **flat})
 
     def last(self) -> dict:

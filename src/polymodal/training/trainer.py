@@ -90,6 +90,7 @@ class Trainer:
         self.model, self.opt = self.acc.prepare(model, opt)
         self.log = TrainingLog(self.out)
         self.step, self.epoch, self.batch_in_epoch, self.elapsed = 0, 0, 0, 0.0
+        self.data_elapsed = 0.0                   # of elapsed: building batches (what a step waits on)
         self.best: dict | None = None             # the evaluation with the best validation score
         self.evals_since_best = 0
 
@@ -114,7 +115,7 @@ class Trainer:
             tensors["rng.torch"] = torch.get_rng_state()      # dropout masks resume exactly
             files.save_tensors(tensors, tmp / "optimizer.safetensors")
             files.save_json({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                                  "elapsed": self.elapsed, "optimizer": meta, "train": asdict(self.cfg),
+                                  "elapsed": self.elapsed, "data_elapsed": self.data_elapsed, "optimizer": meta, "train": asdict(self.cfg),
                                   "recipe": self.recipe}, tmp / "state.json")
         self.log.write()
         files.save_json({"latest": name}, self.ckpt_root / "latest.json")
@@ -139,6 +140,7 @@ class Trainer:
         restore_optimizer(self.base_optimizer(), tensors, state["optimizer"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.batch_in_epoch, self.elapsed = state["batch_in_epoch"], state["elapsed"]
+        self.data_elapsed = state.get("data_elapsed", 0.0)      # checkpoints from before it was kept
         self.log.load(up_to_step=self.step, mid_epoch=self.batch_in_epoch > 0)
         return True
 
@@ -241,8 +243,10 @@ class Trainer:
         bar.close()
 
     def train_step(self, examples, rng, total: int) -> float:
+        started = time.perf_counter()
         batch, targets = self.task.make_batch(self.raw_model, examples, rng)
         batch, targets = to_device(batch, self.acc.device), to_device(targets, self.acc.device)
+        self.data_elapsed += time.perf_counter() - started
         for group in self.opt.param_groups:
             group["lr"] = learning_rate(self.cfg, self.step, total)
         with self.acc.autocast():
@@ -261,7 +265,7 @@ class Trainer:
             self.recalibrate_batchnorm(model)
             if self.val_examples:
                 metrics = self.task.evaluate(model, self.val_examples, self.cfg.eval_batch_size, self.acc.device)
-        self.log.add_eval(self.epoch, self.step, self.elapsed, metrics)
+        self.log.add_eval(self.epoch, self.step, self.elapsed, metrics, self.data_elapsed)
 
     @torch.no_grad()
     def recalibrate_batchnorm(self, model, batches: int = 32) -> None:
