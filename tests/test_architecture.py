@@ -53,10 +53,10 @@ def test_the_parser_offers_every_task_and_only_those():
     assert sorted(TRAINABLE_TASKS) == sorted(n for n in TASKS.names() if issubclass(TASKS.get(n), TrainableTask))
 
 
-def test_the_parser_offers_the_precisions_the_pipelines_run():
-    from polymodal.cli.defaults import PRECISIONS
-    from polymodal.inference.precision import PRECISIONS as RUN
-    assert PRECISIONS == RUN
+def test_the_parser_offers_the_backends_the_pipelines_run():
+    from polymodal.cli import defaults
+    from polymodal.inference import backend
+    assert defaults.PRECISIONS == backend.PRECISIONS and defaults.RUNTIMES == backend.RUNTIMES
 
 
 def test_the_parser_draws_with_the_models_default_guidance():

@@ -15,6 +15,7 @@ from polymodal.cli.main import main
 from polymodal.core.errors import InputError
 from polymodal.inference import batch as batch_inference
 from polymodal.inference import batch_parts
+from polymodal.inference.backend import Backend
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,7 @@ def test_a_run_started_here_finishes_on_ray_with_the_same_rows(manifest, tmp_pat
     out, parts = tmp_path / "r.parquet", tmp_path / "r.parquet.parts"
     parts.mkdir()
     head = list(batch_parts.chunks(items, 8))[:2]
-    assert sum(batch_parts.run_here("caption", None, "fp32", head, parts, "fail")) == 16
+    assert sum(batch_parts.run_here("caption", None, Backend(), head, parts, "fail")) == 16
     capsys.readouterr()
     try:
         assert main(["caption", "--data", str(manifest), "--out", str(out), "--chunk-size", "8", "--ray",

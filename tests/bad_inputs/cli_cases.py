@@ -40,6 +40,7 @@ def bases(f: dict) -> dict[tuple[str, ...], list[str]]:
         ("fit",): ["fit", f["root"] + "/table.csv", "--label", "label", "--time-budget", "1", "--out", out],
         ("predict",): ["predict", out + "/model", f["root"] + "/table.csv", "--out", out + ".csv"],
         ("chat",): ["chat", "--image", f["scene.png"], "--say", "caption", "--speak-out", out + ".wav"],
+        ("export",): ["export", "vqa-sort-of-clevr", "--out", out],
     }
 
 

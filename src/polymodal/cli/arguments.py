@@ -17,7 +17,7 @@ from ..core.values import (
     seed,
     text,
 )
-from .defaults import DRAW_GUIDANCE, PRECISIONS
+from .defaults import DRAW_GUIDANCE, PRECISIONS, RUNTIMES
 
 
 class UsageError(PolymodalError):
@@ -91,9 +91,12 @@ def add_batch_job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-workers", type=positive_int, default=2, help="Ray workers, each holding the model")
 
 
-def add_precision_arg(p: argparse.ArgumentParser) -> None:
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    """How a verb's model runs (inference.backend.Backend)."""
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32; bf16 or fp16 mixed precision (autocast); int8: linear layers dynamically quantized")
+    p.add_argument("--runtime", choices=RUNTIMES, default="torch",
+                   help="onnx: the encoders of a folder `polymodal export` wrote run in ONNX Runtime")
 
 
 def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:

@@ -19,6 +19,7 @@ VERBS = {
     "ask": ("ask", "ask"), "compare-fusion": ("experiments", "compare_fusion"), "system": ("system", "system"),
     "compare": ("system", "compare"), "serve": ("serve", "serve"), "demo": ("experiments", "demo"),
     "fit": ("table", "fit"), "predict": ("table", "predict"), "chat": ("chat", "chat"),
+    "export": ("export", "export"),
 }
 
 

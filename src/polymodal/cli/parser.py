@@ -6,9 +6,9 @@ import argparse
 
 from .arguments import (
     Parser,
+    add_backend_args,
     add_batch_job_args,
     add_data_args,
-    add_precision_arg,
     add_sampling_args,
     guidance,
     host,
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", type=path_arg, nargs="?", help="an image file, a folder of images or a .txt list of them")
     add_data_args(p, required=False)
     p.add_argument("--model", type=path_arg)
-    add_precision_arg(p)
+    add_backend_args(p)
     p.add_argument("--beams", type=positive_int, default=1, help="beam-search width (1 = greedy)")
     p.add_argument("--guidance", type=guidance,
                    help="how far the image is weighed past the word prior (default: the model's own; 0 = plain)")
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("audio", type=path_arg, nargs="?", help="an audio file (WAV, FLAC, OGG), a folder of them or a .txt list")
     add_data_args(p, required=False)
     p.add_argument("--model", type=path_arg)
-    add_precision_arg(p)
+    add_backend_args(p)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("--out", type=path_arg, help="a .parquet: a batch job over many files, streaming and resumable")
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=path_arg, required=True, help="the .wav to write (a folder with --text-file)")
     p.add_argument("--voice", type=text_arg, help="a voice of the engine, e.g. en-us+m3 or en-gb-scotland+f4 for espeak")
     p.add_argument("--model", type=path_arg, help="espeak (default) or a trained synthesiser")
-    add_precision_arg(p)
+    add_backend_args(p)
 
     p = sub.add_parser("generate", help="draw an image from a text prompt")
     p.add_argument("prompt", nargs="?", type=text_arg, help='e.g. "a red circle above a blue square"')
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p, required=False)
     p.add_argument("--out", type=path_arg, help="image with the box drawn (a folder when there are many inputs)")
     p.add_argument("--model", type=path_arg)
-    add_precision_arg(p)
+    add_backend_args(p)
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--json", action="store_true", help="one JSON object per phrase")
 
@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=path_arg, required=True, help="the .npz to write (vectors, names, kind), or a .parquet: a "
                                                 "batch job over many images, resumable")
     p.add_argument("--model", type=path_arg)
-    add_precision_arg(p)
+    add_backend_args(p)
     add_batch_job_args(p)
 
     p = sub.add_parser("search", help="rank a gallery of images (or clips) by a text, an image (or a clip) query")
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--column", type=text_arg, action="append", metavar="NAME=COLUMN")
     p.add_argument("--on-bad-rows", choices=("fail", "skip"), default="fail")
     p.add_argument("--model", type=path_arg)
-    add_precision_arg(p)
+    add_backend_args(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("classify", help="zero-shot (--labels) or few-shot (--examples) image classification; clips by "
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="few-shot: what the classes do not depend on, taken out of each embedding "
                         "(place: factored aligners only)")
     p.add_argument("--model", type=path_arg)
-    add_precision_arg(p)
+    add_backend_args(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("ask", help="answer a question about an image (or many: a folder, --data)")
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", type=path_arg, help="the question spoken, as an audio file (then the default model is the shipped vqa-spoken)")
     add_data_args(p, required=False)
     p.add_argument("--model", type=path_arg)
-    add_precision_arg(p)
+    add_backend_args(p)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per answer")
 
@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "spoken back")
     p.add_argument("--model", type=path_arg, help="polymodal's vlm or a Hugging Face image-text-to-text model "
                                                   "(hf:<repo-id> or a folder); default: the shipped vlm")
-    add_precision_arg(p)
+    add_backend_args(p)
     p.add_argument("--image", type=path_arg, action="append", help="an image for the first message (repeatable)")
     p.add_argument("--say", type=text_arg, action="append",
                    help="a message; several are answered in turn, each with the earlier ones in context "
@@ -343,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run native engines (eSpeak, pocketsphinx, OCR) in the server's own process instead of "
                         "worker processes that are restarted when they crash (saves ~50 MB a worker)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: all cores)")
+
+    p = sub.add_parser("export", help="a model's encoders as ONNX graphs, for pm.load(..., runtime=\"onnx\") "
+                                      "and --runtime onnx")
+    p.add_argument("model", type=path_arg, help="a shipped model's name or a model folder")
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--out", type=path_arg, required=True, help="the folder to write: the model and its onnx/ graphs")
 
     p = sub.add_parser("demo", help="run the shipped models on a few generated scenes; write a report")
     p.add_argument("--out", type=path_arg, default="demo")

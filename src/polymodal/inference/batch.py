@@ -22,18 +22,17 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..core.errors import InputError
+from .backend import Backend
 from .batch_parts import Item, chunks, done_rows, merge, parts_folder, run_here
 from .batch_ray import run_on_ray
-from .precision import check_precision
 
 
 def run(task: str, items: list[Item], out: Path, model: str | None = None, chunk_size: int = 256,
         on_bad_rows: str = "fail", progress: bool | None = None, ray: dict | None = None,
-        precision: str = "fp32") -> dict:
+        backend: Backend = Backend()) -> dict:
     """Run `task` over the items into `out` (.parquet), resuming from parts already written.
-    ray: None (here), or the options of batch_ray.run_on_ray (address, workers); precision:
-    as pm.load's, on a CPU."""
-    check_precision("cpu", precision)
+    ray: None (here), or the options of batch_ray.run_on_ray (address, workers); backend:
+    how each worker's model runs (checked when it was made)."""
     if out.suffix.lower() != ".parquet":
         raise InputError(f"{out}: batch results are written as .parquet")
     if out.exists():
@@ -43,9 +42,9 @@ def run(task: str, items: list[Item], out: Path, model: str | None = None, chunk
     done = done_rows(parts)
     todo = list(chunks([it for it in items if it.row not in done], chunk_size))
     if ray is None:
-        finished = run_here(task, model, precision, todo, parts, on_bad_rows)
+        finished = run_here(task, model, backend, todo, parts, on_bad_rows)
     else:
-        finished = run_on_ray(task, model, precision, todo, parts, on_bad_rows, **ray)
+        finished = run_on_ray(task, model, backend, todo, parts, on_bad_rows, **ray)
     bar = tqdm(total=len(items), initial=len(done & {it.row for it in items}), desc=task, unit="item",
                disable=not (sys.stderr.isatty() if progress is None else progress))
     for n in finished:

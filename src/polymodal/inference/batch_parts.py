@@ -15,7 +15,8 @@ from ..core.files import atomic_write
 from ..data.manifest import read_manifest, report_bad_rows
 from ..data.world import parse_spec, shapes
 from ..modalities import Audio, Image
-from .pipelines import load
+from .backend import Backend
+from .pipelines import load_on
 from .registry import JOBS
 from .video import load_video_embedder
 
@@ -36,33 +37,33 @@ class Job:
 
 
 @JOBS.register("caption")
-def caption_job(model: str | None, precision: str = "fp32") -> Job:
-    pipe = load("caption", model, precision=precision)
+def caption_job(model: str | None, backend: Backend = Backend()) -> Job:
+    pipe = load_on("caption", model, backend)
     return Job("image", lambda images: [{"caption": c.text, "score": float(c.score)} for c in pipe.batch(images)])
 
 
 @JOBS.register("embed")
-def embed_job(model: str | None, precision: str = "fp32") -> Job:
-    pipe = load("align", model, precision=precision)
+def embed_job(model: str | None, backend: Backend = Backend()) -> Job:
+    pipe = load_on("align", model, backend)
     return Job("image", lambda images: [{"vector": v.tolist()} for v in pipe.embed_images(images)])
 
 
 @JOBS.register("caption-video")
-def caption_video_job(model: str | None, precision: str = "fp32") -> Job:
-    pipe = load("video-caption", model, precision=precision)
+def caption_video_job(model: str | None, backend: Backend = Backend()) -> Job:
+    pipe = load_on("video-caption", model, backend)
     return Job("video", lambda clips: [{"caption": c.text, "score": float(c.score)} for c in pipe.batch(clips)],
                pipe.prepare)
 
 
 @JOBS.register("embed-video")
-def embed_video_job(model: str | None, precision: str = "fp32") -> Job:
-    pipe = load_video_embedder(model, precision=precision)
+def embed_video_job(model: str | None, backend: Backend = Backend()) -> Job:
+    pipe = load_video_embedder(model, backend)
     return Job("video", lambda clips: [{"vector": v.tolist()} for v in pipe.embed_videos(clips)], pipe.prepare)
 
 
 @JOBS.register("transcribe")
-def transcribe_job(model: str | None, precision: str = "fp32") -> Job:
-    pipe = load("transcribe", model, precision=precision)
+def transcribe_job(model: str | None, backend: Backend = Backend()) -> Job:
+    pipe = load_on("transcribe", model, backend)
     return Job("audio", lambda audios: [{"text": t.text, "score": float(t.score)} for t in pipe.batch(audios)])
 
 
@@ -144,10 +145,10 @@ def part_path(parts: Path, chunk: list[Item]) -> Path:
     return parts / f"part-{chunk[0].row:010d}.parquet"
 
 
-def run_here(task: str, model: str | None, precision: str, todo: list[list[Item]], parts: Path,
+def run_here(task: str, model: str | None, backend: Backend, todo: list[list[Item]], parts: Path,
              on_bad_rows: str) -> Iterator[int]:
     """The chunks in this process, one after another; yields each one's size when written."""
-    job = JOBS.build(task, model, precision)
+    job = JOBS.build(task, model, backend)
     for chunk in todo:
         write_part(run_chunk(job, chunk, on_bad_rows), part_path(parts, chunk))
         yield len(chunk)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..core.errors import InputError
+from .backend import Backend
 from .batch_parts import Item, part_path, run_chunk, write_part
 from .registry import JOBS
 
@@ -23,8 +24,8 @@ from .registry import JOBS
 class ChunkWorker:
     """One Ray Data worker: the model loaded once, then one chunk per call."""
 
-    def __init__(self, task: str, model: str | None, precision: str, parts: str, on_bad_rows: str):
-        self.job, self.parts, self.on_bad_rows = JOBS.build(task, model, precision), Path(parts), on_bad_rows
+    def __init__(self, task: str, model: str | None, backend: Backend, parts: str, on_bad_rows: str):
+        self.job, self.parts, self.on_bad_rows = JOBS.build(task, model, backend), Path(parts), on_bad_rows
 
     def __call__(self, batch: dict) -> dict:
         chunk = [Item(int(r), str(n), s) for r, n, s in zip(batch["row"], batch["name"], batch["source"])]
@@ -37,7 +38,7 @@ def source_value(source):
     return str(source) if isinstance(source, (str, Path)) else source
 
 
-def run_on_ray(task: str, model: str | None, precision: str, todo: list[list], parts: Path, on_bad_rows: str,
+def run_on_ray(task: str, model: str | None, backend: Backend, todo: list[list], parts: Path, on_bad_rows: str,
                address: str | None = None, workers: int = 2) -> Iterator[int]:
     """The chunks on Ray (a local instance when address is None); yields each finished chunk's size."""
     try:
@@ -53,7 +54,7 @@ def run_on_ray(task: str, model: str | None, precision: str, todo: list[list], p
     # Ray cuts its own batches of at most a chunk's size; each is written as a part named by
     # its first row, so they need not fall on the local run's chunk boundaries.
     done = ray.data.from_items(rows).map_batches(
-        ChunkWorker, fn_constructor_args=(task, model, precision, str(parts.resolve()), on_bad_rows), batch_size=len(todo[0]),
+        ChunkWorker, fn_constructor_args=(task, model, backend, str(parts.resolve()), on_bad_rows), batch_size=len(todo[0]),
         concurrency=workers, batch_format="numpy")
     for batch in done.iter_batches(batch_size=None, batch_format="numpy"):
         yield from (int(n) for n in batch["size"])

@@ -9,7 +9,7 @@ import torch
 
 from ..core.errors import InputError
 from ..core.results import Answer, Caption, Grounding, Transcript
-from ..loading import load_model
+from ..loading import default_model, load_model
 from ..modalities import Audio, Image
 from ..models.diffusion import GUIDANCE
 from ..tasks import align, caption, classify, ground, text_qa, transcribe
@@ -17,7 +17,7 @@ from ..tasks import vqa as vqa_task
 from ..tasks.few_shot import embed_invariant, few_shot_predict
 from ..tasks.generate import check_prompts, draw
 from . import chat, video  # noqa: F401  (each registers its pipelines: vlm; video-qa, video-caption, ...)
-from .precision import check_precision, on_device
+from .backend import Backend, on_backend
 from .registry import PIPELINES
 
 
@@ -182,7 +182,8 @@ class GeneratePipeline:
         return draw(self.model, list(prompts), seed, steps, guidance, scheduler, batch_size, progress)
 
 
-def load(task: str = "vqa", model: str | None = None, device: str = "cpu", precision: str = "fp32", **options):
+def load(task: str = "vqa", model: str | None = None, device: str = "cpu", precision: str = "fp32",
+         runtime: str = "torch", **options):
     """The Python entry point: `pm.load("vqa")` -> a callable pipeline for the task, over the
     model `model` names (loading.load_model; None: the task's default).
 
@@ -193,6 +194,13 @@ def load(task: str = "vqa", model: str | None = None, device: str = "cpu", preci
     call (see benchmarks/results/vs_pipelines.md); polymodal's own small models keep fp32 weights.
     "int8" (a CPU only): the linear layers' weights in int8, dynamically quantized
     (inference/quantize.py); the rest runs in fp32.
+    runtime: "torch", or "onnx" for a folder `polymodal export --format onnx` wrote: its
+    encoders run in ONNX Runtime (a CPU, fp32; inference/onnx_runtime.py).
     options: the pipeline's own (for "vlm": listener, batch_size)."""
-    check_precision(device, precision)
-    return on_device(task, load_model(model, task=task), str(model or task), device, precision, **options)
+    return load_on(task, model, Backend(device, precision, runtime), **options)    # checked before loading
+
+
+def load_on(task: str, model: str | None, backend: Backend, **options):
+    """pm.load with the device, precision and runtime as one Backend."""
+    return on_backend(task, load_model(model, task=task), str(model or default_model(task) or task), backend,
+                      **options)

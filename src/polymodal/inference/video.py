@@ -17,7 +17,7 @@ from ..loading import load_model
 from ..modalities import Video
 from ..tasks import align, clip_text, video_align, video_caption, video_qa
 from ..tasks import vqa as vqa_task
-from .precision import check_precision, on_device
+from .backend import Backend, on_backend
 from .registry import PIPELINES
 
 
@@ -127,9 +127,8 @@ def adapter_clip(model, video):
 VIDEO_EMBEDDERS = ("video-classify", "video-align")     # tasks whose models embed clips
 
 
-def load_video_embedder(model: str | None, device: str = "cpu", precision: str = "fp32"):
+def load_video_embedder(model: str | None, backend: Backend = Backend()):
     """The pipeline of a model that embeds clips, whichever of VIDEO_EMBEDDERS it serves."""
-    check_precision(device, precision)
     if model is None:
         raise InputError("embedding clips needs --model: a video model (VideoMAE, TimeSformer, ViViT, X-CLIP or a "
                          "video-align model)")
@@ -137,7 +136,7 @@ def load_video_embedder(model: str | None, device: str = "cpu", precision: str =
     if loaded.config.task not in VIDEO_EMBEDDERS:
         raise InputError(f"{model}: a model for {loaded.config.task}; embedding clips needs a video model "
                          f"(VideoMAE, TimeSformer, ViViT, X-CLIP or a video-align model)")
-    return on_device(loaded.config.task, loaded, str(model), device, precision)
+    return on_backend(loaded.config.task, loaded, str(model), backend)
 
 
 def chunks(items, size: int) -> list[list]:

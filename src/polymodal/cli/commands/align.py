@@ -10,11 +10,11 @@ import numpy as np
 
 from ...core.errors import InputError
 from ...core.files import atomic_write
-from ...inference.pipelines import load
+from ...inference.pipelines import load_on
 from ...inference.video import load_video_embedder
 from ...modalities import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ...tasks import clip_text
-from .inputs import batch_job, clip_items, clip_job, files_from, image_items, image_paths, read_lines
+from .inputs import backend_of, batch_job, clip_items, clip_job, files_from, image_items, image_paths, read_lines
 
 
 def embed(args) -> int:
@@ -28,11 +28,11 @@ def embed(args) -> int:
     if clips is not None:
         if args.text or args.text_file:
             raise InputError("embed takes clips or texts in one run, not both")
-        vectors = load_video_embedder(args.model, precision=args.precision).embed_videos([clip for clip, _ in clips])
+        vectors = load_video_embedder(args.model, backend_of(args)).embed_videos([clip for clip, _ in clips])
         path = save_vectors(Path(args.out), vectors, [name for _, name in clips], "video")
         print(f"wrote {len(clips)} video vectors of size {vectors.shape[1]} to {path}", file=sys.stderr)
         return 0
-    pipe = load("align", args.model, precision=args.precision)
+    pipe = load_on("align", args.model, backend_of(args))
     if args.text or args.text_file:
         names = list(args.text or []) + (read_lines(Path(args.text_file)) if args.text_file else [])
         vectors, kind = pipe.embed_texts(names), "text"
@@ -83,7 +83,7 @@ def gallery(pipe, source: str, args) -> tuple[np.ndarray, list[str]]:
 
 def search(args) -> int:
     clips = clip_gallery(args.gallery)
-    pipe = load("video-align" if clips else "align", args.model, precision=args.precision)
+    pipe = load_on("video-align" if clips else "align", args.model, backend_of(args))
     query = Path(args.query)
     if clips:
         is_clip = query.suffix.lower() in VIDEO_SUFFIXES
@@ -141,7 +141,7 @@ def classify(args) -> int:
         return classify_clips(args, clips)
     if bool(args.labels) == bool(args.examples):
         raise InputError("classify needs either --labels \"a,b,...\" (zero-shot) or --examples DIR (few-shot)")
-    pipe = load("align", args.model, precision=args.precision)
+    pipe = load_on("align", args.model, backend_of(args))
     items = image_items(args, "classify")
     images = [im for im, _ in items]
     if args.labels:
@@ -170,9 +170,9 @@ def classify_clips(args, items: list[tuple]) -> int:
                          "X-CLIP with --labels")
     clips = [clip for clip, _ in items]
     if args.labels:
-        ranked = load("video-align", args.model, precision=args.precision).classify(clips, label_list(args.labels))
+        ranked = load_on("video-align", args.model, backend_of(args)).classify(clips, label_list(args.labels))
     else:
-        ranked = load("video-classify", args.model, precision=args.precision).classify(clips)
+        ranked = load_on("video-classify", args.model, backend_of(args)).classify(clips)
     print_labels(args, items, [r[0] for r in ranked], "video")
     return 0
 

@@ -5,9 +5,9 @@ import json
 import sys
 
 from ...core.errors import InputError
-from ...inference.pipelines import load
+from ...inference.pipelines import load_on
 from ...loading import default_model
-from .inputs import about_clips, ask_items
+from .inputs import about_clips, ask_items, backend_of
 
 
 def ask(args) -> int:
@@ -18,10 +18,10 @@ def ask(args) -> int:
         if args.audio:
             raise InputError("--audio: questions about clips are typed (a clip's own sound is heard by a model "
                              "trained with it)")
-        pipe = load("video-qa", args.model or default_model("video-qa"), precision=args.precision)
+        pipe = load_on("video-qa", args.model or default_model("video-qa"), backend_of(args))
         answers = pipe.batch([(clip, question) for clip, question, _ in items], args.batch_size, progress=progress)
     else:
-        pipe = load("vqa", args.model or default_model("vqa", spoken=bool(args.audio)), precision=args.precision)
+        pipe = load_on("vqa", args.model or default_model("vqa", spoken=bool(args.audio)), backend_of(args))
         answers = pipe.batch([(image, question, args.audio) for image, question, _ in items], args.batch_size,
                              progress=progress)
     for (_, question, name), answer in zip(items, answers):

@@ -5,9 +5,9 @@ import json
 import sys
 
 from ...core.errors import InputError
-from ...inference.pipelines import load
+from ...inference.pipelines import load_on
 from ...loading import default_model
-from .inputs import batch_job, clip_items, clip_job, image_items
+from .inputs import backend_of, batch_job, clip_items, clip_job, image_items
 
 
 def caption(args) -> int:
@@ -21,10 +21,10 @@ def caption(args) -> int:
     if clips is not None:
         if args.guidance is not None:
             raise InputError("--guidance applies to image captioners, not to clips")
-        pipe = load("video-caption", args.model or default_model("video-caption"), precision=args.precision)
+        pipe = load_on("video-caption", args.model or default_model("video-caption"), backend_of(args))
         captions = pipe.batch([clip for clip, _ in clips], args.batch_size, beams=args.beams, progress=progress)
     else:
-        pipe = load("caption", args.model, precision=args.precision)
+        pipe = load_on("caption", args.model, backend_of(args))
         captions = pipe.batch([image for image, _ in images], args.batch_size, beams=args.beams,
                               guidance=args.guidance, progress=progress)
     for (_, name), c in zip(images, captions):

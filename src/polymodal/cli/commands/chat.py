@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ...core.chat import Decoding, Message, Part
 from ...core.errors import InputError
-from ...inference.pipelines import load
+from ...inference.pipelines import load_on
 from ...modalities import Audio, Image, as_array
+from .inputs import backend_of
 from .speech import save_wav
 
 HELP = "type a message; /image PATH attaches an image to the next one, /reset starts again, an empty line ends"
@@ -24,7 +25,7 @@ def chat(args) -> int:
     turns = [[Part("text", t)] for t in args.say or ()]
     if args.audio:
         turns.append([Part("audio", Audio.open(args.audio))])
-    pipe = load("vlm", args.model, precision=args.precision)
+    pipe = load_on("vlm", args.model, backend_of(args))
     if args.listen:
         pipe = type(pipe)(pipe.model, listener=args.listen)
     if any(p.kind == "audio" for t in turns for p in t) and not pipe.hears:

@@ -10,15 +10,15 @@ from PIL import ImageDraw
 
 from ...core.errors import InputError
 from ...core.files import atomic_write
-from ...inference.pipelines import load
+from ...inference.pipelines import load_on
 from ...modalities import Image
 from ...tasks.ground import load_examples
-from .inputs import data_examples, image_paths
+from .inputs import backend_of, data_examples, image_paths
 
 
 def ground(args) -> int:
     items = ground_items(args)
-    pipe = load("ground", args.model, precision=args.precision)
+    pipe = load_on("ground", args.model, backend_of(args))
     found = pipe.batch([(im, phrase) for im, phrase, _ in items], args.batch_size,
                        progress=len(items) > args.batch_size and sys.stderr.isatty())
     for i, ((image, phrase, name), g) in enumerate(zip(items, found)):

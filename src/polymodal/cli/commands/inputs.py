@@ -13,6 +13,7 @@ from ...core.errors import InputError
 from ...core.files import read_text
 from ...data.manifest import parse_column_map, read_manifest, report_bad_rows
 from ...inference import batch
+from ...inference.backend import Backend
 from ...inference.batch_parts import items_from
 from ...modalities import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ...tasks import image_text, video_qa, vqa
@@ -125,6 +126,11 @@ def data_examples(args, load_examples, file_of) -> list[tuple]:
     return [(ex, str(file_of(ex)) if manifest else f"{args.data}#{i}") for i, ex in enumerate(examples)]
 
 
+def backend_of(args) -> Backend:
+    """How the verb's model runs: its --precision and --runtime."""
+    return Backend(precision=args.precision, runtime=args.runtime)
+
+
 def batch_job(args, task: str, modality: str, given: str | None) -> int:
     """`--out FILE.parquet`: the verb as a resumable batch job (inference/batch.py)."""
     if not given and not args.data:
@@ -135,7 +141,7 @@ def batch_job(args, task: str, modality: str, given: str | None) -> int:
                                        args.on_bad_rows)
     ray = {"address": args.ray_address, "workers": args.ray_workers} if args.ray else None
     summary = batch.run(task, items, Path(args.out), args.model, args.chunk_size, args.on_bad_rows, ray=ray,
-                        precision=args.precision)
+                        backend=backend_of(args))
     print(json.dumps(summary), file=sys.stderr)
     return 0
 

@@ -9,10 +9,10 @@ import soundfile as sf
 
 from ...core.errors import InputError
 from ...core.files import atomic_write
-from ...inference.pipelines import load
+from ...inference.pipelines import load_on
 from ...modalities import AUDIO_SUFFIXES
 from ...tasks.transcribe import audio_of, load_examples
-from .inputs import batch_job, data_examples, files_from, read_lines
+from .inputs import backend_of, batch_job, data_examples, files_from, read_lines
 
 
 def speak(args) -> int:
@@ -23,7 +23,7 @@ def speak(args) -> int:
     if args.text and out.suffix.lower() != ".wav":
         raise InputError(f"{out}: --out must name a .wav file")
     paths = [out] if args.text else [out / f"{i:06d}.wav" for i in range(len(texts))]
-    pipe = load("speak", args.model, precision=args.precision)
+    pipe = load_on("speak", args.model, backend_of(args))
     for audio, path in zip(pipe.batch(texts, args.voice), paths):
         save_wav(audio, path)
     print(f"wrote {len(paths)} file{'s' if len(paths) > 1 else ''}: {paths[0] if len(paths) == 1 else out}",
@@ -40,7 +40,7 @@ def transcribe(args) -> int:
     if args.out:
         return batch_job(args, "transcribe", "audio", args.audio)
     items = speech_items(args)
-    pipe = load("transcribe", args.model, precision=args.precision)
+    pipe = load_on("transcribe", args.model, backend_of(args))
     found = pipe.batch([audio for audio, _ in items], args.batch_size,
                        progress=len(items) > args.batch_size and sys.stderr.isatty())
     for (_, name), t in zip(items, found):

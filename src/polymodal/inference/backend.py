@@ -1,0 +1,58 @@
+"""Where and how a pipeline's model runs (`Backend`: device, precision, runtime), and the
+task's pipeline over a loaded model on that backend: what `pm.load` (pipelines.py), the video
+embedder loader (video.py) and batch jobs (batch_parts.py) share."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..core.errors import InputError
+from ..hf.base import HFAdapter
+from ..loading import resolve
+from .fast_path import FastPath, OnFastPath
+from .onnx_runtime import with_onnx_encoders
+from .quantize import int8_linears
+from .registry import PIPELINES
+
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+RUNTIMES = ("torch", "onnx")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """device: "cpu", "cuda", "cuda:1", ...; precision: "fp32", "bf16" / "fp16" (autocast),
+    or "int8" (a CPU: linear layers dynamically quantized); runtime: "torch", or "onnx" (a
+    CPU, fp32: the encoders of a folder `polymodal export` wrote run in ONNX Runtime)."""
+    device: str = "cpu"
+    precision: str = "fp32"
+    runtime: str = "torch"
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.runtime not in RUNTIMES:
+            raise InputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.runtime == "onnx" and (self.device != "cpu" or self.precision != "fp32"):
+            raise InputError(f"runtime onnx runs fp32 on a CPU, not {self.precision} on {self.device}")
+        if self.precision == "int8":
+            if self.device != "cpu":
+                raise InputError(f"precision int8 runs on a CPU, not on {self.device}")
+        else:
+            FastPath(device=self.device, dtype=self.precision)      # checks the device
+
+
+def on_backend(task: str, loaded, name: str, backend: Backend, **options):
+    """The task's pipeline over a model loaded from `name` (a shipped name, `hf:<id>` or a
+    folder), run on the backend."""
+    if backend.runtime == "onnx":
+        return PIPELINES.build(task, with_onnx_encoders(loaded, resolve(name), name), **options)
+    if backend.precision == "int8":
+        return PIPELINES.build(task, int8_linears(loaded, name), **options)
+    path = FastPath(device=backend.device, dtype=backend.precision)
+    if backend.device != "cpu" and isinstance(loaded, torch.nn.Module):
+        loaded = loaded.to(backend.device)
+    if backend.precision != "fp32" and isinstance(loaded, HFAdapter):
+        loaded.hold_weights_in(path.torch_dtype)
+    pipeline = PIPELINES.build(task, loaded, **options)
+    return pipeline if backend.precision == "fp32" else OnFastPath(pipeline, path)
