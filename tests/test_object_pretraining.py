@@ -112,3 +112,20 @@ def test_a_vlms_image_encoder_starts_from_another_models_and_the_init_stays_out_
                                                                                       "heads": 2}}},
             "fusion": "early:feature", "image_encoder": {"init": "vqa-sort-of-clevr:encoders.image"}},
             vqa.load_examples("shapes:sort-of-clevr:train", 0, 4)[0])
+
+
+def test_a_captioners_image_encoder_starts_from_another_models():
+    """Any model with an image encoder of its own takes `image_encoder.init` (a video
+    captioner's starts from the video QA model's frames encoder this way)."""
+    from polymodal.loading import resolve
+    from polymodal.models.captioner import Captioner
+    task = training_run.trainable_task("caption")
+    examples, _ = task.load_data("shapes:shapes:train", 0, 2)
+    cnn = {"name": "cnn", "config": {"dim": 64, "channels": [32, 64, 64], "strides": [2, 2, 2], "image_size": 64,
+                                     "coords": True}}
+    model = training_run.build_model(task, {"image_encoder": {**cnn, "init": "caption-shapes:image_encoder"},
+                                            "dim": 32, "layers": 1, "heads": 2}, examples)
+    assert isinstance(model, Captioner) and "init" not in model.config.image_encoder
+    saved = files.load_tensors(resolve("caption-shapes") / files.WEIGHTS)
+    for name, value in model.image_encoder.state_dict().items():
+        assert torch.equal(value, saved["image_encoder." + name]), name

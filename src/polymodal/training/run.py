@@ -12,7 +12,6 @@ from ..core.errors import ConfigError, InputError
 from ..data.manifest import report_bad_rows
 from ..models.base import Pretrained
 from ..models.multimodal import MultimodalModel
-from ..models.vlm import VisionLanguageModel
 from ..tasks.base import TrainableTask
 from ..tasks.registry import TASKS
 from . import warm_start
@@ -62,9 +61,11 @@ def build_model(task: TrainableTask, model_spec: dict, examples) -> Pretrained:
             raise ConfigError(f"init of the {m} encoder: this model has no {m} encoder")
         warm_start.load_into(model.encoders[m].pretrained_part, source)
     if image_init:
-        if not isinstance(model, VisionLanguageModel):
-            raise ConfigError("init of image_encoder: only a vlm has an image_encoder of its own")
-        counts = warm_start.load_matching(model.image_encoder, image_init)
+        part = None if isinstance(model, MultimodalModel) else model.parts().get("image_encoder")
+        if part is None:
+            raise ConfigError("init of image_encoder: this model has no image_encoder of its own (a vlm, captioner, "
+                              "aligner or grounder has)")
+        counts = warm_start.load_matching(part, image_init)
         print(f"image encoder from {image_init}: {counts['taken']} tensors taken, {counts['fresh']} start fresh",
               file=sys.stderr)
     return model

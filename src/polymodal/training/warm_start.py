@@ -6,8 +6,8 @@ choice, so recipes give it as `init` and it stays out of the saved model config.
       encoders:
         audio: {name: logmel, config: {...}, init: asr-spoken-world:audio_encoder}   # all of it, or refused
         image: {name: cnn, config: {...}, init: runs/objects.safetensors}          # object_pretraining's file
-    model:                                    # a vlm: its image encoder, every tensor whose name and shape fit
-      image_encoder: {name: cnn, config: {...}, init: vqa-sort-of-clevr:encoders.image}
+    model:                                    # a vlm, captioner, aligner or grounder: its image encoder,
+      image_encoder: {name: cnn, config: {...}, init: vqa-sort-of-clevr:encoders.image}   # every tensor that fits
 
 A source is a safetensors file, or a model (shipped name or directory) with an optional
 `:PART`, the submodule whose weights to take (`audio_encoder`, `encoders.image`, ...)."""
