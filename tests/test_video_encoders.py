@@ -16,9 +16,10 @@ TINY = {"frames": FRAMES, "dim": 16, "channels": [8, 8], "strides": [2, 2], "ima
         "layers": 1, "heads": 2}
 
 
-def encoder(temporal: str):
+def encoder(temporal: str, differences: bool = False):
     torch.manual_seed(0)
-    return build_encoder({"name": "frames", "config": {**TINY, "temporal": temporal}}).eval()
+    return build_encoder({"name": "frames", "config": {**TINY, "temporal": temporal,
+                                                       "differences": differences}}).eval()
 
 
 def moving_square(reverse: bool = False) -> np.ndarray:
@@ -46,6 +47,22 @@ def test_late_fusion_cannot_tell_a_clip_from_its_reverse():
         assert same == (temporal == "late"), temporal
 
 
+def test_with_frame_differences_even_late_fusion_tells_a_clip_from_its_reverse():
+    for temporal in ("late", "early", "hybrid"):
+        enc = encoder(temporal, differences=True)
+        with torch.no_grad():
+            forward, backward = enc(enc.processor([moving_square(), moving_square(True)])).tokens
+        assert not torch.allclose(forward.sort(0).values, backward.sort(0).values, atol=1e-5), temporal
+    still = np.repeat(moving_square()[:1], FRAMES, axis=0)         # nothing moves: every change is zero
+    enc = encoder("hybrid", differences=True)
+    plain = encoder("hybrid")
+    state = dict(enc.state_dict())
+    state["cnn.convs.0.weight"] = state["cnn.convs.0.weight"][:, :3].clone()       # the colour half alone
+    plain.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.allclose(enc(enc.processor([still])).tokens, plain(plain.processor([still])).tokens, atol=1e-5)
+
+
 def test_processor_samples_any_clip_to_the_model_frames(tmp_path):
     enc = encoder("hybrid")
     long = np.repeat(moving_square(), 3, axis=0)                    # 24 frames of 32 px
@@ -62,6 +79,8 @@ def test_bad_configs_are_refused():
         build_encoder({"name": "frames", "config": {"temporal": "sideways"}})
     with pytest.raises(ConfigError, match="tubelet"):
         build_encoder({"name": "frames", "config": {"temporal": "early", "frames": 6, "tubelet": 4}})
+    with pytest.raises(ConfigError, match="differences"):
+        build_encoder({"name": "frames", "config": {"differences": "yes"}})
 
 
 @pytest.mark.parametrize("temporal", ["early", "late", "hybrid"])

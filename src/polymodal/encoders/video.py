@@ -10,6 +10,12 @@ or hybrid (the second axis of fusion that video adds; docs/video.md).
           `layers` transformer layers of attention across time (each cell with itself in the
           other frames); the fusion's cross-attention from the question then reads every
           frame's tokens.
+
+With `differences`, each frame enters the CNN with its change from the frame before beside
+its colours (6 channels; the first frame's change is zero): where something moved, and where
+it stopped moving, is then in every frame's own pixels rather than only across frames. This is
+a cue of motion, so the temporal fusion table leaves it off; a late-fused encoder with it is no
+longer blind to which way things move.
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ class FramesEncoder(Encoder):
 
     def __init__(self, temporal: str = "hybrid", frames: int = 16, dim: int = 64, channels: tuple = (32, 64, 64, 64),
                  strides: tuple | None = None, image_size: int = 64, tubelet: int = 4, layers: int = 2,
-                 heads: int = 4):
+                 heads: int = 4, differences: bool = False):
         super().__init__()
         if temporal not in TEMPORAL:
             raise ConfigError(f"frames encoder: temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
@@ -40,13 +46,16 @@ class FramesEncoder(Encoder):
             raise ConfigError(f"frames encoder: frames must be a positive integer, got {frames!r}")
         if temporal == "early" and (not isinstance(tubelet, int) or tubelet < 1 or frames % tubelet):
             raise ConfigError(f"frames encoder: tubelet {tubelet!r} must divide frames ({frames})")
+        if not isinstance(differences, bool):
+            raise ConfigError(f"frames encoder: differences must be true or false, got {differences!r}")
         self.config = dict(temporal=temporal, frames=frames, dim=dim, channels=list(channels),
                            strides=list(strides) if strides is not None else None, image_size=image_size,
-                           tubelet=tubelet, layers=layers, heads=heads)
-        self.temporal, self.frames, self.dim = temporal, frames, dim
+                           tubelet=tubelet, layers=layers, heads=heads, differences=differences)
+        self.temporal, self.frames, self.dim, self.differences = temporal, frames, dim, differences
         self.step = tubelet if temporal == "early" else 1
+        self.channels = 6 if differences else 3          # a frame's channels as the CNN takes them
         self.cnn = CNNEncoder(dim, channels, image_size, coords=True, strides=strides, flat_pooled=False,
-                              in_channels=3 * self.step)
+                              in_channels=self.channels * self.step)
         self.side = None                     # tokens are cells x times, not one grid
         self.times = frames // self.step     # token time steps
         self.processor = VideoProcessor(frames, image_size)
@@ -60,7 +69,10 @@ class FramesEncoder(Encoder):
         b, t = clips.shape[:2]
         if t != self.frames:
             raise ConfigError(f"frames encoder: built for {self.frames} frames, given {t}")
-        x = clips.reshape(b * self.times, 3 * self.step, *clips.shape[3:])
+        if self.differences:
+            before = torch.cat([clips[:, :1], clips[:, :-1]], dim=1)
+            clips = torch.cat([clips, clips - before], dim=2)          # [B, T, 6, H, W]
+        x = clips.reshape(b * self.times, self.channels * self.step, *clips.shape[3:])
         cells = self.cnn(x).tokens                                   # [B * times, C, D]
         cells = cells.reshape(b, self.times, cells.shape[1], self.dim)
         if self.temporal == "late":
