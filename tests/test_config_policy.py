@@ -74,3 +74,22 @@ def test_build_refuses_what_it_cannot_build_in_a_sentence():
         pm.build("few-shot")
     with pytest.raises(ConfigError, match="no fusion strategy"):
         pm.build("caption", fusion="late:mean")
+
+
+def test_json_nesting_is_limited_whatever_the_recursion_limit():
+    """Deep JSON is refused by its depth, not by the interpreter's recursion limit: torch._dynamo
+    and hypothesis raise that limit, and then 2,000 levels parsed. Brackets in strings do not count."""
+    import sys
+
+    from polymodal.core.errors import InputError
+    from polymodal.core.files import MAX_JSON_DEPTH, parse_json
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(InputError, match="body: JSON nested too deeply"):
+            parse_json("[" * 2000 + "1" + "]" * 2000, "body")
+        with pytest.raises(InputError, match="nested too deeply"):
+            parse_json(b'{"a": ' + b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1) + b"}", "body")
+    finally:
+        sys.setrecursionlimit(old)
+    assert parse_json('{"a": "[[[\\"[[[", "b": ' + "[" * 50 + "]" * 50 + "}", "body")["a"] == '[[["[[['

@@ -170,7 +170,7 @@ def test_load_on_a_mixed_precision_path(hf_dirs, scene_files):
     a, b = fp32.classify(images, labels), bf16.classify(images, labels)
     assert [r[0][0] for r in a] == [r[0][0] for r in b]
     assert max(abs(dict(x)[k] - dict(y)[k]) for x, y in zip(a, b) for k in labels) < 0.05
-    with pytest.raises(InputError, match="dtype must be one of"):
+    with pytest.raises(InputError, match="precision must be one of"):
         load("align", str(hf_dirs["clip"]), precision="int3")
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA device"):
