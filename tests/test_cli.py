@@ -340,3 +340,34 @@ def test_a_missing_modality_is_refused_by_fusions_that_need_it(trained_model):
     batch = model.preprocess({"text": [QUESTION]})
     with pytest.raises(InputError, match="needs image"):
         model(batch)
+
+
+@pytest.mark.parametrize("verb", ["caption", "classify"])
+def test_results_are_printed_batch_by_batch(verb, shapes_manifest, monkeypatch):
+    """Many inputs: each batch's lines are out (flushed) before the next batch runs, so a pipe
+    sees the first results early; and every image is opened before the first batch runs."""
+    from polymodal.cli.commands import align as align_verbs
+    from polymodal.cli.commands import caption as caption_verb
+    from polymodal.inference import pipelines
+    events = []
+    method = {"caption": (pipelines.CaptionPipeline, "batch"), "classify": (pipelines.AlignPipeline, "classify")}[verb]
+    run = getattr(*method)
+
+    def logged(self, items, *args, **kwargs):
+        events.append(f"run {len(items)}")
+        return run(self, items, *args, **kwargs)
+    monkeypatch.setattr(*method, logged)
+    monkeypatch.setattr({"caption": caption_verb, "classify": align_verbs}[verb], "emit", lambda line: events.append("line"))
+    from polymodal.tasks import align
+    embed_labels = align.label_vectors
+    monkeypatch.setattr(align, "label_vectors", lambda *a, **k: events.append("labels") or embed_labels(*a, **k))
+    folder = shapes_manifest.parent / "images"
+    extra = ["--labels", "red circle,blue square"] if verb == "classify" else []
+    assert main([verb, str(folder), "--batch-size", "2", *extra]) == 0
+    n = len(list(folder.glob("*.png")))
+    assert n >= 3
+    expected = []
+    for start in range(0, n, 2):
+        expected += [f"run {min(2, n - start)}"] + ["labels"] * (verb == "classify" and start == 0) + \
+            ["line"] * min(2, n - start)
+    assert events == expected              # classify: the labels' prompts embedded once, not once a batch

@@ -208,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(place: factored aligners only)")
     p.add_argument("--model", type=path_arg)
     add_backend_args(p)
+    p.add_argument("--batch-size", type=positive_int, default=64, help="inputs embedded at a time (results are "
+                                                                         "printed after each batch)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("ask", help="answer a question about an image (or many: a folder, --data)")

@@ -82,8 +82,11 @@ class TextQAPipeline:
 class AlignPipeline:
     """Image and text embeddings in one space: search, zero-shot and few-shot classification."""
 
+    LABEL_SETS_KEPT = 64                  # label sets whose prompt embeddings are kept
+
     def __init__(self, model, batch_size: int = 128):
         self.model, self.batch_size = model.eval(), batch_size
+        self.label_cache: dict[tuple[str, ...], torch.Tensor] = {}
 
     def embed_images(self, images, progress: bool = False):
         """images: paths, bytes, arrays or Images -> float32 [N, D] unit vectors."""
@@ -105,10 +108,19 @@ class AlignPipeline:
         out: list = [None] * len(label_sets)
         for labels in {tuple(ls) for ls in label_sets}:
             rows = [i for i, ls in enumerate(label_sets) if tuple(ls) == labels]
-            probs = align.zero_shot_scores(self.model, vectors[rows], list(labels))
+            probs = align.zero_shot_scores(self.model, vectors[rows], list(labels), label_emb=self.label_vectors(labels))
             for i, row in zip(rows, probs):
                 out[i] = sorted(zip(labels, map(float, row)), key=lambda p: -p[1])
         return out
+
+    def label_vectors(self, labels: tuple[str, ...]) -> torch.Tensor:
+        """The labels' prompt embeddings, made once per label set: a run classifying batch
+        after batch, or a server asked the same labels again, does not embed them again."""
+        if labels not in self.label_cache:
+            if len(self.label_cache) >= self.LABEL_SETS_KEPT:
+                self.label_cache.pop(next(iter(self.label_cache)))          # the oldest
+            self.label_cache[labels] = align.label_vectors(self.model, list(labels))
+        return self.label_cache[labels]
 
     def few_shot(self, images, support: dict[str, list], method: str = "prototype",
                  invariances: tuple[str, ...] = ()) -> list[str]:

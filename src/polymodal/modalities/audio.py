@@ -9,7 +9,6 @@ from typing import Literal
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from ..core.errors import ConfigError
 from .inputs import DEFAULT_LIMITS, Limits, input_error, read_bytes, readonly, too_large
@@ -155,6 +154,7 @@ class Audio:
         if not _is_rate(rate):
             raise input_error(self.source, f"cannot resample: {_rate_problem(rate)}")
         ratio = resampling_ratio(self.rate, int(rate))
+        from scipy.signal import resample_poly  # here: scipy.signal takes ~0.5 s to import
         waveform = resample_poly(self.waveform, ratio.numerator, ratio.denominator)
         return Audio(waveform.astype(np.float32), int(rate), self.source)
 

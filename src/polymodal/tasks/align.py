@@ -71,11 +71,17 @@ def retrieval_metrics(model, examples, batch_size=128, device=None, progress=Fal
     return {"gallery": len(examples), **recall_both_ways(sims, hits, "image")}
 
 
-def zero_shot_scores(model, image_emb: torch.Tensor, labels: list[str], device=None) -> torch.Tensor:
-    """[images, labels] probabilities from the prompts made of the labels."""
-    prompts = [model.config.prompt.format(label) for label in labels]
-    logits = model.scale().detach().cpu() * image_emb @ embed_texts(model, prompts, device=device).T
-    return logits.softmax(-1)
+def label_vectors(model, labels: list[str], device=None) -> torch.Tensor:
+    """[labels, D] embeddings of the prompts made of the labels."""
+    return embed_texts(model, [model.config.prompt.format(label) for label in labels], device=device)
+
+
+def zero_shot_scores(model, image_emb: torch.Tensor, labels: list[str], device=None,
+                     label_emb: torch.Tensor | None = None) -> torch.Tensor:
+    """[images, labels] probabilities from the prompts made of the labels (label_emb: their
+    embeddings, when already made)."""
+    label_emb = label_vectors(model, labels, device) if label_emb is None else label_emb
+    return (model.scale().detach().cpu() * image_emb @ label_emb.T).softmax(-1)
 
 
 def presence_metrics(model, examples, image_emb, device=None) -> dict:

@@ -12,9 +12,10 @@ from ...core.errors import InputError
 from ...core.files import atomic_write
 from ...inference.pipelines import load_on
 from ...inference.video import load_video_embedder
-from ...modalities import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ...modalities import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Image
 from ...tasks import clip_text
 from .inputs import backend_of, batch_job, clip_items, clip_job, files_from, image_items, image_paths, read_lines
+from .streaming import batches, emit
 
 
 def embed(args) -> int:
@@ -141,15 +142,18 @@ def classify(args) -> int:
         return classify_clips(args, clips)
     if bool(args.labels) == bool(args.examples):
         raise InputError("classify needs either --labels \"a,b,...\" (zero-shot) or --examples DIR (few-shot)")
+    labels = label_list(args.labels) if args.labels else None
+    items = [(Image.open(image), name) for image, name in image_items(args, "classify")]
     pipe = load_on("align", args.model, backend_of(args))
-    items = image_items(args, "classify")
-    images = [im for im, _ in items]
-    if args.labels:
-        results = [(r[0][0], r[0][1]) for r in pipe.classify(images, label_list(args.labels))]
+    pipe.batch_size = args.batch_size
+    if labels:
+        for chunk in batches(items, args.batch_size, "classifying"):
+            print_labels(args, chunk, [r[0] for r in pipe.classify([im for im, _ in chunk], labels)], "image",
+                         single=len(items) == 1)
     else:
-        predicted = pipe.few_shot(images, support_images(Path(args.examples)), args.method, invariances(args))
-        results = [(p, None) for p in predicted]
-    print_labels(args, items, results, "image")
+        support = support_images(Path(args.examples))
+        predicted = pipe.few_shot([im for im, _ in items], support, args.method, invariances(args))
+        print_labels(args, items, [(p, None) for p in predicted], "image", single=len(items) == 1)
     return 0
 
 
@@ -168,23 +172,30 @@ def classify_clips(args, items: list[tuple]) -> int:
     if not args.model:
         raise InputError("classifying clips needs --model: a video classifier (VideoMAE, TimeSformer, ViViT), or "
                          "X-CLIP with --labels")
-    clips = [clip for clip, _ in items]
     if args.labels:
-        ranked = load_on("video-align", args.model, backend_of(args)).classify(clips, label_list(args.labels))
+        pipe, labels = load_on("video-align", args.model, backend_of(args)), label_list(args.labels)
+
+        def ranked(clips):
+            return pipe.classify(clips, labels)
     else:
-        ranked = load_on("video-classify", args.model, backend_of(args)).classify(clips)
-    print_labels(args, items, [r[0] for r in ranked], "video")
+        pipe = load_on("video-classify", args.model, backend_of(args))
+
+        def ranked(clips):
+            return pipe.classify(clips)
+    for chunk in batches(items, args.batch_size, "classifying"):
+        print_labels(args, chunk, [r[0] for r in ranked([clip for clip, _ in chunk])], "video", single=len(items) == 1)
     return 0
 
 
-def print_labels(args, items: list[tuple], results: list[tuple], kind: str) -> None:
+def print_labels(args, items: list[tuple], results: list[tuple], kind: str, single: bool) -> None:
+    """One line per input (single: the run has one input, printed as its label alone)."""
     for (_, name), (label, score) in zip(items, results):
         if args.json:
-            print(json.dumps({kind: name, "label": label, **({"score": round(score, 4)} if score is not None else {})}))
-        elif len(items) == 1:
-            print(label)
+            emit(json.dumps({kind: name, "label": label, **({"score": round(score, 4)} if score is not None else {})}))
+        elif single:
+            emit(label)
         else:
-            print(f"{name}\t{label}" + (f"\t{score:.3f}" if score is not None else ""))
+            emit(f"{name}\t{label}" + (f"\t{score:.3f}" if score is not None else ""))
 
 
 def support_images(folder: Path) -> dict[str, list[Path]]:

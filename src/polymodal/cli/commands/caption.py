@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from ...core.errors import InputError
 from ...inference.pipelines import load_on
 from ...loading import default_model
+from ...modalities import Image
 from .inputs import backend_of, batch_job, clip_items, clip_job, image_items
+from .streaming import batches, emit
 
 
 def caption(args) -> int:
@@ -16,22 +17,26 @@ def caption(args) -> int:
             return batch_job(args, "caption-video", "video", args.image)
         return batch_job(args, "caption", "image", args.image)
     clips = clip_items(args, "caption")
-    images = clips if clips is not None else image_items(args, "caption")
-    progress = len(images) > args.batch_size and sys.stderr.isatty()
     if clips is not None:
         if args.guidance is not None:
             raise InputError("--guidance applies to image captioners, not to clips")
         pipe = load_on("video-caption", args.model or default_model("video-caption"), backend_of(args))
-        captions = pipe.batch([clip for clip, _ in clips], args.batch_size, beams=args.beams, progress=progress)
+        items, kind = clips, "video"
+
+        def run(chunk):
+            return pipe.batch([clip for clip, _ in chunk], len(chunk), beams=args.beams)
     else:
+        items, kind = [(Image.open(image), name) for image, name in image_items(args, "caption")], "image"
         pipe = load_on("caption", args.model, backend_of(args))
-        captions = pipe.batch([image for image, _ in images], args.batch_size, beams=args.beams,
-                              guidance=args.guidance, progress=progress)
-    for (_, name), c in zip(images, captions):
-        if args.json:
-            print(json.dumps({"video" if clips is not None else "image": name, "caption": c.text, "score": c.score}))
-        elif len(images) == 1:
-            print(c.text)
-        else:
-            print(f"{name}\t{c.text}\t{c.score:.3f}")
+
+        def run(chunk):
+            return pipe.batch([image for image, _ in chunk], len(chunk), beams=args.beams, guidance=args.guidance)
+    for chunk in batches(items, args.batch_size, "captioning"):
+        for (_, name), c in zip(chunk, run(chunk)):
+            if args.json:
+                emit(json.dumps({kind: name, "caption": c.text, "score": c.score}))
+            elif len(items) == 1:
+                emit(c.text)
+            else:
+                emit(f"{name}\t{c.text}\t{c.score:.3f}")
     return 0

@@ -10,9 +10,10 @@ import soundfile as sf
 from ...core.errors import InputError
 from ...core.files import atomic_write
 from ...inference.pipelines import load_on
-from ...modalities import AUDIO_SUFFIXES
+from ...modalities import AUDIO_SUFFIXES, Audio
 from ...tasks.transcribe import audio_of, load_examples
 from .inputs import backend_of, batch_job, data_examples, files_from, read_lines
+from .streaming import batches, emit
 
 
 def speak(args) -> int:
@@ -39,17 +40,16 @@ def save_wav(audio, path: Path) -> None:
 def transcribe(args) -> int:
     if args.out:
         return batch_job(args, "transcribe", "audio", args.audio)
-    items = speech_items(args)
+    items = [(Audio.open(audio), name) for audio, name in speech_items(args)]
     pipe = load_on("transcribe", args.model, backend_of(args))
-    found = pipe.batch([audio for audio, _ in items], args.batch_size,
-                       progress=len(items) > args.batch_size and sys.stderr.isatty())
-    for (_, name), t in zip(items, found):
-        if args.json:
-            print(json.dumps({"audio": name, "text": t.text, "score": round(t.score, 4)}))
-        elif len(items) == 1:
-            print(t.text)
-        else:
-            print(f"{name}\t{t.text}")
+    for chunk in batches(items, args.batch_size, "transcribing"):
+        for (_, name), t in zip(chunk, pipe.batch([audio for audio, _ in chunk], len(chunk))):
+            if args.json:
+                emit(json.dumps({"audio": name, "text": t.text, "score": round(t.score, 4)}))
+            elif len(items) == 1:
+                emit(t.text)
+            else:
+                emit(f"{name}\t{t.text}")
     return 0
 
 
