@@ -1,20 +1,51 @@
 """polymodal against transformers pipelines on the same models and weights, side by side in
-one process, on the CPU: zero-shot image classification (CLIP ViT-B/32), captioning (BLIP base) and speech recognition (Whisper base), at batch 1 and batched.
+one process, on the CPU: zero-shot image classification (CLIP ViT-B/32), captioning (BLIP base)
+and speech recognition (Whisper base), at batch 1 and batched.
 
     python benchmarks/vs_pipelines.py                      # all three, real shapes
     python benchmarks/vs_pipelines.py --tiny --items 4     # a smoke run of the same code
 
-For each task and batch size it reports items/s and the peak memory growth of each tool
-(resident set size sampled every 2 ms) for the pipeline and for polymodal in fp32 and in bf16
-mixed precision (`pm.load(..., precision="bf16")`), and checks that polymodal gives the
-pipeline's outputs: the same best label (the largest probability difference is reported
-too), the same caption, the same transcript. Decoding is greedy in both (the speech pipeline's default is 5 beams;
-it is asked for 1). The models
-have random weights of the real shapes, which costs what the real ones cost; the captioner
-and recogniser are capped at 20 and 30 new tokens through their generation config, which
-both tools read. Inputs come from the embedded world: its scenes, and its sentences spoken.
+For each task and batch size it runs six paths on the same inputs:
 
-Writes benchmarks/results/vs_pipelines.{json,md} (a --tiny run only prints).
+    pipeline fp32     the transformers pipeline, loaded with dtype=torch.float32
+    pipeline bf16     the same loaded with dtype=torch.bfloat16 (weights and activations in bf16);
+                      where it fails, its error is the path's entry
+    polymodal fp32    pm.load(task, folder)
+    polymodal bf16    pm.load(..., precision="bf16"): bf16 weights, matmuls under autocast
+    polymodal int8    pm.load(..., precision="int8"): linear layers dynamically quantized
+    polymodal onnx    the folder `polymodal export --format onnx` writes, pm.load(..., runtime="onnx");
+                      where the export or pm.load refuses the model, the reason is the entry
+
+and reports, for each path:
+
+    items/s           images or utterances per second over --items inputs
+    peak MB           the peak growth of resident memory while it runs (sampled every 2 ms)
+    agreement         against the fp32 pipeline's outputs: the same best label (and the largest
+                      probability difference), the same caption, the same transcript
+    GFLOP/item        torch's FlopCounterMode over one batched call, per item (int8 and onnx:
+                      polymodal fp32's count, as neither quantized nor ONNX Runtime kernels
+                      are counted, and they do the same work)
+    GFLOP/s, share    GFLOP/item x items/s, and its share of the machine's matmul peak measured
+                      at the start of the run in the same precision (int8: see PEAK_OF)
+
+and for each row: pipeline best (the faster of pipeline fp32 and bf16), polymodal best (the
+fastest polymodal path, whatever its agreement; the table marks one whose outputs differ), the speed-up
+best / best, and the speed-ups at equal precision (polymodal fp32 / pipeline fp32, polymodal
+bf16 / pipeline bf16).
+
+With the zero-shot task it also measures CLIP image embedding (the align pipeline's
+embed_images) of --embed-batch images in one batch, in fp32 and bf16: images/s, the image
+tower's GFLOP/s and its share of the same-precision matmul peak.
+
+Decoding is greedy in both tools (the speech pipeline's default is 5 beams; it is asked for
+1). The models have random weights of the real shapes, which costs what the real ones cost;
+the captioner and recogniser are capped at 20 and 30 new tokens through their generation
+config, which both tools read. Inputs come from the embedded world: its scenes, and its
+sentences spoken.
+
+Writes benchmarks/results/vs_pipelines.{json,md} (a --tiny run only prints). Exit status 0
+when polymodal fp32 and bf16 give the fp32 pipeline's outputs in every row, else 1 (int8 and
+onnx disagreements are reported, not failures).
 """
 from __future__ import annotations
 
@@ -29,6 +60,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import psutil
 import torch
@@ -37,13 +69,30 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 from real_shapes import build  # noqa: E402
+from utilisation import count_flops, matmul_peak  # noqa: E402
 
 import polymodal as pm  # noqa: E402
+from polymodal.core.errors import ConfigError, InputError  # noqa: E402
+from polymodal.hf.loading import quiet  # noqa: E402
 
 RESULTS = HERE / "results"
 LABELS = [f"{c} {s}" for c in ("red", "green", "blue", "yellow") for s in ("circle", "square", "triangle")]
 PROMPT = "a photo of a {}."
-PRECISIONS = ("fp32", "bf16")          # polymodal's: pm.load(..., precision=...)
+FLOATS = {"fp32": torch.float32, "bf16": torch.bfloat16}     # the pipelines' dtype=, the peaks measured
+POLYMODAL = {"fp32": {"precision": "fp32"}, "bf16": {"precision": "bf16"}, "int8": {"precision": "int8"},
+             "onnx": {"runtime": "onnx"}}                                 # pm.load(..., **options)
+PATHS = [f"pipeline {p}" for p in FLOATS] + [f"polymodal {p}" for p in POLYMODAL]
+MUST_AGREE = ("polymodal fp32", "polymodal bf16")                        # the exit status's paths
+# Which measured matmul peak a path's GFLOP/s is a share of. int8: no int8 matmul peak is
+# measured (torch.matmul has no fast int8 CPU kernel to measure one with), so its share is of
+# the higher of the fp32 and bf16 peaks, the most a matmul reaches here without quantizing: a
+# share above 1 is int8 beating every float path's ceiling. onnx runs fp32.
+PEAK_OF = {"pipeline fp32": "fp32", "pipeline bf16": "bf16", "polymodal fp32": "fp32", "polymodal bf16": "bf16",
+           "polymodal int8": "best", "polymodal onnx": "fp32"}
+# FlopCounterMode sees neither quantized kernels nor ONNX Runtime's: these paths do polymodal
+# fp32's work, and its count stands for theirs
+FLOPS_OF = {"polymodal int8": "polymodal fp32", "polymodal onnx": "polymodal fp32"}
+PEAK_SIZE = 2048            # the peak's matmuls: PEAK_SIZE x PEAK_SIZE
 
 
 @dataclass
@@ -139,33 +188,157 @@ def measure(run, items: list, batch: int) -> tuple[list, float, float]:
     return out, len(items) / seconds, memory.mb
 
 
-def load_pipeline(task: Task, folder: Path):
+@dataclass
+class Contender:
+    """One of a task's PATHS: how to run it, or why it could not be loaded."""
+    name: str
+    run: Callable[[list, int], list] | None = None      # (items, batch) -> outputs
+    error: str = ""
+    fails: tuple[type[Exception], ...] = ()            # what a run records as the path's error instead of raising
+
+
+def one_line(e: Exception) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:200]}" if text else type(e).__name__
+
+
+def load_pipeline(task: Task, folder: Path, dtype: torch.dtype):
     from transformers import pipeline
-
-    from polymodal.hf.loading import quiet
     with quiet():
-        return pipeline(task.pipeline_task, model=str(folder), device="cpu")
+        return pipeline(task.pipeline_task, model=str(folder), device="cpu", dtype=dtype)
 
 
-def compare(name: str, task: Task, folder: Path, items: list, batches: list[int]) -> list[dict]:
-    """Each batch size: the pipeline, then polymodal in fp32 and in bf16 mixed precision,
-    each checked against the pipeline's outputs."""
-    from polymodal.hf.loading import quiet
-    theirs = load_pipeline(task, folder)
-    ours = {p: pm.load(task.polymodal_task, str(folder), precision=p) for p in PRECISIONS}
+def pipeline_contenders(name: str, task: Task, folder: Path) -> list[Contender]:
+    """The pipeline in fp32, the reference (a failure raises), and in bf16 (a failure, loading
+    or running, is that path's result)."""
+    out = []
+    for precision, dtype in FLOATS.items():
+        fails = () if precision == "fp32" else (Exception,)
+        try:
+            pipe = load_pipeline(task, folder, dtype)
+        except fails as e:
+            out.append(Contender(f"pipeline {precision}", error=one_line(e)))
+            continue
+        out.append(Contender(f"pipeline {precision}", lambda xs, b, p=pipe: pipeline_outputs(name, p, xs, b),
+                             fails=fails))
+    return out
+
+
+def polymodal_source(path: str, folder: Path, scratch: Path) -> Path:
+    """The folder pm.load reads for a path: for onnx, the folder's ONNX export (the export may
+    refuse the model)."""
+    if path != "onnx":
+        return folder
+    from polymodal.inference.onnx_export import export_onnx
+    export_onnx(str(folder), scratch / f"{folder.name}-onnx")
+    return scratch / f"{folder.name}-onnx"
+
+
+def polymodal_contenders(name: str, task: Task, folder: Path, scratch: Path) -> list[Contender]:
+    """polymodal on each path; where pm.load or the ONNX export refuses one, the reason."""
+    out = []
+    for path, options in POLYMODAL.items():
+        try:
+            with quiet():
+                pipe = pm.load(task.polymodal_task, str(polymodal_source(path, folder, scratch)), **options)
+        except (InputError, ConfigError) as e:
+            out.append(Contender(f"polymodal {path}", error=one_line(e)))
+            continue
+        out.append(Contender(f"polymodal {path}", lambda xs, b, p=pipe: polymodal_outputs(name, p, xs, b)))
+    return out
+
+
+def utilisation(flops_per_item: float, speed: float, peak: float) -> dict:
+    """GFLOP per item, GFLOP/s achieved at `speed` items/s, and its share of `peak` GFLOP/s."""
+    gflop_s = flops_per_item * speed / 1e9
+    return {"gflop_per_item": round(flops_per_item / 1e9, 4), "gflop_s": round(gflop_s, 2),
+            "peak_share": round(gflop_s / peak, 4)}
+
+
+def run_path(name: str, c: Contender, items: list, batch: int, reference: list | None, flops: dict,
+             peaks: dict) -> tuple[dict, list | None]:
+    """A path's entry in a row, and its outputs (None where it did not run). reference: the
+    fp32 pipeline's outputs (None: this is that pipeline). flops: FLOPs per item of the row's
+    paths so far, to which this one's count is added."""
+    if c.run is None:
+        return {"error": c.error}, None
+    try:
+        out, speed, mb = measure(c.run, items, batch)
+        if c.name not in FLOPS_OF:
+            chunk = items[:batch]
+            flops[c.name] = count_flops(lambda: c.run(chunk, batch)) / len(chunk)
+    except c.fails as e:
+        return {"error": one_line(e)}, None
+    use = utilisation(flops[FLOPS_OF.get(c.name, c.name)], speed, peaks[PEAK_OF[c.name]])
+    agreement = same(name, out if reference is None else reference, out)
+    return {"speed": round(speed, 2), "peak_mb": round(mb), **use, **agreement}, out
+
+
+def ratio(paths: dict, ours: str, theirs: str) -> float | None:
+    """The speed-up of path `ours` over path `theirs`; None where either did not run."""
+    if "speed" not in paths[ours] or "speed" not in paths[theirs]:
+        return None
+    return round(paths[ours]["speed"] / paths[theirs]["speed"], 2)
+
+
+def bests(paths: dict) -> dict:
+    """The fastest pipeline path and the fastest polymodal path, and speed-ups: best over best
+    and at equal precision."""
+    def fastest(tool: str) -> str:
+        ran = [n for n in paths if n.startswith(tool) and "speed" in paths[n]]
+        return max(ran, key=lambda n: paths[n]["speed"])
+    theirs, ours = fastest("pipeline"), fastest("polymodal")
+    return {"pipeline_best": theirs, "polymodal_best": ours, "speedup_best": ratio(paths, ours, theirs),
+            "speedup_fp32": ratio(paths, "polymodal fp32", "pipeline fp32"),
+            "speedup_bf16": ratio(paths, "polymodal bf16", "pipeline bf16")}
+
+
+def compare(name: str, task: Task, folder: Path, items: list, batches: list[int], peaks: dict,
+            scratch: Path) -> list[dict]:
+    """Each batch size: every path (PATHS) on the same items, each checked against the fp32
+    pipeline's outputs."""
+    contenders = pipeline_contenders(name, task, folder) + polymodal_contenders(name, task, folder, scratch)
     rows = []
     for batch in batches:
+        paths, flops, reference = {}, {}, None
         with torch.inference_mode(), quiet():
-            reference, speed, mb = measure(lambda xs, b: pipeline_outputs(name, theirs, xs, b), items, batch)
-            row = {"task": name, "batch": batch, "items": len(items), "unit": task.unit,
-                   "pipeline": round(speed, 2), "pipeline_peak_mb": round(mb)}
-            for precision, pipe in ours.items():
-                out, ours_speed, ours_mb = measure(lambda xs, b, p=pipe: polymodal_outputs(name, p, xs, b), items, batch)
-                row[precision] = {"speed": round(ours_speed, 2), "speedup": round(ours_speed / speed, 2),
-                                  "peak_mb": round(ours_mb), **same(name, reference, out)}
+            for c in contenders:
+                paths[c.name], out = run_path(name, c, items, batch, reference, flops, peaks)
+                reference = out if reference is None else reference       # the first path: pipeline fp32
+        row = {"task": name, "batch": batch, "items": len(items), "unit": task.unit, "paths": paths, **bests(paths)}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
+
+
+def clip_embedding(folder: Path, n: int, peaks: dict) -> list[dict]:
+    """CLIP image embedding of n images in one batch (the align pipeline's embed_images), in
+    fp32 and bf16: images/s, and the image tower's GFLOP/s and share of the same-precision peak."""
+    images = inputs("zero-shot", n)
+    rows = []
+    for precision in FLOATS:
+        with quiet():
+            pipe = pm.load("align", str(folder), precision=precision)
+        pipe.batch_size = n
+
+        def embed(xs, b, p=pipe):
+            return p.embed_images(xs)
+        with torch.inference_mode(), quiet():
+            _, speed, mb = measure(embed, images, n)
+            flops = count_flops(lambda: embed(images, n))
+        row = {"precision": precision, "images": n, "speed": round(speed, 2), "peak_mb": round(mb),
+               **utilisation(flops / n, speed, peaks[precision])}
+        rows.append(row)
+        print(json.dumps({"clip_embedding": row}), file=sys.stderr, flush=True)
+    return rows
+
+
+def measure_peaks(seconds: float) -> dict:
+    """GFLOP/s of PEAK_SIZE square matmuls in fp32 and bf16, and the higher of the two."""
+    peaks = {p: round(matmul_peak(dtype, seconds, PEAK_SIZE), 1) for p, dtype in FLOATS.items()}
+    peaks["best"] = max(peaks.values())
+    print(json.dumps({"matmul_peak_gflop_s": peaks, "threads": torch.get_num_threads()}), file=sys.stderr, flush=True)
+    return peaks
 
 
 def limit_tokens(folder: Path, n: int) -> None:
@@ -177,26 +350,81 @@ def limit_tokens(folder: Path, n: int) -> None:
         config.save_pretrained(str(folder))
 
 
-def write(rows: list[dict], command: str) -> None:
-    import transformers
-    machine = f"{platform.machine()} {psutil.cpu_count(logical=True)} CPUs ({cpu_name()}), torch {torch.__version__}, " \
-              f"transformers {transformers.__version__}, {torch.get_num_threads()} threads"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "vs_pipelines.json").write_text(json.dumps({"command": command, "machine": machine, "rows": rows},
-                                                          indent=2) + "\n")
+def table(header: list[str], lines: list[list]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] +
+                     ["| " + " | ".join(map(str, cells)) + " |" for cells in lines]) + "\n"
 
-    def cell(r, p):
-        o = r[p]
-        return f"{o['speed']} (**{o['speedup']}x**) | {'yes' if o['identical'] else 'no'} ({o['agree']}/{r['items']})"
-    lines = [f"| {r['task']} | {r['batch']} | {r['pipeline']} | {cell(r, 'fp32')} | {cell(r, 'bf16')} | "
-             f"{r['pipeline_peak_mb']} / {r['fp32']['peak_mb']} / {r['bf16']['peak_mb']} |" for r in rows]
+
+def per_path(rows: list[dict], cell: Callable[[dict, dict], str], paths: list[str] = PATHS) -> str:
+    """A table of one cell per path (— where the path did not run) for each task and batch."""
+    lines = [[r["task"], r["batch"], *(cell(r, r["paths"][p]) if "error" not in r["paths"][p] else "—" for p in paths)]
+             for r in rows]
+    return table(["task", "batch", *paths], lines)
+
+
+def speed_table(rows: list[dict]) -> str:
+    def times(v: float | None) -> str:
+        return "—" if v is None else f"{v}x"
+    def best(r: dict) -> str:
+        differ = "" if r["paths"][r["polymodal_best"]]["identical"] else ", outputs differ"
+        return f"**{times(r['speedup_best'])}** ({r['polymodal_best']}{differ} / {r['pipeline_best']})"
+    lines = [[r["task"], r["batch"], *(r["paths"][p].get("speed", "—") for p in PATHS), best(r),
+              times(r["speedup_fp32"]), times(r["speedup_bf16"])] for r in rows]
+    return table(["task", "batch", *PATHS, "best / best", "fp32 / fp32", "bf16 / bf16"], lines)
+
+
+def agreement(row: dict, path: dict) -> str:
+    gap = f", gap {path['max_probability_gap']}" if "max_probability_gap" in path else ""
+    return f"{'yes' if path['identical'] else 'no'} ({path['agree']}/{row['items']}{gap})"
+
+
+def errors(rows: list[dict]) -> str:
+    """Each path that did not run, once per task and reason."""
+    seen = dict.fromkeys((r["task"], p, e["error"]) for r in rows for p, e in r["paths"].items() if "error" in e)
+    return "".join(f"- {task}, {path}: {error}\n" for task, path, error in seen) or "None: every path ran.\n"
+
+
+def embedding_table(embedding: list[dict]) -> str:
+    return table(["precision", "images (one batch)", "images/s", "GFLOP/image", "GFLOP/s", "share of peak", "peak MB"],
+                 [[e["precision"], e["images"], e["speed"], e["gflop_per_item"], e["gflop_s"],
+                   f"{100 * e['peak_share']:.1f}%", e["peak_mb"]] for e in embedding])
+
+
+def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str) -> None:
+    import transformers
+    machine = f"{platform.machine()} {psutil.cpu_count(logical=True)} CPUs ({cpu_name()}), " \
+              f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} threads"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "vs_pipelines.json").write_text(json.dumps(
+        {"command": command, "machine": machine, "matmul_peak_gflop_s": peaks, "rows": rows,
+         "clip_embedding": embedding}, indent=2) + "\n")
+    embedding_part = "" if not embedding else (
+        "\n## CLIP image embedding\n\nThe align pipeline's `embed_images` on one batch, in fp32 and bf16: the image "
+        "tower's FLOPs (FlopCounterMode), GFLOP/s and share of the same-precision matmul peak.\n\n"
+        + embedding_table(embedding))
     (RESULTS / "vs_pipelines.md").write_text(
         f"# polymodal vs transformers pipelines, CPU\n\n`{command}` on {machine}.\n\n"
-        "Items/s (images or utterances) for the pipeline and for polymodal (speed-up over the pipeline), "
-        "whether polymodal's outputs equal the pipeline's (items that agree), and the peak growth of resident "
-        "memory in MB. Same models, same weights, same inputs, greedy decoding in both, in one process.\n\n"
-        "| task | batch | pipeline | polymodal fp32 | same | polymodal bf16 | same | peak MB (pipeline / fp32 / bf16) |\n"
-        "|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
+        "Same models, same weights, same inputs, greedy decoding in both tools, in one process. The paths: the "
+        "transformers pipeline loaded with `dtype=torch.float32` and `dtype=torch.bfloat16`; polymodal's "
+        "`pm.load` with `precision=\"fp32\"`, `\"bf16\"` (bf16 weights, autocast), `\"int8\"` (linear layers "
+        "dynamically quantized), and `runtime=\"onnx\"` on the folder's ONNX export. — : the path did not run "
+        f"(below). Measured matmul peak ({PEAK_SIZE}x{PEAK_SIZE} `torch.matmul`, same process and threads): "
+        f"fp32 {peaks['fp32']} GFLOP/s, bf16 {peaks['bf16']} GFLOP/s.\n\n"
+        "## Speed\n\nItems/s (images or utterances). best / best: polymodal's fastest path over the pipeline's "
+        "fastest (named: polymodal / pipeline; \"outputs differ\" where polymodal's fastest path does not give the "
+        "fp32 pipeline's outputs); fp32 / fp32 and bf16 / bf16: speed-ups at equal precision.\n\n"
+        + speed_table(rows) +
+        "\n## Agreement with the fp32 pipeline\n\nWhether every output equals the fp32 pipeline's (items that do; "
+        "zero-shot: the same best label, and the largest probability difference).\n\n"
+        + per_path(rows, agreement, PATHS[1:]) +
+        "\n## Utilisation\n\nGFLOP/s achieved (FLOPs per item, counted by torch's FlopCounterMode over one batched "
+        "call, x items/s) and its share of the measured matmul peak in the path's precision. int8 and onnx: "
+        "polymodal fp32's FLOPs (the counter sees neither quantized nor ONNX Runtime kernels); int8's share is of "
+        "the higher of the fp32 and bf16 peaks, as no int8 peak is measured.\n\n"
+        + per_path(rows, lambda r, p: f"{p['gflop_s']} ({100 * p['peak_share']:.1f}%)") +
+        "\n## Peak memory\n\nThe peak growth of resident memory in MB while the path runs (sampled every 2 ms).\n\n"
+        + per_path(rows, lambda r, p: str(p["peak_mb"])) +
+        "\n## Paths that did not run\n\n" + errors(rows) + embedding_part)
 
 
 def cpu_name() -> str:
@@ -211,20 +439,25 @@ def main() -> int:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: " + ", ".join(TASKS))
     parser.add_argument("--items", type=int, default=32, help="inputs per measurement")
     parser.add_argument("--batch", type=int, default=8, help="the batched measurement's batch size")
+    parser.add_argument("--embed-batch", type=int, default=64, help="images in the CLIP embedding measurement")
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
     args = parser.parse_args()
-    rows = []
+    peaks = measure_peaks(0.5 if args.tiny else 3.0)
+    rows, embedding = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.tasks.split(","):
             task = TASKS[name]
             folder = build(task.model, Path(tmp) / name, tiny=args.tiny)
             limit_tokens(folder, task.max_new_tokens)
-            rows += compare(name, task, folder, inputs(name, args.items), [1, args.batch])
+            rows += compare(name, task, folder, inputs(name, args.items), [1, args.batch], peaks, Path(tmp))
+            if name == "zero-shot":
+                embedding = clip_embedding(folder, args.embed_batch, peaks)
     command = f"python benchmarks/vs_pipelines.py --items {args.items} --batch {args.batch}" + \
-        ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}")
+        ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}") + \
+        ("" if args.embed_batch == 64 else f" --embed-batch {args.embed_batch}")
     if not args.tiny:
-        write(rows, command)
-    return 0 if all(r[p]["identical"] for r in rows for p in PRECISIONS) else 1
+        write(rows, embedding, peaks, command)
+    return 0 if all(r["paths"][p].get("identical") for r in rows for p in MUST_AGREE) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""How much of the machine a model's run uses: the FLOPs of a call, counted by torch, and the
+machine's measured matmul peak to set them against, in the same process and thread count.
+
+    peak = matmul_peak(torch.bfloat16)                  # GFLOP/s of large square matmuls
+    flops = count_flops(lambda: model(x))               # FLOPs of one call
+    share = flops / seconds / 1e9 / peak
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+WARM_UP = 2                 # matmuls before timing: first-call allocation and kernel selection
+
+
+def matmul_peak(dtype: torch.dtype, seconds: float = 3.0, size: int = 2048) -> float:
+    """GFLOP/s of size x size torch.matmul in `dtype` on the CPU, with torch's current thread
+    count: the rate the machine reaches on the work transformers are mostly made of."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    out = torch.empty(size, size, dtype=dtype)
+    for _ in range(WARM_UP):
+        torch.matmul(a, b, out=out)
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        torch.matmul(a, b, out=out)
+        calls += 1
+    return 2 * size ** 3 * calls / elapsed / 1e9
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """The FLOPs of one call of fn, as torch's FlopCounterMode counts them: matmuls,
+    convolutions and attention (elementwise work and quantized kernels are not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
