@@ -7,6 +7,7 @@ measurements made here, on test data of seeds that training never used (training
     python recipes/ship.py --remeasure generate-shapes     # measure a shipped model again
 """
 import argparse
+import dataclasses
 import json
 import platform
 import re
@@ -36,6 +37,9 @@ from polymodal.tasks import (
     speak,
     text_qa,
     transcribe,
+    video_align,
+    video_caption,
+    video_qa,
     vqa,
 )
 from polymodal.tasks.metrics.answers import answer_metrics
@@ -292,8 +296,77 @@ def measure_vlm(model, preset: str) -> tuple:
     return m, rows, command, golden, f"about {prompts / max(seconds, 1e-9):.0f} prompts/s over all the test prompts"
 
 
-MEASURES = {"vlm": measure_vlm, "generate": measure_generate, "speak": measure_speak, "transcribe": measure_transcribe, "text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground}
-WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an English question -> an answer.",
+def measure_video_qa(model, preset: str) -> tuple:
+    """The motion test clips and the compositional ones (colour+shape pairs training never
+    showed); for a model that hears, the test clips again with their sound muted."""
+    out, rows = {}, []
+    test, _ = video_qa.load_examples("shapes:motion:test", TEST_SEED, 500)
+    compositional, _ = video_qa.load_examples("shapes:motion:compositional", TEST_SEED, 500)
+    splits = {"test": test, "compositional": compositional}
+    if "audio" in model.encoders:
+        splits["test, sound muted"] = [dataclasses.replace(ex, sound=None) for ex in test]
+    for label, examples in splits.items():
+        m, seconds = timed(video_qa.VideoQATask().evaluate, model, examples, 32)
+        out[label] = m
+        if label == "test":
+            speed = f"{m['questions'] / seconds:.0f} questions/s ({len(examples)} clips, batches of 32)"
+        rows += [(f"{label}: accuracy", pct(m["accuracy"])), (f"{label}: temporal questions", pct(m["temporal_accuracy"])),
+                 (f"{label}: controls (colour, shape)", pct(m["non_temporal_accuracy"]))]
+        rows += [(f"{label}: {k}", pct(v)) for k, v in m["per_type"].items()]
+    golden_examples, _ = video_qa.load_examples("shapes:motion:test", GOLDEN_SEED, 3)
+    _, answers, _ = video_qa.predict(model, golden_examples)
+    golden = {"data": f"shapes:motion:test seed {GOLDEN_SEED} n 3", "answers": answers}
+    command = f"polymodal eval video-qa --data shapes:motion:test|compositional --seed {TEST_SEED} --n 500 --json"
+    return out, rows, command, golden, speed
+
+
+def measure_video_caption(model, preset: str) -> tuple:
+    out, rows = {}, []
+    for split in ("test", "compositional"):
+        examples, _ = video_caption.VideoCaptionTask().load_examples(f"shapes:motion:{split}", TEST_SEED, 500)
+        m, seconds = timed(video_caption.VideoCaptionTask().evaluate, model, examples, 32)
+        out[split] = m
+        if split == "test":
+            speed = f"{len(examples) / seconds:.0f} clips/s, greedy decoding (batches of 32)"
+        rows += [(f"{split}: event fact F1", f"{m['fact_f1']:.3f}"),
+                 (f"{split}: fact precision / recall", f"{m['fact_precision']:.3f} / {m['fact_recall']:.3f}"),
+                 (f"{split}: events in the reference's order", pct(m.get("event_order", float("nan")))),
+                 (f"{split}: BLEU-4", f"{m['bleu4']:.3f}"), (f"{split}: exact captions", pct(m["exact_match"]))]
+    golden_examples, _ = video_caption.VideoCaptionTask().load_examples("shapes:motion:test", GOLDEN_SEED, 5)
+    golden = {"data": f"shapes:motion:test seed {GOLDEN_SEED} n 5",
+              "captions": [c.text for c in video_caption.caption_clips(model, golden_examples)]}
+    command = f"polymodal eval video-caption --data shapes:motion:test|compositional --seed {TEST_SEED} --n 500 --json"
+    return out, rows, command, golden, speed
+
+
+def measure_video_align(model, preset: str) -> tuple:
+    """Text-to-video and video-to-text retrieval over galleries of 1,000 clips."""
+    out, rows = {}, []
+    for split in ("test", "compositional"):
+        examples, _ = video_align.VideoAlignTask().load_examples(f"shapes:motion:{split}", TEST_SEED, 1000)
+        m, seconds = timed(video_align.retrieval, model, examples)
+        out[split] = m
+        if split == "test":
+            speed = f"{len(examples) / seconds:.0f} clips/s embedded and searched"
+        rows += [(f"{split} (1,000 clips): {k.replace('_', ' ')}", pct(v)) for k, v in m.items() if k != "gallery"]
+    golden_examples, _ = video_align.VideoAlignTask().load_examples("shapes:motion:test", GOLDEN_SEED, 10)
+    sims = video_align.embed_clips(model, [ex.video for ex in golden_examples]) @ \
+        align.embed_texts(model, [ex.captions[0] for ex in golden_examples]).T
+    golden = {"data": f"shapes:motion:test seed {GOLDEN_SEED} n 10", "best_clip": sims.argmax(0).tolist()}
+    command = f"polymodal eval video-align --data shapes:motion:test|compositional --seed {TEST_SEED} --n 1000 --json"
+    return out, rows, command, golden, speed
+
+
+MEASURES = {"vlm": measure_vlm, "generate": measure_generate, "speak": measure_speak, "transcribe": measure_transcribe, "text-qa": measure_text_qa, "vqa": measure_vqa, "caption": measure_caption, "align": measure_align, "ground": measure_ground,
+            "video-qa": measure_video_qa, "video-caption": measure_video_caption, "video-align": measure_video_align}
+WHAT = {"video-caption": "Video captioning on the motion world: a 2-second clip (16 frames of 64x64) -> a sentence "
+                         "of what happens in it, in order (which way each object moves, what hits what, what stops).",
+        "video-align": "Video-text alignment on the motion world: clips and sentences of what happens in them in one "
+                       "space, for text-to-video search and clip embeddings.",
+        "video-qa": "Video question answering on the motion world: a 2-second clip (16 frames of 64x64 and its "
+                    "sound) and an English question about what moves, which way, what collides and what stops "
+                    "first -> an answer.",
+        "vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an English question -> an answer.",
         "caption": "Image captioning on the shapes world: a 64x64 scene -> a sentence naming every object and how "
                    "each stands to the next.",
         "align": "Image-text alignment on the shapes world: images and texts in one space, for retrieval, zero-shot "
@@ -321,6 +394,13 @@ WHAT = {"vqa": "Visual question answering on sort-of-clevr: a 75x75 scene and an
 
 
 LIMITS = {"default": "texts must use its words (an unknown word is\nrefused, not guessed).",
+          "video-qa": "questions must use its words (an unknown word is\nrefused); any clip is sampled to 16 "
+                      "frames of 64x64, so in a clip much longer than 2 seconds motion between the\nsampled frames "
+                      "is lost; a clip without a sound track is heard as silence.",
+          "video-caption": "any clip is sampled to 16 frames of 64x64, so in a clip\nmuch longer than 2 seconds "
+                           "motion between the sampled frames is lost; it says only the motion world's words.",
+          "video-align": "texts must use its words (an unknown word is refused);\nany clip is sampled to 16 "
+                         "frames of 64x64.",
           "transcribe": "it knows the eSpeak NG voices of the spoken world, not\nhuman speech; it decodes into the world's words only (a beam search over its training\ntranscripts' words and word trigrams), so a word outside the world comes out as world words.",
           "speak": "its input is eSpeak NG's phonemes for the text, and a\nphoneme the world's sentences never used is refused (or read without its stress); one voice.",
           "generate": "prompts must be in the shapes grammar and use its words\n(an unknown word is refused); "

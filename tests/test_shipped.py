@@ -79,5 +79,23 @@ def test_shipped_model_gives_its_golden_outputs(name):
         from polymodal.tasks import vlm
         examples = vlm.load_examples("vlm:test", 11, 6)
         assert vlm.answers(model, examples) == golden["written"]
+    elif task == "video-qa":
+        from polymodal.tasks import video_qa
+        examples, _ = video_qa.load_examples("shapes:motion:test", 11, 3)
+        questions, answers, _ = video_qa.predict(model, examples)
+        assert answers == golden["answers"]
+        right = sum(q.answer == a for q, a in zip(questions, answers)) / len(questions)
+        assert right >= json.loads((folder / "metrics.json").read_text())["test"]["accuracy"] - 0.15
+    elif task == "video-caption":
+        from polymodal.tasks import video_caption
+        examples, _ = video_caption.VideoCaptionTask().load_examples("shapes:motion:test", 11, 5)
+        assert [c.text for c in video_caption.caption_clips(model, examples)] == golden["captions"]
+    elif task == "video-align":
+        from polymodal.tasks import video_align
+        examples, _ = video_align.VideoAlignTask().load_examples("shapes:motion:test", 11, 10)
+        sims = video_align.embed_clips(model, [ex.video for ex in examples]) @ \
+            align.embed_texts(model, [ex.captions[0] for ex in examples]).T
+        assert sims.argmax(0).tolist() == golden["best_clip"]
+        assert sum(b == i for i, b in enumerate(golden["best_clip"])) >= 8      # each text finds its own clip
     else:
         pytest.fail(f"no golden check for task {task}")

@@ -25,12 +25,16 @@ def test_saved_clip_reads_back_frame_for_frame(tmp_path, suffix):
 def test_uniform_sampling_takes_the_middle_of_each_part(tmp_path):
     Video.open(counting_frames(16), rate=8).save(tmp_path / "c.mp4")
     four = Video.open(tmp_path / "c.mp4", frames=4)
-    # 2 s in 4 parts: centres 0.25, 0.75, 1.25, 1.75 s are frames 2, 6, 10, 14
+    # 2 s in 4 parts: at the centres 0.25, 0.75, 1.25, 1.75 s, frames 2, 6, 10, 14 are on screen
     assert which(four.frames) == [2, 6, 10, 14]
     assert list(four.times) == pytest.approx([0.25, 0.75, 1.25, 1.75])
     assert which(Video.open(tmp_path / "c.mp4", fps=2).frames) == [0, 4, 8, 12]
-    # more frames than the clip has: nearest ones repeat
-    assert len(Video.open(tmp_path / "c.mp4", frames=40)) == 40
+    # as many as the clip has: each frame once, in order (each centre falls halfway between two
+    # frames; the frame on screen there is the earlier one, not the nearest-later one)
+    assert which(Video.open(tmp_path / "c.mp4", frames=16).frames) == list(range(16))
+    assert which(Video.open(counting_frames(16), rate=8, frames=16).frames) == list(range(16))
+    # more frames than the clip has: each frame is kept for every centre it is on screen at
+    assert which(Video.open(tmp_path / "c.mp4", frames=32).frames) == [i // 2 for i in range(32)]
     # the same picks from a Video in memory as from the file
     assert which(Video.open(counting_frames(16), rate=8, frames=4).frames) == [2, 6, 10, 14]
 

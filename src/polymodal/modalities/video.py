@@ -3,8 +3,9 @@ WebM, MKV, GIF, ...; decoded by PyAV, whose wheel bundles FFmpeg), bytes or arra
 
 Frames are picked while decoding, so a long clip never sits in memory whole:
 
-* `frames=N`: N frames at the centres of N equal parts of the clip (the usual sampling of
-  video classifiers: each part of the clip is seen once);
+* `frames=N`: the frames on screen at the centres of N equal parts of the clip (the usual
+  sampling of video classifiers: each part of the clip is seen once; an N-frame clip gives
+  all its frames);
 * `fps=R`: one frame every 1/R seconds from the start;
 * neither: every frame.
 
@@ -92,8 +93,14 @@ def _check_duration(seconds: float, name: str, limits: Limits) -> None:
         raise too_large(name, f"video is {seconds:,.1f} s long, over the limit of {limits.max_video_seconds:g} s")
 
 
+SAME_TIME = 1e-6               # seconds: a frame time this close to a wanted time is that time (rounding)
+
+
 class _Picker:
-    """Keeps, for each wanted time, the decoded frame nearest to it, seeing frames in order."""
+    """Keeps, for each wanted time, the frame on screen at that time (the last frame that starts
+    at or before it; the first frame for a time before any), seeing frames in order. Not the
+    nearest frame: with N frames wanted from an N-frame clip, each wanted time falls halfway
+    between two frames, and the nearest (ties to the later) kept frames 1..N-1 and the last twice."""
 
     def __init__(self, times: np.ndarray | None, convert):
         self.times, self.convert = times, convert
@@ -106,10 +113,9 @@ class _Picker:
             self.kept.append(self.convert(frame))
             self.kept_times.append(t)
             return
-        while len(self.kept) < len(self.times) and t >= self.times[len(self.kept)]:
-            want = self.times[len(self.kept)]
-            nearer_before = self.previous is not None and want - self.previous[0] < t - want
-            pt, pf = self.previous if nearer_before else (t, frame)
+        while len(self.kept) < len(self.times) and t >= self.times[len(self.kept)] - SAME_TIME:
+            starts_at_want = t <= self.times[len(self.kept)] + SAME_TIME
+            pt, pf = (t, frame) if starts_at_want or self.previous is None else self.previous
             self.kept.append(self.convert(pf))
             self.kept_times.append(pt)
         self.previous = (t, frame)
@@ -284,7 +290,7 @@ class Video:
         return Image(self.frames[i], f"{self.source}[{i}]")
 
     def sampled(self, sampling: Sampling) -> Video:
-        """The frames `sampling` picks (nearest in time), at its size."""
+        """The frames `sampling` picks (those on screen at its times), at its size."""
         if sampling == ALL_FRAMES:
             return self
         picker = _Picker(sampling.times(self.duration), lambda f: f)
