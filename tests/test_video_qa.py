@@ -144,3 +144,29 @@ def test_clips_classified_from_a_manifest_with_labels(tmp_path):
     assert result["step"] == 4 and 0 <= result["accuracy"] <= 1
     model = MultimodalModel.from_pretrained(tmp_path / "run" / "model")
     assert model.modalities == ["video"] and set(model.config.labels) <= {"2 objects", "3 objects"}
+
+
+@pytest.mark.parametrize("task", ["video-qa", "video-caption", "video-align"])
+def test_codec_augment_sends_generated_training_clips_through_an_mp4(task):
+    """codec_augment: a generated training clip comes back from H.264 (and its sound from AAC)
+    as a user's file would: the same frames in order, a little changed; outside training, or
+    at probability 0, the example is the one given. Bad values are refused when read."""
+    from polymodal.core.errors import ConfigError
+    built = TASKS.build(task, codec_augment=1.0, codec_crf=[28, 28])
+    examples, _ = built.load_examples("shapes:motion:train", 3, 12)
+    ex = next(e for e in examples if task != "video-qa" or np.abs(e.sound[0]).max() > 0.1)     # one with a click
+    back = built.augmented(ex, np.random.default_rng(0))
+    assert back.video.shape == ex.video.shape and back.video.dtype == np.uint8
+    diff = np.abs(back.video.astype(int) - ex.video.astype(int))
+    assert 0 < diff.mean() < 6                                            # changed, not scrambled
+    for t in range(len(ex.video)):                                         # frame t is still frame t
+        assert min(range(len(ex.video)), key=lambda u: np.abs(back.video[t].astype(int) - ex.video[u]).mean()) == t \
+            or np.array_equal(ex.video[t], ex.video[max(t - 1, 0)])
+    if task == "video-qa":
+        wave, rate = back.sound
+        assert rate == 16_000 and abs(len(wave) - len(ex.sound[0])) < 2048 and np.abs(wave).max() > 0.1
+    assert built.augmented(ex, None) is ex
+    assert TASKS.build(task).augmented(ex, np.random.default_rng(0)) is ex
+    for bad in ({"codec_augment": 1.5}, {"codec_crf": [30, 10]}, {"codec_crf": [0, 60]}):
+        with pytest.raises(ConfigError, match="codec"):
+            TASKS.build(task, **bad)

@@ -302,6 +302,15 @@ class Video:
             frames = np.stack([Image(f).resized(*sampling.size).array for f in frames])
         return Video(frames, np.asarray(picker.kept_times), self.fps, self.duration, self.audio, self.source)
 
+    def encoded(self, suffix: str = ".mp4", crf: int = 18) -> bytes:
+        """The clip as the file `save` would write (format by `suffix`), in memory."""
+        writer = WRITERS.get(suffix.lower())
+        if writer is None:
+            raise input_error(self.source, f"cannot encode a video as {suffix or 'no suffix'} (known: {', '.join(WRITERS)})")
+        buffer = io.BytesIO()
+        self._write(buffer, writer, values.number(crf, "crf", 0, 51, integer=True))
+        return buffer.getvalue()
+
     def save(self, path: str | os.PathLike, crf: int = 18) -> None:
         """MP4 or MKV (H.264), WebM (VP9) or GIF, by the suffix, with the audio track where the
         format has one; written to a temporary file and renamed, so no half-written clip is
@@ -317,7 +326,7 @@ class Video:
         except OSError as e:
             raise input_error(str(path), f"cannot save video ({e.strerror or e})") from None
 
-    def _write(self, target: str, writer: tuple, crf: int) -> None:
+    def _write(self, target: str | io.BytesIO, writer: tuple, crf: int) -> None:
         import av
 
         container_format, codec, audio_codec = writer

@@ -31,14 +31,17 @@ import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..core.config import Config, check_keys
 from ..core.errors import ConfigError
+from ..data.motion_preset import FPS as MOTION_FPS
 from ..models.base import Pretrained
 from ..models.multimodal import ModelConfig, MultimodalModel
 from ..models.reader import ReaderModel, ReaderModelConfig
 from ..processors.text import WordTokenizer
+from ..processors.video import check_codec_options, maybe_codec
 
 LOWER_IS_BETTER = ("wer", "cer", "rmse", "mae", "loss", "kid")    # metrics that fall as a model improves
 
@@ -52,6 +55,23 @@ class TaskOptions(Config):
 class ImageAugmentOptions(TaskOptions):
     jpeg_augment: float = 0.0         # probability that a training image is JPEG re-encoded
     jpeg_quality: tuple = (50, 95)    # its quality, drawn uniformly from this range
+
+
+@dataclass
+class VideoAugmentOptions(TaskOptions):
+    codec_augment: float = 0.0        # probability that a generated training clip goes through an MP4 and back
+    codec_crf: tuple = (10, 30)       # its H.264 quality (crf, lower is better), drawn uniformly from this range
+
+    def __post_init__(self):
+        check_codec_options(self.codec_augment, tuple(self.codec_crf), "task options")
+
+    def through_codec(self, video, sound, rng) -> tuple:
+        """(video, sound) of a training example: a generated clip (an array, at the motion
+        world's frame rate) through an MP4 and back codec_augment of the time; anything else
+        (a clip from a file, or outside training: rng None) as it is."""
+        if not self.codec_augment or rng is None or not isinstance(video, np.ndarray):
+            return video, sound
+        return maybe_codec(video, sound, MOTION_FPS, rng, self.codec_augment, tuple(self.codec_crf))
 
 
 class Task(ABC):

@@ -4,12 +4,12 @@ alignment): clips with captions, from `shapes:motion:<split>` or a manifest with
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..core.errors import InputError
 from ..data.manifest import read_manifest
 from ..data.world import parse_spec, shapes
-from .base import TaskOptions, TrainableTask
+from .base import TrainableTask, VideoAugmentOptions
 
 
 @dataclass
@@ -38,7 +38,11 @@ def load_examples(spec: str, seed: int = 0, n: int = 1000, columns: dict | None 
 class ClipTextTask(TrainableTask):
     default_data = "shapes:motion:train"
     chooses_fusion = False
-    Options = TaskOptions
+    Options = VideoAugmentOptions
+
+    def augmented(self, ex: ClipCaptionExample, rng) -> ClipCaptionExample:
+        video, _ = self.options.through_codec(ex.video, None, rng)
+        return ex if video is ex.video else replace(ex, video=video)
 
     def load_examples(self, spec, seed=0, n=1000, columns=None, on_bad_rows="fail", need_answers=True):
         return load_examples(spec, seed, n, columns, on_bad_rows, need_answers)

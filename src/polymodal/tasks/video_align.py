@@ -82,6 +82,7 @@ class VideoAlignTask(ClipTextTask):
     def make_batch(self, model, examples, rng):
         if any(not ex.captions for ex in examples):
             raise InputError("alignment training needs a caption for every clip")
+        examples = [self.augmented(ex, rng) for ex in examples]
         rng = rng if rng is not None else np.random.default_rng(0)
         texts = [ex.captions[int(rng.integers(len(ex.captions)))] for ex in examples]
         batch = model.preprocess({"image": [opened(model.image_encoder, ex.video) for ex in examples], "text": texts})

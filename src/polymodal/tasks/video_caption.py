@@ -79,6 +79,7 @@ class VideoCaptionTask(ClipTextTask):
     def make_batch(self, model, examples, rng):
         if any(not ex.captions for ex in examples):
             raise InputError("training needs a caption for every clip")
+        examples = [self.augmented(ex, rng) for ex in examples]
         captions = [ex.captions[int(rng.integers(len(ex.captions)))] if rng is not None else ex.captions[0]
                     for ex in examples]
         batch = model.preprocess({"image": [opened_clip(model, ex.video) for ex in examples], "caption": captions})

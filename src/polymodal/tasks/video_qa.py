@@ -14,7 +14,7 @@ one frame cannot answer) and the others (the controls).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from ..data.manifest import read_manifest
 from ..data.motion_preset import AUDIO_RATE, FPS
 from ..data.world import parse_spec, shapes
 from ..modalities import Video
-from .base import TaskOptions, TrainableTask
+from .base import TrainableTask, VideoAugmentOptions
 from .label_prediction import label_targets, predict_labels
 from .metrics.answers import per_type
 from .registry import TASKS
@@ -131,7 +131,7 @@ def video_answer_metrics(questions: list[Question], predicted: list[str]) -> dic
 
 
 @dataclass
-class VideoQAOptions(TaskOptions):
+class VideoQAOptions(VideoAugmentOptions):
     audio: bool = False                     # a new model also hears the clip's sound track
     questions_per_clip: int | None = None   # questions of each clip per step, drawn at random (None: all)
 
@@ -156,10 +156,15 @@ class VideoQATask(TrainableTask):
         return ["video", "text"] + (["audio"] if self.options.audio else [])
 
     def make_batch(self, model, examples, rng):
+        examples = [self.augmented(ex, rng) for ex in examples]
         batch, questions = make_batch(model, examples, rng, self.options.questions_per_clip)
         if any(q.answer is None for q in questions):
             raise InputError("training needs an answer for every question")
         return batch, label_targets(model, [q.answer for q in questions], [q.row for q in questions], "answer")
+
+    def augmented(self, ex: ClipExample, rng) -> ClipExample:
+        video, sound = self.options.through_codec(ex.video, ex.sound, rng)
+        return ex if video is ex.video else replace(ex, video=video, sound=sound)
 
     def evaluate(self, model, examples, batch_size=64, device=None, progress=False) -> dict:
         questions, answers, _ = predict(model, examples, batch_size, device, progress)
