@@ -11,6 +11,8 @@ from ..data.manifest import read_manifest
 from ..data.world import parse_spec, shapes
 from .base import TrainableTask, VideoAugmentOptions
 
+CAPTION_TOKENS = 96      # a motion clip's caption: 50-odd tokens, at times 64 and more (3 objects, many hits)
+
 
 @dataclass
 class ClipCaptionExample:

@@ -16,13 +16,11 @@ from ..core.errors import InputError
 from ..layers import to_device
 from ..models.aligner import Aligner, AlignerConfig
 from .align import alignment_loss, embed_texts
-from .clip_text import ClipTextTask
+from .clip_text import CAPTION_TOKENS, ClipTextTask
 from .image_text import fill_text_vocab
 from .metrics.retrieval import recall_both_ways
 from .registry import TASKS
 from .video_qa import opened
-
-CAPTION_TOKENS = 64
 
 
 def same_caption(texts: list[str], examples) -> torch.Tensor:

@@ -17,7 +17,7 @@ from ..data.motion_preset import parse_caption
 from ..layers import to_device
 from ..models.captioner import Captioner, CaptionerConfig
 from ..processors.text import WordTokenizer
-from .clip_text import ClipCaptionExample, ClipTextTask
+from .clip_text import CAPTION_TOKENS, ClipCaptionExample, ClipTextTask
 from .metrics.caption import bleu_cider, words
 from .metrics.events import event_fact_scores
 from .registry import TASKS
@@ -66,11 +66,11 @@ class VideoCaptionTask(ClipTextTask):
 
     def own_model_spec(self, encoders: dict, hidden: int) -> dict:
         return {"image_encoder": encoders.get("video", {"name": "frames", "config": {}}), "dim": hidden,
-                "max_length": 64}
+                "max_length": CAPTION_TOKENS}
 
     def build_model(self, spec: dict, examples):
         texts, _ = self.vocabulary(examples)
-        spec = {"max_length": 64, **spec, "task": "video-caption",
+        spec = {"max_length": CAPTION_TOKENS, **spec, "task": "video-caption",
                 "vocab": spec.get("vocab") or WordTokenizer.build(texts).vocab}
         if spec["image_encoder"].get("name") != "frames":
             raise InputError("a video captioner's encoder is a video encoder (frames)")
