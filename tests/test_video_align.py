@@ -9,7 +9,7 @@ import torch
 from polymodal.data.export import export_shapes
 from polymodal.inference.pipelines import load
 from polymodal.models.aligner import Aligner
-from polymodal.tasks.clip_text import ClipCaptionExample
+from polymodal.tasks.clip_text import CAPTION_TOKENS, ClipCaptionExample
 from polymodal.tasks.registry import TASKS
 from polymodal.tasks.video_align import same_caption
 from polymodal.training import run as training_run
@@ -39,7 +39,7 @@ def test_clips_embed_and_classify_through_the_video_align_pipeline(trained, tmp_
     from polymodal.cli.main import main
     folder, _ = trained
     model = Aligner.from_pretrained(folder)
-    assert model.config.task == "video-align" and model.text_encoder.config["max_length"] == 64
+    assert model.config.task == "video-align" and model.text_encoder.config["max_length"] == CAPTION_TOKENS == 96
     export_shapes("motion", "test", 7, 3, tmp_path)
     pipe = load("video-align", str(folder))
     vectors = pipe.embed_videos(sorted((tmp_path / "videos").iterdir()))

@@ -7,6 +7,7 @@ import pytest
 from polymodal.data import motion_preset, shapes
 from polymodal.data.export import export_shapes
 from polymodal.models.captioner import Captioner
+from polymodal.tasks.clip_text import CAPTION_TOKENS
 from polymodal.tasks.metrics.events import event_fact_scores
 from polymodal.tasks.registry import TASKS
 from polymodal.training import run as training_run
@@ -54,7 +55,7 @@ def test_a_video_captioner_trains_and_captions_clips(trained, tmp_path, capsys):
     folder, result = trained
     assert result["step"] == 4 and "fact_f1" not in result        # no validation data given
     model = Captioner.from_pretrained(folder)
-    assert model.config.task == "video-caption" and model.config.max_length == 64
+    assert model.config.task == "video-caption" and model.config.max_length == CAPTION_TOKENS == 96
     manifest = export_shapes("motion", "test", 7, 2, tmp_path)
     examples, _ = TASKS.build("video-caption").load_examples(str(manifest))
     metrics = TASKS.build("video-caption").evaluate(model, examples)
