@@ -40,8 +40,8 @@ def save_wav(audio, path: Path) -> None:
 def transcribe(args) -> int:
     if args.out:
         return batch_job(args, "transcribe", "audio", args.audio)
-    items = [(Audio.open(audio), name) for audio, name in speech_items(args)]
     pipe = load_on("transcribe", args.model, backend_of(args))
+    items = [(Audio.open(audio), name) for audio, name in speech_items(args)]
     for chunk in batches(items, args.batch_size, "transcribing"):
         for (_, name), t in zip(chunk, pipe.batch([audio for audio, _ in chunk], len(chunk))):
             if args.json:
