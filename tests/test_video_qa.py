@@ -125,6 +125,13 @@ def test_the_temporal_fusion_table_runs_end_to_end(tmp_path, capsys):
     table = (tmp_path / "out" / "temporal_fusion.md").read_text()
     assert "| `late` |" in table and "| `hybrid+audio` |" in table and "| answer priors |" in table
     assert (tmp_path / "out" / "temporal_fusion.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["compare-fusion", "--data", "shapes:motion", "--fusions", "late,hybrid+audio", "--n", "32", "--steps",
+                 "1", "--test-n", "2", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.count("trained before") == 2      # the same recipes: evaluated, not retrained
+    assert main(["compare-fusion", "--data", "shapes:motion", "--fusions", "late", "--n", "32", "--steps",
+                 "2", "--test-n", "2", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")]) == 0
+    assert "trained before" not in capsys.readouterr().out           # another budget: trained again
 
 
 def test_clips_classified_from_a_manifest_with_labels(tmp_path):

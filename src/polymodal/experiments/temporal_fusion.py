@@ -40,13 +40,28 @@ def recipe_for(row: str, n: int, steps: int, seed: int) -> dict:
             "task_options": {"audio": bool(audio)}}
 
 
+def train_row(row: str, runs: Path, n: int, steps: int, seed: int) -> float:
+    """Train one row, or find it trained: a row folder whose `row.json` holds this very recipe
+    is reused, so rows can be trained by separate processes (`--fusions hybrid`, `--fusions late`)
+    and one last call writes the table from all of them. Returns the training seconds."""
+    recipe, done = recipe_for(row, n, steps, seed), runs / row / "row.json"
+    if done.exists() and (runs / row / "model").is_dir():
+        saved = files.load_json(done)
+        if saved["recipe"] == recipe:
+            print(f"{row}: trained before in {runs / row}, evaluated again", flush=True)
+            return saved["train_seconds"]
+    seconds = training_run.run(recipe, runs / row)["elapsed_s"]
+    files.save_json({"recipe": recipe, "train_seconds": seconds}, done)
+    return seconds
+
+
 def run_one(row: str, runs: Path, n: int, steps: int, seed: int, test: list) -> dict:
-    result = training_run.run(recipe_for(row, n, steps, seed), runs / row)
+    seconds = train_row(row, runs, n, steps, seed)
     model = MultimodalModel.from_pretrained(runs / row / "model")
     m = video_qa.VideoQATask().evaluate(model, test, 32)
     return {"row": row, "accuracy": m["accuracy"], "temporal": m["temporal_accuracy"],
             "controls": m["non_temporal_accuracy"], "per_type": m["per_type"], "parameters": model.num_parameters(),
-            "train_seconds": round(result["elapsed_s"]), "steps": steps, "test_questions": m["questions"]}
+            "train_seconds": round(seconds), "steps": steps, "test_questions": m["questions"]}
 
 
 def answer_priors(n: int, seed: int, test: list) -> dict:
