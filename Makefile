@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint install clean fusion-table serve
+.PHONY: demo test test-slow lint install clean fusion-table temporal-fusion-table serve
 # the browser tests drive Debian's chromium (Playwright's own browser download is not used)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -39,6 +39,9 @@ lint: $(STAMP)
 
 fusion-table: $(STAMP)
 	$(BIN)/python benchmarks/fusion_table.py
+
+temporal-fusion-table: $(STAMP)
+	$(BIN)/python benchmarks/temporal_fusion_table.py
 
 clean:
 	rm -rf $(VENV) demo

@@ -36,7 +36,7 @@ def recipe_for(row: str, n: int, steps: int, seed: int) -> dict:
             "data": {"spec": "shapes:motion:train", "seed": seed, "n": n},
             "model": {"encoders": encoders, "fusion": FUSION[0], "fusion_config": dict(FUSION[1]), "hidden": 128},
             "train": {"epochs": 10_000, "max_steps": steps, "batch_size": 32, "lr": 1e-3, "warmup_steps": 200,
-                      "seed": seed, "checkpoint_every": 10 ** 9},
+                      "seed": seed, "checkpoint_every": 10 ** 9, "mixed_precision": "bf16"},
             "task_options": {"audio": bool(audio)}}
 
 
@@ -95,7 +95,7 @@ def markdown(rows: list[dict], settings: dict) -> str:
     lines.append(f"Same data ({settings['n']} clips of `motion`, seed {settings['seed']}), the same frames encoder "
                  f"(16 frames of 64x64, a 4x4 grid of cells a frame), question encoder and fusion "
                  f"(`{FUSION[0]}`, the question attending to the clip's tokens), {settings['steps']} steps of 32 "
-                 f"clips for each row; `+audio` rows also hear the clip's sound (a click at each collision) through "
+                 f"clips for each row (bf16 autocast); `+audio` rows also hear the clip's sound (a click at each collision) through "
                  f"a log-mel encoder. Test: {rows[0]['test_questions']} questions of {settings['test_n']} clips "
                  f"(seed {settings['seed'] + 1000}). Command: `{settings['command']}`; machine: {settings['machine']}.")
     return "\n".join(lines) + "\n"

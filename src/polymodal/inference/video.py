@@ -13,7 +13,7 @@ from ..core import values
 from ..core.errors import InputError
 from ..core.results import Answer, Caption
 from ..hf.base import HFAdapter
-from ..loading import load_model
+from ..loading import default_model, load_model
 from ..modalities import Video
 from ..tasks import align, clip_text, video_align, video_caption, video_qa
 from ..tasks import vqa as vqa_task
@@ -128,7 +128,9 @@ VIDEO_EMBEDDERS = ("video-classify", "video-align")     # tasks whose models emb
 
 
 def load_video_embedder(model: str | None, backend: Backend = Backend()):
-    """The pipeline of a model that embeds clips, whichever of VIDEO_EMBEDDERS it serves."""
+    """The pipeline of a model that embeds clips, whichever of VIDEO_EMBEDDERS it serves; none
+    named: the shipped video-text aligner."""
+    model = model or default_model("video-align")
     if model is None:
         raise InputError("embedding clips needs --model: a video model (VideoMAE, TimeSformer, ViViT, X-CLIP or a "
                          "video-align model)")

@@ -169,9 +169,9 @@ def classify_clips(args, items: list[tuple]) -> int:
     if args.examples:
         raise InputError("--examples (few-shot) takes images; classify clips with a video classifier, or zero-shot "
                          "with X-CLIP and --labels")
-    if not args.model:
-        raise InputError("classifying clips needs --model: a video classifier (VideoMAE, TimeSformer, ViViT), or "
-                         "X-CLIP with --labels")
+    if not args.model and not args.labels:
+        raise InputError("classifying clips needs --model, a video classifier (VideoMAE, TimeSformer, ViViT), or "
+                         "--labels, zero-shot by a video-text aligner (the shipped one, or X-CLIP with --model)")
     if args.labels:
         pipe, labels = load_on("video-align", args.model, backend_of(args)), label_list(args.labels)
 
