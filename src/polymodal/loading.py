@@ -26,11 +26,13 @@ from .models.registry import MODEL_KINDS
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 SHIPPED = ("vqa-sort-of-clevr", "caption-shapes", "align-shapes", "ground-shapes", "text-qa-signs",
            "caption-sort-of-clevr", "text-qa-sort-of-clevr", "asr-spoken-world", "tts-spoken-world",
-           "vqa-spoken", "generate-shapes", "vlm-embedded", "video-qa-motion")
+           "vqa-spoken", "generate-shapes", "vlm-embedded", "video-qa-motion", "video-caption-motion",
+           "video-align-motion")
 DEFAULTS = {"vqa": "vqa-sort-of-clevr", "caption": "caption-shapes", "align": "align-shapes",
             "ground": "ground-shapes", "speak": "espeak", "text-qa": "text-qa-signs",
             "transcribe": "asr-spoken-world", "generate": "generate-shapes", "vlm": "vlm-embedded",
-            "video-qa": "video-qa-motion"}                        # task -> the model used without --model
+            "video-qa": "video-qa-motion", "video-caption": "video-caption-motion",
+            "video-align": "video-align-motion"}       # task -> the model used without --model
 SPOKEN_DEFAULTS = {"vqa": "vqa-spoken"}        # ... when the input is spoken (the typed default cannot hear)
 
 
