@@ -211,3 +211,13 @@ def test_a_frozen_encoder_keeps_its_weights_and_the_rest_learns(tmp_path):
     recipe["train"]["freeze"] = ["audio"]
     with pytest.raises(ConfigError, match="has no part audio"):
         training_run.run(recipe, tmp_path / "run2")
+
+
+def test_runs_of_different_mixed_precision_follow_each_other_in_one_process(tmp_path):
+    """Accelerate keeps its state per process; a second run in another precision (compare-fusion's
+    rows, a notebook) must not be refused."""
+    for precision in ("no", "bf16", "no"):
+        recipe = copy.deepcopy(RECIPE)
+        recipe["train"].update({"epochs": 1, "mixed_precision": precision})
+        training_run.run(recipe, tmp_path / precision)
+        assert (tmp_path / precision / "model" / "model.safetensors").exists()

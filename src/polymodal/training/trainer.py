@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import broadcast
 from tqdm.auto import tqdm
 
@@ -65,6 +66,16 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> 
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+def accelerator(precision: str, ddp: DistributedDataParallelKwargs) -> Accelerator:
+    """An Accelerator for one run. Accelerate keeps its state per process and refuses a second
+    run with another mixed precision (compare-fusion's rows, a notebook training twice); in a
+    single process nothing else holds that state, so it is set afresh."""
+    state = AcceleratorState._shared_state
+    if state and str(state.get("_mixed_precision")) != precision and PartialState().num_processes == 1:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
+
+
 class Trainer:
     """Trains a model for a task (tasks.base.TrainableTask: its batches, loss and evaluation)
     on its examples, writing checkpoints, metrics and the trained model into `out`."""
@@ -78,7 +89,7 @@ class Trainer:
             precision = "bf16" if torch.cuda.is_available() else "no"
         # An encoder's pooled head is unused by token-level fusions: DDP must allow that.
         ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-        self.acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
+        self.acc = accelerator(precision, ddp)
         self.cfg, self.task, self.out = cfg, task, Path(out)
         self.train_examples, self.val_examples = train_examples, val_examples
         self.recipe = recipe or {}
