@@ -11,7 +11,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from scipy.signal import resample_poly
 
 from ..core.errors import InputError
 from ..modalities import Audio
@@ -143,6 +142,8 @@ def change_speed(waveform: np.ndarray, factor: float) -> np.ndarray:
     """Play `factor` times faster (tape-style: pitch shifts too); length becomes ~len/factor."""
     if factor <= 0:
         raise InputError(f"speed factor must be positive, got {factor}")
+    # Imported here: scipy.signal takes ~1 s to import, and this module is on every command's path.
+    from scipy.signal import resample_poly
     ratio = Fraction(factor).limit_denominator(100)  # keeps resample_poly's filter small
     out = resample_poly(np.asarray(waveform, dtype=np.float64), ratio.denominator, ratio.numerator)
     return out.astype(np.float32)

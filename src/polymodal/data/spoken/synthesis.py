@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from ...processors.audio import add_noise
 from ...speech.espeak import Voice, synthesize
@@ -13,6 +12,9 @@ RATE = 16000            # what the recognisers take; eSpeak speaks at 22,050 Hz
 
 
 def resample(wave: np.ndarray, native: int, rate: int = RATE) -> np.ndarray:
+    # Imported here: scipy.signal takes ~1 s to import, and every command that loads a model
+    # imports this module through the engine registry.
+    from scipy.signal import resample_poly
     g = np.gcd(rate, native)
     return resample_poly(wave, rate // g, native // g).astype(np.float32)
 
