@@ -2,13 +2,16 @@
 (caption), OWL-ViT and OWLv2 (ground), ViLT (vqa). Importing this module registers them."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from ..core.errors import InputError
 from ..core.results import Caption, Grounding, pixel_box
 from ..modalities import Text
-from .base import HFAdapter, as_arrays, new_token_cap, padded_labels
+from . import native_clip
+from .base import HFAdapter, Processor, as_arrays, new_token_cap, padded_labels
 from .loading import quiet
 from .registry import HF_ADAPTERS
 
@@ -29,6 +32,16 @@ class HFAligner(HFAdapter):
     def auto_class():
         from transformers import CLIPModel
         return CLIPModel
+
+    @classmethod
+    def from_pretrained(cls, directory: Path) -> "HFAligner":
+        """Run by polymodal's own CLIP code where it reproduces the folder (hf/native_clip.py:
+        no transformers import at start-up), else by transformers."""
+        native = native_clip.load(directory)
+        if native is None:
+            return super().from_pretrained(directory)
+        model, images, tokens = native
+        return cls(model, Processor(images, tokens), directory)
 
     def preprocess(self, values: dict) -> dict:
         out = {}
