@@ -371,3 +371,18 @@ def test_results_are_printed_batch_by_batch(verb, shapes_manifest, monkeypatch):
         expected += [f"run {min(2, n - start)}"] + ["labels"] * (verb == "classify" and start == 0) + \
             ["line"] * min(2, n - start)
     assert events == expected              # classify: the labels' prompts embedded once, not once a batch
+
+
+@pytest.mark.parametrize("argv, code", [(["data", "shapes", "--preset", "shapes", "--split", "test", "--n", "2"], 0),
+                                        (["data", "shapes", "--preset", "nope"], 2)])
+def test_the_command_skips_the_teardown_but_not_what_the_program_registered_to_run_at_exit(argv, code, tmp_path):
+    """entry() ends the process at once after main (no freeing of every module's objects); the
+    program's atexit functions still run and the exit status is main's."""
+    marker, out = tmp_path / "atexit-ran", tmp_path / "scenes"
+    script = ("import atexit, sys; from pathlib import Path; from polymodal.cli.main import entry; "
+              f"atexit.register(Path({str(marker)!r}).write_text, 'yes'); "
+              f"sys.argv = ['polymodal', *{argv!r}, '--out', {str(out)!r}]; entry()")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == code, r.stderr
+    assert marker.read_text() == "yes"
+    assert ("wrote 2 shapes scenes" in r.stderr) == (code == 0)
