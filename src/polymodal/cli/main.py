@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     """The console script (and `python -m polymodal`): main, then its exit status without the
-    interpreter's teardown. Everything a clean exit does for the program still runs (its atexit
-    functions: Ray's shutdown, temporary folders, log handlers; open files are closed by then);
-    only the freeing of every module's objects is skipped, which the system does at once when
+    interpreter's teardown. What a clean exit does for the program still runs (its atexit
+    functions: Ray's shutdown, temporary folders, log handlers), and every verb has written and
+    closed its outputs before main returns (atomic writes); only the freeing of every module's objects is skipped, which the system does at once when
     the process ends: 0.3-0.7 s of each command with torch loaded on this 2-core CPU. A program
     that left a thread running exits the usual way, which waits for it."""
     code = main()
