@@ -229,7 +229,7 @@ def table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p, q = r["polymodal"], r["plain"]
-        lines.append(f"| {r['task']} | {r.get('precision', 'fp32')} | {r['inputs']} | {r['batch']} | {p['first']:.2f} s | {q['first']:.2f} s | "
+        lines.append(f"| {r['task']} | {r['precision']} | {r['inputs']} | {r['batch']} | {p['first']:.2f} s | {q['first']:.2f} s | "
                      f"**{r['ratio_first']}x** | {p['last']:.2f} s | {q['last']:.2f} s | **{r['ratio_last']}x** | "
                      f"{p['spread']:.2f} / {q['spread']:.2f} s | {r['agree']}/{r['inputs']} |")
     return "\n".join(lines) + "\n"

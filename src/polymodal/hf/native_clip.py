@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.errors import ModelNotFoundError
+from .loading import read_hf_config
 from .lora import ADAPTER_FOLDER
 
 WEIGHTS = "model.safetensors"
@@ -290,6 +291,7 @@ def unfilled():
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object from a file, or {} where there is none (the folder then goes to transformers)."""
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError, RecursionError):
@@ -309,7 +311,7 @@ def load(directory: Path):
     transformers would, else None (the caller loads it with transformers)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-    config = read_json(directory / "config.json")
+    config = read_hf_config(directory) or {}
     text = {**TEXT_DEFAULTS, **(config.get("text_config") or {})}
     vision = {**VISION_DEFAULTS, **(config.get("vision_config") or {})}
     images, tokens = image_settings(directory), read_json(directory / "tokenizer_config.json")
