@@ -3,6 +3,7 @@ ONNX Runtime (`pm.load(..., runtime="onnx")`): the same answers as PyTorch, a ch
 and one line for what cannot be exported or run."""
 import json
 
+import numpy as np
 import pytest
 
 import polymodal as pm
@@ -44,3 +45,16 @@ def test_what_cannot_be_exported_or_run_is_one_line(tmp_path, capsys):
         pm.load("vqa", runtime="tensorrt")
     with pytest.raises(InputError, match="runs fp32 on a CPU"):
         pm.load("vqa", precision="bf16", runtime="onnx")
+
+
+def test_recogniser_with_its_encoder_in_onnx_transcribes_as_pytorch_does(tmp_path, capsys):
+    """The recogniser reads its windows from the encoder's processor, which the ONNX encoder
+    keeps: the exported asr-spoken-world transcribes, long audio too, as PyTorch does."""
+    from polymodal.speech.espeak import Voice, synthesize
+    out = tmp_path / "asr-onnx"
+    assert main(["export", "asr-spoken-world", "--format", "onnx", "--out", str(out)]) == 0
+    capsys.readouterr()
+    wave, rate = synthesize("the red circle is left of the blue square", Voice())
+    long = (np.concatenate([wave] * 12), rate)          # longer than one window
+    onnx, torch_path = pm.load("transcribe", str(out), runtime="onnx"), pm.load("transcribe", "asr-spoken-world")
+    assert [t.text for t in onnx.batch([(wave, rate), long])] == [t.text for t in torch_path.batch([(wave, rate), long])]

@@ -83,9 +83,11 @@ class Recognizer(Pretrained):
 
     @property
     def window_seconds(self) -> float:
-        """Long audio is read in windows no longer than the encoder takes whole."""
-        cfg = self.audio_encoder.processor.cfg
-        return min(self.config.chunk_seconds, (self.audio_encoder.max_frames - 1) * cfg.hop_length / cfg.sample_rate)
+        """Long audio is read in windows no longer than the encoder takes whole (its processor's
+        max_frames: an encoder run elsewhere, e.g. by ONNX Runtime, keeps the processor)."""
+        processor = self.audio_encoder.processor
+        frames = (processor.max_frames - 1) * processor.cfg.hop_length / processor.cfg.sample_rate
+        return min(self.config.chunk_seconds, frames)
 
     def encode_text(self, text: str) -> list[int]:
         norm = normalize_transcript(text)
