@@ -38,6 +38,20 @@ def test_whisper_reads_long_audio_in_windows(dirs):
     assert len(adapter.transcribe_audios([long])) == 1
 
 
+def test_whisper_in_bf16_is_whisper_as_transformers_runs_it_in_bf16(dirs):
+    """precision="bf16" holds the whole model in bf16 (as a pipeline loaded with that dtype
+    does) and gives transformers' bf16 transcript."""
+    wave = (np.sin(np.arange(16000 * 2) / 9.0) * 0.3).astype(np.float32)
+    pipeline = load("transcribe", str(dirs["whisper"]), precision="bf16")
+    assert {p.dtype for p in pipeline.pipeline.model.model.parameters()} == {torch.bfloat16}
+    ours = pipeline((wave, 16000)).text
+    adapter = load_model(dirs["whisper"])
+    adapter.model.to(torch.bfloat16)
+    features = adapter.processor.feature_extractor([wave], sampling_rate=16000, return_tensors="pt")
+    ids = adapter.model.generate(features["input_features"].to(torch.bfloat16), max_new_tokens=56)
+    assert ours == adapter.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0].strip()
+
+
 
 def test_a_models_own_cap_on_new_tokens_is_kept(dirs, monkeypatch):
     """A generation config that caps new tokens (pipelines read it there) caps polymodal's

@@ -186,11 +186,7 @@ def test_every_adapter_runs_with_bf16_weights(hf_dirs, scene_files, name):
     folder = str(hf_dirs[name])
     task = load_model(hf_dirs[name]).config.task
     pipe = load(task, folder, precision="bf16")
-    hf = pipe.pipeline.model.model
-    held = hf.get_encoder() if name == "whisper" else hf     # Whisper's decoder stays fp32: see its adapter
-    assert {p.dtype for p in held.parameters()} == {torch.bfloat16}
-    if name == "whisper":
-        assert {p.dtype for p in hf.get_decoder().parameters()} == {torch.float32}
+    assert {p.dtype for p in pipe.pipeline.model.model.parameters()} == {torch.bfloat16}
     speech = Audio(0.1 * np.sin(np.linspace(0, 2000, 16000)).astype(np.float32), 16000)
     result = {"align": lambda: pipe.classify(images[:1], ["red circle", "blue square"])[0][0][1],
               "caption": lambda: pipe(images[0]).score, "ground": lambda: pipe(images[0], "the red circle").score,
@@ -200,15 +196,43 @@ def test_every_adapter_runs_with_bf16_weights(hf_dirs, scene_files, name):
 
 
 def test_blip_vision_attention_runs_fused_with_the_eager_result(hf_dirs):
-    """BLIP's eager vision attention is switched to SDPA when loaded (hf/sdpa.py): the same
-    values, and the eager forward still answers a call that asks for attention weights."""
+    """BLIP's eager vision attention is switched to SDPA when loaded (hf/attention.py): the
+    same values, and the eager forward still answers a call that asks for attention weights."""
     adapter = load_model(hf_dirs["blip"])
     switched = [m for m in adapter.model.modules() if hasattr(m, "eager_forward")]
-    assert switched and all(type(m).__name__ == "BlipAttention" for m in switched)
-    layer = switched[0]
+    assert {type(m).__name__ for m in switched} == {"BlipAttention", "BlipTextSelfAttention"}
+    layer = next(m for m in switched if type(m).__name__ == "BlipAttention")
     x = torch.randn(2, 17, layer.embed_dim)
     with torch.no_grad():
         fused, weights = layer(x)
         eager, eager_weights = layer.eager_forward(x)
         assert weights is None and torch.allclose(fused, eager, atol=1e-5)
         assert torch.equal(layer(x, output_attentions=True)[1], eager_weights)
+
+
+def test_blip_cross_attention_folded_gives_transformers_values_and_captions(hf_dirs):
+    """BLIP's text cross-attention runs from the image tokens themselves (keys and values
+    folded into the query and context): the eager layer's context and probabilities, with
+    and without a mask, and transformers' own captions from its unswitched model."""
+    from transformers import BlipForConditionalGeneration
+    adapter = load_model(hf_dirs["blip"])
+    layer = next(m for m in adapter.model.modules() if type(m).__name__ == "BlipTextSelfAttention"
+                 and hasattr(m, "eager_forward"))
+    x, image = torch.randn(3, 5, layer.query.in_features), torch.randn(3, 11, layer.key.in_features)
+    mask = torch.zeros(3, 1, 1, 11)
+    mask[1, ..., 7:] = torch.finfo(torch.float32).min
+    with torch.no_grad():
+        for m in (None, mask):
+            folded = layer(x, encoder_hidden_states=image, encoder_attention_mask=m)
+            eager = layer.eager_forward(x, encoder_hidden_states=image, encoder_attention_mask=m)
+            assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(folded, eager))
+        self_attention = layer(x)[0]
+        assert torch.equal(self_attention, layer.eager_forward(x)[0])
+    plain = BlipForConditionalGeneration.from_pretrained(hf_dirs["blip"]).eval()
+    assert not any(hasattr(m, "eager_forward") for m in plain.modules())
+    images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
+    pixels = adapter.preprocess({"image": images})["image"]
+    with torch.no_grad():
+        theirs = plain.generate(pixel_values=pixels, max_new_tokens=12, do_sample=False)
+    texts = adapter.processor.tokenizer.batch_decode(theirs, skip_special_tokens=True)
+    assert [c.text for c in adapter.generate(pixels, max_length=12)] == [" ".join(t.split()) for t in texts]

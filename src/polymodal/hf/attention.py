@@ -1,13 +1,19 @@
-"""Fused attention (torch's scaled_dot_product_attention) for attention layers that
-transformers still runs eagerly, e.g. BLIP's vision tower. Eager attention writes the whole
-[batch, heads, tokens, tokens] score tensor and, under bf16 autocast, casts it to fp32 for the
-softmax and back; SDPA does neither (docs/performance.md measures the difference).
+"""Faster forms of attention layers that transformers runs eagerly, switched in when a Hugging
+Face model is loaded (`use_fast_attention`; docs/performance.md measures each):
+
+- BLIP's vision attention through torch's fused scaled_dot_product_attention. Eager attention
+  writes the whole [batch, heads, tokens, tokens] score tensor and, under bf16 autocast, casts
+  it to fp32 for the softmax and back; SDPA does neither.
+- BLIP's text cross-attention with its key and value projections folded into the query and the
+  context (`folded_cross_attention`), so decoding reads the image tokens themselves at each new
+  token instead of cached keys and values twice their size per layer.
 
 A layer is switched only when it has the attributes the replacement reads, so a transformers
-release that changes the layer leaves it as it is; a call asking for attention weights or a
-head mask goes to the original forward."""
+release that changes the layer leaves it as it is; a call the replacement does not cover
+(attention weights asked for, a head mask, self-attention) goes to the original forward."""
 from __future__ import annotations
 
+import math
 import types
 
 import torch
@@ -25,16 +31,50 @@ def fused_qkv_attention(self, hidden_states: torch.Tensor, head_mask=None, outpu
     return self.projection(context.transpose(1, 2).reshape(batch, tokens, width)), None
 
 
-EAGER_ATTENTION = {   # transformers class name -> (attributes it must have, replacement forward)
+def folded_cross_attention(self, hidden_states: torch.Tensor, attention_mask=None, encoder_hidden_states=None,
+                           encoder_attention_mask=None, cache=None, **kwargs):
+    """BERT-style cross-attention (BLIP's text decoder) from the encoder's output E itself.
+
+    Per head h, with the head's rows W_k,h and W_v,h of the key and value projections:
+    q·k_i = (q W_k,h)·e_i + q·b_k,h, and the second term, the same for every e_i, leaves the
+    softmax unchanged; sum_i p_i v_i = (sum_i p_i e_i) W_v,h^T + b_v,h, as the p_i sum to one.
+    So the scores are (q W_k,h) E^T and the context is (P E) W_v,h^T + b_v,h: the same values
+    as transformers' layer, without the [batch, heads, image tokens, head size] keys and
+    values it caches per layer and reads again for every new token. E is the same for every
+    layer. The mask is the one transformers' layer applies (encoder_attention_mask)."""
+    if encoder_hidden_states is None or kwargs.get("output_attentions"):
+        return self.eager_forward(hidden_states, attention_mask=attention_mask, encoder_hidden_states=encoder_hidden_states,
+                                  encoder_attention_mask=encoder_attention_mask, cache=cache, **kwargs)
+    heads, size = self.num_attention_heads, self.attention_head_size
+    batch, tokens, _ = hidden_states.shape
+    image = encoder_hidden_states                                                   # [B, N, De]
+    # per head: [H, B*T, d] @ [H, d, De] (a broadcast over the batch would copy the weights B times)
+    query = self.query(hidden_states).view(batch * tokens, heads, size).transpose(0, 1)
+    query_in = torch.matmul(query, self.key.weight.view(heads, size, -1))          # [H, B*T, De]
+    query_in = query_in.view(heads, batch, tokens, -1).transpose(0, 1).reshape(batch, heads * tokens, -1)
+    scores = torch.matmul(query_in, image.transpose(1, 2)).view(batch, heads, tokens, -1) / math.sqrt(size)
+    if encoder_attention_mask is not None:
+        scores = scores + encoder_attention_mask.to(scores.device)
+    probs = F.softmax(scores, dim=-1)
+    mixed = torch.matmul(self.dropout(probs).reshape(batch, heads * tokens, -1), image)     # [B, H*T, De]
+    mixed = mixed.view(batch, heads, tokens, -1).transpose(0, 1).reshape(heads, batch * tokens, -1)
+    context = torch.matmul(mixed, self.value.weight.view(heads, size, -1).transpose(1, 2))    # [H, B*T, d]
+    context = context + self.value.bias.view(heads, 1, size)
+    return context.transpose(0, 1).reshape(batch, tokens, heads * size), probs
+
+
+FAST_ATTENTION = {   # transformers class name -> (attributes it must have, replacement forward)
     "BlipAttention": (("qkv", "projection", "scale", "num_heads"), fused_qkv_attention),
+    "BlipTextSelfAttention": (("query", "key", "value", "dropout", "num_attention_heads", "attention_head_size"),
+                              folded_cross_attention),
 }
 
 
-def use_sdpa(model: torch.nn.Module) -> int:
-    """Switch the model's eager attention layers that EAGER_ATTENTION knows to SDPA; -> how many."""
+def use_fast_attention(model: torch.nn.Module) -> int:
+    """Switch the model's attention layers that FAST_ATTENTION knows; -> how many."""
     switched = 0
     for module in model.modules():
-        needs, forward = EAGER_ATTENTION.get(type(module).__name__, ((), None))
+        needs, forward = FAST_ATTENTION.get(type(module).__name__, ((), None))
         if forward is not None and all(hasattr(module, a) for a in needs) and not hasattr(module, "eager_forward"):
             module.eager_forward = module.forward
             module.forward = types.MethodType(forward, module)

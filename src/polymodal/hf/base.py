@@ -12,9 +12,9 @@ from torch import nn
 from ..core.errors import InputError, ModelNotFoundError
 from ..core.files import atomic_directory
 from ..modalities import as_array
+from .attention import use_fast_attention
 from .loading import load_pretrained, quiet
 from .lora import apply_saved_adapter
-from .sdpa import use_sdpa
 
 
 @dataclass
@@ -81,7 +81,7 @@ class HFAdapter(nn.Module):
     def __init__(self, model, processor: Processor, directory: Path):
         super().__init__()
         self.model = model.float().eval()      # transformers 5 keeps a checkpoint's dtype
-        use_sdpa(self.model)
+        use_fast_attention(self.model)
         self.processor = processor
         self.config = HFTaskConfig(self.task, str(directory))
 
@@ -95,8 +95,9 @@ class HFAdapter(nn.Module):
         return cls(load_model_weights(cls.auto_class(), directory), Processor.load(directory), directory)
 
     def hold_weights_in(self, dtype: torch.dtype) -> None:
-        """Keep the weights in a lower precision (pm.load(..., precision="bf16")); an adapter
-        may keep a part whose greedy choices that precision would change in fp32."""
+        """Keep the weights in a lower precision (pm.load(..., precision="bf16")): the whole
+        model, as a pipeline loaded in that dtype holds it, so "bf16" means the same work in
+        both tools."""
         self.model.to(dtype)
 
     def on_device(self, value):

@@ -2,10 +2,7 @@
 (transcribe), VITS / MMS-TTS (speak). Importing this module registers them."""
 from __future__ import annotations
 
-import contextlib
-
 import torch
-from torch import nn
 
 from ..core.errors import InputError
 from ..core.results import Transcript
@@ -40,21 +37,9 @@ class HFRecognizer(HFAdapter):
     def rate(self) -> int:
         return self.processor.feature_extractor.sampling_rate
 
-    def hold_weights_in(self, dtype: torch.dtype) -> None:
-        """Only the encoder: it is most of the compute and bf16 barely moves its output, while
-        the decoder's greedy choice between near-equal tokens is where bf16 changes the words
-        (docs/performance.md); the decoder in fp32 costs little."""
-        self.model.get_encoder().to(dtype)
-
-    @staticmethod
-    def dtype_of(part: nn.Module) -> torch.dtype:
-        return next(part.parameters()).dtype
-
-    def precision_of_weights(self, part: nn.Module):
-        """A part held in fp32 runs in fp32 even on a mixed-precision path."""
-        if self.dtype_of(part) == torch.float32:
-            return torch.autocast(self.model.device.type, enabled=False)
-        return contextlib.nullcontext()
+    @property
+    def encoder_dtype(self) -> torch.dtype:
+        return next(self.model.get_encoder().parameters()).dtype
 
     @torch.no_grad()
     def transcribe_audios(self, audios: list[Audio], batch_size: int = 16, expect: str | None = None,
@@ -78,9 +63,8 @@ class HFRecognizer(HFAdapter):
             # The encoder runs once here and generate is handed its output: given only the
             # features, Whisper's generate runs the encoder twice (once to detect the
             # language). Same result, a third less time on a CPU.
-            heard = encoder(features["input_features"].to(self.model.device, self.dtype_of(encoder)))
-            heard.last_hidden_state = heard.last_hidden_state.to(self.dtype_of(self.model.get_decoder()))
-            with quiet(), self.precision_of_weights(self.model.get_decoder()):
+            heard = encoder(features["input_features"].to(self.model.device, self.encoder_dtype))
+            with quiet():
                 ids = self.model.generate(encoder_outputs=heard, max_new_tokens=longest)
             for i, text in zip(owner[start:start + batch_size],
                                self.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)):
