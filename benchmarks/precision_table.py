@@ -42,7 +42,9 @@ about 12 minutes a path, so a full run (three paths, two for tts, plus loading a
 2-19 s a model) takes about 40 minutes; the smoke run, --models align-shapes, about 40 s.
 
 Writes benchmarks/results/precision_table.{json,md} on a run over every shipped model; a run
-with --models prints only (a smoke run: one small model, e.g. --models align-shapes).
+with --models prints only (a smoke run: one small model, e.g. --models align-shapes), or with
+--update measures those models again and replaces their rows in the written results (after a
+fix; the command recorded is then both commands joined by &&).
 """
 from __future__ import annotations
 
@@ -270,7 +272,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="comma-separated shipped models (default: all; then the results are "
                                          "written): " + ", ".join(SHIPPED))
+    parser.add_argument("--update", action="store_true",
+                        help="with --models: measure those again and replace their rows in the written results "
+                             "(after a fix), keeping the other models' rows and saying which were rerun")
     args = parser.parse_args()
+    if args.update and not args.models:
+        parser.error("--update replaces the rows of the models --models names")
     names = args.models.split(",") if args.models else list(SHIPPED)
     unknown = [n for n in names if n not in SHIPPED]
     if unknown:
@@ -281,9 +288,14 @@ def main() -> int:
             rows[name] = measure_model(name, Path(tmp))
     command = "python benchmarks/precision_table.py" + (f" --models {args.models}" if args.models else "")
     host = machine()
+    if args.update:
+        saved = json.loads((RESULTS / "precision_table.json").read_text())
+        rows = {name: rows.get(name, saved["models"].get(name)) for name in SHIPPED
+                if name in rows or name in saved["models"]}
+        command = f"{saved['command']} && {command} --update"        # the rows those models had, measured again
     text = report(rows, command, host)
     print(text)
-    if not args.models:
+    if not args.models or args.update:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "precision_table.md").write_text(text)
         (RESULTS / "precision_table.json").write_text(json.dumps(

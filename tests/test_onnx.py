@@ -58,3 +58,21 @@ def test_recogniser_with_its_encoder_in_onnx_transcribes_as_pytorch_does(tmp_pat
     long = (np.concatenate([wave] * 12), rate)          # longer than one window
     onnx, torch_path = pm.load("transcribe", str(out), runtime="onnx"), pm.load("transcribe", "asr-spoken-world")
     assert [t.text for t in onnx.batch([(wave, rate), long])] == [t.text for t in torch_path.batch([(wave, rate), long])]
+
+
+def test_a_speech_readers_audio_encoder_runs_in_onnx(tmp_path, capsys):
+    """vqa-spoken takes more than an Embedding from two encoders: its speech reader's word
+    logits, which its text encoder reads (encode_words). Export runs the reader's audio encoder
+    and the image encoder in ONNX Runtime, the reader's slots and the text encoder in PyTorch,
+    and answers spoken questions as PyTorch does."""
+    data, out = tmp_path / "d", tmp_path / "vqa-spoken-onnx"
+    assert main(["data", "shapes", "--split", "test", "--seed", "5", "--n", "1", "--out", str(data), "--spoken"]) == 0
+    assert main(["export", "vqa-spoken", "--format", "onnx", "--out", str(out)]) == 0
+    assert [json.loads(line)["part"] for line in capsys.readouterr().out.splitlines()[-3:]] == \
+        ["encoders.image", "encoders.audio.audio"]
+    rows = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
+    items = [(str(data / r["image"]), None, str(data / r["audio"])) for r in rows]
+    onnx = pm.load("vqa", str(out), runtime="onnx")
+    assert isinstance(onnx.model.encoders["audio"].audio, OnnxEncoder)
+    assert len(items) == 20
+    assert [a.text for a in onnx.batch(items)] == [a.text for a in pm.load("vqa", "vqa-spoken").batch(items)]

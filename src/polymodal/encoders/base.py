@@ -58,3 +58,10 @@ class Encoder(nn.Module):
         """What a recipe's `init` for this encoder loads weights into: the whole encoder, or
         for an encoder that wraps another (the speech reader) the wrapped one."""
         return self
+
+    @property
+    def exported_part(self) -> "Encoder":
+        """What `polymodal export --format onnx` runs in ONNX Runtime (its graph gives only an
+        Embedding): the whole encoder, or for one whose model reads more of it than its
+        Embedding (the speech reader's word logits) the encoder it wraps."""
+        return self

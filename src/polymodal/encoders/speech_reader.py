@@ -51,6 +51,12 @@ class SpeechReader(Encoder):
         """What a recipe's `init` for this encoder loads: the audio encoder it reads from."""
         return self.audio
 
+    @property
+    def exported_part(self) -> Encoder:
+        """ONNX export runs the audio encoder; the slots read its frames in PyTorch, as the
+        reading model asks for their word logits too (models/reader.py)."""
+        return self.audio
+
     def train(self, mode: bool = True):
         super().train(mode)
         if not self.config["train_audio"]:

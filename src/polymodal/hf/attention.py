@@ -5,8 +5,9 @@ Face model is loaded (`use_fast_attention`; docs/performance.md measures each):
   writes the whole [batch, heads, tokens, tokens] score tensor and, under bf16 autocast, casts
   it to fp32 for the softmax and back; SDPA does neither.
 - BLIP's text cross-attention with its key and value projections folded into the query and the
-  context (`folded_cross_attention`), so decoding reads the image tokens themselves at each new
-  token instead of cached keys and values twice their size per layer.
+  context (`folded_cross_attention`), so decoding projects no keys and values of the image
+  tokens up front (every layer's, before the first word) and reads the image tokens themselves
+  at each word instead of cached keys and values, per layer twice their size.
 
 A layer is switched only when it has the attributes the replacement reads, so a transformers
 release that changes the layer leaves it as it is; a call the replacement does not cover

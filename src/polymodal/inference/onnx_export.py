@@ -28,6 +28,7 @@ from ..core import files
 from ..core.errors import InputError
 from ..encoders.base import Encoder
 from ..loading import load_model, resolve
+from ..models.base import Pretrained
 from ..processors.audio import AudioProcessor
 from ..processors.image import ImageProcessor
 from ..processors.text import WordTokenizer
@@ -63,11 +64,20 @@ class TwoInputs(nn.Module):
 
 
 def encoders_of(model: nn.Module) -> dict[str, Encoder]:
-    """{place in the model (e.g. "encoders.image"): encoder}, the top-most encoders only."""
-    found: dict[str, Encoder] = {}
+    """{place in the model (e.g. "encoders.image"): encoder} of what ONNX export runs: each
+    top-most encoder's exported_part (itself, or the encoder it wraps, e.g.
+    "encoders.audio.audio" in a speech reader), except those the model keeps in PyTorch."""
+    top: dict[str, Encoder] = {}
     for path, module in model.named_modules():
-        if isinstance(module, Encoder) and not any(path.startswith(p + ".") for p in found):
-            found[path] = module
+        if isinstance(module, Encoder) and not any(path.startswith(p + ".") for p in top):
+            top[path] = module
+    kept = model.encoders_in_torch() if isinstance(model, Pretrained) else set()
+    top = {path: encoder for path, encoder in top.items() if path not in kept}
+    found: dict[str, Encoder] = {}
+    for path, encoder in top.items():
+        part = encoder.exported_part
+        inner = next(name for name, m in encoder.named_modules() if m is part)
+        found[f"{path}.{inner}" if inner else path] = part
     return found
 
 

@@ -32,6 +32,11 @@ class Pretrained(nn.Module):
         model's top-level modules."""
         return dict(self.named_children())
 
+    def encoders_in_torch(self) -> set[str]:
+        """Places (e.g. "encoders.text") of encoders this model calls for more than their
+        Embedding, which ONNX export therefore leaves in PyTorch: none by default."""
+        return set()
+
     def save_pretrained(self, directory: str | Path) -> Path:
         directory = Path(directory)
         with files.atomic_directory(directory) as tmp:

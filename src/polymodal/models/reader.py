@@ -49,6 +49,11 @@ class ReaderModel(MultimodalModel):
                 raise ConfigError(f"read_words: the {src} reader needs a word head (words) and the {dst} "
                                   f"encoder a word input (a transformer)")
 
+    def encoders_in_torch(self) -> set[str]:
+        """With read_words, the written modality's encoder also takes the reader's word
+        probabilities (encode_words), which its ONNX graph does not."""
+        return {f"encoders.{dst}" for dst in self.config.read_as.values()} if self.config.read_words else set()
+
     @staticmethod
     def check_readers(config: ReaderModelConfig) -> None:
         if not config.read_as:
