@@ -236,3 +236,5 @@ def test_blip_cross_attention_folded_gives_transformers_values_and_captions(hf_d
         theirs = plain.generate(pixel_values=pixels, max_new_tokens=12, do_sample=False)
     texts = adapter.processor.tokenizer.batch_decode(theirs, skip_special_tokens=True)
     assert [c.text for c in adapter.generate(pixels, max_length=12)] == [" ".join(t.split()) for t in texts]
+    quantized = load("caption", str(hf_dirs["blip"]), precision="int8")     # int8 projections: the eager layer
+    assert isinstance(quantized(images[0]).text, str)

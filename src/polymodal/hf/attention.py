@@ -11,7 +11,8 @@ Face model is loaded (`use_fast_attention`; docs/performance.md measures each):
 
 A layer is switched only when it has the attributes the replacement reads, so a transformers
 release that changes the layer leaves it as it is; a call the replacement does not cover
-(attention weights asked for, a head mask, self-attention) goes to the original forward."""
+(attention weights asked for, a head mask, self-attention, projections quantized to int8)
+goes to the original forward."""
 from __future__ import annotations
 
 import math
@@ -43,7 +44,8 @@ def folded_cross_attention(self, hidden_states: torch.Tensor, attention_mask=Non
     as transformers' layer, without the [batch, heads, image tokens, head size] keys and
     values it caches per layer and reads again for every new token. E is the same for every
     layer. The mask is the one transformers' layer applies (encoder_attention_mask)."""
-    if encoder_hidden_states is None or kwargs.get("output_attentions"):
+    plain = isinstance(self.key, torch.nn.Linear) and isinstance(self.value, torch.nn.Linear)   # not int8 ones
+    if encoder_hidden_states is None or kwargs.get("output_attentions") or not plain:
         return self.eager_forward(hidden_states, attention_mask=attention_mask, encoder_hidden_states=encoder_hidden_states,
                                   encoder_attention_mask=encoder_attention_mask, cache=cache, **kwargs)
     heads, size = self.num_attention_heads, self.attention_head_size
