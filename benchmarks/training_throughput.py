@@ -6,10 +6,17 @@ time spent building batches (the data a step waits on).
     python benchmarks/training_throughput.py                    # 40 steps of each recipe
     python benchmarks/training_throughput.py --steps 20 --recipes vqa-sort-of-clevr,caption-shapes
 
-Each recipe's model is built twice from one seed on the recipe's own data (a few batches'
-worth); the trainer runs `--steps` steps (no validation), then the plain loop runs as many:
-make the batch with the task's own make_batch, forward, the task's loss, backward, clip the
-gradients, AdamW. Both count the same steps, the first included. Writes
+Each recipe's model is built from one seed on the recipe's own data (a few batches' worth)
+for each run; the trainer runs `--steps` steps (no validation), and the plain loop runs the
+same batches in the trainer's order with its augmentation seeds: make the batch with the
+task's own make_batch, forward, the task's loss, backward, clip the gradients, AdamW. One
+untimed run of each comes first: the batches' shapes vary (questions per scene, utterance
+lengths), and the first run meeting each shape pays for building its kernels (oneDNN's bf16
+ones most: the first of five 10-step runs of video-qa-motion took 18.0 s, the last 11.7 s).
+Then each runs twice, in the order trainer, plain, plain, trainer, so a machine that speeds up
+or slows down during the measurement (a neighbour's job) weighs on both alike; the rates are
+over both timed runs' steps. Both run in the recipe's precision: fp32 where it
+says "auto" (the trainer's choice on a CPU), bf16 autocast where it says bf16. Writes
 benchmarks/results/training_throughput.{json,md}.
 """
 from __future__ import annotations
@@ -49,6 +56,11 @@ def setup(name: str, steps: int):
     return recipe, task, cfg, examples, spec
 
 
+def precision_of(cfg) -> str:
+    """The precision the trainer runs a recipe in on a CPU (Trainer: "auto" is fp32 there)."""
+    return "fp32" if cfg.mixed_precision in ("auto", "no") else cfg.mixed_precision
+
+
 def fresh_model(task, spec, examples, seed: int = 0):
     torch.manual_seed(seed)
     return training_run.build_model(task, spec, examples)
@@ -59,55 +71,66 @@ def with_trainer(task, cfg, examples, spec) -> dict:
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model, task, examples, [], out, cfg)
         trainer.fit()
-        return {"seconds": trainer.elapsed, "data_seconds": trainer.data_elapsed, "steps": trainer.step}
+        # the batches the trainer took, in its order (a new shuffle each epoch), for the plain loop
+        per_epoch = len(trainer.batches(0))
+        taken = [(b, [cfg.seed, i // per_epoch, i % per_epoch])
+                 for i, b in enumerate(b for e in range(trainer.epoch + 1) for b in trainer.batches(e))][:trainer.step]
+        return {"seconds": trainer.elapsed, "data_seconds": trainer.data_elapsed, "steps": trainer.step,
+                "batches": taken}
 
 
-def plain_loop(task, cfg, examples, spec, steps: int) -> dict:
+def plain_loop(task, cfg, spec, examples, batches: list) -> dict:
+    """The same steps as a plain loop: the trainer's batches with its augmentation seeds."""
     model = fresh_model(task, spec, examples).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
-    order = np.random.default_rng(0).permutation(len(examples))
-    batches = [[examples[i] for i in order[s:s + cfg.batch_size]]
-               for s in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size)]
+    # the trainer's mixed precision on a CPU: "auto" is fp32, "bf16" autocast
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision_of(cfg) == "bf16")
     seconds = data = 0.0
-    for step in range(steps):
+    for examples_in_step, seed in batches:
         started = time.perf_counter()
-        batch, targets = task.make_batch(model, batches[step % len(batches)], np.random.default_rng(step))
+        batch, targets = task.make_batch(model, examples_in_step, np.random.default_rng(seed))
         made = time.perf_counter()
-        loss = task.loss(model(batch), targets)
+        with autocast:
+            loss = task.loss(model(batch), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         seconds += time.perf_counter() - started
         data += made - started
-    return {"seconds": seconds, "data_seconds": data, "steps": steps}
+    return {"seconds": seconds, "data_seconds": data, "steps": len(batches)}
 
 
 def measure(name: str, steps: int) -> dict:
     recipe, task, cfg, examples, spec = setup(name, steps)
     per_step = items_in(recipe["task"], examples) / (len(examples) / cfg.batch_size)
-    ours = with_trainer(task, cfg, examples, spec)
-    plain = plain_loop(task, cfg, examples, spec, ours["steps"])
+    batches = with_trainer(task, cfg, examples, spec)["batches"]
+    plain_loop(task, cfg, spec, examples, batches)          # warm-up, untimed: see the module's notes
+    trainers = [with_trainer(task, cfg, examples, spec)]
+    plains = [plain_loop(task, cfg, spec, examples, batches) for _ in range(2)]
+    trainers.append(with_trainer(task, cfg, examples, spec))
+    ours, plain = ({k: sum(r[k] for r in runs) for k in ("seconds", "data_seconds", "steps")}
+                   for runs in (trainers, plains))
     rate = lambda r: per_step * r["steps"] / r["seconds"]
     return {"recipe": name, "task": recipe["task"], "batch": cfg.batch_size, "items_per_step": round(per_step, 1),
-            "steps": ours["steps"], "trainer_items_s": round(rate(ours), 1), "plain_items_s": round(rate(plain), 1),
+            "steps": len(batches), "trainer_items_s": round(rate(ours), 1), "plain_items_s": round(rate(plain), 1),
             "trainer_over_plain": round(rate(ours) / rate(plain), 3),
             "trainer_data_share": round(ours["data_seconds"] / ours["seconds"], 3),
             "plain_data_share": round(plain["data_seconds"] / plain["seconds"], 3),
-            "mixed_precision": cfg.mixed_precision}
+            "precision": precision_of(cfg)}
 
 
 def markdown(rows: list[dict], command: str) -> str:
-    head = ["recipe", "items", "batch (items a step)", "trainer items/s", "plain loop items/s", "trainer / plain",
+    head = ["recipe", "items", "precision", "batch (items a step)", "trainer items/s", "plain loop items/s", "trainer / plain",
             "data share (trainer)", "data share (plain)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         unit = "questions" if r["task"] in QUESTION_TASKS else {"transcribe": "utterances"}.get(r["task"], "images")
-        lines.append(f"| {r['recipe']} | {unit} | {r['batch']} ({r['items_per_step']}) | {r['trainer_items_s']} | "
+        lines.append(f"| {r['recipe']} | {unit} | {r['precision']} | {r['batch']} ({r['items_per_step']}) | {r['trainer_items_s']} | "
                      f"{r['plain_items_s']} | {r['trainer_over_plain']:.2f}x | {100 * r['trainer_data_share']:.1f}% | "
                      f"{100 * r['plain_data_share']:.1f}% |")
-    return "\n".join(lines) + f"\n\n{rows[0]['steps']} steps each. Command: `{command}`; machine: {describe_machine()}.\n"
+    return "\n".join(lines) + f"\n\n{rows[0]['steps']} steps a run; after one untimed run of each, each tool ran twice (trainer, plain, plain, trainer) and its rate is over both runs. Command: `{command}`; machine: {describe_machine()}.\n"
 
 
 def main() -> None:
