@@ -18,13 +18,14 @@ Both sides get the same model folder (random weights of the real shapes, benchma
 new tokens capped through the generation config, 20 for captions and 30 for transcripts, as in
 vs_pipelines.py) and the same input files (shapes scenes as PNG, spoken sentences as 16-bit WAV).
 Each precision (--precisions) runs on both sides: polymodal --precision P against the pipeline
-loaded with dtype=P, so each comparison is at equal precision (bf16: autocast in polymodal,
-bf16 weights in both). Each configuration runs --runs times after one untimed launch of each side (bytecode, page cache),
-interleaved (polymodal, plain, polymodal, plain, ...); the medians are reported with the ratio
-plain / polymodal and the time between each side's first and last result line (0 when all come
-at once: a process that prints nothing until every input is done), and each side's outputs are checked against the other's (same top label,
-caption or transcript per input). Writes benchmarks/results/whole_process.{json,md} (a --tiny run
-only prints).
+loaded with dtype=P, so each comparison is at equal precision (bf16: autocast in polymodal, bf16
+weights in both). Each configuration runs --runs times after one untimed launch of each side
+(bytecode, page cache), interleaved (polymodal, plain, polymodal, plain, ...); the medians are
+reported with the ratio plain / polymodal and the time between each side's first and last result
+line (0 when all come at once: a process that prints nothing until every input is done), and each
+side's outputs are checked against the other's (same top label, caption or transcript per input).
+Writes benchmarks/results/whole_process.{json,md} (or --name NAME.{json,md}; a --tiny run only
+prints).
 """
 from __future__ import annotations
 
@@ -235,11 +236,11 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(rows: list[dict], command: str, where: str) -> None:
+def write(rows: list[dict], command: str, where: str, name: str) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "whole_process.json").write_text(json.dumps({"command": command, "machine": where, "rows": rows},
-                                                           indent=2) + "\n")
-    (RESULTS / "whole_process.md").write_text(
+    (RESULTS / f"{name}.json").write_text(json.dumps({"command": command, "machine": where, "rows": rows},
+                                                     indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(
         f"# Whole-process latency: polymodal CLI vs a plain transformers script, CPU\n\n`{command}` on {where}.\n\n"
         "Seconds from launching a fresh process to its first result line on stdout and to its exit (the last "
         "result), median of the runs (interleaved, after one untimed launch of each side). Same model folder "
@@ -260,6 +261,8 @@ def main() -> int:
     parser.add_argument("--precisions", default="fp32,bf16",
                         help="comma-separated, each side in each: polymodal --precision, the pipeline's dtype")
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
+    parser.add_argument("--name", default="whole_process",
+                        help="results/NAME.{json,md} (another name keeps an earlier run's results beside it)")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))
     sys.path.insert(0, str(HERE))
@@ -275,9 +278,10 @@ def main() -> int:
     print(f"\n{where}\n\n{table(rows)}")
     command = f"python benchmarks/whole_process.py --inputs {args.inputs} --runs {args.runs} " \
               f"--precisions {args.precisions}" + \
-        ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}")
+        ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}") + \
+        ("" if args.name == "whole_process" else f" --name {args.name}")
     if not args.tiny:
-        write(rows, command, where)
+        write(rows, command, where, args.name)
     # bf16 rows may differ where two labels score alike: reported, not a failure
     return 0 if all(r["agree"] == r["inputs"] for r in rows if r["precision"] == "fp32") else 1
 
