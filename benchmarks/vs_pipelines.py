@@ -18,7 +18,11 @@ For each task and batch size it runs six paths on the same inputs:
 
 and reports, for each path:
 
-    items/s           images or utterances per second over --items inputs
+    items/s           images or utterances per second over --items inputs: the median of
+                      --repeats timed runs, the paths of a row taking turns (pipeline fp32,
+                      pipeline bf16, polymodal fp32, ..., then again), after one untimed run
+                      of each that gives its outputs, so a drift in the machine's speed
+                      reaches every path alike
     peak MB           the peak growth of resident memory while it runs (sampled every 2 ms)
     agreement         against the fp32 pipeline's outputs: the same best label (and the largest
                       probability difference), the same caption, the same transcript
@@ -54,6 +58,7 @@ import gc
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import threading
@@ -180,12 +185,19 @@ def same(task: str, a: list, b: list) -> dict:
 
 
 def measure(run, items: list, batch: int) -> tuple[list, float, float]:
+    """-> outputs, items/s of one timed run, peak MB (after a warm-up on one batch)."""
     run(items[:batch], batch)                      # warm-up: first-call allocations and caches
     with PeakMemory() as memory:
         start = time.perf_counter()
         out = run(items, batch)
         seconds = time.perf_counter() - start
     return out, len(items) / seconds, memory.mb
+
+
+def seconds_of(run, items: list, batch: int) -> float:
+    start = time.perf_counter()
+    run(items, batch)
+    return time.perf_counter() - start
 
 
 @dataclass
@@ -255,23 +267,22 @@ def utilisation(flops_per_item: float, speed: float, peak: float) -> dict:
             "peak_share": round(gflop_s / peak, 4)}
 
 
-def run_path(name: str, c: Contender, items: list, batch: int, reference: list | None, flops: dict,
-             peaks: dict) -> tuple[dict, list | None]:
-    """A path's entry in a row, and its outputs (None where it did not run). reference: the
-    fp32 pipeline's outputs (None: this is that pipeline). flops: FLOPs per item of the row's
-    paths so far, to which this one's count is added."""
+def first_run(name: str, c: Contender, items: list, batch: int, reference: list | None,
+              flops: dict) -> tuple[dict, list | None]:
+    """A path's untimed run: its entry in a row without the speed (its error where it did not
+    run) and its outputs (None then). reference: the fp32 pipeline's outputs (None: this is
+    that pipeline). flops: FLOPs per item of the row's paths so far, to which this one's
+    count is added."""
     if c.run is None:
         return {"error": c.error}, None
     try:
-        out, speed, mb = measure(c.run, items, batch)
+        out, _, mb = measure(c.run, items, batch)
         if c.name not in FLOPS_OF:
             chunk = items[:batch]
             flops[c.name] = count_flops(lambda: c.run(chunk, batch)) / len(chunk)
     except c.fails as e:
         return {"error": one_line(e)}, None
-    use = utilisation(flops[FLOPS_OF.get(c.name, c.name)], speed, peaks[PEAK_OF[c.name]])
-    agreement = same(name, out if reference is None else reference, out)
-    return {"speed": round(speed, 2), "peak_mb": round(mb), **use, **agreement}, out
+    return {"peak_mb": round(mb), **same(name, out if reference is None else reference, out)}, out
 
 
 def ratio(paths: dict, ours: str, theirs: str) -> float | None:
@@ -294,24 +305,33 @@ def bests(paths: dict) -> dict:
 
 
 def compare(name: str, task: Task, folder: Path, items: list, batches: list[int], peaks: dict,
-            scratch: Path) -> list[dict]:
+            scratch: Path, repeats: int) -> list[dict]:
     """Each batch size: every path (PATHS) on the same items, each checked against the fp32
-    pipeline's outputs."""
+    pipeline's outputs, then timed `repeats` times, the paths taking turns."""
     contenders = pipeline_contenders(name, task, folder) + polymodal_contenders(name, task, folder, scratch)
     rows = []
     for batch in batches:
         paths, flops, reference = {}, {}, None
         with torch.inference_mode(), quiet():
             for c in contenders:
-                paths[c.name], out = run_path(name, c, items, batch, reference, flops, peaks)
+                paths[c.name], out = first_run(name, c, items, batch, reference, flops)
                 reference = out if reference is None else reference       # the first path: pipeline fp32
+            ran = [c for c in contenders if "error" not in paths[c.name]]
+            seconds = {c.name: [] for c in ran}
+            for _ in range(repeats):
+                for c in ran:
+                    seconds[c.name].append(seconds_of(c.run, items, batch))
+        for c in ran:
+            speed = len(items) / statistics.median(seconds[c.name])
+            use = utilisation(flops[FLOPS_OF.get(c.name, c.name)], speed, peaks[PEAK_OF[c.name]])
+            paths[c.name] = {"speed": round(speed, 2), **paths[c.name], **use}
         row = {"task": name, "batch": batch, "items": len(items), "unit": task.unit, "paths": paths, **bests(paths)}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
 
 
-def clip_embedding(folder: Path, n: int, peaks: dict) -> list[dict]:
+def clip_embedding(folder: Path, n: int, peaks: dict, repeats: int) -> list[dict]:
     """CLIP image embedding of n images in one batch (the align pipeline's embed_images), in
     fp32 and bf16: images/s, and the image tower's GFLOP/s and share of the same-precision peak."""
     images = inputs("zero-shot", n)
@@ -324,7 +344,8 @@ def clip_embedding(folder: Path, n: int, peaks: dict) -> list[dict]:
         def embed(xs, b, p=pipe):
             return p.embed_images(xs)
         with torch.inference_mode(), quiet():
-            _, speed, mb = measure(embed, images, n)
+            _, _, mb = measure(embed, images, n)
+            speed = n / statistics.median(seconds_of(embed, images, n) for _ in range(repeats))
             flops = count_flops(lambda: embed(images, n))
         row = {"precision": precision, "images": n, "speed": round(speed, 2), "peak_mb": round(mb),
                **utilisation(flops / n, speed, peaks[precision])}
@@ -410,7 +431,8 @@ def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str) ->
         "dynamically quantized), and `runtime=\"onnx\"` on the folder's ONNX export. — : the path did not run "
         f"(below). Measured matmul peak ({PEAK_SIZE}x{PEAK_SIZE} `torch.matmul`, same process and threads): "
         f"fp32 {peaks['fp32']} GFLOP/s, bf16 {peaks['bf16']} GFLOP/s.\n\n"
-        "## Speed\n\nItems/s (images or utterances). best / best: polymodal's fastest path over the pipeline's "
+        "## Speed\n\nItems/s (images or utterances), the median of the timed runs (the paths of a row take turns, "
+        "after one untimed run of each). best / best: polymodal's fastest path over the pipeline's "
         "fastest (named: polymodal / pipeline; \"outputs differ\" where polymodal's fastest path does not give the "
         "fp32 pipeline's outputs); fp32 / fp32 and bf16 / bf16: speed-ups at equal precision.\n\n"
         + speed_table(rows) +
@@ -440,6 +462,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=32, help="inputs per measurement")
     parser.add_argument("--batch", type=int, default=8, help="the batched measurement's batch size")
     parser.add_argument("--embed-batch", type=int, default=64, help="images in the CLIP embedding measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each path (the median is reported)")
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
     args = parser.parse_args()
     peaks = measure_peaks(0.5 if args.tiny else 3.0)
@@ -449,10 +472,12 @@ def main() -> int:
             task = TASKS[name]
             folder = build(task.model, Path(tmp) / name, tiny=args.tiny)
             limit_tokens(folder, task.max_new_tokens)
-            rows += compare(name, task, folder, inputs(name, args.items), [1, args.batch], peaks, Path(tmp))
+            rows += compare(name, task, folder, inputs(name, args.items), [1, args.batch], peaks, Path(tmp),
+                            args.repeats)
             if name == "zero-shot":
-                embedding = clip_embedding(folder, args.embed_batch, peaks)
+                embedding = clip_embedding(folder, args.embed_batch, peaks, args.repeats)
     command = f"python benchmarks/vs_pipelines.py --items {args.items} --batch {args.batch}" + \
+        ("" if args.repeats == 3 else f" --repeats {args.repeats}") + \
         ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}") + \
         ("" if args.embed_batch == 64 else f" --embed-batch {args.embed_batch}")
     if not args.tiny:

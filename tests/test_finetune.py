@@ -62,7 +62,8 @@ def outputs(adapter, name: str, values: dict) -> torch.Tensor:
 def same_with_transformers(folder, name, values) -> None:
     """transformers' own class reads the folder: every weight equal to those polymodal loads,
     and, run inside polymodal's adapter, the outputs equal to polymodal's (to float rounding:
-    polymodal runs BLIP's vision attention through SDPA, transformers eagerly)."""
+    polymodal runs BLIP's vision attention through SDPA and CLIP's on its own code, transformers
+    eagerly: logits of a few units agree to 1e-5)."""
     import transformers
     ours = load_model(str(folder))
     theirs = getattr(transformers, FAMILIES[name][3]).from_pretrained(str(folder)).eval()
@@ -71,7 +72,7 @@ def same_with_transformers(folder, name, values) -> None:
         theirs.state_dict().keys()
     reference = outputs(ours, name, values)
     ours.model = theirs
-    assert torch.allclose(outputs(ours, name, values), reference, rtol=0, atol=1e-6)
+    assert torch.allclose(outputs(ours, name, values), reference, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

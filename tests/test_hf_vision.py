@@ -238,3 +238,58 @@ def test_blip_cross_attention_folded_gives_transformers_values_and_captions(hf_d
     assert [c.text for c in adapter.generate(pixels, max_length=12)] == [" ".join(t.split()) for t in texts]
     quantized = load("caption", str(hf_dirs["blip"]), precision="int8")     # int8 projections: the eager layer
     assert isinstance(quantized(images[0]).text, str)
+
+
+
+def logp_to_the_end(out, end: int) -> torch.Tensor:
+    """Each sequence's log-probability from a transformers generate output (scores kept): the
+    sum over its new tokens up to and including its first end token."""
+    new = out.sequences[:, -len(out.scores):]
+    logp = torch.stack(out.scores, 1).log_softmax(-1).gather(2, new[..., None])[..., 0]
+    ended = (new == end).int()
+    return logp.masked_fill(ended.cumsum(1) - ended > 0, 0.0).sum(1)
+
+
+def test_blip_greedy_loop_gives_transformers_tokens_and_scores(hf_dirs, monkeypatch):
+    """polymodal's own greedy loop for BLIP (hf/blip_greedy.py) takes transformers' tokens, with
+    the image keys and values folded or projected once, and scores each caption by its tokens
+    up to its end token; the adapter runs it, and a config that asks for more than greedy
+    decoding goes to transformers' generate."""
+    from transformers import BlipForConditionalGeneration
+
+    from polymodal.hf import blip_greedy, vision
+    plain = BlipForConditionalGeneration.from_pretrained(hf_dirs["blip"]).eval()
+    decoder, text = plain.text_decoder, plain.config.text_config
+    with torch.no_grad():       # a stronger pull of the image on the words, so that captions differ
+        for layer in decoder.bert.encoder.layer:
+            layer.crossattention.self.value.weight.mul_(30)
+    image = torch.randn(8, 5, decoder.config.encoder_hidden_size, generator=torch.Generator().manual_seed(0)) * 3
+    with torch.no_grad():
+        out = decoder.generate(input_ids=torch.full((8, 1), text.bos_token_id), eos_token_id=text.sep_token_id,
+                               pad_token_id=text.pad_token_id, encoder_hidden_states=image,
+                               encoder_attention_mask=torch.ones(8, 5, dtype=torch.long), max_new_tokens=12,
+                               do_sample=False, output_scores=True, return_dict_in_generate=True)
+    ended = (out.sequences == text.sep_token_id).any(1)
+    assert 0 < int(ended.sum()) < len(image) and len(set(map(tuple, out.sequences.tolist()))) > 3
+    for fold in (1, 10 ** 6):        # the cross-attention folded, then from the image's keys and values
+        monkeypatch.setattr(blip_greedy, "fold_from", lambda image, n=fold: n)
+        tokens, logp = blip_greedy.greedy_decode(decoder, image, text.bos_token_id, text.sep_token_id,
+                                                 text.pad_token_id, 12)
+        assert torch.equal(tokens, out.sequences)
+        assert torch.allclose(logp, logp_to_the_end(out, text.sep_token_id), atol=1e-4)
+
+    adapter, plain = load_model(hf_dirs["blip"]), BlipForConditionalGeneration.from_pretrained(hf_dirs["blip"]).eval()
+    images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
+    pixels = adapter.preprocess({"image": images})["image"]
+    for kwargs in ({}, {"repetition_penalty": 1.5}):
+        for key, value in kwargs.items():        # transformers' generate, not the loop
+            monkeypatch.setattr(adapter.model.text_decoder.generation_config, key, value)
+            monkeypatch.setattr(vision, "greedy_decode", None)
+        with torch.no_grad():
+            out = plain.generate(pixel_values=pixels, max_new_tokens=12, do_sample=False, output_scores=True,
+                                 return_dict_in_generate=True, **kwargs)
+        captions = adapter.generate(pixels, max_length=12)
+        assert [c.text for c in captions] == [" ".join(t.split()) for t in adapter.processor.tokenizer.batch_decode(
+            out.sequences, skip_special_tokens=True)]
+        expected = logp_to_the_end(out, text.sep_token_id).exp()
+        assert torch.allclose(torch.tensor([c.score for c in captions]), expected, rtol=1e-4)

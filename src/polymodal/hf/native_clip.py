@@ -31,7 +31,8 @@ from .lora import ADAPTER_FOLDER
 WEIGHTS = "model.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt")
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
-ACTIVATIONS = {"quick_gelu": lambda x: x * torch.sigmoid(1.702 * x), "gelu": F.gelu}
+QUICK_GELU = 1.702
+ACTIVATIONS = {"quick_gelu": lambda x: x * torch.sigmoid(QUICK_GELU * x), "gelu": F.gelu}
 # CLIPTextConfig's and CLIPVisionConfig's defaults, for keys a folder's config leaves out
 TEXT_DEFAULTS = {"vocab_size": 49408, "hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12,
                  "num_attention_heads": 8, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
@@ -49,23 +50,34 @@ class Attention(nn.Module):
         self.heads = heads
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(width, width) for _ in range(4))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        batch, tokens, width = x.shape
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, queries: int | None = None) -> torch.Tensor:
+        """-> the output of every token, or of the first `queries` (which still attend to all)."""
+        batch, _, width = x.shape
 
         def split(t):
-            return t.view(batch, tokens, self.heads, width // self.heads).transpose(1, 2)
-        out = F.scaled_dot_product_attention(split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x)),
-                                             attn_mask=mask)
-        return self.out_proj(out.transpose(1, 2).reshape(batch, tokens, width))
+            return t.view(batch, t.shape[1], self.heads, width // self.heads).transpose(1, 2)
+        query = self.q_proj(x if queries is None else x[:, :queries])
+        out = F.scaled_dot_product_attention(split(query), split(self.k_proj(x)), split(self.v_proj(x)), attn_mask=mask)
+        return self.out_proj(out.transpose(1, 2).reshape(batch, -1, width))
 
 
 class MLP(nn.Module):
     def __init__(self, width: int, hidden: int, act: str):
         super().__init__()
-        self.fc1, self.fc2, self.act = nn.Linear(width, hidden), nn.Linear(hidden, width), ACTIVATIONS[act]
+        self.fc1, self.fc2, self.act_name = nn.Linear(width, hidden), nn.Linear(hidden, width), act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        plain = isinstance(self.fc1, nn.Linear) and isinstance(self.fc2, nn.Linear)      # not int8 ones
+        if self.act_name != "quick_gelu" or not plain:
+            return self.fc2(ACTIVATIONS[self.act_name](self.fc1(x)))
+        # quick_gelu(h) = silu(1.702 h) / 1.702, and the two scales ride on the products
+        # (addmm's alpha and beta): one elementwise pass over the hidden activations instead
+        # of three (a ViT-B/32 tower at batch 8 in fp32 spends 7% of its time in those)
+        rows = x.reshape(-1, x.shape[-1])
+        hidden = torch.addmm(self.fc1.bias, rows, self.fc1.weight.t(), beta=QUICK_GELU, alpha=QUICK_GELU)
+        hidden = F.silu(hidden, inplace=not torch.is_grad_enabled())
+        out = torch.addmm(self.fc2.bias, hidden, self.fc2.weight.t(), alpha=1 / QUICK_GELU)
+        return out.view(*x.shape[:-1], out.shape[-1])
 
 
 class Layer(nn.Module):
@@ -79,8 +91,9 @@ class Layer(nn.Module):
         self.mlp = MLP(width, c["intermediate_size"], c["hidden_act"])
         self.layer_norm2 = nn.LayerNorm(width, eps=c["layer_norm_eps"])
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.self_attn(self.layer_norm1(x), mask)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, queries: int | None = None) -> torch.Tensor:
+        attended = self.self_attn(self.layer_norm1(x), mask, queries)
+        x = (x if queries is None else x[:, :queries]) + attended
         return x + self.mlp(self.layer_norm2(x))
 
 
@@ -89,9 +102,12 @@ class Encoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(Layer(c) for _ in range(c["num_hidden_layers"]))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x, mask)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, keep: int | None = None) -> torch.Tensor:
+        """keep: the last layer computes the first `keep` tokens' outputs only, where no more
+        are read (the image tower's class token: its last layer's queries, output projection and
+        MLP for one token instead of 50, 6.6% of a ViT-B/32's arithmetic)."""
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask, keep if i == len(self.layers) - 1 else None)
         return x
 
 
@@ -119,7 +135,7 @@ class VisionTower(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """-> the class token's output, normed: [B, width]."""
-        hidden = self.encoder(self.pre_layrnorm(self.embeddings(pixels)))
+        hidden = self.encoder(self.pre_layrnorm(self.embeddings(pixels)), keep=1)
         return self.post_layernorm(hidden[:, 0])
 
 

@@ -12,6 +12,7 @@ from ..core.results import Caption, Grounding, pixel_box
 from ..modalities import Text
 from . import native_clip
 from .base import HFAdapter, Processor, as_arrays, new_token_cap, padded_labels
+from .blip_greedy import greedy_decode, plain_greedy
 from .loading import quiet
 from .registry import HF_ADAPTERS
 
@@ -93,9 +94,20 @@ class HFCaptioner(HFAdapter):
                                       output_scores=True, return_dict_in_generate=True)
         steps = self.model.compute_transition_scores(out.sequences, out.scores, getattr(out, "beam_indices", None),
                                                      normalize_logits=True)
-        logp = steps.masked_fill(~torch.isfinite(steps), 0.0).sum(-1)
-        texts = self.processor.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
+        steps = steps.masked_fill(~torch.isfinite(steps), 0.0)
+        if beams == 1:      # greedy pads a finished caption (beam search leaves its padding out itself)
+            steps = steps.masked_fill(after_end(out.sequences[:, -steps.shape[1]:], self.end_token()), 0.0)
+        return self.captions(out.sequences, steps.sum(-1))
+
+    def captions(self, sequences: torch.Tensor, logp: torch.Tensor) -> list[Caption]:
+        """Token ids [B, T] and each caption's log-probability [B] -> Captions."""
+        texts = self.processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         return [Caption(" ".join(t.split()), float(p.exp())) for t, p in zip(texts, logp)]
+
+    def end_token(self) -> int:
+        """The token that ends a caption."""
+        end = self.model.generation_config.eos_token_id
+        return end[0] if isinstance(end, list) else end
 
     def decoder_positions(self) -> int:
         """The longest token sequence the text decoder takes."""
@@ -120,12 +132,35 @@ class HFCaptioner(HFAdapter):
         return {}
 
 
+def after_end(tokens: torch.Tensor, end: int) -> torch.Tensor:
+    """[B, T] new tokens -> True where a position comes after the caption's first end token."""
+    ends = (tokens == end).int()
+    return ends.cumsum(1) - ends > 0
+
+
 @HF_ADAPTERS.register("blip")
 class HFBlipCaptioner(HFCaptioner):
     @staticmethod
     def auto_class():
         from transformers import BlipForConditionalGeneration
         return BlipForConditionalGeneration
+
+    @torch.no_grad()
+    def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None,
+                 guidance: float | None = None):
+        """Greedy captions through polymodal's own decoding loop (hf/blip_greedy.py) where the
+        generation configs ask for nothing more; anything else through transformers' generate."""
+        decoder = self.model.text_decoder
+        if guidance or beams != 1 or not all(plain_greedy(m.generation_config) for m in (self.model, decoder)):
+            return super().generate(pixels, beams, max_length, guidance)
+        text = self.model.config.text_config
+        image = self.model.vision_model(pixel_values=pixels)[0]
+        cap = min(max_length or new_token_cap(self.model, 30), self.decoder_positions())
+        tokens, logp = greedy_decode(decoder, image, text.bos_token_id, self.end_token(), text.pad_token_id, cap)
+        return self.captions(tokens, logp)
+
+    def end_token(self) -> int:
+        return self.model.config.text_config.sep_token_id     # what BLIP's generate passes as eos
 
     def decoder_inputs(self, tokens: dict) -> dict:
         # BLIP's decoder reads the labels as they are (no shift) and starts from its bos token

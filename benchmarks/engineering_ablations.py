@@ -1,0 +1,162 @@
+"""Each of polymodal's own changes to how a Hugging Face model runs, measured against its
+absence in the same process, on random weights of the real shapes (benchmarks/real_shapes.py):
+
+- BLIP-base captioning, 20 new tokens: polymodal's greedy loop (hf/blip_greedy.py) against
+  transformers' generate, on the same adapter (SDPA vision attention and folded
+  cross-attention in both), so the difference is the decoding loop alone;
+- CLIP ViT-B/32 image features (hf/native_clip.py): the last layer computed for the class
+  token only, and quick_gelu through the scales of the two MLP products; each switched off.
+
+Each precision as polymodal runs it: fp32, and bf16 (weights held in bf16, under autocast).
+Median of --runs calls, alternating with and without, after one untimed call of each; the
+outputs are compared (the same captions; the largest feature difference).
+
+    python benchmarks/engineering_ablations.py [--runs 5] [--batch 8]
+        -> benchmarks/results/engineering_ablations.{md,json}
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def timed(calls: dict, runs: int) -> dict:
+    """name -> zero-argument call; -> name -> (median seconds, last output), alternating."""
+    outputs = {name: call() for name, call in calls.items()}          # untimed: kernels, caches
+    seconds = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            outputs[name] = call()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(seconds[name]), outputs[name]) for name in calls}
+
+
+def autocast_in(dtype: torch.dtype):
+    """Autocast to dtype where it is not fp32, as polymodal runs a lower precision (with the
+    weights held in it too)."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=dtype)
+
+
+def caption_rows(folder: Path, batch: int, runs: int) -> list[dict]:
+    from polymodal.hf.vision import HFCaptioner
+    from polymodal.loading import load_model
+    adapter = load_model(str(folder))
+    images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(batch)]
+    pixels = adapter.preprocess({"image": images})["image"]
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        if dtype != torch.float32:
+            adapter.hold_weights_in(dtype)
+        with torch.no_grad(), autocast_in(dtype):
+            result = timed({"with": lambda: adapter.generate(pixels, max_length=20),
+                            "without": lambda: HFCaptioner.generate(adapter, pixels, max_length=20)}, runs)
+        same = [c.text for c in result["with"][1]] == [c.text for c in result["without"][1]]
+        rows.append(row("BLIP captioning: polymodal's greedy loop (vs transformers' generate)", dtype, batch,
+                        result, f"{'the same' if same else 'different'} captions"))
+    return rows
+
+
+@contextlib.contextmanager
+def switched_off(change: str):
+    """The CLIP tower without one of its changes, for the length of the block."""
+    from polymodal.hf import native_clip
+    if change == "class token only":
+        saved = native_clip.VisionTower.forward
+
+        def every_token(self, pixels):
+            return self.post_layernorm(self.encoder(self.pre_layrnorm(self.embeddings(pixels)))[:, 0])
+        native_clip.VisionTower.forward = every_token
+    else:
+        saved = native_clip.MLP.forward
+
+        def three_passes(self, x):
+            return self.fc2(native_clip.ACTIVATIONS[self.act_name](self.fc1(x)))
+        native_clip.MLP.forward = three_passes
+    try:
+        yield
+    finally:
+        (native_clip.VisionTower if change == "class token only" else native_clip.MLP).forward = saved
+
+
+def clip_rows(folder: Path, batch: int, runs: int) -> list[dict]:
+    from polymodal.hf import native_clip
+    model, _, _ = native_clip.load(folder)
+    model.eval()
+    side = model.source_config.get("vision_config", {}).get("image_size", 224)
+    pixels = torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        model.to(dtype)
+        batch_pixels = pixels.to(dtype)
+        for change in ("class token only", "quick_gelu through the products' scales"):
+            def without(change=change, batch_pixels=batch_pixels):
+                with switched_off(change):
+                    return model.get_image_features(batch_pixels)
+            with torch.no_grad(), autocast_in(dtype):
+                result = timed({"with": lambda x=batch_pixels: model.get_image_features(x), "without": without}, runs)
+            diff = float((result["with"][1].float() - result["without"][1].float()).abs().max())
+            scale = float(result["without"][1].float().abs().max())
+            rows.append(row(f"CLIP image features: {change}", dtype, batch, result,
+                            f"features differ by at most {diff:.1e} (largest {scale:.2f})"))
+    return rows
+
+
+def row(change: str, dtype: torch.dtype, batch: int, result: dict, outputs: str) -> dict:
+    with_s, without_s = result["with"][0], result["without"][0]
+    out = {"change": change, "precision": {torch.float32: "fp32", torch.bfloat16: "bf16"}[dtype], "batch": batch,
+           "with_s": round(with_s, 4), "without_s": round(without_s, 4), "speedup": round(without_s / with_s, 3),
+           "outputs": outputs}
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE.parent / "src"))
+    sys.path.insert(0, str(HERE))
+    import real_shapes
+    with tempfile.TemporaryDirectory() as tmp:
+        blip, clip = Path(tmp) / "blip", Path(tmp) / "clip"
+        real_shapes.build("blip", blip, tiny=args.tiny)
+        real_shapes.build("clip", clip, tiny=args.tiny)
+        rows = caption_rows(blip, args.batch, args.runs) + clip_rows(clip, args.batch, args.runs)
+    where = (f"{platform.machine()} {torch.get_num_threads()} threads ({platform.processor() or 'CPU'}), "
+             f"torch {torch.__version__}")
+    lines = ["| change | precision | batch | with | without | speed-up | outputs |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['change']} | {r['precision']} | {r['batch']} | {r['with_s']:.3f} s | {r['without_s']:.3f} s | "
+              f"**{r['speedup']:.2f}x** | {r['outputs']} |" for r in rows]
+    print("\n".join(lines))
+    if not args.tiny:
+        command = f"python benchmarks/engineering_ablations.py --runs {args.runs} --batch {args.batch}"
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "engineering_ablations.json").write_text(
+            json.dumps({"command": command, "machine": where, "rows": rows}, indent=2) + "\n")
+        (RESULTS / "engineering_ablations.md").write_text(
+            f"# polymodal's changes to Hugging Face models, each against its absence\n\n`{command}` on {where}, "
+            f"median of {args.runs} alternating calls, random weights of the real shapes "
+            "(benchmarks/real_shapes.py).\n\n" + "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
