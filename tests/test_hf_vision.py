@@ -195,19 +195,26 @@ def test_every_adapter_runs_with_bf16_weights(hf_dirs, scene_files, name):
     assert isinstance(result, float) and np.isfinite(result)
 
 
-def test_blip_vision_attention_runs_fused_with_the_eager_result(hf_dirs):
-    """BLIP's eager vision attention is switched to SDPA when loaded (hf/attention.py): the
-    same values, and the eager forward still answers a call that asks for attention weights."""
+def test_blip_vision_layers_run_fused_and_chunked_with_the_eager_result(hf_dirs, monkeypatch):
+    """BLIP's eager vision attention is switched to SDPA when loaded (hf/fast_layers.py): the
+    same values, and the eager forward still answers a call that asks for attention weights;
+    its MLP runs a few images at a time, with the values of one call over all of them."""
+    from polymodal.hf import fast_layers
     adapter = load_model(hf_dirs["blip"])
     switched = [m for m in adapter.model.modules() if hasattr(m, "eager_forward")]
-    assert {type(m).__name__ for m in switched} == {"BlipAttention", "BlipTextSelfAttention"}
+    assert {type(m).__name__ for m in switched} == {"BlipAttention", "BlipMLP", "BlipTextSelfAttention"}
     layer = next(m for m in switched if type(m).__name__ == "BlipAttention")
-    x = torch.randn(2, 17, layer.embed_dim)
+    x = torch.randn(5, 17, layer.embed_dim)
     with torch.no_grad():
         fused, weights = layer(x)
         eager, eager_weights = layer.eager_forward(x)
         assert weights is None and torch.allclose(fused, eager, atol=1e-5)
         assert torch.equal(layer(x, output_attentions=True)[1], eager_weights)
+        mlp = next(m for m in switched if type(m).__name__ == "BlipMLP")
+        item = 17 * mlp.fc1.out_features * x.element_size()
+        for chunk in (item, 2 * item, 10 ** 9):         # 1, 2 (then 1 left), all 5 at once
+            monkeypatch.setattr(fast_layers, "CHUNK_BYTES", chunk)
+            assert torch.allclose(mlp(x), mlp.eager_forward(x), atol=1e-6)
 
 
 def test_blip_cross_attention_folded_gives_transformers_values_and_captions(hf_dirs):

@@ -12,7 +12,7 @@ from torch import nn
 from ..core.errors import InputError, ModelNotFoundError
 from ..core.files import atomic_directory
 from ..modalities import as_array
-from .attention import use_fast_attention
+from .fast_layers import use_fast_layers
 from .loading import load_pretrained, quiet
 from .lora import apply_saved_adapter
 
@@ -81,7 +81,7 @@ class HFAdapter(nn.Module):
     def __init__(self, model, processor: Processor, directory: Path):
         super().__init__()
         self.model = model.float().eval()      # transformers 5 keeps a checkpoint's dtype
-        use_fast_attention(self.model)
+        use_fast_layers(self.model)
         self.processor = processor
         self.config = HFTaskConfig(self.task, str(directory))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .attention import fold_from, folded_cross_attention
+from .fast_layers import fold_from, folded_cross_attention
 
 # generation-config fields that add a logits processor or a stopping rule -> their values
 # that add none; a config with any other value is left to transformers
@@ -40,7 +40,7 @@ def plain_greedy(generation_config) -> bool:
 
 class _CrossAttention:
     """One layer's cross-attention to the image tokens, prepared once for every step: folded
-    (hf/attention.py) where it pays and the projections are plain, else with the image's keys
+    (hf/fast_layers.py) where it pays and the projections are plain, else with the image's keys
     and values projected once."""
 
     def __init__(self, attention, image: torch.Tensor):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.errors import InputError
+from ..core.memory import reuse_freed_memory
 from ..hf.base import HFAdapter
 from ..loading import resolve
 from .fast_path import FastPath, OnFastPath
@@ -45,6 +46,8 @@ class Backend:
 def on_backend(task: str, loaded, name: str, backend: Backend, **options):
     """The task's pipeline over a model loaded from `name` (a shipped name, `hf:<id>` or a
     folder), run on the backend."""
+    if backend.device == "cpu":
+        reuse_freed_memory()
     if backend.runtime == "onnx":
         return PIPELINES.build(task, with_onnx_encoders(loaded, resolve(name), name), **options)
     if backend.precision == "int8":

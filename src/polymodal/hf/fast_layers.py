@@ -1,9 +1,13 @@
-"""Faster forms of attention layers that transformers runs eagerly, switched in when a Hugging
-Face model is loaded (`use_fast_attention`; docs/performance.md measures each):
+"""Faster forms of layers that transformers runs eagerly, switched in when a Hugging Face model
+is loaded (`use_fast_layers`; docs/performance.md measures each):
 
 - BLIP's vision attention through torch's fused scaled_dot_product_attention. Eager attention
   writes the whole [batch, heads, tokens, tokens] score tensor and, under bf16 autocast, casts
   it to fp32 for the softmax and back; SDPA does neither.
+- BLIP's vision MLP a few images at a time (`chunked_feed_forward`): its hidden activations,
+  four times the width (57 MB for eight 384-pixel images in fp32), stay under the size from
+  which glibc's malloc maps fresh pages from the kernel for every block (core/memory.py), so
+  each layer reuses the memory the last one freed instead of faulting it in page by page.
 - BLIP's text cross-attention with its key and value projections folded into the query and the
   context (`folded_cross_attention`), so decoding projects no keys and values of the image
   tokens up front (every layer's, before the first word) and reads the image tokens themselves
@@ -31,6 +35,20 @@ def fused_qkv_attention(self, hidden_states: torch.Tensor, head_mask=None, outpu
         .permute(2, 0, 3, 1, 4)
     context = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, scale=self.scale)
     return self.projection(context.transpose(1, 2).reshape(batch, tokens, width)), None
+
+
+CHUNK_BYTES = 16 * 2 ** 20      # a chunk's hidden activations: half glibc's largest mmap threshold
+
+
+def chunked_feed_forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    """A transformer MLP (fc1, activation, fc2) over as many batch items at a time as keep its
+    hidden activations within CHUNK_BYTES: the same values, as each token's MLP is its own."""
+    batch, tokens = hidden_states.shape[:2]
+    per_item = tokens * self.fc1.out_features * hidden_states.element_size()
+    step = max(1, CHUNK_BYTES // per_item)
+    if step >= batch:
+        return self.eager_forward(hidden_states)
+    return torch.cat([self.eager_forward(hidden_states[i:i + step]) for i in range(0, batch, step)])
 
 
 def folded_cross_attention(self, hidden_states: torch.Tensor, attention_mask=None, encoder_hidden_states=None,
@@ -78,18 +96,19 @@ def fold_from(image: torch.Tensor) -> int:
     return 3 if reduced else 1
 
 
-FAST_ATTENTION = {   # transformers class name -> (attributes it must have, replacement forward)
+FAST_LAYERS = {   # transformers class name -> (attributes it must have, replacement forward)
     "BlipAttention": (("qkv", "projection", "scale", "num_heads"), fused_qkv_attention),
+    "BlipMLP": (("fc1", "fc2"), chunked_feed_forward),
     "BlipTextSelfAttention": (("query", "key", "value", "dropout", "num_attention_heads", "attention_head_size"),
                               folded_cross_attention),
 }
 
 
-def use_fast_attention(model: torch.nn.Module) -> int:
-    """Switch the model's attention layers that FAST_ATTENTION knows; -> how many."""
+def use_fast_layers(model: torch.nn.Module) -> int:
+    """Switch the model's layers that FAST_LAYERS knows; -> how many."""
     switched = 0
     for module in model.modules():
-        needs, forward = FAST_ATTENTION.get(type(module).__name__, ((), None))
+        needs, forward = FAST_LAYERS.get(type(module).__name__, ((), None))
         if forward is not None and all(hasattr(module, a) for a in needs) and not hasattr(module, "eager_forward"):
             module.eager_forward = module.forward
             module.forward = types.MethodType(forward, module)

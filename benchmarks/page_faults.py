@@ -1,0 +1,105 @@
+"""Minor page faults and time of a BLIP-base vision tower (eight 384-pixel images, random
+weights of the real shapes), each configuration in a fresh process, since glibc's malloc
+settings cannot be undone in one:
+
+    system       glibc's defaults, the MLP over the whole batch (as transformers runs it)
+    chunked      the MLP a few images at a time (hf/fast_layers.py, chunked_feed_forward)
+    chunked+kept and freed memory kept for the next tensor (core/memory.py, what pm.load sets)
+
+Median of --runs calls after one untimed call, fp32 and bf16 (weights held in bf16, autocast).
+
+    python benchmarks/page_faults.py [--runs 5] -> benchmarks/results/page_faults.{md,json}
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CONFIGS = ("system", "chunked", "chunked+kept")
+
+
+def one(folder: str, config: str, runs: int) -> list[dict]:
+    """In this process: the tower under `config`, fp32 then bf16."""
+    import numpy as np
+    import torch
+
+    from polymodal.core.memory import reuse_freed_memory
+    from polymodal.hf import fast_layers
+    from polymodal.loading import load_model
+    if config == "system":
+        fast_layers.CHUNK_BYTES = 2 ** 62
+    if config == "chunked+kept":
+        assert reuse_freed_memory()
+    adapter = load_model(folder)
+    images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(8)]
+    pixels = adapter.preprocess({"image": images})["image"]
+    tower, rows = adapter.model.vision_model, []
+    for precision in ("fp32", "bf16"):
+        if precision == "bf16":
+            adapter.hold_weights_in(torch.bfloat16)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            tower(pixel_values=pixels.to(adapter.model.dtype))
+            seconds, faults = [], []
+            for _ in range(runs):
+                before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+                tower(pixel_values=pixels.to(adapter.model.dtype))
+                seconds.append(time.perf_counter() - start)
+                faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        rows.append({"config": config, "precision": precision, "seconds": round(statistics.median(seconds), 5),
+                     "faults": int(statistics.median(faults))})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
+    parser.add_argument("--one", nargs=2, metavar=("FOLDER", "CONFIG"), help=argparse.SUPPRESS)   # the child
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE.parent / "src"))
+    if args.one:
+        print(json.dumps(one(*args.one, args.runs)))
+        return 0
+    sys.path.insert(0, str(HERE))
+    import real_shapes
+    import torch
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "blip"
+        real_shapes.build("blip", folder, tiny=args.tiny)
+        for config in CONFIGS:
+            out = subprocess.run([sys.executable, __file__, "--runs", str(args.runs), "--one", str(folder), config],
+                                 check=True, capture_output=True, text=True).stdout
+            rows += json.loads(out.strip().splitlines()[-1])
+            print(json.dumps(rows[-2:]), flush=True)
+    base = {r["precision"]: r["seconds"] for r in rows if r["config"] == "system"}
+    lines = ["| configuration | precision | seconds (batch of 8) | minor page faults a call | vs system |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['config']} | {r['precision']} | {r['seconds']:.3f} | {r['faults']:,} | "
+              f"**{base[r['precision']] / r['seconds']:.2f}x** |" for r in rows]
+    print("\n".join(lines))
+    if not args.tiny:
+        where = f"{platform.machine()} ({platform.processor() or 'CPU'}), torch {torch.__version__}, " \
+                f"{torch.get_num_threads()} threads"
+        command = f"python benchmarks/page_faults.py --runs {args.runs}"
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "page_faults.json").write_text(json.dumps({"command": command, "machine": where, "rows": rows},
+                                                             indent=2) + "\n")
+        (RESULTS / "page_faults.md").write_text(
+            f"# Page faults of a BLIP-base vision tower, CPU\n\n`{command}` on {where}; each configuration in a "
+            "fresh process, median of the calls after one untimed call.\n\n" + "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
