@@ -47,7 +47,15 @@ the captioner and recogniser are capped at 20 and 30 new tokens through their ge
 config, which both tools read. Inputs come from the embedded world: its scenes, and its
 sentences spoken.
 
-Writes benchmarks/results/vs_pipelines.{json,md} (a --tiny run only prints). Exit status 0
+Both tools run in one process, so under one malloc setting (--malloc): `system`, glibc's
+defaults for both (polymodal is told to leave them, POLYMODAL_SYSTEM_MALLOC=1), as a pipeline
+runs unless its user tunes malloc, or `kept`, for both from the start, the setting pm.load
+makes (core/memory.py: freed memory kept for the next tensor), which any process can make
+through glibc's environment variables. Each tool in its own process, as shipped:
+whole_process.py.
+
+Writes benchmarks/results/vs_pipelines.{json,md} (--malloc kept: vs_pipelines_kept_memory.{json,md};
+a --tiny run only prints). Exit status 0
 when polymodal fp32 and bf16 give the fp32 pipeline's outputs in every row, else 1 (int8 and
 onnx disagreements are reported, not failures).
 """
@@ -78,6 +86,7 @@ from utilisation import count_flops, matmul_peak  # noqa: E402
 
 import polymodal as pm  # noqa: E402
 from polymodal.core.errors import ConfigError, InputError  # noqa: E402
+from polymodal.core.memory import reuse_freed_memory  # noqa: E402
 from polymodal.hf.loading import quiet  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -97,6 +106,8 @@ PEAK_OF = {"pipeline fp32": "fp32", "pipeline bf16": "bf16", "polymodal fp32": "
 # FlopCounterMode sees neither quantized kernels nor ONNX Runtime's: these paths do polymodal
 # fp32's work, and its count stands for theirs
 FLOPS_OF = {"polymodal int8": "polymodal fp32", "polymodal onnx": "polymodal fp32"}
+MALLOC = {"system": "glibc's defaults for both tools",
+          "kept": "freed memory kept for the next tensor (core/memory.py) for both tools, from the start"}
 PEAK_SIZE = 2048            # the peak's matmuls: PEAK_SIZE x PEAK_SIZE
 
 
@@ -411,25 +422,27 @@ def embedding_table(embedding: list[dict]) -> str:
                    f"{100 * e['peak_share']:.1f}%", e["peak_mb"]] for e in embedding])
 
 
-def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str) -> None:
+def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, malloc: str) -> None:
     import transformers
     machine = f"{platform.machine()} {psutil.cpu_count(logical=True)} CPUs ({cpu_name()}), " \
               f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} threads"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "vs_pipelines.json").write_text(json.dumps(
+    name = "vs_pipelines" if malloc == "system" else "vs_pipelines_kept_memory"
+    (RESULTS / f"{name}.json").write_text(json.dumps(
         {"command": command, "machine": machine, "matmul_peak_gflop_s": peaks, "rows": rows,
          "clip_embedding": embedding}, indent=2) + "\n")
     embedding_part = "" if not embedding else (
         "\n## CLIP image embedding\n\nThe align pipeline's `embed_images` on one batch, in fp32 and bf16: the image "
         "tower's FLOPs (FlopCounterMode), GFLOP/s and share of the same-precision matmul peak.\n\n"
         + embedding_table(embedding))
-    (RESULTS / "vs_pipelines.md").write_text(
+    (RESULTS / f"{name}.md").write_text(
         f"# polymodal vs transformers pipelines, CPU\n\n`{command}` on {machine}.\n\n"
         "Same models, same weights, same inputs, greedy decoding in both tools, in one process. The paths: the "
         "transformers pipeline loaded with `dtype=torch.float32` and `dtype=torch.bfloat16`; polymodal's "
         "`pm.load` with `precision=\"fp32\"`, `\"bf16\"` (bf16 weights, autocast), `\"int8\"` (linear layers "
         "dynamically quantized), and `runtime=\"onnx\"` on the folder's ONNX export. — : the path did not run "
-        f"(below). Measured matmul peak ({PEAK_SIZE}x{PEAK_SIZE} `torch.matmul`, same process and threads): "
+        f"(below). malloc: {MALLOC[malloc]}. Measured matmul peak ({PEAK_SIZE}x{PEAK_SIZE} `torch.matmul`, "
+        "same process and threads): "
         f"fp32 {peaks['fp32']} GFLOP/s, bf16 {peaks['bf16']} GFLOP/s.\n\n"
         "## Speed\n\nItems/s (images or utterances), the median of the timed runs (the paths of a row take turns, "
         "after one untimed run of each). best / best: polymodal's fastest path over the pipeline's "
@@ -462,9 +475,15 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=32, help="inputs per measurement")
     parser.add_argument("--batch", type=int, default=8, help="the batched measurement's batch size")
     parser.add_argument("--embed-batch", type=int, default=64, help="images in the CLIP embedding measurement")
+    parser.add_argument("--malloc", choices=tuple(MALLOC), default="system",
+                        help="the process's malloc setting, for both tools (see above)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each path (the median is reported)")
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
     args = parser.parse_args()
+    if args.malloc == "system":
+        os.environ["POLYMODAL_SYSTEM_MALLOC"] = "1"
+    elif not reuse_freed_memory():
+        parser.error("--malloc kept needs glibc")
     peaks = measure_peaks(0.5 if args.tiny else 3.0)
     rows, embedding = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -478,10 +497,11 @@ def main() -> int:
                 embedding = clip_embedding(folder, args.embed_batch, peaks, args.repeats)
     command = f"python benchmarks/vs_pipelines.py --items {args.items} --batch {args.batch}" + \
         ("" if args.repeats == 3 else f" --repeats {args.repeats}") + \
+        ("" if args.malloc == "system" else f" --malloc {args.malloc}") + \
         ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}") + \
         ("" if args.embed_batch == 64 else f" --embed-batch {args.embed_batch}")
     if not args.tiny:
-        write(rows, embedding, peaks, command)
+        write(rows, embedding, peaks, command, args.malloc)
     return 0 if all(r["paths"][p].get("identical") for r in rows for p in MUST_AGREE) else 1
 
 
