@@ -95,8 +95,9 @@ class HFCaptioner(HFAdapter):
         steps = self.model.compute_transition_scores(out.sequences, out.scores, getattr(out, "beam_indices", None),
                                                      normalize_logits=True)
         steps = steps.masked_fill(~torch.isfinite(steps), 0.0)
-        if beams == 1:      # greedy pads a finished caption (beam search leaves its padding out itself)
-            steps = steps.masked_fill(after_end(out.sequences[:, -steps.shape[1]:], self.end_token()), 0.0)
+        end = self.end_token()
+        if beams == 1 and end is not None:     # greedy pads a finished caption (beam search leaves that out)
+            steps = steps.masked_fill(after_end(out.sequences[:, -steps.shape[1]:], end), 0.0)
         return self.captions(out.sequences, steps.sum(-1))
 
     def captions(self, sequences: torch.Tensor, logp: torch.Tensor) -> list[Caption]:
@@ -104,10 +105,12 @@ class HFCaptioner(HFAdapter):
         texts = self.processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         return [Caption(" ".join(t.split()), float(p.exp())) for t, p in zip(texts, logp)]
 
-    def end_token(self) -> int:
-        """The token that ends a caption."""
+    def end_token(self) -> int | None:
+        """The token that ends a caption (None: the config names none)."""
         end = self.model.generation_config.eos_token_id
-        return end[0] if isinstance(end, list) else end
+        if isinstance(end, list):
+            end = end[0] if end else None
+        return end
 
     def decoder_positions(self) -> int:
         """The longest token sequence the text decoder takes."""
