@@ -1,12 +1,14 @@
 """Minor page faults and time of a BLIP-base vision tower (eight 384-pixel images, random
-weights of the real shapes), each configuration in a fresh process, since glibc's malloc
-settings cannot be undone in one:
+weights of the real shapes), each configuration and precision in a fresh process, since
+glibc's malloc settings cannot be undone in one and its thresholds move with what a process
+has freed before:
 
     system       glibc's defaults, the MLP over the whole batch (as transformers runs it)
     chunked      the MLP a few images at a time (hf/fast_layers.py, chunked_feed_forward)
     chunked+kept and freed memory kept for the next tensor (core/memory.py, what pm.load sets)
 
-Median of --runs calls after one untimed call, fp32 and bf16 (weights held in bf16, autocast).
+Median of --runs calls after one untimed call, in fp32 and in bf16 (weights held in bf16,
+autocast).
 
     python benchmarks/page_faults.py [--runs 5] -> benchmarks/results/page_faults.{md,json}
 """
@@ -28,8 +30,8 @@ RESULTS = HERE / "results"
 CONFIGS = ("system", "chunked", "chunked+kept")
 
 
-def one(folder: str, config: str, runs: int) -> list[dict]:
-    """In this process: the tower under `config`, fp32 then bf16."""
+def one(folder: str, config: str, precision: str, runs: int) -> dict:
+    """In this process: the tower under `config` in `precision`."""
     import numpy as np
     import torch
 
@@ -43,28 +45,26 @@ def one(folder: str, config: str, runs: int) -> list[dict]:
     adapter = load_model(folder)
     images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(8)]
     pixels = adapter.preprocess({"image": images})["image"]
-    tower, rows = adapter.model.vision_model, []
-    for precision in ("fp32", "bf16"):
-        if precision == "bf16":
-            adapter.hold_weights_in(torch.bfloat16)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+    tower = adapter.model.vision_model
+    if precision == "bf16":
+        adapter.hold_weights_in(torch.bfloat16)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        tower(pixel_values=pixels.to(adapter.model.dtype))
+        seconds, faults = [], []
+        for _ in range(runs):
+            before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
             tower(pixel_values=pixels.to(adapter.model.dtype))
-            seconds, faults = [], []
-            for _ in range(runs):
-                before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-                tower(pixel_values=pixels.to(adapter.model.dtype))
-                seconds.append(time.perf_counter() - start)
-                faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-        rows.append({"config": config, "precision": precision, "seconds": round(statistics.median(seconds), 5),
-                     "faults": int(statistics.median(faults))})
-    return rows
+            seconds.append(time.perf_counter() - start)
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return {"config": config, "precision": precision, "seconds": round(statistics.median(seconds), 5),
+            "faults": int(statistics.median(faults))}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
-    parser.add_argument("--one", nargs=2, metavar=("FOLDER", "CONFIG"), help=argparse.SUPPRESS)   # the child
+    parser.add_argument("--one", nargs=3, metavar=("FOLDER", "CONFIG", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))
     if args.one:
@@ -77,11 +77,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "blip"
         real_shapes.build("blip", folder, tiny=args.tiny)
-        for config in CONFIGS:
-            out = subprocess.run([sys.executable, __file__, "--runs", str(args.runs), "--one", str(folder), config],
-                                 check=True, capture_output=True, text=True).stdout
-            rows += json.loads(out.strip().splitlines()[-1])
-            print(json.dumps(rows[-2:]), flush=True)
+        for precision in ("fp32", "bf16"):
+            for config in CONFIGS:
+                out = subprocess.run([sys.executable, __file__, "--runs", str(args.runs), "--one", str(folder), config,
+                                      precision], check=True, capture_output=True, text=True).stdout
+                rows.append(json.loads(out.strip().splitlines()[-1]))
+                print(json.dumps(rows[-1]), flush=True)
     base = {r["precision"]: r["seconds"] for r in rows if r["config"] == "system"}
     lines = ["| configuration | precision | seconds (batch of 8) | minor page faults a call | vs system |",
              "|---|---|---|---|---|"]
@@ -96,8 +97,8 @@ def main() -> int:
         (RESULTS / "page_faults.json").write_text(json.dumps({"command": command, "machine": where, "rows": rows},
                                                              indent=2) + "\n")
         (RESULTS / "page_faults.md").write_text(
-            f"# Page faults of a BLIP-base vision tower, CPU\n\n`{command}` on {where}; each configuration in a "
-            "fresh process, median of the calls after one untimed call.\n\n" + "\n".join(lines) + "\n")
+            f"# Page faults of a BLIP-base vision tower, CPU\n\n`{command}` on {where}; each configuration and "
+            "precision in a fresh process, median of the calls after one untimed call.\n\n" + "\n".join(lines) + "\n")
     return 0
 
 

@@ -4,10 +4,10 @@ glibc's malloc serves a block above its mmap threshold (128 KB at first, rising 
 the largest such block freed so far) with fresh pages from the kernel, and unmaps them when
 the block is freed; a heap whose free top exceeds the trim threshold is shrunk the same way.
 A model's forward allocates activations of a few MB, layer after layer, so each is faulted in
-page by page again: a BLIP-base vision tower on eight 384-pixel images in fp32 took 394,599
-minor page faults and 2.91 s a call on 2 cores; with the threshold at its maximum (32 MB), the
-heap kept, and its MLP run a few images at a time (hf/fast_layers.py), none and 2.54 s
-(benchmarks/page_faults.py).
+page by page again: a BLIP-base vision tower on eight 384-pixel images in fp32 took 456,821
+minor page faults and 2.69 s a call on 2 cores; with the threshold at its maximum (32 MB), the
+heap kept, and its MLP run a few images at a time (hf/fast_layers.py), none and 2.35 s; in
+bf16, 115,721 and 0.60 s against none and 0.49 s (benchmarks/page_faults.py).
 
 `reuse_freed_memory()` sets both thresholds once per process, on Linux with glibc (elsewhere,
 or with POLYMODAL_SYSTEM_MALLOC=1 in the environment, it does nothing). The cost: memory
