@@ -154,3 +154,12 @@ def build(name: str, folder: Path, tiny: bool = False, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     BUILDERS[name](folder, shapes(tiny))
     return folder
+
+
+def limit_new_tokens(folder: Path, n: int) -> None:
+    """A benchmark's tools read the model's generation config: cap the new tokens there."""
+    if n:
+        from transformers import GenerationConfig
+        config = GenerationConfig.from_pretrained(str(folder))
+        config.max_new_tokens = n
+        config.save_pretrained(str(folder))

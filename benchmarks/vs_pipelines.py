@@ -81,7 +81,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
-from real_shapes import build  # noqa: E402
+from real_shapes import build, limit_new_tokens  # noqa: E402
 from utilisation import count_flops, matmul_peak  # noqa: E402
 
 import polymodal as pm  # noqa: E402
@@ -373,15 +373,6 @@ def measure_peaks(seconds: float) -> dict:
     return peaks
 
 
-def limit_tokens(folder: Path, n: int) -> None:
-    """Both tools read the model's generation config: cap the new tokens there."""
-    if n:
-        from transformers import GenerationConfig
-        config = GenerationConfig.from_pretrained(str(folder))
-        config.max_new_tokens = n
-        config.save_pretrained(str(folder))
-
-
 def table(header: list[str], lines: list[list]) -> str:
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] +
                      ["| " + " | ".join(map(str, cells)) + " |" for cells in lines]) + "\n"
@@ -490,7 +481,7 @@ def main() -> int:
         for name in args.tasks.split(","):
             task = TASKS[name]
             folder = build(task.model, Path(tmp) / name, tiny=args.tiny)
-            limit_tokens(folder, task.max_new_tokens)
+            limit_new_tokens(folder, task.max_new_tokens)
             rows += compare(name, task, folder, inputs(name, args.items), [1, args.batch], peaks, Path(tmp),
                             args.repeats)
             if name == "zero-shot":

@@ -194,12 +194,12 @@ def measure(name: str, task: Task, model: Path, folder: Path, n: int, runs: int,
 
 
 def run_task(name: str, root: Path, sizes: list[int], runs: int, tiny: bool, precisions: list[str]) -> list[dict]:
-    from real_shapes import build
-    from vs_pipelines import LABELS, limit_tokens
+    from real_shapes import build, limit_new_tokens
+    from vs_pipelines import LABELS
 
     task = TASKS[name]
     model = build(task.model, root / name / "model", tiny=tiny)
-    limit_tokens(model, task.max_new_tokens)
+    limit_new_tokens(model, task.max_new_tokens)
     rows = []
     for n in sizes:
         folder = root / name / f"inputs-{n}"

@@ -100,6 +100,12 @@ class HFAdapter(nn.Module):
         both tools."""
         self.model.to(dtype)
 
+    def per_token_linears(self) -> list[nn.Linear]:
+        """The linear layers a decoding step calls through their forward, one row per sequence:
+        on a CPU pm.load packs them once (inference/packed_linear.py). None for a model that
+        does not decode token by token."""
+        return []
+
     def on_device(self, value):
         """Tensors (in dicts too) moved to where the model is."""
         if isinstance(value, dict):

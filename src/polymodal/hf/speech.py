@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from ..core.errors import InputError
 from ..core.results import Transcript
@@ -36,6 +37,11 @@ class HFRecognizer(HFAdapter):
     @property
     def rate(self) -> int:
         return self.processor.feature_extractor.sampling_rate
+
+    def per_token_linears(self) -> list[nn.Linear]:
+        head = self.model.get_output_embeddings()
+        return [m for m in self.model.get_decoder().modules() if type(m) is nn.Linear] + \
+            ([head] if type(head) is nn.Linear else [])
 
     @property
     def encoder_dtype(self) -> torch.dtype:

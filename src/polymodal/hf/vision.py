@@ -148,6 +148,12 @@ class HFBlipCaptioner(HFCaptioner):
         from transformers import BlipForConditionalGeneration
         return BlipForConditionalGeneration
 
+    def per_token_linears(self) -> list[nn.Linear]:
+        # the folded cross-attention (fast_layers.py) reads its key and value weights itself
+        read = (".crossattention.self.key", ".crossattention.self.value")
+        return [m for name, m in self.model.text_decoder.named_modules()
+                if type(m) is nn.Linear and not name.endswith(read)]
+
     @torch.no_grad()
     def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None,
                  guidance: float | None = None):

@@ -1,0 +1,89 @@
+"""Linear layers packed once for decoding on a CPU (inference/packed_linear.py): the same
+products as torch's linear, only the layers the adapter names, and the same captions and
+transcripts through pm.load as the unpacked model gives."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hf_tiny import build_blip, build_whisper
+from torch import nn
+
+import polymodal.inference.backend as backend
+from polymodal.inference.packed_linear import PackedLinear, pack_linears, packing_available
+from polymodal.inference.pipelines import load
+from polymodal.modalities import Audio
+
+pytestmark = pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN")
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("packed")
+    return {"blip": build_blip(root / "blip"), "whisper": build_whisper(root / "whisper")}
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_packed_linear_computes_torchs_linear(bias):
+    torch.manual_seed(0)
+    linear = nn.Linear(40, 24, bias=bias)
+    packed = PackedLinear(linear)
+    with torch.no_grad():
+        for shape in [(8, 40), (3, 5, 40), (1, 40), (200, 40)]:
+            x = torch.randn(*shape)
+            assert packed(x).shape == linear(x).shape
+            assert torch.allclose(packed(x), linear(x), atol=1e-5)
+        assert torch.equal(packed.weight, linear.weight)
+        x = torch.randn(6, 80)[:, ::2]                       # not contiguous
+        assert torch.allclose(packed(x), linear(x), atol=1e-5)
+        linear.to(torch.bfloat16)
+        low = PackedLinear(linear)
+        x = torch.randn(4, 7, 40)
+        with torch.autocast("cpu", dtype=torch.bfloat16):     # as polymodal's bf16 path runs it
+            ours, theirs = low(x), F.linear(x, linear.weight, linear.bias)
+        assert ours.dtype == theirs.dtype == torch.bfloat16
+        assert torch.equal(ours, theirs)
+
+
+def test_pack_linears_replaces_only_the_named_layers():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2)))
+    named = [model[0], model[2][1]]
+    assert pack_linears(model, named) == 2
+    assert [type(m).__name__ for m in (model[0], model[2][0], model[2][1])] == ["PackedLinear", "Linear",
+                                                                              "PackedLinear"]
+    assert pack_linears(model, []) == 0
+
+
+def packed_and_plain(task: str, folder, precision: str, monkeypatch):
+    packed = load(task, str(folder), precision=precision)
+    with monkeypatch.context() as m:
+        m.setattr(backend, "pack_linears", lambda model, linears: 0)
+        plain = load(task, str(folder), precision=precision)
+    return packed, plain
+
+
+def adapter_of(pipeline) -> nn.Module:
+    return next(v for v in vars(getattr(pipeline, "pipeline", pipeline)).values() if isinstance(v, nn.Module))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_pm_load_packs_blips_decoder_and_captions_the_same(dirs, precision, monkeypatch):
+    packed, plain = packed_and_plain("caption", dirs["blip"], precision, monkeypatch)
+    model = adapter_of(packed).model
+    names = {name for name, m in model.named_modules() if isinstance(m, PackedLinear)}
+    assert names and all(n.startswith("text_decoder.") for n in names)
+    assert not any(n.endswith((".crossattention.self.key", ".crossattention.self.value")) for n in names)
+    assert not any(isinstance(m, PackedLinear) for m in adapter_of(plain).model.modules())
+    images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(5)]
+    ours, theirs = packed.batch(images, batch_size=5), plain.batch(images, batch_size=5)
+    assert [c.text for c in ours] == [c.text for c in theirs]
+    assert np.allclose([c.score for c in ours], [c.score for c in theirs], atol=1e-3)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_pm_load_packs_whispers_decoder_and_transcribes_the_same(dirs, precision, monkeypatch):
+    packed, plain = packed_and_plain("transcribe", dirs["whisper"], precision, monkeypatch)
+    model = adapter_of(packed).model
+    names = {name for name, m in model.named_modules() if isinstance(m, PackedLinear)}
+    assert "proj_out" in names and all(n.startswith("model.decoder.") or n == "proj_out" for n in names)
+    audios = [Audio((np.sin(np.arange(16000) / (5.0 + i)) * 0.3).astype(np.float32), 16000) for i in range(3)]
+    assert [t.text for t in packed.batch(audios, batch_size=3)] == [t.text for t in plain.batch(audios, batch_size=3)]
