@@ -3,7 +3,7 @@
 transformers' generate takes each new token through its generation machinery (logits
 processors, stopping criteria, a cache that grows by concatenation, masks built again at each
 step) and through the decoder's layers with their keyword plumbing; on a CPU that bookkeeping
-costs a few percent of a BLIP-base batch (docs/performance.md: 1.02x in fp32, 1.05x in bf16
+costs a few percent of a BLIP-base batch (docs/performance.md: 1.02x in fp32, 1.07x in bf16
 at batch 8), most of a small model's step. This loop
 calls the same modules (so the same weights, precision and int8 layers) on one new token at a
 time, with the self-attention keys and values in a buffer allocated once and the image side

@@ -11,7 +11,7 @@ frozen CPU models), and multiplies with oneDNN's linear primitive.
 
 Against the same adapter unpacked (benchmarks/engineering_ablations.py, batch 8, 2 Xeon
 cores): BLIP-base captioning fp32 1.08x, bf16 1.06x; Whisper-base recognition fp32 1.08x, bf16
-1.05x, the same captions and transcripts. bf16 products equal torch's linear's bit for bit;
+1.04x, the same captions and transcripts. bf16 products equal torch's linear's bit for bit;
 fp32 ones differ in the last bits (the sums are taken in another order).
 
 Inference only: a packed layer has no gradient, and its weight is no parameter (reading
