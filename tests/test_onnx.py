@@ -76,3 +76,36 @@ def test_a_speech_readers_audio_encoder_runs_in_onnx(tmp_path, capsys):
     assert isinstance(onnx.model.encoders["audio"].audio, OnnxEncoder)
     assert len(items) == 20
     assert [a.text for a in onnx.batch(items)] == [a.text for a in pm.load("vqa", "vqa-spoken").batch(items)]
+
+
+def test_a_hugging_face_clip_runs_its_image_and_text_features_in_onnx(tmp_path, capsys):
+    """A CLIP folder exports its two feature parts (HFAdapter.onnx_parts), whose graphs take
+    any batch and text length; loaded with runtime onnx, zero-shot gives PyTorch's labels and
+    probabilities. A part the adapter lacks, and a model with no exported part, are one line."""
+    from hf_tiny import build_blip, build_clip
+
+    from polymodal.inference.onnx_runtime import GraphPart
+    folder, out = build_clip(tmp_path / "clip"), tmp_path / "clip-onnx"
+    capsys.readouterr()
+    assert main(["export", str(folder), "--format", "onnx", "--out", str(out)]) == 0
+    parts = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["part"] for p in parts] == ["image", "text"] and all(p["max_difference"] < 1e-4 for p in parts)
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (40 + 7 * i, 50, 3), dtype=np.uint8) for i in range(5)]
+    labels = ["blue", "red circle", "a big green square left of a small yellow triangle"]   # three lengths
+    onnx, torch_path = pm.load("align", str(out), runtime="onnx"), pm.load("align", str(folder))
+    assert set(onnx.model.exported) == {"image", "text"}
+    assert all(isinstance(run, GraphPart) for run in onnx.model.exported.values())
+    for batch in (1, 4):                # graphs run at batch sizes they were not exported with
+        onnx.batch_size = torch_path.batch_size = batch
+        got, expected = onnx.classify(images, labels), torch_path.classify(images, labels)
+        assert [g[0][0] for g in got] == [e[0][0] for e in expected]
+        assert max(abs(dict(g)[k] - p) for g, e in zip(got, expected) for k, p in e) < 1e-4
+    listing = out / "onnx" / "parts.json"
+    listed = json.loads(listing.read_text())
+    listed["parts"]["audio"] = listed["parts"]["image"]
+    listing.write_text(json.dumps(listed))
+    with pytest.raises(InputError, match="lists a part 'audio'"):
+        pm.load("align", str(out), runtime="onnx")
+    assert main(["export", str(build_blip(tmp_path / "blip")), "--out", str(tmp_path / "blip-onnx")]) == 2
+    assert "nothing to export" in capsys.readouterr().err and not (tmp_path / "blip-onnx").exists()

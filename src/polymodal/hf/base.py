@@ -2,6 +2,7 @@
 naming the task, image conversion, and saving back in Hugging Face layout."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,16 @@ class HFTaskConfig:
     source: str                   # the folder it was loaded from
     labels: list[str] = field(default_factory=list)      # VQA answers, in logit order
     prompt: str = "a photo of a {}."                      # zero-shot: CLIP's usual template
+
+
+@dataclass
+class OnnxPart:
+    """A part of a model that ONNX export writes as one graph (inference/onnx_export.py): a
+    module called on tensors, giving one tensor, and two sample inputs that differ in every
+    dimension that may vary (the batch; a text's length)."""
+    module: nn.Module
+    first: tuple[torch.Tensor, ...]
+    second: tuple[torch.Tensor, ...]
 
 
 class Processor:
@@ -84,6 +95,7 @@ class HFAdapter(nn.Module):
         use_fast_layers(self.model)
         self.processor = processor
         self.config = HFTaskConfig(self.task, str(directory))
+        self.exported: dict[str, Callable[..., torch.Tensor]] = {}     # run_part's: part name -> its runner
 
     @staticmethod
     def auto_class():
@@ -105,6 +117,19 @@ class HFAdapter(nn.Module):
         on a CPU pm.load packs them once (inference/packed_linear.py). None for a model that
         does not decode token by token."""
         return []
+
+    def onnx_parts(self) -> dict[str, OnnxPart]:
+        """The parts `polymodal export --format onnx` writes, by name; {} where polymodal
+        exports none of this model."""
+        return {}
+
+    def run_part(self, name: str, run: Callable[..., torch.Tensor]) -> None:
+        """From now on the part `name` (one of onnx_parts') is computed by `run`, called on the
+        same tensors as its module (pm.load(..., runtime="onnx"): an ONNX Runtime session)."""
+        if name not in self.onnx_parts():
+            raise InputError(f"{self.config.source}: its ONNX export lists a part {name!r}, which a "
+                             f"{type(self.model).__name__} does not have")
+        self.exported[name] = run
 
     def on_device(self, value):
         """Tensors (in dicts too) moved to where the model is."""

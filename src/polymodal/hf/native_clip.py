@@ -121,7 +121,7 @@ class VisionEmbeddings(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         patches = self.patch_embedding(pixels.to(self.patch_embedding.weight.dtype)).flatten(2).transpose(1, 2)
-        cls = self.class_embedding.expand(len(pixels), 1, -1)
+        cls = self.class_embedding.expand(pixels.shape[0], 1, -1)     # (len() would fix the batch in an export)
         return torch.cat([cls, patches], 1) + self.position_embedding.weight
 
 

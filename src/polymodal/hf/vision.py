@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -11,7 +12,7 @@ from ..core.errors import InputError
 from ..core.results import Caption, Grounding, pixel_box
 from ..modalities import Text
 from . import native_clip
-from .base import HFAdapter, Processor, as_arrays, new_token_cap, padded_labels
+from .base import HFAdapter, OnnxPart, Processor, as_arrays, new_token_cap, padded_labels
 from .blip_greedy import greedy_decode, plain_greedy
 from .loading import quiet
 from .registry import HF_ADAPTERS
@@ -20,6 +21,28 @@ from .registry import HF_ADAPTERS
 def _pooled(output) -> torch.Tensor:
     # transformers 5 returns a model output (pooler_output = the projected features); 4.x a tensor
     return getattr(output, "pooler_output", output)
+
+
+class ImageFeatures(nn.Module):
+    """CLIP's projected image features from pixels: the image part ONNX export writes."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return _pooled(self.model.get_image_features(pixel_values=pixels))
+
+
+class TextFeatures(nn.Module):
+    """CLIP's projected text features from token ids and mask: the text part ONNX export writes."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return _pooled(self.model.get_text_features(input_ids=ids, attention_mask=mask))
 
 
 @HF_ADAPTERS.register("clip")
@@ -55,10 +78,22 @@ class HFAligner(HFAdapter):
         return out
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(_pooled(self.model.get_image_features(pixel_values=pixels)), dim=-1)
+        features = self.exported.get("image", ImageFeatures(self.model))(pixels)
+        return nn.functional.normalize(features, dim=-1)
 
     def encode_text(self, inputs: dict) -> torch.Tensor:
-        return nn.functional.normalize(_pooled(self.model.get_text_features(**inputs)), dim=-1)
+        features = self.exported.get("text", TextFeatures(self.model))(inputs["input_ids"], inputs["attention_mask"])
+        return nn.functional.normalize(features, dim=-1)
+
+    def onnx_parts(self) -> dict[str, OnnxPart]:
+        """The image and the text features, from sample batches of two sizes (and two text
+        lengths) made by the folder's own processor."""
+        rng = np.random.default_rng(0)
+        images = [self.preprocess({"image": [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)] * n})["image"]
+                  for n in (2, 3)]
+        texts = [self.preprocess({"text": [words] * n})["text"] for words, n in (("a", 2), ("a photo of a red circle", 3))]
+        return {"image": OnnxPart(ImageFeatures(self.model), (images[0],), (images[1],)),
+                "text": OnnxPart(TextFeatures(self.model), *((t["input_ids"], t["attention_mask"]) for t in texts))}
 
     def scale(self) -> torch.Tensor:
         return self.model.logit_scale.exp()

@@ -4,7 +4,8 @@ be run by ONNX Runtime (`pm.load(task, DIR, runtime="onnx")`, inference/onnx_run
 What is exported: each encoder of the model (its image, text, audio or video tower: the
 top-most encoders.base.Encoder modules), as one graph from the tensors its processor makes to
 the Embedding's tokens, mask and pooled vector. The rest (fusion, heads, decoders, search over
-outputs) stays in PyTorch. Which input dimensions vary (the batch; a text's length; an
+outputs) stays in PyTorch. For a Hugging Face model, the parts its adapter names
+(HFAdapter.onnx_parts: CLIP's image and text features), each from its sample inputs. Which input dimensions vary (the batch; a text's length; an
 utterance's frames) is found by running the processor on two sample batches of different
 sizes: the dimensions that differ are exported as dynamic, and the second batch checks the
 graph against PyTorch before the folder is written.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -27,6 +29,7 @@ from torch import nn
 from ..core import files
 from ..core.errors import InputError
 from ..encoders.base import Encoder
+from ..hf.base import HFAdapter, OnnxPart
 from ..loading import load_model, resolve
 from ..models.base import Pretrained
 from ..processors.audio import AudioProcessor
@@ -126,36 +129,54 @@ def as_tensors(inputs) -> tuple[list[str] | None, list[torch.Tensor]]:
     return keys, [inputs[k] for k in keys]
 
 
-def export_encoder(encoder: Encoder, path: Path) -> dict:
-    """Export one encoder to `path`, check it on a second batch; -> its parts.json entry."""
+def export_checked(module: nn.Module, first: list[torch.Tensor], second: list[torch.Tensor], path: Path,
+                   outputs: list[str], what: str) -> tuple[list[str], float]:
+    """Export `module` (called on tensors) to `path` from the sample `first`; the dimensions in
+    which `second` differs are dynamic, and the graph is checked against PyTorch on `second`.
+    -> the graph's input names and the largest difference found. what: the part, for errors."""
     import onnxruntime as ort
-    keys, first = as_tensors(sample_batch(encoder, 0))
-    _, second = as_tensors(sample_batch(encoder, 1))
-    wrapper = (OneInput(encoder) if keys is None else TwoInputs(encoder, keys)).eval()
-    dynamic = {f"x{i}": {d: torch.export.Dim.DYNAMIC for d in range(a.dim()) if a.shape[d] != b.shape[d]}
-               for i, (a, b) in enumerate(zip(first, second))}
+    dynamic = tuple({d: torch.export.Dim.DYNAMIC for d in range(a.dim()) if a.shape[d] != b.shape[d]}
+                    for a, b in zip(first, second))          # by position: the module's own argument names vary
     names = [f"x{i}" for i in range(len(first))]
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)    # torch's fused encoder-layer kernel has no ONNX form
     try:
         with torch.no_grad(), quiet():
-            torch.onnx.export(wrapper, tuple(first), str(path), dynamo=True, input_names=names,
-                              output_names=list(OUTPUTS), dynamic_shapes=dynamic, verbose=False)
-    except Exception as e:      # the exporter's many error types: one line naming the encoder
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise InputError(f"a {type(encoder).__name__} encoder: the ONNX exporter failed ({reason})") from None
+            torch.onnx.export(module, tuple(first), str(path), dynamo=True, input_names=names,
+                              output_names=outputs, dynamic_shapes=dynamic, verbose=False)
+    except Exception as e:      # the exporter's many error types: one line naming the part
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()        # the exporter colours its messages
+        reason = text.splitlines()[0][:200] if text else type(e).__name__
+        raise InputError(f"{what}: the ONNX exporter failed ({reason})") from None
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     with torch.no_grad():
-        expected = wrapper(*second)
+        expected = module(*second)
+    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {n: t.numpy() for n, t in zip(names, second)})
     worst = max(float(np.abs(g.astype(np.float32) - e.float().numpy()).max()) for g, e in zip(got, expected))
     if worst > TOLERANCE:
-        raise InputError(f"the ONNX graph of a {type(encoder).__name__} encoder differs from PyTorch by {worst:.2g} "
-                         f"(over {TOLERANCE}); not exported")
+        raise InputError(f"the ONNX graph of {what} differs from PyTorch by {worst:.2g} (over {TOLERANCE}); "
+                         f"not exported")
+    return names, worst
+
+
+def export_encoder(encoder: Encoder, path: Path) -> dict:
+    """Export one encoder to `path`, check it on a second batch; -> its parts.json entry."""
+    keys, first = as_tensors(sample_batch(encoder, 0))
+    _, second = as_tensors(sample_batch(encoder, 1))
+    wrapper = (OneInput(encoder) if keys is None else TwoInputs(encoder, keys)).eval()
+    names, worst = export_checked(wrapper, first, second, path, list(OUTPUTS), f"a {type(encoder).__name__} encoder")
     return {"file": path.name, "inputs": names, "keys": keys, "encoder": type(encoder).__name__,
             "max_difference": worst}
+
+
+def export_adapter_part(name: str, part: OnnxPart, path: Path) -> dict:
+    """Export one part of a Hugging Face model (HFAdapter.onnx_parts); -> its parts.json entry."""
+    names, worst = export_checked(part.module.eval(), list(part.first), list(part.second), path, ["out"],
+                                  f"the {name} part")
+    return {"file": path.name, "inputs": names, "encoder": type(part.module).__name__, "max_difference": worst}
 
 
 def export_onnx(source: str, out: Path) -> dict:
@@ -164,12 +185,25 @@ def export_onnx(source: str, out: Path) -> dict:
         raise InputError(f"{out}: exists already; remove it or choose another --out")
     folder = resolve(source)
     model = load_model(source).eval()
-    encoders = encoders_of(model)
-    if not encoders:
-        raise InputError(f"{source}: a model without polymodal encoders (nothing to export)")
+    if isinstance(model, HFAdapter):
+        adapter_parts = model.onnx_parts()
+        if not adapter_parts:
+            raise InputError(f"{source}: polymodal exports no part of a {type(model.model).__name__} "
+                             f"(nothing to export)")
+
+        def export_all(folder: Path) -> dict:
+            return {name: export_adapter_part(name, part, folder / f"{name}.onnx")
+                    for name, part in adapter_parts.items()}
+    else:
+        encoders = encoders_of(model)
+        if not encoders:
+            raise InputError(f"{source}: a model without polymodal encoders (nothing to export)")
+
+        def export_all(folder: Path) -> dict:
+            return {place: export_encoder(enc, folder / f"{place}.onnx") for place, enc in encoders.items()}
     with files.atomic_directory(out) as tmp:
         shutil.copytree(folder, tmp, dirs_exist_ok=True)
         (tmp / ONNX_FOLDER).mkdir()
-        parts = {place: export_encoder(enc, tmp / ONNX_FOLDER / f"{place}.onnx") for place, enc in encoders.items()}
+        parts = export_all(tmp / ONNX_FOLDER)
         files.save_json({"parts": parts, "torch": torch.__version__}, tmp / ONNX_FOLDER / PARTS)
     return parts
