@@ -78,12 +78,12 @@ class HFAligner(HFAdapter):
         return out
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        features = self.exported.get("image", ImageFeatures(self.model))(pixels)
-        return nn.functional.normalize(features, dim=-1)
+        run = self.exported["image"] if "image" in self.exported else ImageFeatures(self.model)
+        return nn.functional.normalize(run(pixels), dim=-1)
 
     def encode_text(self, inputs: dict) -> torch.Tensor:
-        features = self.exported.get("text", TextFeatures(self.model))(inputs["input_ids"], inputs["attention_mask"])
-        return nn.functional.normalize(features, dim=-1)
+        run = self.exported["text"] if "text" in self.exported else TextFeatures(self.model)
+        return nn.functional.normalize(run(inputs["input_ids"], inputs["attention_mask"]), dim=-1)
 
     def onnx_parts(self) -> dict[str, OnnxPart]:
         """The image and the text features, from sample batches of two sizes (and two text

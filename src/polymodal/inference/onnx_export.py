@@ -5,10 +5,11 @@ What is exported: each encoder of the model (its image, text, audio or video tow
 top-most encoders.base.Encoder modules), as one graph from the tensors its processor makes to
 the Embedding's tokens, mask and pooled vector. The rest (fusion, heads, decoders, search over
 outputs) stays in PyTorch. For a Hugging Face model, the parts its adapter names
-(HFAdapter.onnx_parts: CLIP's image and text features), each from its sample inputs. Which input dimensions vary (the batch; a text's length; an
-utterance's frames) is found by running the processor on two sample batches of different
-sizes: the dimensions that differ are exported as dynamic, and the second batch checks the
-graph against PyTorch before the folder is written.
+(HFAdapter.onnx_parts: CLIP's image and text features), each from its sample inputs. Which
+input dimensions vary (the batch; a text's length; an utterance's frames) is found by running
+the processor on two sample batches of different sizes: the dimensions that differ are
+exported as dynamic, and the second batch checks the graph against PyTorch before the folder
+is written.
 
 DIR holds the model's own files too, so it still loads as the model; `onnx/parts.json` names
 each exported encoder's place in the model, its file and its input names."""
