@@ -4,10 +4,9 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
 - BLIP-base captioning, 20 new tokens: polymodal's greedy loop (hf/blip_greedy.py) against
   transformers' generate, on the same adapter (SDPA vision attention and folded
   cross-attention in both), so the difference is the decoding loop alone;
-- BLIP-base captioning, Whisper-base recognition (30 new tokens) and SmolVLM-256M chat
-  (captions asked for, 20 new tokens): the decoder's linear layers packed once
-  (inference/packed_linear.py), as pm.load does on a CPU, against the same adapter loaded a
-  second time and left unpacked;
+- BLIP-base captioning and Whisper-base recognition (30 new tokens): the decoder's linear
+  layers packed once (inference/packed_linear.py), as pm.load does on a CPU, against the same
+  adapter loaded a second time and left unpacked;
 - CLIP ViT-B/32 image features (hf/native_clip.py): the last layer computed for the class
   token only, and quick_gelu through the scales of the two MLP products; each switched off.
 
@@ -35,7 +34,6 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-OUTPUTS = {"BLIP": "captions", "Whisper": "transcripts", "SmolVLM": "replies"}      # what each model writes
 
 
 def timed(calls: dict, runs: int) -> dict:
@@ -77,8 +75,7 @@ def caption_rows(folder: Path, batch: int, runs: int) -> list[dict]:
     return rows
 
 
-def packing_rows(blip: Path, whisper: Path, smolvlm: Path, batch: int, runs: int) -> list[dict]:
-    from polymodal.core.chat import Decoding, Part, user
+def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]:
     from polymodal.data.spoken.sentences import utterances
     from polymodal.data.spoken.synthesis import RATE, speak
     from polymodal.inference.packed_linear import pack_linears
@@ -87,7 +84,7 @@ def packing_rows(blip: Path, whisper: Path, smolvlm: Path, batch: int, runs: int
     images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(batch)]
     audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
     rows = []
-    for name, folder in (("BLIP captioning", blip), ("Whisper recognition", whisper), ("SmolVLM chat", smolvlm)):
+    for name, folder in (("BLIP captioning", blip), ("Whisper recognition", whisper)):
         for dtype in (torch.float32, torch.bfloat16):
             packed, plain = load_model(str(folder)), load_model(str(folder))
             for adapter in (packed, plain):
@@ -98,18 +95,14 @@ def packing_rows(blip: Path, whisper: Path, smolvlm: Path, batch: int, runs: int
                 pixels = packed.preprocess({"image": images})["image"]
                 calls = {key: lambda a=a, x=pixels: [c.text for c in a.generate(x, max_length=20)]
                          for key, a in (("with", packed), ("without", plain))}
-            elif name.startswith("Whisper"):
-                calls = {key: lambda a=a: [t.text for t in a.transcribe_audios(audios, batch_size=batch)]
-                         for key, a in (("with", packed), ("without", plain))}
             else:
-                chats = [[user(Part("image", im), Part("text", packed.prompt_for("caption")))] for im in images]
-                calls = {key: lambda a=a, c=chats: [r.text for r in a.reply(c, Decoding(max_new_tokens=20))]
+                calls = {key: lambda a=a: [t.text for t in a.transcribe_audios(audios, batch_size=batch)]
                          for key, a in (("with", packed), ("without", plain))}
             with torch.no_grad(), autocast_in(dtype):
                 result = timed(calls, runs)
             same = result["with"][1] == result["without"][1]
             rows.append(row(f"{name}: decoder linear layers packed once", dtype, batch, result,
-                            f"{'the same' if same else 'different'} {OUTPUTS[name.split()[0]]}"))
+                            f"{'the same' if same else 'different'} {'captions' if 'BLIP' in name else 'transcripts'}"))
     return rows
 
 
@@ -177,12 +170,11 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     import real_shapes
     with tempfile.TemporaryDirectory() as tmp:
-        folders = {name: real_shapes.build(name, Path(tmp) / name, tiny=args.tiny)
-                   for name in ("blip", "clip", "whisper", "smolvlm")}
-        blip, clip, whisper = folders["blip"], folders["clip"], folders["whisper"]
+        blip, clip, whisper = Path(tmp) / "blip", Path(tmp) / "clip", Path(tmp) / "whisper"
+        for name, folder in (("blip", blip), ("clip", clip), ("whisper", whisper)):
+            real_shapes.build(name, folder, tiny=args.tiny)
         real_shapes.limit_new_tokens(whisper, 30)
-        rows = (caption_rows(blip, args.batch, args.runs)
-                + packing_rows(blip, whisper, folders["smolvlm"], args.batch, args.runs)
+        rows = (caption_rows(blip, args.batch, args.runs) + packing_rows(blip, whisper, args.batch, args.runs)
                 + clip_rows(clip, args.batch, args.runs))
     where = (f"{platform.machine()} {torch.get_num_threads()} threads ({platform.processor() or 'CPU'}), "
              f"torch {torch.__version__}")

@@ -7,7 +7,6 @@ as many tokens long as with the real tokenizers), single bytes, and fillers.
     build("clip", folder)                  # CLIP ViT-B/32 (openai/clip-vit-base-patch32)
     build("blip", folder)                  # BLIP base captioning (Salesforce/blip-image-captioning-base)
     build("whisper", folder)               # Whisper base
-    build("smolvlm", folder)               # SmolVLM-256M (HuggingFaceTB/SmolVLM-256M-Instruct)
     build("clip", folder, tiny=True)       # the same code on small shapes (a smoke run)
 """
 from __future__ import annotations
@@ -19,7 +18,7 @@ import torch
 # (width, layers, heads) of each transformer stack; the feed-forward is 4x the width, as in
 # the published models. A smoke run uses TINY for every stack.
 STACKS = {"clip_vision": (768, 12, 12), "clip_text": (512, 12, 8), "blip_vision": (768, 12, 12),
-          "blip_text": (768, 12, 12), "whisper": (512, 6, 8), "smolvlm_vision": (768, 12, 12)}
+          "blip_text": (768, 12, 12), "whisper": (512, 6, 8)}
 TINY = (32, 1, 2)
 
 
@@ -43,16 +42,6 @@ def shapes(tiny: bool) -> dict:
                         decoder_attention_heads=heads, encoder_ffn_dim=4 * width, decoder_ffn_dim=4 * width,
                         vocab_size=vocab(51865), max_source_positions=1500, max_target_positions=448),
         "chunk_length": 30,
-        # SmolVLM-256M: a SigLIP-B/16 tower on 512-pixel images, pixel shuffle by 4 (64 image
-        # tokens), and SmolLM2-135M (its own shape: 30 layers of 576, 3 key-value heads)
-        "smolvlm_vision": dict(stack(*size["smolvlm_vision"]), image_size=32 if tiny else 512,
-                               patch_size=8 if tiny else 16),
-        "smolvlm_text": dict(stack(*TINY) if tiny else dict(hidden_size=576, intermediate_size=1536,
-                                                             num_hidden_layers=30, num_attention_heads=9),
-                             num_key_value_heads=1 if tiny else 3, vocab_size=vocab(49280),
-                             max_position_embeddings=8192, rope_theta=100000.0, tie_word_embeddings=True,
-                             model_type="llama"),
-        "smolvlm_scale": 2 if tiny else 4,
     }
 
 
@@ -157,50 +146,7 @@ def build_whisper(folder: Path, s: dict) -> None:
     WhisperProcessor(extractor, tok).save_pretrained(str(folder))
 
 
-SMOLVLM_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
-                    "<global-img>"]
-# SmolVLM's turns: "User:<image>caption this<end_of_utterance>\nAssistant:"
-SMOLVLM_TEMPLATE = ("<|im_start|>{% for m in messages %}{{ m['role'] | capitalize }}:{% for c in m['content'] %}"
-                    "{% if c['type'] == 'image' %}<image>{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
-                    "{% endfor %}<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}")
-
-
-def build_smolvlm(folder: Path, s: dict) -> None:
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import (
-        GenerationConfig,
-        Idefics3ImageProcessorPil,
-        Idefics3Processor,
-        PreTrainedTokenizerFast,
-        SmolVLMConfig,
-        SmolVLMForConditionalGeneration,
-    )
-    text = s["smolvlm_text"]
-    backend = Tokenizer(models.BPE(vocab=byte_vocab(SMOLVLM_SPECIALS, text["vocab_size"]), merges=[]))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SMOLVLM_SPECIALS])
-    tok = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|im_start|>", eos_token="<end_of_utterance>",
-                                  pad_token="<|endoftext|>", extra_special_tokens={"image_token": "<image>"})
-    side, scale = s["smolvlm_vision"]["image_size"], s["smolvlm_scale"]
-    tokens_an_image = (side // s["smolvlm_vision"]["patch_size"]) ** 2 // scale ** 2
-    images = Idefics3ImageProcessorPil(size={"longest_edge": side}, max_image_size={"longest_edge": side},
-                                       do_image_splitting=False)
-    processor = Idefics3Processor(images, tok, image_seq_len=tokens_an_image, chat_template=SMOLVLM_TEMPLATE)
-    ids = tok.convert_tokens_to_ids
-    config = SmolVLMConfig(vision_config=s["smolvlm_vision"], scale_factor=scale, image_token_id=ids("<image>"),
-                           pad_token_id=tok.pad_token_id,
-                           text_config=dict(text, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                            pad_token_id=tok.pad_token_id))
-    model = SmolVLMForConditionalGeneration(config)
-    # random weights seldom write the end; it is never the first word, so every reply has one
-    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                               pad_token_id=tok.pad_token_id, begin_suppress_tokens=[tok.eos_token_id])
-    model.save_pretrained(str(folder))
-    processor.save_pretrained(str(folder))
-
-
-BUILDERS = {"clip": build_clip, "blip": build_blip, "whisper": build_whisper, "smolvlm": build_smolvlm}
+BUILDERS = {"clip": build_clip, "blip": build_blip, "whisper": build_whisper}
 
 
 def build(name: str, folder: Path, tiny: bool = False, seed: int = 0) -> Path:

@@ -87,25 +87,3 @@ def test_pm_load_packs_whispers_decoder_and_transcribes_the_same(dirs, precision
     assert "proj_out" in names and all(n.startswith("model.decoder.") or n == "proj_out" for n in names)
     audios = [Audio((np.sin(np.arange(16000) / (5.0 + i)) * 0.3).astype(np.float32), 16000) for i in range(3)]
     assert [t.text for t in packed.batch(audios, batch_size=3)] == [t.text for t in plain.batch(audios, batch_size=3)]
-
-
-@pytest.mark.parametrize("family", ["llava", "qwen2_vl", "florence2"])
-def test_pm_load_packs_a_chat_models_language_model_and_replies_the_same(family, tmp_path, monkeypatch):
-    """A decoder-only family (LLaVA), one with its own rotary layout (Qwen2-VL) and an
-    encoder-decoder (Florence-2: its decoder only): every written token's layers are packed,
-    the vision tower is not, and the replies are the unpacked model's."""
-    import hf_tiny
-
-    from polymodal.core.chat import Decoding, Part, user
-    folder = getattr(hf_tiny, f"build_{family}")(tmp_path / family)
-    packed, plain = packed_and_plain("vlm", folder, "fp32", monkeypatch)
-    chat_model = adapter_of(packed)
-    decoder = {id(m) for m in chat_model.model.get_decoder().modules()}
-    packed_layers = [m for m in chat_model.model.modules() if isinstance(m, PackedLinear)]
-    assert packed_layers and all(id(m) in decoder or m is chat_model.model.get_output_embeddings()
-                                 for m in packed_layers)
-    assert not any(isinstance(m, nn.Linear) for m in chat_model.model.get_decoder().modules())
-    images = [np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8) for i in range(3)]
-    chats = [[user(Part("image", im), Part("text", chat_model.prompt_for("caption")))] for im in images]
-    decoding = Decoding(max_new_tokens=6)
-    assert [r.text for r in packed.reply(chats, decoding)] == [r.text for r in plain.reply(chats, decoding)]

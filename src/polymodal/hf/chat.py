@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..core.chat import PROMPTS, ChatModel, Decoding, Message, Reply, check_chat, cut_at
 from ..core.errors import InputError, ModelNotFoundError
@@ -137,13 +136,6 @@ class HFChatModel(HFAdapter, ChatModel):
         family = load_family(directory)
         processor = load_processor(directory, family)
         return cls(load_model_weights(cls.auto_class(), directory), processor, directory, family)
-
-    def per_token_linears(self) -> list[nn.Linear]:
-        """The language model's linear layers and its output layer: every written token passes
-        through them (an encoder-decoder's: its decoder's)."""
-        head = self.model.get_output_embeddings()
-        return [m for m in self.model.get_decoder().modules() if type(m) is nn.Linear] + \
-            ([head] if type(head) is nn.Linear else [])
 
     @property
     def modalities(self) -> list[str]:
