@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from results_files import write_results
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 
 
 def encoders(tmp: Path, batch: int, tiny: bool) -> dict:
@@ -105,8 +104,6 @@ def main() -> int:
             for dtype in (torch.float32, torch.bfloat16):
                 rows.append({"encoder": name, **measure(module, pixels, dtype, args.runs)})
                 print(json.dumps(rows[-1]), flush=True)
-    where = (f"{platform.machine()} {torch.get_num_threads()} threads ({platform.processor() or 'CPU'}), "
-             f"torch {torch.__version__}")
     lines = ["| encoder | precision | batch | eager | compiled | speed-up | first compiled call | largest difference |",
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['encoder']} | {r['precision']} | {r['batch']} | {r['eager_s']:.3f} s | {r['compiled_s']:.3f} s | "
@@ -114,13 +111,9 @@ def main() -> int:
     print("\n".join(lines))
     if not args.tiny:
         command = f"python benchmarks/cpu_compile.py --runs {args.runs} --batch {args.batch}"
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "cpu_compile.json").write_text(
-            json.dumps({"command": command, "machine": where, "rows": rows}, indent=2) + "\n")
-        (RESULTS / "cpu_compile.md").write_text(
-            f"# torch.compile on this CPU\n\n`{command}` on {where}, Inductor with weight freezing, median of "
-            f"{args.runs} alternating calls, random weights of the real shapes (benchmarks/real_shapes.py).\n\n"
-            + "\n".join(lines) + "\n")
+        write_results("cpu_compile", command, "torch.compile on this CPU",
+                      f", Inductor with weight freezing, median of {args.runs} alternating calls, random weights "
+                      "of the real shapes (benchmarks/real_shapes.py).", lines, rows)
     return 0
 
 

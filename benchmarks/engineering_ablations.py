@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_files import write_results
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 
 
 def timed(calls: dict, runs: int) -> dict:
@@ -176,21 +175,16 @@ def main() -> int:
         real_shapes.limit_new_tokens(whisper, 30)
         rows = (caption_rows(blip, args.batch, args.runs) + packing_rows(blip, whisper, args.batch, args.runs)
                 + clip_rows(clip, args.batch, args.runs))
-    where = (f"{platform.machine()} {torch.get_num_threads()} threads ({platform.processor() or 'CPU'}), "
-             f"torch {torch.__version__}")
     lines = ["| change | precision | batch | with | without | speed-up | outputs |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['change']} | {r['precision']} | {r['batch']} | {r['with_s']:.3f} s | {r['without_s']:.3f} s | "
               f"**{r['speedup']:.2f}x** | {r['outputs']} |" for r in rows]
     print("\n".join(lines))
     if not args.tiny:
         command = f"python benchmarks/engineering_ablations.py --runs {args.runs} --batch {args.batch}"
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "engineering_ablations.json").write_text(
-            json.dumps({"command": command, "machine": where, "rows": rows}, indent=2) + "\n")
-        (RESULTS / "engineering_ablations.md").write_text(
-            f"# polymodal's changes to Hugging Face models, each against its absence\n\n`{command}` on {where}, "
-            f"median of {args.runs} alternating calls, random weights of the real shapes "
-            "(benchmarks/real_shapes.py).\n\n" + "\n".join(lines) + "\n")
+        write_results("engineering_ablations", command,
+                      "polymodal's changes to Hugging Face models, each against its absence",
+                      f", median of {args.runs} alternating calls, random weights of the real shapes "
+                      "(benchmarks/real_shapes.py).", lines, rows)
     return 0
 
 

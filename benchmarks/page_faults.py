@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -26,7 +25,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 CONFIGS = ("system", "chunked", "chunked+kept")
 
 
@@ -90,15 +88,11 @@ def main() -> int:
               f"**{base[r['precision']] / r['seconds']:.2f}x** |" for r in rows]
     print("\n".join(lines))
     if not args.tiny:
-        where = f"{platform.machine()} ({platform.processor() or 'CPU'}), torch {torch.__version__}, " \
-                f"{torch.get_num_threads()} threads"
+        from results_files import write_results
         command = f"python benchmarks/page_faults.py --runs {args.runs}"
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "page_faults.json").write_text(json.dumps({"command": command, "machine": where, "rows": rows},
-                                                             indent=2) + "\n")
-        (RESULTS / "page_faults.md").write_text(
-            f"# Page faults of a BLIP-base vision tower, CPU\n\n`{command}` on {where}; each configuration and "
-            "precision in a fresh process, median of the calls after one untimed call.\n\n" + "\n".join(lines) + "\n")
+        write_results("page_faults", command, "Page faults of a BLIP-base vision tower, CPU",
+                      "; each configuration and precision in a fresh process, median of the calls after one "
+                      "untimed call.", lines, rows)
     return 0
 
 

@@ -1,0 +1,27 @@
+"""Where a benchmark's results go: benchmarks/results/NAME.json (the command, the machine and
+the rows) and NAME.md (a title, a sentence on how it was measured, and the table), written
+together so the two always come from the same run."""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    """The machine and torch, as the results files name them."""
+    return (f"{platform.machine()} {torch.get_num_threads()} threads ({platform.processor() or 'CPU'}), "
+            f"torch {torch.__version__}")
+
+
+def write_results(name: str, command: str, title: str, how: str, table: list[str], rows: list[dict]) -> None:
+    """NAME.json and NAME.md in benchmarks/results; how: what follows "`command` on machine"."""
+    where = machine()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"command": command, "machine": where, "rows": rows},
+                                                     indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(f"# {title}\n\n`{command}` on {where}{how}\n\n" + "\n".join(table) + "\n")
