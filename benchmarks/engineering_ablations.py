@@ -5,7 +5,7 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
   transformers' generate, on the same adapter (SDPA vision attention and folded
   cross-attention in both), so the difference is the decoding loop alone;
 - BLIP-base captioning and Whisper-base recognition (30 new tokens): the decoder's linear
-  layers packed once (inference/packed_linear.py), as pm.load does on a CPU, against the same
+  layers packed once (hf/packed_linear.py), as pm.load does on a CPU, against the same
   adapter loaded a second time and left unpacked;
 - CLIP ViT-B/32 image features (hf/native_clip.py): the last layer computed for the class
   token only, and quick_gelu through the scales of the two MLP products; each switched off.
@@ -77,7 +77,7 @@ def caption_rows(folder: Path, batch: int, runs: int) -> list[dict]:
 def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]:
     from polymodal.data.spoken.sentences import utterances
     from polymodal.data.spoken.synthesis import RATE, speak
-    from polymodal.inference.packed_linear import pack_linears
+    from polymodal.hf.packed_linear import pack_linears
     from polymodal.loading import load_model
     from polymodal.modalities import Audio
     images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(batch)]

@@ -70,7 +70,6 @@ def main() -> int:
         return 0
     sys.path.insert(0, str(HERE))
     import real_shapes
-    import torch
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "blip"

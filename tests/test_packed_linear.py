@@ -1,15 +1,17 @@
-"""Linear layers packed once for decoding on a CPU (inference/packed_linear.py): the same
-products as torch's linear, only the layers the adapter names, and the same captions and
-transcripts through pm.load as the unpacked model gives."""
+"""Linear layers packed once on a CPU (hf/packed_linear.py): the same products as torch's
+linear (with a fused activation: as the activation after it), only the layers the adapter
+names, and the same captions, transcripts and zero-shot labels through pm.load as the unpacked
+model gives."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hf_tiny import build_blip, build_whisper
+from hf_tiny import build_blip, build_clip, build_whisper
 from torch import nn
 
-import polymodal.inference.backend as backend
-from polymodal.inference.packed_linear import PackedLinear, pack_linears, packing_available
+from polymodal.hf import native_clip
+from polymodal.hf.base import HFAdapter
+from polymodal.hf.packed_linear import PackedLinear, pack_linears, packing_available
 from polymodal.inference.pipelines import load
 from polymodal.modalities import Audio
 
@@ -19,14 +21,14 @@ pytestmark = pytest.mark.skipif(not packing_available(), reason="this torch buil
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("packed")
-    return {"blip": build_blip(root / "blip"), "whisper": build_whisper(root / "whisper")}
+    return {"blip": build_blip(root / "blip"), "whisper": build_whisper(root / "whisper"), "clip": build_clip(root / "clip")}
 
 
 @pytest.mark.parametrize("bias", [True, False])
 def test_packed_linear_computes_torchs_linear(bias):
     torch.manual_seed(0)
     linear = nn.Linear(40, 24, bias=bias)
-    packed = PackedLinear(linear)
+    packed = PackedLinear.of(linear)
     with torch.no_grad():
         for shape in [(8, 40), (3, 5, 40), (1, 40), (200, 40)]:
             x = torch.randn(*shape)
@@ -36,12 +38,42 @@ def test_packed_linear_computes_torchs_linear(bias):
         x = torch.randn(6, 80)[:, ::2]                       # not contiguous
         assert torch.allclose(packed(x), linear(x), atol=1e-5)
         linear.to(torch.bfloat16)
-        low = PackedLinear(linear)
+        low = PackedLinear.of(linear)
         x = torch.randn(4, 7, 40)
         with torch.autocast("cpu", dtype=torch.bfloat16):     # as polymodal's bf16 path runs it
             ours, theirs = low(x), F.linear(x, linear.weight, linear.bias)
         assert ours.dtype == theirs.dtype == torch.bfloat16
         assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("activation", ["swish", "gelu"])
+def test_a_fused_activation_is_the_activation_after_the_product(activation):
+    torch.manual_seed(0)
+    linear = nn.Linear(40, 24)
+    x = torch.randn(3, 5, 40)
+    after = {"swish": F.silu, "gelu": F.gelu}[activation]
+    with torch.no_grad():
+        assert torch.allclose(PackedLinear(linear.weight, linear.bias, activation)(x), after(linear(x)), atol=1e-5)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        PackedLinear(linear.weight, linear.bias, "relu6")
+
+
+@pytest.mark.parametrize("act", ["quick_gelu", "gelu"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_packed_clip_layer_computes_the_unpacked_one(act, dtype):
+    torch.manual_seed(0)
+    config = {**native_clip.VISION_DEFAULTS, "hidden_size": 64, "intermediate_size": 256, "num_attention_heads": 4,
+              "hidden_act": act}
+    layer = native_clip.Layer(config).to(dtype).eval()
+    x = torch.randn(3, 10, 64).to(dtype)
+    with torch.no_grad():
+        every, first = layer(x, None), layer(x, None, queries=1)
+        layer.self_attn.pack()
+        layer.mlp.pack()
+        assert layer.self_attn.q_proj is None and isinstance(layer.mlp.fc1, PackedLinear)
+        tolerance = 1e-4 if dtype == torch.float32 else 0.1     # bf16: 1.702 W1 rounds once more
+        assert torch.allclose(layer(x, None).float(), every.float(), atol=tolerance)
+        assert torch.allclose(layer(x, None, queries=1).float(), first.float(), atol=tolerance)
 
 
 def test_pack_linears_replaces_only_the_named_layers():
@@ -56,7 +88,7 @@ def test_pack_linears_replaces_only_the_named_layers():
 def packed_and_plain(task: str, folder, precision: str, monkeypatch):
     packed = load(task, str(folder), precision=precision)
     with monkeypatch.context() as m:
-        m.setattr(backend, "pack_linears", lambda model, linears: 0)
+        m.setattr(HFAdapter, "pack_for_cpu", lambda self: 0)
         plain = load(task, str(folder), precision=precision)
     return packed, plain
 
@@ -87,3 +119,19 @@ def test_pm_load_packs_whispers_decoder_and_transcribes_the_same(dirs, precision
     assert "proj_out" in names and all(n.startswith("model.decoder.") or n == "proj_out" for n in names)
     audios = [Audio((np.sin(np.arange(16000) / (5.0 + i)) * 0.3).astype(np.float32), 16000) for i in range(3)]
     assert [t.text for t in packed.batch(audios, batch_size=3)] == [t.text for t in plain.batch(audios, batch_size=3)]
+
+
+def test_pm_load_packs_clips_image_tower_in_bf16_only_and_classifies_the_same(dirs, monkeypatch):
+    assert not any(isinstance(m, PackedLinear) for m in adapter_of(load("align", str(dirs["clip"]))).model.modules())
+    packed, plain = packed_and_plain("align", dirs["clip"], "bf16", monkeypatch)
+    model = adapter_of(packed).model
+    layers = len(model.vision_model.encoder.layers)
+    names = {name for name, m in model.named_modules() if isinstance(m, PackedLinear)}
+    assert len(names) == 4 * layers and all(n.startswith("vision_model.encoder.layers.") for n in names)
+    assert sum(m.activation == "swish" for m in model.modules() if isinstance(m, PackedLinear)) == layers
+    images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(6)]
+    labels = ["a red circle", "a blue square", "a green triangle"]
+    ours, theirs = packed.classify(images, labels), plain.classify(images, labels)
+    assert [r[0][0] for r in ours] == [r[0][0] for r in theirs]
+    gap = max(abs(dict(a)[k] - dict(b)[k]) for a, b in zip(ours, theirs) for k in labels)
+    assert gap < 2e-2

@@ -16,6 +16,7 @@ from ..modalities import as_array
 from .fast_layers import use_fast_layers
 from .loading import load_pretrained, quiet
 from .lora import apply_saved_adapter
+from .packed_linear import pack_linears
 
 
 @dataclass
@@ -114,9 +115,15 @@ class HFAdapter(nn.Module):
 
     def per_token_linears(self) -> list[nn.Linear]:
         """The linear layers a decoding step calls through their forward, one row per sequence:
-        on a CPU pm.load packs them once (inference/packed_linear.py). None for a model that
+        on a CPU pm.load packs them once (hf/packed_linear.py). None for a model that
         does not decode token by token."""
         return []
+
+    def pack_for_cpu(self) -> int:
+        """Lay out the weights of the layers that gain from it once in oneDNN's blocked format
+        (pm.load on a CPU, after the dtype is final; hf/packed_linear.py): by default the
+        per-token linears. -> how many layers were packed."""
+        return pack_linears(self.model, self.per_token_linears())
 
     def onnx_parts(self) -> dict[str, OnnxPart]:
         """The parts `polymodal export --format onnx` writes, by name; {} where polymodal

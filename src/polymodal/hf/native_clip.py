@@ -27,6 +27,7 @@ from torch import nn
 from ..core.errors import ModelNotFoundError
 from .loading import read_hf_config
 from .lora import ADAPTER_FOLDER
+from .packed_linear import PackedLinear, packing_available
 
 WEIGHTS = "model.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt")
@@ -49,15 +50,29 @@ class Attention(nn.Module):
         super().__init__()
         self.heads = heads
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(width, width) for _ in range(4))
+        self.qkv: PackedLinear | None = None        # the three projections as one product (pack)
+
+    def pack(self) -> None:
+        """The query, key and value projections as one packed product (one pass over the
+        input, one call) and the output projection packed; the separate layers are dropped."""
+        self.qkv = PackedLinear(torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]),
+                                torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]))
+        self.out_proj = PackedLinear.of(self.out_proj)
+        self.q_proj = self.k_proj = self.v_proj = None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, queries: int | None = None) -> torch.Tensor:
         """-> the output of every token, or of the first `queries` (which still attend to all)."""
-        batch, _, width = x.shape
+        batch, tokens, width = x.shape
 
         def split(t):
             return t.view(batch, t.shape[1], self.heads, width // self.heads).transpose(1, 2)
-        query = self.q_proj(x if queries is None else x[:, :queries])
-        out = F.scaled_dot_product_attention(split(query), split(self.k_proj(x)), split(self.v_proj(x)), attn_mask=mask)
+        if self.qkv is not None:
+            query, key, value = self.qkv(x).view(batch, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+            query = query if queries is None else query[:, :, :queries]
+        else:
+            query = split(self.q_proj(x if queries is None else x[:, :queries]))
+            key, value = split(self.k_proj(x)), split(self.v_proj(x))
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
         return self.out_proj(out.transpose(1, 2).reshape(batch, -1, width))
 
 
@@ -66,7 +81,20 @@ class MLP(nn.Module):
         super().__init__()
         self.fc1, self.fc2, self.act_name = nn.Linear(width, hidden), nn.Linear(hidden, width), act
 
+    def pack(self) -> None:
+        """fc1 and fc2 packed, the activation applied by fc1's product (no pass of its own over
+        the hidden activations). oneDNN's swish is silu, so for quick_gelu fc1 holds 1.702 W1,
+        1.702 b1 and fc2 W2 / 1.702: silu(1.702 h) / 1.702 = quick_gelu(h)."""
+        scale = QUICK_GELU if self.act_name == "quick_gelu" else 1.0
+        activation = "swish" if self.act_name == "quick_gelu" else "gelu"
+        weight, bias, out = self.fc1.weight, self.fc1.bias, self.fc2.weight
+        self.fc1 = PackedLinear((weight.float() * scale).to(weight.dtype), (bias.float() * scale).to(bias.dtype),
+                                activation)
+        self.fc2 = PackedLinear((out.float() / scale).to(out.dtype), self.fc2.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.fc1, PackedLinear):              # the activation is fused (pack)
+            return self.fc2(self.fc1(x))
         plain = isinstance(self.fc1, nn.Linear) and isinstance(self.fc2, nn.Linear)      # not int8 ones
         if self.act_name != "quick_gelu" or not plain:
             return self.fc2(ACTIVATIONS[self.act_name](self.fc1(x)))
@@ -120,7 +148,17 @@ class VisionEmbeddings(nn.Module):
         self.position_embedding = nn.Embedding((c["image_size"] // patch) ** 2 + 1, width)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        patches = self.patch_embedding(pixels.to(self.patch_embedding.weight.dtype)).flatten(2).transpose(1, 2)
+        # the patch convolution (stride = kernel: each patch seen once) as one product of the
+        # flattened patches with the flattened kernels, the same sums: on this CPU 2.7x faster
+        # than oneDNN's convolution in bf16 (eight 224-pixel images, 32-pixel patches: 1.4
+        # against 3.8 ms) and 1.2x in fp32
+        weight = self.patch_embedding.weight                    # [width, channels, patch, patch]
+        batch, channels, height, width = pixels.shape
+        size = weight.shape[-1]
+        rows, cols = height // size, width // size                # as the convolution, any remainder unread
+        flat = pixels[:, :, :rows * size, :cols * size].to(weight.dtype) \
+            .reshape(batch, channels, rows, size, cols, size).permute(0, 2, 4, 1, 3, 5).reshape(batch, rows * cols, -1)
+        patches = flat @ weight.reshape(len(weight), -1).t()
         cls = self.class_embedding.expand(pixels.shape[0], 1, -1)     # (len() would fix the batch in an export)
         return torch.cat([cls, patches], 1) + self.position_embedding.weight
 
@@ -189,6 +227,24 @@ class NativeClip(nn.Module):
     def device(self) -> torch.device:
         return self.logit_scale.device
 
+    def pack_image_tower(self) -> int:
+        """The image tower's layers packed, for inference in bf16 on a CPU (hf/packed_linear.py:
+        no gradient, not saved afterwards); -> how many layers were packed.
+
+        A ViT-B/32 tower at batch 8 on 2 Xeon cores: bf16 1.2x the images/s, for 0.08 s at
+        loading. fp32 weights are left as they are (and fp16 ones, unmeasured): 1.05x, for 0.2 s at loading, which a
+        process classifying fewer than about a hundred images does not earn back. The text
+        tower is left as it is: it runs once per label set (the pipeline caches its features)."""
+        weights = self.visual_projection.weight
+        if not packing_available() or weights.device.type != "cpu" or weights.dtype != torch.bfloat16:
+            return 0
+        for layer in self.vision_model.encoder.layers:
+            if not isinstance(layer.mlp.fc1, nn.Linear) or not isinstance(layer.self_attn.out_proj, nn.Linear):
+                return 0                                    # int8 or already packed
+            layer.self_attn.pack()
+            layer.mlp.pack()
+        return len(self.vision_model.encoder.layers)
+
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.visual_projection(self.vision_model(pixel_values))
 
@@ -251,8 +307,10 @@ class ClipImages:
 
     def __call__(self, images, return_tensors: str = "pt") -> dict:
         crops = torch.from_numpy(np.stack([self.one(np.ascontiguousarray(im)) for im in images]))
-        pixels = crops.permute(0, 3, 1, 2).float()
-        return {"pixel_values": (pixels - self.mean) / self.std}
+        # channels first in memory too: the permute's channels-last strides make the two
+        # elementwise passes 2.3x slower on this CPU (eight 224-pixel images: 1.5 against 0.66 ms)
+        pixels = crops.permute(0, 3, 1, 2).contiguous().float()
+        return {"pixel_values": pixels.sub_(self.mean).div_(self.std)}
 
     def save_pretrained(self, directory: str) -> None:
         for name in PROCESSOR_FILES:

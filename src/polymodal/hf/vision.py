@@ -95,6 +95,10 @@ class HFAligner(HFAdapter):
         return {"image": OnnxPart(ImageFeatures(self.model), (images[0],), (images[1],)),
                 "text": OnnxPart(TextFeatures(self.model), *((t["input_ids"], t["attention_mask"]) for t in texts))}
 
+    def pack_for_cpu(self) -> int:
+        """polymodal's own CLIP: its image tower, the part each call runs (NativeClip.pack_image_tower)."""
+        return self.model.pack_image_tower() if isinstance(self.model, native_clip.NativeClip) else 0
+
     def scale(self) -> torch.Tensor:
         return self.model.logit_scale.exp()
 

@@ -13,7 +13,6 @@ from ..hf.base import HFAdapter
 from ..loading import resolve
 from .fast_path import FastPath, OnFastPath
 from .onnx_runtime import with_onnx_encoders
-from .packed_linear import pack_linears
 from .quantize import int8_linears
 from .registry import PIPELINES
 
@@ -59,6 +58,6 @@ def on_backend(task: str, loaded, name: str, backend: Backend, **options):
     if backend.precision != "fp32" and isinstance(loaded, HFAdapter):
         loaded.hold_weights_in(path.torch_dtype)
     if backend.device == "cpu" and isinstance(loaded, HFAdapter):
-        pack_linears(loaded.model, loaded.per_token_linears())      # after the dtype is final
+        loaded.pack_for_cpu()                                       # after the dtype is final
     pipeline = PIPELINES.build(task, loaded, **options)
     return pipeline if backend.precision == "fp32" else OnFastPath(pipeline, path)

@@ -31,15 +31,28 @@ def packing_available() -> bool:
     return torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
 
 
-class PackedLinear(nn.Module):
-    """An nn.Linear's computation with its weight held in oneDNN's blocked layout."""
+# the products' fused activations: oneDNN post-ops, applied to each output as it is written
+# (no second pass over the activations). swish is silu, x * sigmoid(x), with no scale.
+ACTIVATIONS = {"none": ([], ""), "swish": ([], ""), "gelu": ([], "none")}   # -> (scalars, algorithm)
 
-    def __init__(self, linear: nn.Linear):
+
+class PackedLinear(nn.Module):
+    """A linear layer's computation with its weight held in oneDNN's blocked layout, and
+    optionally an activation applied by the product itself (ACTIVATIONS)."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, activation: str = "none"):
         super().__init__()
-        weight = linear.weight.detach()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(weight, ROWS_HINT)
-        self.bias_values = None if linear.bias is None else linear.bias.detach().to(weight.dtype).contiguous()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        weight = weight.detach()
+        self.out_features, self.in_features = weight.shape
+        self.activation = activation
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), ROWS_HINT)
+        self.bias_values = None if bias is None else bias.detach().to(weight.dtype).contiguous()
+
+    @classmethod
+    def of(cls, linear: nn.Linear) -> "PackedLinear":
+        return cls(linear.weight, linear.bias)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -58,10 +71,12 @@ class PackedLinear(nn.Module):
         # under bf16 autocast torch's linear casts its input to bf16; the packed weight is already
         if x.dtype != self.packed.dtype:
             x = x.to(self.packed.dtype)
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias_values, "none", [], "")
+        scalars, algorithm = ACTIVATIONS[self.activation]
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias_values, self.activation, scalars, algorithm)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, dtype={self.dtype}, packed"
+        fused = "" if self.activation == "none" else f", {self.activation} fused"
+        return f"in_features={self.in_features}, out_features={self.out_features}, dtype={self.dtype}, packed{fused}"
 
 
 def pack_linears(model: nn.Module, linears: list[nn.Linear]) -> int:
@@ -74,6 +89,6 @@ def pack_linears(model: nn.Module, linears: list[nn.Linear]) -> int:
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear and id(child) in wanted and child.weight.device.type == "cpu":
-                setattr(parent, name, PackedLinear(child))
+                setattr(parent, name, PackedLinear.of(child))
                 replaced += 1
     return replaced
