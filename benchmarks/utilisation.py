@@ -7,13 +7,21 @@ machine's measured matmul peak to set them against, in the same process and thre
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
 
 WARM_UP = 2                 # matmuls before timing: first-call allocation and kernel selection
+
+
+@register_flop_formula(torch.ops.mkldnn._linear_pointwise)
+def packed_linear_flops(input_shape, weight_shape, *args, **kwargs) -> int:
+    """A packed linear layer's product (polymodal's hf/packed_linear.py), which FlopCounterMode
+    does not know: 2 x rows x in x out, as it counts a linear layer's."""
+    return 2 * math.prod(input_shape[:-1]) * weight_shape[0] * weight_shape[1]
 
 
 def matmul_peak(dtype: torch.dtype, seconds: float = 3.0, size: int = 2048) -> float:
@@ -31,8 +39,9 @@ def matmul_peak(dtype: torch.dtype, seconds: float = 3.0, size: int = 2048) -> f
 
 
 def count_flops(fn: Callable[[], object]) -> int:
-    """The FLOPs of one call of fn, as torch's FlopCounterMode counts them: matmuls,
-    convolutions and attention (elementwise work and quantized kernels are not counted)."""
+    """The FLOPs of one call of fn, as torch's FlopCounterMode counts them: matmuls (packed
+    ones too), convolutions and attention (elementwise work and quantized kernels are not
+    counted)."""
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops()
