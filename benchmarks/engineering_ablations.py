@@ -8,7 +8,11 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
   layers packed once (hf/packed_linear.py), as pm.load does on a CPU, against the same
   adapter loaded a second time and left unpacked;
 - CLIP ViT-B/32 image features (hf/native_clip.py): the last layer computed for the class
-  token only, and quick_gelu through the scales of the two MLP products; each switched off.
+  token only, quick_gelu through the scales of the two MLP products, and the patch
+  convolution as one product; each switched off. And the image tower packed
+  (VisionTower.pack: one query-key-value product, quick_gelu fused into the first MLP
+  product), against the same tower loaded a second time and left unpacked, with the seconds
+  the packing takes at loading (pm.load packs it in bf16 only).
 
 Each precision as polymodal runs it: fp32, and bf16 (weights held in bf16, under autocast).
 Median of --runs calls, alternating with and without, after one untimed call of each; the
@@ -115,16 +119,26 @@ def switched_off(change: str):
         def every_token(self, pixels):
             return self.post_layernorm(self.encoder(self.pre_layrnorm(self.embeddings(pixels)))[:, 0])
         native_clip.VisionTower.forward = every_token
+    elif change == "patch convolution as one product":
+        saved = native_clip.VisionEmbeddings.forward
+
+        def convolution(self, pixels):
+            patches = self.patch_embedding(pixels.to(self.patch_embedding.weight.dtype)).flatten(2).transpose(1, 2)
+            return torch.cat([self.class_embedding.expand(len(pixels), 1, -1), patches], 1) + \
+                self.position_embedding.weight
+        native_clip.VisionEmbeddings.forward = convolution
     else:
         saved = native_clip.MLP.forward
 
         def three_passes(self, x):
             return self.fc2(native_clip.ACTIVATIONS[self.act_name](self.fc1(x)))
         native_clip.MLP.forward = three_passes
+    owner = {"class token only": native_clip.VisionTower,
+             "patch convolution as one product": native_clip.VisionEmbeddings}.get(change, native_clip.MLP)
     try:
         yield
     finally:
-        (native_clip.VisionTower if change == "class token only" else native_clip.MLP).forward = saved
+        owner.forward = saved
 
 
 def clip_rows(folder: Path, batch: int, runs: int) -> list[dict]:
@@ -137,7 +151,7 @@ def clip_rows(folder: Path, batch: int, runs: int) -> list[dict]:
     for dtype in (torch.float32, torch.bfloat16):
         model.to(dtype)
         batch_pixels = pixels.to(dtype)
-        for change in ("class token only", "quick_gelu through the products' scales"):
+        for change in ("class token only", "quick_gelu through the products' scales", "patch convolution as one product"):
             def without(change=change, batch_pixels=batch_pixels):
                 with switched_off(change):
                     return model.get_image_features(batch_pixels)
@@ -147,6 +161,26 @@ def clip_rows(folder: Path, batch: int, runs: int) -> list[dict]:
             scale = float(result["without"][1].float().abs().max())
             rows.append(row(f"CLIP image features: {change}", dtype, batch, result,
                             f"features differ by at most {diff:.1e} (largest {scale:.2f})"))
+    return rows
+
+
+def clip_packing_rows(folder: Path, batch: int, runs: int) -> list[dict]:
+    from polymodal.hf import native_clip
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        packed, plain = (native_clip.load(folder)[0].eval().to(dtype) for _ in range(2))
+        side = packed.source_config.get("vision_config", {}).get("image_size", 224)
+        pixels = torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(0)).to(dtype)
+        start = time.perf_counter()
+        packed.vision_model.pack()
+        packing = time.perf_counter() - start
+        with torch.no_grad(), autocast_in(dtype):
+            result = timed({"with": lambda m=packed, x=pixels: m.get_image_features(x),
+                            "without": lambda m=plain, x=pixels: m.get_image_features(x)}, runs)
+        diff = float((result["with"][1].float() - result["without"][1].float()).abs().max())
+        scale = float(result["without"][1].float().abs().max())
+        rows.append(row("CLIP image features: the image tower packed", dtype, batch, result,
+                        f"features differ by at most {diff:.1e} (largest {scale:.2f}); packing took {packing:.2f} s"))
     return rows
 
 
@@ -174,7 +208,7 @@ def main() -> int:
             real_shapes.build(name, folder, tiny=args.tiny)
         real_shapes.limit_new_tokens(whisper, 30)
         rows = (caption_rows(blip, args.batch, args.runs) + packing_rows(blip, whisper, args.batch, args.runs)
-                + clip_rows(clip, args.batch, args.runs))
+                + clip_rows(clip, args.batch, args.runs) + clip_packing_rows(clip, args.batch, args.runs))
     lines = ["| change | precision | batch | with | without | speed-up | outputs |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['change']} | {r['precision']} | {r['batch']} | {r['with_s']:.3f} s | {r['without_s']:.3f} s | "
               f"**{r['speedup']:.2f}x** | {r['outputs']} |" for r in rows]

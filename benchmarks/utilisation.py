@@ -20,7 +20,9 @@ WARM_UP = 2                 # matmuls before timing: first-call allocation and k
 @register_flop_formula(torch.ops.mkldnn._linear_pointwise)
 def packed_linear_flops(input_shape, weight_shape, *args, **kwargs) -> int:
     """A packed linear layer's product (polymodal's hf/packed_linear.py), which FlopCounterMode
-    does not know: 2 x rows x in x out, as it counts a linear layer's."""
+    does not know: 2 x rows x in x out, as it counts a linear layer's. (For the op's .binary
+    overload, whose second argument is not the weight, this would be wrong; polymodal does
+    not call it.)"""
     return 2 * math.prod(input_shape[:-1]) * weight_shape[0] * weight_shape[1]
 
 

@@ -171,6 +171,18 @@ class VisionTower(nn.Module):
         self.encoder = Encoder(c)
         self.post_layernorm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
 
+    def pack(self) -> int:
+        """Each layer's attention and MLP packed (Attention.pack, MLP.pack), whatever the dtype;
+        -> how many layers (none where they are int8 or packed already)."""
+        layers = self.encoder.layers
+        if not all(isinstance(layer.mlp.fc1, nn.Linear) and isinstance(layer.self_attn.out_proj, nn.Linear)
+                   for layer in layers):
+            return 0
+        for layer in layers:
+            layer.self_attn.pack()
+            layer.mlp.pack()
+        return len(layers)
+
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """-> the class token's output, normed: [B, width]."""
         hidden = self.encoder(self.pre_layrnorm(self.embeddings(pixels)), keep=1)
@@ -231,19 +243,15 @@ class NativeClip(nn.Module):
         """The image tower's layers packed, for inference in bf16 on a CPU (hf/packed_linear.py:
         no gradient, not saved afterwards); -> how many layers were packed.
 
-        A ViT-B/32 tower at batch 8 on 2 Xeon cores: bf16 1.2x the images/s, for 0.08 s at
-        loading. fp32 weights are left as they are (and fp16 ones, unmeasured): 1.05x, for 0.2 s at loading, which a
-        process classifying fewer than about a hundred images does not earn back. The text
-        tower is left as it is: it runs once per label set (the pipeline caches its features)."""
+        A ViT-B/32 tower at batch 8 on 2 Xeon cores (benchmarks/engineering_ablations.py): bf16
+        1.19x the images/s, for 0.09 s at loading. fp32 weights are left as they are (fp16 ones
+        too, unmeasured): 1.05x, for 0.11 s at loading, which a process classifying fewer than
+        about 70 images does not earn back. The text tower is left as it is: it runs once per
+        label set (the pipeline caches its features)."""
         weights = self.visual_projection.weight
         if not packing_available() or weights.device.type != "cpu" or weights.dtype != torch.bfloat16:
             return 0
-        for layer in self.vision_model.encoder.layers:
-            if not isinstance(layer.mlp.fc1, nn.Linear) or not isinstance(layer.self_attn.out_proj, nn.Linear):
-                return 0                                    # int8 or already packed
-            layer.self_attn.pack()
-            layer.mlp.pack()
-        return len(self.vision_model.encoder.layers)
+        return self.vision_model.pack()
 
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.visual_projection(self.vision_model(pixel_values))
