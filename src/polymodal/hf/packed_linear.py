@@ -1,5 +1,6 @@
-"""Linear layers with their weights laid out once in oneDNN's blocked format, for decoding on
-a CPU.
+"""Linear layers with their weights laid out once in oneDNN's blocked format on a CPU: for
+decoding, and for CLIP's image tower in bf16 (hf/native_clip.py, where an activation is also
+fused into a product: ACTIVATIONS).
 
 A decoding step multiplies one row per sequence (a batch of 8: an [8, 768] x [768, 3072]
 product) by each weight. torch's CPU linear is handed the weight in its plain row-major
@@ -17,7 +18,8 @@ fp32 ones differ in the last bits (the sums are taken in another order).
 Inference only: a packed layer has no gradient, and its weight is no parameter (reading
 `.weight` unpacks a copy), so a model is packed after it is in its final dtype and device and
 is not trained or saved afterwards. Which layers to pack, the adapter says
-(`HFAdapter.per_token_linears`): those a decoding step calls through their forward."""
+(`HFAdapter.pack_for_cpu`; by default `per_token_linears`, those a decoding step calls through
+their forward)."""
 from __future__ import annotations
 
 import torch
