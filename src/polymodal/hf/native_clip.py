@@ -159,7 +159,7 @@ class VisionEmbeddings(nn.Module):
         flat = pixels[:, :, :rows * size, :cols * size].to(weight.dtype) \
             .reshape(batch, channels, rows, size, cols, size).permute(0, 2, 4, 1, 3, 5).reshape(batch, rows * cols, -1)
         patches = flat @ weight.reshape(len(weight), -1).t()
-        cls = self.class_embedding.expand(pixels.shape[0], 1, -1)     # (len() would fix the batch in an export)
+        cls = self.class_embedding.expand(batch, 1, -1)        # (len() would fix the batch in an export)
         return torch.cat([cls, patches], 1) + self.position_embedding.weight
 
 
