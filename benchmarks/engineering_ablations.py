@@ -7,6 +7,8 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
 - BLIP-base captioning and Whisper-base recognition (30 new tokens): the decoder's linear
   layers packed once (hf/packed_linear.py), as pm.load does on a CPU, against the same
   adapter loaded a second time and left unpacked;
+- Whisper-base recognition: the encoder's MLP a few windows at a time (hf/fast_layers.py,
+  chunked_encoder_layer), against the whole batch at once, on the same adapter;
 - CLIP ViT-B/32 image features (hf/native_clip.py): the last layer computed for the class
   token only, quick_gelu through the scales of the two MLP products, and the patch
   convolution as one product; each switched off. And the image tower packed
@@ -109,6 +111,34 @@ def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]
     return rows
 
 
+def chunk_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
+    from polymodal.data.spoken.sentences import utterances
+    from polymodal.data.spoken.synthesis import RATE, speak
+    from polymodal.hf import fast_layers
+    from polymodal.loading import load_model
+    from polymodal.modalities import Audio
+    audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
+    chunked = fast_layers.CHUNK_BYTES
+
+    def transcripts(chunk_bytes: int) -> list[str]:
+        fast_layers.CHUNK_BYTES = chunk_bytes
+        try:
+            return [t.text for t in adapter.transcribe_audios(audios, batch_size=batch)]
+        finally:
+            fast_layers.CHUNK_BYTES = chunked
+
+    adapter, rows = load_model(str(whisper)), []
+    for dtype in (torch.float32, torch.bfloat16):
+        if dtype != torch.float32:
+            adapter.hold_weights_in(dtype)
+        with torch.no_grad(), autocast_in(dtype):
+            result = timed({"with": lambda: transcripts(chunked), "without": lambda: transcripts(2 ** 62)}, runs)
+        same = result["with"][1] == result["without"][1]
+        rows.append(row("Whisper recognition: encoder MLP a few windows at a time", dtype, batch, result,
+                        f"{'the same' if same else 'different'} transcripts"))
+    return rows
+
+
 @contextlib.contextmanager
 def switched_off(change: str):
     """The CLIP tower without one of its changes, for the length of the block."""
@@ -208,6 +238,7 @@ def main() -> int:
             real_shapes.build(name, folder, tiny=args.tiny)
         real_shapes.limit_new_tokens(whisper, 30)
         rows = (caption_rows(blip, args.batch, args.runs) + packing_rows(blip, whisper, args.batch, args.runs)
+                + chunk_rows(whisper, args.batch, args.runs)
                 + clip_rows(clip, args.batch, args.runs) + clip_packing_rows(clip, args.batch, args.runs))
     lines = ["| change | precision | batch | with | without | speed-up | outputs |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['change']} | {r['precision']} | {r['batch']} | {r['with_s']:.3f} s | {r['without_s']:.3f} s | "

@@ -91,3 +91,35 @@ def test_eval_speak_with_hf_synthesiser_and_recogniser(dirs, capsys):
     assert main(["eval", "speak", "--data", "spoken:test", "--n", "2", "--json", "--model", str(dirs["vits"]),
                  "--recognizer", str(dirs["whisper"])]) == 0
     assert json.loads(capsys.readouterr().out)["texts"] == 2
+
+
+def test_whisper_encoder_mlp_runs_in_chunks_with_transformers_values(dirs, monkeypatch):
+    """Whisper's encoder layers run their MLP a few windows at a time where the hidden
+    activations would pass CHUNK_BYTES (hf/fast_layers.py): the encoder output of transformers'
+    own unswitched model, the fewest chunks within it (5 windows, room for 2: 2 + 2 + 1), and
+    the original forward when training."""
+    from transformers import WhisperForConditionalGeneration
+
+    from polymodal.hf import fast_layers
+    adapter = load_model(dirs["whisper"])
+    layers = adapter.model.get_encoder().layers
+    assert all(hasattr(layer, "eager_forward") for layer in layers)
+    plain = WhisperForConditionalGeneration.from_pretrained(dirs["whisper"]).eval()
+    assert not any(hasattr(m, "eager_forward") for m in plain.modules())
+    features = torch.randn(5, plain.config.num_mel_bins, 2 * plain.config.max_source_positions)
+    tokens, width = plain.config.max_source_positions, layers[0].fc1.out_features
+    sizes = []
+    for layer in layers:
+        fc1 = layer.fc1.forward
+        monkeypatch.setattr(layer.fc1, "forward", lambda x, f=fc1: sizes.append(len(x)) or f(x))
+    with torch.no_grad():
+        expected = plain.get_encoder()(features).last_hidden_state
+        monkeypatch.setattr(fast_layers, "CHUNK_BYTES", 2 * tokens * width * 4)      # two windows' activations
+        chunked = adapter.model.get_encoder()(features).last_hidden_state
+    assert sizes == [2, 2, 1] * len(layers)
+    assert torch.allclose(chunked, expected, atol=1e-5)
+    eager = []
+    monkeypatch.setattr(layers[0], "eager_forward", lambda *a, **k: eager.append(1) or a[0])
+    layers[0].train()
+    layers[0](torch.randn(5, tokens, plain.config.d_model), None)
+    assert eager == [1]

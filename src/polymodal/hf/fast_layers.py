@@ -4,10 +4,11 @@ is loaded (`use_fast_layers`; docs/performance.md measures each):
 - BLIP's vision attention through torch's fused scaled_dot_product_attention. Eager attention
   writes the whole [batch, heads, tokens, tokens] score tensor and, under bf16 autocast, casts
   it to fp32 for the softmax and back; SDPA does neither.
-- BLIP's vision MLP a few images at a time (`chunked_feed_forward`): its hidden activations,
-  four times the width (57 MB for eight 384-pixel images in fp32), stay under the size from
-  which glibc's malloc maps fresh pages from the kernel for every block (core/memory.py), so
-  each layer reuses the memory the last one freed instead of faulting it in page by page.
+- BLIP's vision MLP and Whisper's encoder MLP a few items at a time (`chunked_feed_forward`,
+  `chunked_encoder_layer`): their hidden activations, four times the width (57 MB for eight
+  384-pixel images in fp32; 49 MB for eight 30-second windows in bf16), stay under the size
+  from which glibc's malloc maps fresh pages from the kernel for every block (core/memory.py),
+  so each layer reuses the memory the last one freed instead of faulting it in page by page.
 - BLIP's text cross-attention with its key and value projections folded into the query and the
   context (`folded_cross_attention`), so decoding projects no keys and values of the image
   tokens up front (every layer's, before the first word) and reads the image tokens themselves
@@ -40,16 +41,42 @@ def fused_qkv_attention(self, hidden_states: torch.Tensor, head_mask=None, outpu
 CHUNK_BYTES = 32 * 2 ** 20      # glibc's largest mmap threshold (core/memory.py)
 
 
-def chunked_feed_forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-    """A transformer MLP (fc1, activation, fc2) whose hidden activations would exceed
-    CHUNK_BYTES, over as many batch items at a time as keep them within it: the same values,
-    as each token's MLP is its own. (Chunks of smaller ones were measured slower in bf16.)"""
+def chunk_size(hidden_states: torch.Tensor, width: int) -> int:
+    """Batch items per chunk of an MLP of hidden `width` on [batch, tokens, ...]: the batch split
+    into as many chunks as its hidden activations fill CHUNK_BYTES, of sizes as equal as can
+    be (the whole batch where it fits). Equal chunks: eight Whisper windows in bf16 (49 MB) as 4 + 4 took 1.00 s an encoder
+    call, as 5 + 3 1.08 s, whole 1.14 s; smaller chunks of ones that fit were measured slower."""
     batch, tokens = hidden_states.shape[:2]
-    per_item = tokens * self.fc1.out_features * hidden_states.element_size()
-    step = max(1, CHUNK_BYTES // per_item)
-    if step >= batch:
+    per_item = tokens * width * hidden_states.element_size()
+    chunks = max(1, min(batch, math.ceil(batch * per_item / CHUNK_BYTES)))
+    return math.ceil(batch / chunks)
+
+
+def chunked_feed_forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    """A transformer MLP (fc1, activation, fc2) over `chunk_size` batch items at a time: the
+    same values, as each token's MLP is its own."""
+    step = chunk_size(hidden_states, self.fc1.out_features)
+    if step >= len(hidden_states):
         return self.eager_forward(hidden_states)
-    return torch.cat([self.eager_forward(hidden_states[i:i + step]) for i in range(0, batch, step)])
+    return torch.cat([self.eager_forward(hidden_states[i:i + step]) for i in range(0, len(hidden_states), step)])
+
+
+def chunked_encoder_layer(self, hidden_states: torch.Tensor, attention_mask=None, **kwargs) -> torch.Tensor:
+    """A pre-norm encoder layer (Whisper's: attention, then an MLP of fc1, activation, fc2, each
+    added to its input) with its MLP over `chunk_size` batch items at a time; the same ops in
+    the same order as transformers' layer, so the same values. Training (dropout) and fp16
+    (transformers clamps its output) go to the original forward."""
+    step = chunk_size(hidden_states, self.fc1.out_features)
+    if self.training or hidden_states.dtype == torch.float16 or step >= len(hidden_states):
+        return self.eager_forward(hidden_states, attention_mask, **kwargs)
+    attended, _ = self.self_attn(hidden_states=self.self_attn_layer_norm(hidden_states), attention_mask=attention_mask,
+                                 **kwargs)
+    hidden_states = hidden_states + attended
+    out = []
+    for i in range(0, len(hidden_states), step):
+        residual = hidden_states[i:i + step]
+        out.append(residual + self.fc2(self.activation_fn(self.fc1(self.final_layer_norm(residual)))))
+    return torch.cat(out)
 
 
 def folded_cross_attention(self, hidden_states: torch.Tensor, attention_mask=None, encoder_hidden_states=None,
@@ -100,6 +127,8 @@ def fold_from(image: torch.Tensor) -> int:
 FAST_LAYERS = {   # transformers class name -> (attributes it must have, replacement forward)
     "BlipAttention": (("qkv", "projection", "scale", "num_heads"), fused_qkv_attention),
     "BlipMLP": (("fc1", "fc2"), chunked_feed_forward),
+    "WhisperEncoderLayer": (("self_attn", "self_attn_layer_norm", "final_layer_norm", "fc1", "fc2", "activation_fn"),
+                            chunked_encoder_layer),
     "BlipTextSelfAttention": (("query", "key", "value", "dropout", "num_attention_heads", "attention_head_size"),
                               folded_cross_attention),
 }
