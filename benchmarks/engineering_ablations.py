@@ -8,7 +8,8 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
   layers packed once (hf/packed_linear.py), as pm.load does on a CPU, against the same
   adapter loaded a second time and left unpacked;
 - Whisper-base recognition: the encoder's MLP a few windows at a time (hf/fast_layers.py,
-  chunked_encoder_layer), against the whole batch at once, on the same adapter;
+  chunked_encoder_layer), against the whole batch at once, and the decoder's cross-attention
+  folded (folded_attention), against keys and values projected, each on the same adapter;
 - CLIP ViT-B/32 image features (hf/native_clip.py): the last layer computed for the class
   token only, quick_gelu through the scales of the two MLP products, and the patch
   convolution as one product; each switched off. And the image tower packed
@@ -111,31 +112,39 @@ def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]
     return rows
 
 
-def chunk_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
+def whisper_layer_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
+    """Whisper's encoder MLP in chunks and its folded cross-attention (hf/fast_layers.py), each
+    switched off on the same adapter: the whole batch's MLP at once; keys and values projected."""
     from polymodal.data.spoken.sentences import utterances
     from polymodal.data.spoken.synthesis import RATE, speak
     from polymodal.hf import fast_layers
     from polymodal.loading import load_model
     from polymodal.modalities import Audio
     audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
-    chunked = fast_layers.CHUNK_BYTES
+    kept = {"CHUNK_BYTES": fast_layers.CHUNK_BYTES, "fold_from": fast_layers.fold_from}
+    switched_off = {"CHUNK_BYTES": 2 ** 62, "fold_from": lambda encoder, reduced=3: 2 ** 62}
+    changes = {"CHUNK_BYTES": "encoder MLP a few windows at a time", "fold_from": "cross-attention folded"}
 
-    def transcripts(chunk_bytes: int) -> list[str]:
-        fast_layers.CHUNK_BYTES = chunk_bytes
+    def transcripts(setting: dict) -> list[str]:
+        for name, value in setting.items():
+            setattr(fast_layers, name, value)
         try:
             return [t.text for t in adapter.transcribe_audios(audios, batch_size=batch)]
         finally:
-            fast_layers.CHUNK_BYTES = chunked
+            for name, value in kept.items():
+                setattr(fast_layers, name, value)
 
     adapter, rows = load_model(str(whisper)), []
     for dtype in (torch.float32, torch.bfloat16):
         if dtype != torch.float32:
             adapter.hold_weights_in(dtype)
-        with torch.no_grad(), autocast_in(dtype):
-            result = timed({"with": lambda: transcripts(chunked), "without": lambda: transcripts(2 ** 62)}, runs)
-        same = result["with"][1] == result["without"][1]
-        rows.append(row("Whisper recognition: encoder MLP a few windows at a time", dtype, batch, result,
-                        f"{'the same' if same else 'different'} transcripts"))
+        for name, change in changes.items():
+            with torch.no_grad(), autocast_in(dtype):
+                result = timed({"with": lambda: transcripts({}),
+                                "without": lambda n=name: transcripts({n: switched_off[n]})}, runs)
+            same = result["with"][1] == result["without"][1]
+            rows.append(row(f"Whisper recognition: {change}", dtype, batch, result,
+                            f"{'the same' if same else 'different'} transcripts"))
     return rows
 
 
@@ -238,7 +247,7 @@ def main() -> int:
             real_shapes.build(name, folder, tiny=args.tiny)
         real_shapes.limit_new_tokens(whisper, 30)
         rows = (caption_rows(blip, args.batch, args.runs) + packing_rows(blip, whisper, args.batch, args.runs)
-                + chunk_rows(whisper, args.batch, args.runs)
+                + whisper_layer_rows(whisper, args.batch, args.runs)
                 + clip_rows(clip, args.batch, args.runs) + clip_packing_rows(clip, args.batch, args.runs))
     lines = ["| change | precision | batch | with | without | speed-up | outputs |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['change']} | {r['precision']} | {r['batch']} | {r['with_s']:.3f} s | {r['without_s']:.3f} s | "

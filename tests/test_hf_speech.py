@@ -123,3 +123,33 @@ def test_whisper_encoder_mlp_runs_in_chunks_with_transformers_values(dirs, monke
     layers[0].train()
     layers[0](torch.randn(5, tokens, plain.config.d_model), None)
     assert eager == [1]
+
+
+def test_whisper_cross_attention_folded_gives_transformers_values_and_transcripts(dirs, monkeypatch):
+    """Whisper's decoder cross-attention runs from the encoder's output itself
+    (hf/fast_layers.py folded_attention): the eager layer's output; in fp32, where it folds
+    from one window, transformers' own transcripts from its unswitched model, greedy and with
+    beams (tests/test_packed_linear.py: pm.load leaves its key and value projections unpacked)."""
+    from transformers import WhisperForConditionalGeneration
+
+    from polymodal.hf import fast_layers
+    adapter = load_model(dirs["whisper"])
+    layer = adapter.model.get_decoder().layers[0].encoder_attn
+    assert hasattr(layer, "eager_forward")
+    x, audio = torch.randn(3, 4, layer.embed_dim), torch.randn(3, 9, layer.embed_dim)
+    calls = []
+    monkeypatch.setattr(fast_layers, "folded_attention",
+                        lambda *a, f=fast_layers.folded_attention, **k: calls.append(1) or f(*a, **k))
+    with torch.no_grad():
+        folded = layer(x, key_value_states=audio)[0]
+        eager = layer.eager_forward(x, key_value_states=audio)[0]
+        assert torch.allclose(folded, eager, atol=1e-5) and calls == [1]
+        assert torch.equal(layer(x)[0], layer.eager_forward(x)[0]) and calls == [1]      # self-attention: eager
+    plain = WhisperForConditionalGeneration.from_pretrained(dirs["whisper"]).eval()
+    waves = [(np.sin(np.arange(16000 * 2) / (7.0 + i)) * 0.3).astype(np.float32) for i in range(3)]
+    features = adapter.processor.feature_extractor(waves, sampling_rate=16000, return_tensors="pt")["input_features"]
+    with torch.no_grad():
+        for beams in (1, 2):
+            ours = adapter.model.generate(features, max_new_tokens=12, num_beams=beams)
+            assert torch.equal(ours, plain.generate(features, max_new_tokens=12, num_beams=beams))
+    assert len(calls) > 12

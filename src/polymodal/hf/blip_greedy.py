@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .fast_layers import fold_from, folded_cross_attention
+from .fast_layers import fold_from, folded_cross_attention, plain_projections
 
 # generation-config fields that add a logits processor or a stopping rule -> their values
 # that add none; a config with any other value is left to transformers
@@ -46,8 +46,7 @@ class _CrossAttention:
 
     def __init__(self, attention, image: torch.Tensor):
         self.attention, self.image = attention, image
-        plain = isinstance(attention.key, torch.nn.Linear) and isinstance(attention.value, torch.nn.Linear)
-        self.folded = plain and len(image) >= fold_from(image)
+        self.folded = plain_projections(attention.key, attention.value) and len(image) >= fold_from(image)
         if not self.folded:
             self.keys, self.values = (_heads(attention, projection(image)) for projection in (attention.key,
                                                                                               attention.value))

@@ -39,9 +39,11 @@ class HFRecognizer(HFAdapter):
         return self.processor.feature_extractor.sampling_rate
 
     def per_token_linears(self) -> list[nn.Linear]:
+        # the folded cross-attention (fast_layers.py) reads its key and value weights itself
+        read = (".encoder_attn.k_proj", ".encoder_attn.v_proj")
         head = self.model.get_output_embeddings()
-        return [m for m in self.model.get_decoder().modules() if type(m) is nn.Linear] + \
-            ([head] if type(head) is nn.Linear else [])
+        return [m for name, m in self.model.get_decoder().named_modules()
+                if type(m) is nn.Linear and not name.endswith(read)] + ([head] if type(head) is nn.Linear else [])
 
     @property
     def encoder_dtype(self) -> torch.dtype:
