@@ -153,3 +153,24 @@ def test_whisper_cross_attention_folded_gives_transformers_values_and_transcript
             ours = adapter.model.generate(features, max_new_tokens=12, num_beams=beams)
             assert torch.equal(ours, plain.generate(features, max_new_tokens=12, num_beams=beams))
     assert len(calls) > 12
+
+
+def test_whisper_features_from_the_audio_alone_equal_the_extractors(dirs):
+    """hf/speech_features.py transforms only the frames that touch the audio: the extractor's
+    features bit for bit, for audio from one sample to the last length it takes (the window's
+    end minus half a transform), alone and in a batch; longer audio and other extractor
+    settings are left to the extractor (None)."""
+    from polymodal.hf.speech_features import log_mel_features
+    extractor = load_model(dirs["whisper"]).processor.feature_extractor
+    rng = np.random.default_rng(0)
+    # from this length, the last frame that touches the audio reaches past the window's end
+    left = extractor.n_samples - extractor.n_fft // 2 - extractor.hop_length + 1
+    lengths = [1, 199, 200, 201, 16000, left - 1]
+    waves = [(rng.standard_normal(n) * 0.1).astype(np.float32) for n in lengths] + [np.zeros(800, np.float32)]
+    for batch in [[w] for w in waves] + [waves]:
+        expected = extractor(batch, sampling_rate=16000, return_tensors="pt")["input_features"]
+        assert torch.equal(log_mel_features(extractor, batch), expected)
+    for n in (left, extractor.n_samples, extractor.n_samples + 5):
+        assert log_mel_features(extractor, [np.zeros(n, np.float32)]) is None
+    extractor.dither = 1e-4
+    assert log_mel_features(extractor, waves[:1]) is None

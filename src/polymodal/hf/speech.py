@@ -11,6 +11,7 @@ from ..modalities import Audio
 from .base import HFAdapter, Processor, load_model_weights, new_token_cap
 from .loading import load_pretrained, quiet
 from .registry import HF_ADAPTERS
+from .speech_features import log_mel_features
 
 
 @HF_ADAPTERS.register("whisper")
@@ -66,12 +67,15 @@ class HFRecognizer(HFAdapter):
         longest = new_token_cap(self.model, min(128, getattr(self.model.config, "max_target_positions", 448) - 8))
         encoder = self.model.get_encoder()
         for start in range(0, len(pieces), batch_size):
+            batch = pieces[start:start + batch_size]
             with torch.autocast("cpu", enabled=False):     # features in fp32 under a mixed-precision path
-                features = extractor(pieces[start:start + batch_size], sampling_rate=self.rate, return_tensors="pt")
+                features = log_mel_features(extractor, batch)
+                if features is None:
+                    features = extractor(batch, sampling_rate=self.rate, return_tensors="pt")["input_features"]
             # The encoder runs once here and generate is handed its output: given only the
             # features, Whisper's generate runs the encoder twice (once to detect the
             # language). Same result, a third less time on a CPU.
-            heard = encoder(features["input_features"].to(self.model.device, self.encoder_dtype))
+            heard = encoder(features.to(self.model.device, self.encoder_dtype))
             with quiet():
                 ids = self.model.generate(encoder_outputs=heard, max_new_tokens=longest)
             for i, text in zip(owner[start:start + batch_size],
