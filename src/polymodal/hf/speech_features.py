@@ -35,10 +35,11 @@ def log_mel_features(extractor, waves: list[np.ndarray]) -> torch.Tensor | None:
         return None
     samples, hop, n_fft = extractor.n_samples, extractor.hop_length, extractor.n_fft
     frames, half = samples // hop, n_fft // 2
-    audio = torch.zeros(len(waves), samples)
-    for row, wave in zip(audio, waves):
+    padded = np.zeros((len(waves), samples), np.float32)
+    for row, wave in zip(padded, waves):
         wave = np.asarray(wave, dtype=np.float32)[:samples]
-        row[:len(wave)] = torch.from_numpy(wave)
+        row[:len(wave)] = wave
+    audio = torch.from_numpy(padded)
     longest = max(min(len(w), samples) for w in waves)
     # frame t covers samples [t*hop - half, t*hop + half) of the padded window (centred frames,
     # the start reflected); from the first frame past the longest audio, all are silence
