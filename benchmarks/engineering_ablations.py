@@ -7,6 +7,8 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
 - BLIP-base captioning and Whisper-base recognition (30 new tokens): the decoder's linear
   layers packed once (hf/packed_linear.py), as pm.load does on a CPU, against the same
   adapter loaded a second time and left unpacked;
+- BLIP-base captioning and Whisper-base recognition in bf16: the vision tower's and the
+  encoder's linear layers packed too (HFAdapter.encoder_linears), against the decoder's alone;
 - Whisper-base recognition: the encoder's MLP a few windows at a time (hf/fast_layers.py,
   chunked_encoder_layer), against the whole batch at once, and the decoder's cross-attention
   folded (folded_attention), against keys and values projected, each on the same adapter;
@@ -109,6 +111,39 @@ def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]
             same = result["with"][1] == result["without"][1]
             rows.append(row(f"{name}: decoder linear layers packed once", dtype, batch, result,
                             f"{'the same' if same else 'different'} {'captions' if 'BLIP' in name else 'transcripts'}"))
+    return rows
+
+
+def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]:
+    """BLIP's vision tower and Whisper's encoder packed (HFAdapter.encoder_linears, bf16 only),
+    against the same adapter loaded a second time with its decoder packed alone."""
+    from polymodal.data.spoken.sentences import utterances
+    from polymodal.data.spoken.synthesis import RATE, speak
+    from polymodal.hf.packed_linear import pack_linears
+    from polymodal.loading import load_model
+    from polymodal.modalities import Audio
+    images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(batch)]
+    audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
+    rows, dtype = [], torch.bfloat16
+    for name, folder in (("BLIP captioning", blip), ("Whisper recognition", whisper)):
+        packed, plain = load_model(str(folder)), load_model(str(folder))
+        for adapter in (packed, plain):
+            adapter.hold_weights_in(dtype)
+            pack_linears(adapter.model, adapter.per_token_linears())
+        pack_linears(packed.model, packed.encoder_linears())
+        if name.startswith("BLIP"):
+            pixels = packed.preprocess({"image": images})["image"]
+            calls = {key: lambda a=a, x=pixels: [c.text for c in a.generate(x, max_length=20)]
+                     for key, a in (("with", packed), ("without", plain))}
+        else:
+            calls = {key: lambda a=a: [t.text for t in a.transcribe_audios(audios, batch_size=batch)]
+                     for key, a in (("with", packed), ("without", plain))}
+        with torch.no_grad(), autocast_in(dtype):
+            result = timed(calls, runs)
+        same = result["with"][1] == result["without"][1]
+        rows.append(row(f"{name}: {'vision tower' if 'BLIP' in name else 'encoder'} linear layers packed", dtype,
+                        batch, result, f"{'the same' if same else 'different'} "
+                                       f"{'captions' if 'BLIP' in name else 'transcripts'}"))
     return rows
 
 
@@ -247,6 +282,7 @@ def main() -> int:
             real_shapes.build(name, folder, tiny=args.tiny)
         real_shapes.limit_new_tokens(whisper, 30)
         rows = (caption_rows(blip, args.batch, args.runs) + packing_rows(blip, whisper, args.batch, args.runs)
+                + encoder_packing_rows(blip, whisper, args.batch, args.runs)
                 + whisper_layer_rows(whisper, args.batch, args.runs)
                 + clip_rows(clip, args.batch, args.runs) + clip_packing_rows(clip, args.batch, args.runs))
     lines = ["| change | precision | batch | with | without | speed-up | outputs |", "|---|---|---|---|---|---|---|"]

@@ -99,10 +99,14 @@ def adapter_of(pipeline) -> nn.Module:
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_pm_load_packs_blips_decoder_and_captions_the_same(dirs, precision, monkeypatch):
+    """The decoder's linears are packed, and in bf16 the vision tower's too (encoder_linears)."""
     packed, plain = packed_and_plain("caption", dirs["blip"], precision, monkeypatch)
     model = adapter_of(packed).model
     names = {name for name, m in model.named_modules() if isinstance(m, PackedLinear)}
-    assert names and all(n.startswith("text_decoder.") for n in names)
+    assert {n for n in names if n.startswith("vision_model.")} == (set() if precision == "fp32" else {
+        name for name, m in adapter_of(plain).model.vision_model.named_modules(prefix="vision_model")
+        if type(m) is nn.Linear})
+    assert names and all(n.startswith(("text_decoder.", "vision_model.")) for n in names)
     assert not any(n.endswith((".crossattention.self.key", ".crossattention.self.value")) for n in names)
     assert not any(isinstance(m, PackedLinear) for m in adapter_of(plain).model.modules())
     images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(5)]
@@ -113,10 +117,14 @@ def test_pm_load_packs_blips_decoder_and_captions_the_same(dirs, precision, monk
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_pm_load_packs_whispers_decoder_and_transcribes_the_same(dirs, precision, monkeypatch):
+    """The decoder's linears and output layer are packed, and in bf16 the encoder's linears too."""
     packed, plain = packed_and_plain("transcribe", dirs["whisper"], precision, monkeypatch)
     model = adapter_of(packed).model
     names = {name for name, m in model.named_modules() if isinstance(m, PackedLinear)}
-    assert "proj_out" in names and all(n.startswith("model.decoder.") or n == "proj_out" for n in names)
+    encoder = {name for name, m in adapter_of(plain).model.named_modules()
+               if name.startswith("model.encoder.") and type(m) is nn.Linear}
+    assert encoder and {n for n in names if n.startswith("model.encoder.")} == (set() if precision == "fp32" else encoder)
+    assert "proj_out" in names and all(n.startswith(("model.decoder.", "model.encoder.")) or n == "proj_out" for n in names)
     assert not any(n.endswith((".encoder_attn.k_proj", ".encoder_attn.v_proj")) for n in names)   # folding reads them
     audios = [Audio((np.sin(np.arange(16000) / (5.0 + i)) * 0.3).astype(np.float32), 16000) for i in range(3)]
     assert [t.text for t in packed.batch(audios, batch_size=3)] == [t.text for t in plain.batch(audios, batch_size=3)]

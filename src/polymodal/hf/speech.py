@@ -46,6 +46,9 @@ class HFRecognizer(HFAdapter):
         return [m for name, m in self.model.get_decoder().named_modules()
                 if type(m) is nn.Linear and not name.endswith(read)] + ([head] if type(head) is nn.Linear else [])
 
+    def encoder_linears(self) -> list[nn.Linear]:
+        return [m for m in self.model.get_encoder().modules() if type(m) is nn.Linear]
+
     @property
     def encoder_dtype(self) -> torch.dtype:
         return next(self.model.get_encoder().parameters()).dtype

@@ -193,6 +193,9 @@ class HFBlipCaptioner(HFCaptioner):
         return [m for name, m in self.model.text_decoder.named_modules()
                 if type(m) is nn.Linear and not name.endswith(read)]
 
+    def encoder_linears(self) -> list[nn.Linear]:
+        return [m for m in self.model.vision_model.modules() if type(m) is nn.Linear]
+
     @torch.no_grad()
     def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None,
                  guidance: float | None = None):
