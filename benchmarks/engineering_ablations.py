@@ -10,8 +10,9 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
 - BLIP-base captioning and Whisper-base recognition in bf16: the vision tower's and the
   encoder's linear layers packed too (HFAdapter.encoder_linears), against the decoder's alone;
 - Whisper-base recognition: the encoder's MLP a few windows at a time (hf/fast_layers.py,
-  chunked_encoder_layer), against the whole batch at once, and the decoder's cross-attention
-  folded (folded_attention), against keys and values projected, each on the same adapter;
+  chunked_encoder_layer), against the whole batch at once; the decoder's cross-attention
+  folded (folded_attention), against keys and values projected; in bf16, the encoder stem's
+  convolutions as products (conv1d_as_product), against oneDNN's; each on the same adapter;
 - CLIP ViT-B/32 image features (hf/native_clip.py): the last layer computed for the class
   token only, quick_gelu through the scales of the two MLP products, and the patch
   convolution as one product; each switched off. And the image tower packed
@@ -35,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -148,37 +150,54 @@ def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> li
 
 
 def whisper_layer_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
-    """Whisper's encoder MLP in chunks and its folded cross-attention (hf/fast_layers.py), each
-    switched off on the same adapter: the whole batch's MLP at once; keys and values projected."""
+    """Whisper's encoder MLP in chunks, its folded cross-attention and (bf16) its stem's
+    convolutions as products (hf/fast_layers.py), each switched off on the same adapter: the
+    whole batch's MLP at once; keys and values projected; oneDNN's convolutions."""
     from polymodal.data.spoken.sentences import utterances
     from polymodal.data.spoken.synthesis import RATE, speak
     from polymodal.hf import fast_layers
     from polymodal.loading import load_model
     from polymodal.modalities import Audio
     audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
-    kept = {"CHUNK_BYTES": fast_layers.CHUNK_BYTES, "fold_from": fast_layers.fold_from}
-    switched_off = {"CHUNK_BYTES": 2 ** 62, "fold_from": lambda encoder, reduced=3: 2 ** 62}
-    changes = {"CHUNK_BYTES": "encoder MLP a few windows at a time", "fold_from": "cross-attention folded"}
-
-    def transcripts(setting: dict) -> list[str]:
-        for name, value in setting.items():
-            setattr(fast_layers, name, value)
-        try:
-            return [t.text for t in adapter.transcribe_audios(audios, batch_size=batch)]
-        finally:
-            for name, value in kept.items():
-                setattr(fast_layers, name, value)
-
     adapter, rows = load_model(str(whisper)), []
+    convs = (adapter.model.get_encoder().conv1, adapter.model.get_encoder().conv2)
+
+    @contextlib.contextmanager
+    def without(change: str):
+        if change == "stem":
+            for conv in convs:
+                conv.forward = conv.eager_forward
+        else:
+            kept = getattr(fast_layers, change)
+            setattr(fast_layers, change, 2 ** 62 if change == "CHUNK_BYTES" else lambda encoder, reduced=3: 2 ** 62)
+        try:
+            yield
+        finally:
+            if change == "stem":
+                for conv in convs:
+                    conv.forward = types.MethodType(fast_layers.conv1d_as_product, conv)
+            else:
+                setattr(fast_layers, change, kept)
+
+    def transcripts() -> list[str]:
+        return [t.text for t in adapter.transcribe_audios(audios, batch_size=batch)]
+
+    def switched_off(change: str) -> list[str]:
+        with without(change):
+            return transcripts()
+
+    changes = {"CHUNK_BYTES": "encoder MLP a few windows at a time", "fold_from": "cross-attention folded",
+               "stem": "encoder stem's convolutions as products"}
     for dtype in (torch.float32, torch.bfloat16):
         if dtype != torch.float32:
             adapter.hold_weights_in(dtype)
-        for name, change in changes.items():
+        for change, text in changes.items():
+            if change == "stem" and dtype == torch.float32:         # fp32 runs oneDNN's convolutions
+                continue
             with torch.no_grad(), autocast_in(dtype):
-                result = timed({"with": lambda: transcripts({}),
-                                "without": lambda n=name: transcripts({n: switched_off[n]})}, runs)
+                result = timed({"with": transcripts, "without": lambda c=change: switched_off(c)}, runs)
             same = result["with"][1] == result["without"][1]
-            rows.append(row(f"Whisper recognition: {change}", dtype, batch, result,
+            rows.append(row(f"Whisper recognition: {text}", dtype, batch, result,
                             f"{'the same' if same else 'different'} transcripts"))
     return rows
 

@@ -174,3 +174,26 @@ def test_whisper_features_from_the_audio_alone_equal_the_extractors(dirs):
         assert log_mel_features(extractor, [np.zeros(n, np.float32)]) is None
     extractor.dither = 1e-4
     assert log_mel_features(extractor, waves[:1]) is None
+
+
+def test_whisper_stem_convolutions_as_products_in_bf16(dirs):
+    """Whisper's encoder convolutions (and no other Conv1d) run as products over time-major
+    windows in bf16: torch's convolution's values within bf16 rounding, returned as a
+    [B, C, T] view of time-major memory; fp32 goes to torch's convolution itself."""
+    adapter = load_model(dirs["whisper"])
+    encoder = adapter.model.get_encoder()
+    switched = [m for m in adapter.model.modules() if isinstance(m, torch.nn.Conv1d) and hasattr(m, "eager_forward")]
+    assert switched == [encoder.conv1, encoder.conv2]
+    x = torch.randn(3, encoder.conv1.in_channels, 2 * encoder.config.max_source_positions)
+    with torch.no_grad():
+        assert torch.equal(encoder.conv1(x), encoder.conv1.eager_forward(x))                  # fp32: the convolution
+        encoder.to(torch.bfloat16)
+        for conv, inputs in ((encoder.conv1, x.bfloat16()), (encoder.conv2, torch.randn(3, 32, 100).bfloat16())):
+            ours, theirs = conv(inputs), conv.eager_forward(inputs)
+            assert ours.shape == theirs.shape and ours.transpose(1, 2).is_contiguous()
+            assert torch.allclose(ours.float(), theirs.float(), atol=0.05, rtol=0.02)
+        features = torch.randn(2, encoder.config.num_mel_bins, x.shape[2]).bfloat16()
+        fast = encoder(features).last_hidden_state
+        for conv in (encoder.conv1, encoder.conv2):
+            conv.forward = conv.eager_forward
+        assert torch.allclose(fast.float(), encoder(features).last_hidden_state.float(), atol=0.1)

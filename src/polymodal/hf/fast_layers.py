@@ -9,6 +9,8 @@ is loaded (`use_fast_layers`; docs/performance.md measures each):
   384-pixel images in fp32; 49 MB for eight 30-second windows in bf16), stay under the size
   from which glibc's malloc maps fresh pages from the kernel for every block (core/memory.py),
   so each layer reuses the memory the last one freed instead of faulting it in page by page.
+- Whisper's encoder stem: its two convolutions as matrix products over time-major windows
+  (`conv1d_as_product`), in a lower precision.
 - BLIP's text cross-attention and Whisper's decoder cross-attention with their key and value
   projections folded into the query and the context (`folded_attention`), so decoding projects
   no keys and values of the encoder's tokens up front (every layer's, before the first word)
@@ -166,6 +168,32 @@ def fold_from(encoder: torch.Tensor, reduced: int = 3) -> int:
     return reduced if lower else 1
 
 
+def conv1d_as_product(self, x: torch.Tensor) -> torch.Tensor:
+    """A Conv1d (zero padding, no dilation or groups) as one matrix product of each output
+    step's input window [k * C_in] and the kernels, in a lower precision: Whisper's encoder
+    stem, where the product writes its output time-major and returns it as a [B, C_out, T]
+    view, so the activation after it keeps that layout, the next convolution reads its windows
+    without a copy, and the encoder's permute to [B, T, C] is free. oneDNN's convolution
+    writes a blocked layout that is converted back with a copy: eight 30-second windows in
+    bf16, 84 -> 47 ms for the stem (its values within one bf16 step); in fp32 the convolution
+    is faster (112 against 145 ms), so fp32 goes to the original forward."""
+    lower = x.dtype != torch.float32 or torch.is_autocast_enabled(x.device.type)
+    padding, stride, kernel = self.padding, self.stride[0], self.kernel_size[0]
+    if (not lower or self.groups != 1 or self.dilation != (1,) or self.padding_mode != "zeros"
+            or isinstance(padding, str) or x.dim() != 3):
+        return self.eager_forward(x)
+    steps = (x.shape[2] + 2 * padding[0] - kernel) // stride + 1
+    timed = F.pad(x.transpose(1, 2), (0, 0, padding[0], padding[0]))          # [B, T + 2p, C_in]
+    windows = torch.cat([timed[:, i:i + (steps - 1) * stride + 1:stride] for i in range(kernel)], dim=2)
+    kernels = self.weight.permute(0, 2, 1).reshape(self.out_channels, -1)      # [C_out, k * C_in], as the windows
+    return F.linear(windows, kernels, self.bias).transpose(1, 2)
+
+
+FAST_CHILDREN = {   # transformers class name -> {its child module's name: the child's replacement forward}
+    "WhisperEncoder": {"conv1": conv1d_as_product, "conv2": conv1d_as_product},
+}
+
+
 FAST_LAYERS = {   # transformers class name -> (attributes it must have, replacement forward)
     "BlipAttention": (("qkv", "projection", "scale", "num_heads"), fused_qkv_attention),
     "BlipMLP": (("fc1", "fc2"), chunked_feed_forward),
@@ -179,12 +207,22 @@ FAST_LAYERS = {   # transformers class name -> (attributes it must have, replace
 
 
 def use_fast_layers(model: torch.nn.Module) -> int:
-    """Switch the model's layers that FAST_LAYERS knows; -> how many."""
+    """Switch the model's layers that FAST_LAYERS knows, and the children FAST_CHILDREN names
+    of the modules it knows (a Conv1d only inside Whisper's encoder); -> how many."""
     switched = 0
-    for module in model.modules():
+    for module in list(model.modules()):
         needs, forward = FAST_LAYERS.get(type(module).__name__, ((), None))
-        if forward is not None and all(hasattr(module, a) for a in needs) and not hasattr(module, "eager_forward"):
-            module.eager_forward = module.forward
-            module.forward = types.MethodType(forward, module)
-            switched += 1
+        if forward is not None and all(hasattr(module, a) for a in needs):
+            switched += _switch(module, forward)
+        for name, child_forward in FAST_CHILDREN.get(type(module).__name__, {}).items():
+            if isinstance(getattr(module, name, None), torch.nn.Conv1d):
+                switched += _switch(getattr(module, name), child_forward)
     return switched
+
+
+def _switch(module: torch.nn.Module, forward) -> int:
+    if hasattr(module, "eager_forward"):
+        return 0
+    module.eager_forward = module.forward
+    module.forward = types.MethodType(forward, module)
+    return 1
