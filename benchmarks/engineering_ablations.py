@@ -12,7 +12,8 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
 - Whisper-base recognition: the encoder's MLP a few windows at a time (hf/fast_layers.py,
   chunked_encoder_layer), against the whole batch at once; the decoder's cross-attention
   folded (folded_attention), against keys and values projected; in bf16, the encoder stem's
-  convolutions as products (conv1d_as_product), against oneDNN's; each on the same adapter;
+  convolutions as products (conv1d_as_product), against oneDNN's; polymodal's greedy loop
+  (hf/whisper_greedy.py), against Whisper's generate; each on the same adapter;
 - CLIP ViT-B/32 image features (hf/native_clip.py): the last layer computed for the class
   token only, quick_gelu through the scales of the two MLP products, and the patch
   convolution as one product; each switched off. And the image tower packed
@@ -150,12 +151,13 @@ def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> li
 
 
 def whisper_layer_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
-    """Whisper's encoder MLP in chunks, its folded cross-attention and (bf16) its stem's
-    convolutions as products (hf/fast_layers.py), each switched off on the same adapter: the
-    whole batch's MLP at once; keys and values projected; oneDNN's convolutions."""
+    """Whisper's encoder MLP in chunks, its folded cross-attention, (bf16) its stem's
+    convolutions as products (hf/fast_layers.py) and polymodal's greedy loop
+    (hf/whisper_greedy.py), each switched off on the same adapter: the whole batch's MLP at
+    once; keys and values projected; oneDNN's convolutions; Whisper's generate."""
     from polymodal.data.spoken.sentences import utterances
     from polymodal.data.spoken.synthesis import RATE, speak
-    from polymodal.hf import fast_layers
+    from polymodal.hf import fast_layers, whisper_greedy
     from polymodal.loading import load_model
     from polymodal.modalities import Audio
     audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
@@ -167,6 +169,9 @@ def whisper_layer_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
         if change == "stem":
             for conv in convs:
                 conv.forward = conv.eager_forward
+        elif change == "loop":
+            monkey = whisper_greedy.serves
+            whisper_greedy.serves = lambda model, new_tokens: False
         else:
             kept = getattr(fast_layers, change)
             setattr(fast_layers, change, 2 ** 62 if change == "CHUNK_BYTES" else lambda encoder, reduced=3: 2 ** 62)
@@ -176,6 +181,8 @@ def whisper_layer_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
             if change == "stem":
                 for conv in convs:
                     conv.forward = types.MethodType(fast_layers.conv1d_as_product, conv)
+            elif change == "loop":
+                whisper_greedy.serves = monkey
             else:
                 setattr(fast_layers, change, kept)
 
@@ -187,7 +194,8 @@ def whisper_layer_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
             return transcripts()
 
     changes = {"CHUNK_BYTES": "encoder MLP a few windows at a time", "fold_from": "cross-attention folded",
-               "stem": "encoder stem's convolutions as products"}
+               "stem": "encoder stem's convolutions as products",
+               "loop": "polymodal's greedy loop (vs Whisper's generate)"}
     for dtype in (torch.float32, torch.bfloat16):
         if dtype != torch.float32:
             adapter.hold_weights_in(dtype)

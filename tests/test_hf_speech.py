@@ -58,8 +58,10 @@ def test_a_models_own_cap_on_new_tokens_is_kept(dirs, monkeypatch):
     decoding too; without one, the adapter's own cap (the decoder's positions) holds."""
     from polymodal.modalities import Audio
     adapter = load_model(dirs["whisper"])
-    asked, generate = [], adapter.model.generate
+    from polymodal.hf import whisper_greedy
+    asked, generate, loop = [], adapter.model.generate, whisper_greedy.greedy_transcribe
     monkeypatch.setattr(adapter.model, "generate", lambda *a, **k: asked.append(k["max_new_tokens"]) or generate(*a, **k))
+    monkeypatch.setattr(whisper_greedy, "greedy_transcribe", lambda m, audio, n: asked.append(n) or loop(m, audio, n))
     audio = Audio((np.sin(np.arange(16000 * 2) / 9.0) * 0.3).astype(np.float32), 16000)
     adapter.transcribe_audios([audio])
     adapter.model.generation_config.max_new_tokens = 7
@@ -197,3 +199,44 @@ def test_whisper_stem_convolutions_as_products_in_bf16(dirs):
         for conv in (encoder.conv1, encoder.conv2):
             conv.forward = conv.eager_forward
         assert torch.allclose(fast.float(), encoder(features).last_hidden_state.float(), atol=0.1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_whisper_greedy_loop_gives_generates_tokens(dirs, dtype, monkeypatch):
+    """hf/whisper_greedy.py: the tokens of Whisper's own generate for the same encoder output,
+    at batch sizes below and above where the cross-attention folds, with tokens suppressed at
+    every step and at the first, and with an end token that stops some transcripts early; the
+    adapter transcribes through it; a config it does not reproduce goes to generate."""
+    from polymodal.hf import whisper_greedy
+    adapter = load_model(dirs["whisper"])
+    model = adapter.model.to(dtype)
+    generation = model.generation_config
+    extractor = adapter.processor.feature_extractor
+    for batch in (1, 3, 9):
+        waves = [(np.sin(np.arange(16000 * 2) / (5.0 + i)) * 0.3).astype(np.float32) for i in range(batch)]
+        features = extractor(waves, sampling_rate=16000, return_tensors="pt")["input_features"].to(dtype)
+        with torch.no_grad():
+            heard = model.get_encoder()(features)
+            plain = model.generate(encoder_outputs=heard, max_new_tokens=12)
+        first, later = plain[0, 0].item(), plain[-1, 5].item()
+        for settings in ({}, {"suppress_tokens": [later], "begin_suppress_tokens": [first]}, {"eos_token_id": later}):
+            with monkeypatch.context() as m:
+                for name, value in settings.items():
+                    m.setattr(generation, name, value)
+                assert whisper_greedy.serves(model, 12)
+                with torch.no_grad():
+                    expected = model.generate(encoder_outputs=heard, max_new_tokens=12)
+                    ours = whisper_greedy.greedy_transcribe(model, heard.last_hidden_state, 12)
+                assert torch.equal(ours, expected), (batch, settings)
+    calls = []
+    monkeypatch.setattr(whisper_greedy, "greedy_transcribe",
+                        lambda *a, f=whisper_greedy.greedy_transcribe: calls.append(1) or f(*a))
+    from polymodal.modalities import Audio
+    adapter.transcribe_audios([Audio(waves[0], 16000)])
+    assert calls == [1]
+    for name, value in (("language", "en"), ("num_beams", 2), ("return_timestamps", True), ("no_speech_threshold", 0.6),
+                        ("repetition_penalty", 1.2)):
+        with monkeypatch.context() as m:
+            m.setattr(generation, name, value, raising=False)
+            assert not whisper_greedy.serves(model, 12)
+    assert not whisper_greedy.serves(model, model.config.max_target_positions)

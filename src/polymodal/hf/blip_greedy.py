@@ -11,7 +11,7 @@ of the cross-attention prepared once, and takes the tokens greedy decoding takes
 probable at each step, a caption finished at the end token, padded after it, the batch done
 when every caption is finished or the cap is reached.
 
-It serves only generation configs that ask for plain greedy decoding (`plain_greedy`);
+It serves only generation configs that ask for plain greedy decoding (hf/greedy.py `plain_greedy`);
 anything more (a repetition penalty, a minimum length, ...) goes to transformers' generate."""
 from __future__ import annotations
 
@@ -19,24 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from .fast_layers import fold_from, folded_cross_attention, plain_projections
-
-# generation-config fields that add a logits processor or a stopping rule -> their values
-# that add none; a config with any other value is left to transformers
-NEUTRAL = {
-    "repetition_penalty": (None, 1.0), "encoder_repetition_penalty": (None, 1.0),
-    "no_repeat_ngram_size": (None, 0), "encoder_no_repeat_ngram_size": (None, 0),
-    "min_length": (None, 0), "min_new_tokens": (None, 0), "bad_words_ids": (None,), "sequence_bias": (None,),
-    "forced_bos_token_id": (None,), "forced_eos_token_id": (None,), "suppress_tokens": (None,),
-    "begin_suppress_tokens": (None,), "exponential_decay_length_penalty": (None,),
-    "renormalize_logits": (None, False), "guidance_scale": (None, 1.0), "stop_strings": (None,),
-    "max_time": (None,), "watermarking_config": (None,), "prompt_lookup_num_tokens": (None,),
-    "assistant_model": (None,), "do_sample": (None, False),
-}
-
-
-def plain_greedy(generation_config) -> bool:
-    """Whether greedy decoding under this config is the argmax of the raw logits at each step."""
-    return all(getattr(generation_config, name, None) in neutral for name, neutral in NEUTRAL.items())
 
 
 class _CrossAttention:

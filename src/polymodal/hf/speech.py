@@ -8,6 +8,7 @@ from torch import nn
 from ..core.errors import InputError
 from ..core.results import Transcript
 from ..modalities import Audio
+from . import whisper_greedy
 from .base import HFAdapter, Processor, load_model_weights, new_token_cap
 from .loading import load_pretrained, quiet
 from .registry import HF_ADAPTERS
@@ -79,8 +80,11 @@ class HFRecognizer(HFAdapter):
             # features, Whisper's generate runs the encoder twice (once to detect the
             # language). Same result, a third less time on a CPU.
             heard = encoder(features.to(self.model.device, self.encoder_dtype))
-            with quiet():
-                ids = self.model.generate(encoder_outputs=heard, max_new_tokens=longest)
+            if whisper_greedy.serves(self.model, longest):
+                ids = whisper_greedy.greedy_transcribe(self.model, heard.last_hidden_state, longest)
+            else:
+                with quiet():
+                    ids = self.model.generate(encoder_outputs=heard, max_new_tokens=longest)
             for i, text in zip(owner[start:start + batch_size],
                                self.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)):
                 texts[i].append(text.strip())

@@ -13,7 +13,8 @@ from ..core.results import Caption, Grounding, pixel_box
 from ..modalities import Text
 from . import native_clip
 from .base import HFAdapter, OnnxPart, Processor, as_arrays, new_token_cap, padded_labels
-from .blip_greedy import greedy_decode, plain_greedy
+from .blip_greedy import greedy_decode
+from .greedy import plain_greedy
 from .loading import quiet
 from .registry import HF_ADAPTERS
 
