@@ -1,6 +1,6 @@
 """Linear layers with their weights laid out once in oneDNN's blocked format on a CPU: for
-decoding, and for CLIP's image tower in bf16 (hf/native_clip.py, where an activation is also
-fused into a product: ACTIVATIONS).
+decoding, and for encoders in bf16 (HFAdapter.encoder_linears; CLIP's image tower in
+hf/native_clip.py, where an activation is also fused into a product: ACTIVATIONS).
 
 A decoding step multiplies one row per sequence (a batch of 8: an [8, 768] x [768, 3072]
 product) by each weight. torch's CPU linear is handed the weight in its plain row-major
