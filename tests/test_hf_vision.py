@@ -219,8 +219,9 @@ def test_blip_vision_layers_run_fused_and_chunked_with_the_eager_result(hf_dirs,
 
 def test_blip_cross_attention_folded_gives_transformers_values_and_captions(hf_dirs):
     """BLIP's text cross-attention runs from the image tokens themselves (keys and values
-    folded into the query and context): the eager layer's context and probabilities, with
-    and without a mask, and transformers' own captions from its unswitched model."""
+    folded into the query and context): the eager layer's context, with and without a mask,
+    in fp32 (one fused attention) and bf16 (two products, whose probabilities are the eager
+    layer's too), and transformers' own captions from its unswitched model."""
     from transformers import BlipForConditionalGeneration
     adapter = load_model(hf_dirs["blip"])
     layer = next(m for m in adapter.model.modules() if type(m).__name__ == "BlipTextSelfAttention"
@@ -232,9 +233,16 @@ def test_blip_cross_attention_folded_gives_transformers_values_and_captions(hf_d
         for m in (None, mask):
             folded = layer(x, encoder_hidden_states=image, encoder_attention_mask=m)
             eager = layer.eager_forward(x, encoder_hidden_states=image, encoder_attention_mask=m)
-            assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(folded, eager))
+            assert folded[1] is None and torch.allclose(folded[0], eager[0], atol=1e-5)
         self_attention = layer(x)[0]
         assert torch.equal(self_attention, layer.eager_forward(x)[0])
+        layer.to(torch.bfloat16)
+        x, image = x.bfloat16(), image.bfloat16()
+        for m in (None, mask.bfloat16()):
+            folded = layer(x, encoder_hidden_states=image, encoder_attention_mask=m)
+            eager = layer.eager_forward(x, encoder_hidden_states=image, encoder_attention_mask=m)
+            assert all(torch.allclose(a.float(), b.float(), atol=0.05) for a, b in zip(folded, eager))
+        layer.float()
     plain = BlipForConditionalGeneration.from_pretrained(hf_dirs["blip"]).eval()
     assert not any(hasattr(m, "eager_forward") for m in plain.modules())
     images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
