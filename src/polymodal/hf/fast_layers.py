@@ -46,8 +46,9 @@ CHUNK_BYTES = 32 * 2 ** 20      # glibc's largest mmap threshold (core/memory.py
 def chunk_size(hidden_states: torch.Tensor, width: int) -> int:
     """Batch items per chunk of an MLP of hidden `width` on [batch, tokens, ...]: the batch split
     into as many chunks as its hidden activations fill CHUNK_BYTES, of sizes as equal as can
-    be (the whole batch where it fits). Equal chunks: eight Whisper windows in bf16 (49 MB) as 4 + 4 took 1.00 s an encoder
-    call, as 5 + 3 1.08 s, whole 1.14 s; smaller chunks of ones that fit were measured slower."""
+    be (the whole batch where it fits). Equal chunks: eight Whisper windows in bf16 (49 MB) as
+    4 + 4 took 1.00 s an encoder call, as 5 + 3 1.08 s, whole 1.14 s; smaller chunks of
+    activations that fit were measured slower."""
     batch, tokens = hidden_states.shape[:2]
     per_item = tokens * width * hidden_states.element_size()
     chunks = max(1, min(batch, math.ceil(batch * per_item / CHUNK_BYTES)))
@@ -103,12 +104,12 @@ def folded_attention(query: torch.Tensor, encoder: torch.Tensor, key_weight: tor
     query_in = torch.matmul(query, key_weight.view(heads, size, -1))               # [H, B*T, De]
     query_in = query_in.view(heads, batch, tokens, -1).transpose(0, 1).reshape(batch, heads * tokens, -1)
     if encoder.dtype == torch.float32 and not torch.is_autocast_enabled(encoder.device.type) \
-            and (dropout is None or not dropout.training):
+            and (dropout is None or not dropout.training) and (mask is None or mask.shape[-2:-1] == (1,)):
         # in fp32, one fused attention with E as both keys and values: each block of E read
         # for the scores is at hand for the context. Whole batches of 8, ad hoc, interleaved:
         # BLIP captioning 4.97 -> 4.92 s, Whisper recognition 4.11 -> 4.02 s, the same
         # outputs; in bf16 none faster (BLIP 1.62 s both ways), so bf16 keeps the two products.
-        # The probabilities are not formed: None.
+        # The probabilities are not formed: None. (A mask the same for every query row only.)
         mixed = F.scaled_dot_product_attention(
             query_in[:, None], encoder[:, None], encoder[:, None],
             attn_mask=None if mask is None else mask.to(encoder.device, encoder.dtype),
