@@ -239,4 +239,7 @@ def test_whisper_greedy_loop_gives_generates_tokens(dirs, dtype, monkeypatch):
         with monkeypatch.context() as m:
             m.setattr(generation, name, value, raising=False)
             assert not whisper_greedy.serves(model, 12)
-    assert not whisper_greedy.serves(model, model.config.max_target_positions)
+    assert not whisper_greedy.serves(model, model.config.max_target_positions) and not whisper_greedy.serves(model, 0)
+    with monkeypatch.context() as m:               # what timestamps would read: not used by this loop
+        m.setattr(generation, "alignment_heads", [[0, 0]], raising=False)
+        assert whisper_greedy.serves(model, 12)

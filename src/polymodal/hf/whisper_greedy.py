@@ -16,7 +16,9 @@ its end token, padded on the right).
 It serves the configs for which that is all generate does (`serves`): greedy, no timestamps,
 no language, task or forced prompt set (the language is detected), no thresholds for
 temperature fallback or no-speech detection, and otherwise plain greedy (hf/greedy.py).
-Anything else goes to Whisper's generate. Tests hold its tokens equal to generate's."""
+Anything else goes to Whisper's generate, so does a config that still carries the deprecated
+`forced_decoder_ids` prompt form (older checkpoints' generation configs do). Tests hold its
+tokens equal to generate's."""
 from __future__ import annotations
 
 import torch
@@ -31,7 +33,7 @@ WHISPER_NEUTRAL = {
     "language": (None,), "task": (None,), "forced_decoder_ids": (None,), "return_timestamps": (None, False),
     "prompt_ids": (None,), "no_speech_threshold": (None,), "logprob_threshold": (None,),
     "compression_ratio_threshold": (None,), "num_beams": (None, 1), "num_return_sequences": (None, 1),
-    "return_token_timestamps": (None, False), "alignment_heads": (None,),
+    "return_token_timestamps": (None, False),
 }
 
 
@@ -44,7 +46,7 @@ def serves(model, new_tokens: int) -> bool:
             and all(getattr(generation, name, None) in neutral for name, neutral in WHISPER_NEUTRAL.items())
             and getattr(config, "forced_decoder_ids", None) is None and not config.scale_embedding
             and getattr(generation, "decoder_start_token_id", None) is not None
-            and new_tokens + 3 <= config.max_target_positions
+            and 1 <= new_tokens and new_tokens + 3 <= config.max_target_positions
             and all(type(layer).__name__ == "WhisperDecoderLayer" for layer in decoder.layers))
 
 
