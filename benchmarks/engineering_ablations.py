@@ -86,6 +86,17 @@ def caption_rows(folder: Path, batch: int, runs: int) -> list[dict]:
     return rows
 
 
+def with_and_without(changed, unchanged, inputs: list, batch: int) -> dict:
+    """{"with": ..., "without": ...}: each adapter's captions of the images (BLIP, 20 tokens) or
+    transcripts of the audios (Whisper), as a zero-argument call for `timed`."""
+    if isinstance(inputs[0], np.ndarray):
+        pixels = changed.preprocess({"image": inputs})["image"]
+        return {key: lambda a=a: [c.text for c in a.generate(pixels, max_length=20)]
+                for key, a in (("with", changed), ("without", unchanged))}
+    return {key: lambda a=a: [t.text for t in a.transcribe_audios(inputs, batch_size=batch)]
+            for key, a in (("with", changed), ("without", unchanged))}
+
+
 def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]:
     from polymodal.data.spoken.sentences import utterances
     from polymodal.data.spoken.synthesis import RATE, speak
@@ -102,13 +113,7 @@ def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]
                 if dtype != torch.float32:
                     adapter.hold_weights_in(dtype)
             pack_linears(packed.model, packed.per_token_linears())
-            if name.startswith("BLIP"):
-                pixels = packed.preprocess({"image": images})["image"]
-                calls = {key: lambda a=a, x=pixels: [c.text for c in a.generate(x, max_length=20)]
-                         for key, a in (("with", packed), ("without", plain))}
-            else:
-                calls = {key: lambda a=a: [t.text for t in a.transcribe_audios(audios, batch_size=batch)]
-                         for key, a in (("with", packed), ("without", plain))}
+            calls = with_and_without(packed, plain, images if name.startswith("BLIP") else audios, batch)
             with torch.no_grad(), autocast_in(dtype):
                 result = timed(calls, runs)
             same = result["with"][1] == result["without"][1]
@@ -134,13 +139,7 @@ def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> li
             adapter.hold_weights_in(dtype)
             pack_linears(adapter.model, adapter.per_token_linears())
         pack_linears(packed.model, packed.encoder_linears())
-        if name.startswith("BLIP"):
-            pixels = packed.preprocess({"image": images})["image"]
-            calls = {key: lambda a=a, x=pixels: [c.text for c in a.generate(x, max_length=20)]
-                     for key, a in (("with", packed), ("without", plain))}
-        else:
-            calls = {key: lambda a=a: [t.text for t in a.transcribe_audios(audios, batch_size=batch)]
-                     for key, a in (("with", packed), ("without", plain))}
+        calls = with_and_without(packed, plain, images if name.startswith("BLIP") else audios, batch)
         with torch.no_grad(), autocast_in(dtype):
             result = timed(calls, runs)
         same = result["with"][1] == result["without"][1]
