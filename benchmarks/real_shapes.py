@@ -140,7 +140,9 @@ def build_whisper(folder: Path, s: dict) -> None:
         decoder_start_token_id=start, eos_token_id=end, pad_token_id=end, max_length=s["whisper"]["max_target_positions"],
         no_timestamps_token_id=ids("<|notimestamps|>"), lang_to_id={"<|en|>": ids("<|en|>")},
         task_to_id={"transcribe": ids("<|transcribe|>"), "translate": ids("<|translate|>")}, is_multilingual=True,
-        begin_suppress_tokens=[], suppress_tokens=[])
+        # the prompt form the published multilingual checkpoints' configs carry: the language
+        # left to detection, then the transcribe task
+        forced_decoder_ids=[[1, None], [2, ids("<|transcribe|>")]], begin_suppress_tokens=[], suppress_tokens=[])
     model.save_pretrained(str(folder))
     extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=s["chunk_length"])
     WhisperProcessor(extractor, tok).save_pretrained(str(folder))

@@ -219,10 +219,16 @@ def test_whisper_greedy_loop_gives_generates_tokens(dirs, dtype, monkeypatch):
             heard = model.get_encoder()(features)
             plain = model.generate(encoder_outputs=heard, max_new_tokens=12)
         first, later = plain[0, 0].item(), plain[-1, 5].item()
-        for settings in ({}, {"suppress_tokens": [later], "begin_suppress_tokens": [first]}, {"eos_token_id": later}):
+        task, language = generation.task_to_id["transcribe"], next(iter(generation.lang_to_id.values()))
+        # the published checkpoints' prompt form: a forced task, the language detected or forced,
+        # an English-only model's forced no-timestamps; one not from position 1 is ignored
+        forced = [{"forced_decoder_ids": ids} for ids in ([[1, None], [2, task]], [[1, language], [2, task]],
+                                                          [[1, generation.no_timestamps_token_id]], [[2, task]])]
+        for settings in ({}, {"suppress_tokens": [later], "begin_suppress_tokens": [first]}, {"eos_token_id": later},
+                         *forced):
             with monkeypatch.context() as m:
                 for name, value in settings.items():
-                    m.setattr(generation, name, value)
+                    m.setattr(generation, name, value, raising=False)
                 assert whisper_greedy.serves(model, 12)
                 with torch.no_grad():
                     expected = model.generate(encoder_outputs=heard, max_new_tokens=12)
@@ -240,6 +246,10 @@ def test_whisper_greedy_loop_gives_generates_tokens(dirs, dtype, monkeypatch):
             m.setattr(generation, name, value, raising=False)
             assert not whisper_greedy.serves(model, 12)
     assert not whisper_greedy.serves(model, model.config.max_target_positions) and not whisper_greedy.serves(model, 0)
+    for refused in ([[1, None], [3, 7]], [[1]], "task"):      # generate raises on a gap; not pairs
+        with monkeypatch.context() as m:
+            m.setattr(generation, "forced_decoder_ids", refused, raising=False)
+            assert not whisper_greedy.serves(model, 12)
     with monkeypatch.context() as m:               # what timestamps would read: not used by this loop
         m.setattr(generation, "alignment_heads", [[0, 0]], raising=False)
         assert whisper_greedy.serves(model, 12)

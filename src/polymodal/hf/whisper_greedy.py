@@ -14,11 +14,12 @@ transcript at its end token, and returns the tokens as generate does (each trans
 its end token, padded on the right).
 
 It serves the configs for which that is all generate does (`serves`): greedy, no timestamps,
-no language, task or forced prompt set (the language is detected), no thresholds for
-temperature fallback or no-speech detection, and otherwise plain greedy (hf/greedy.py).
-Anything else goes to Whisper's generate, so does a config that still carries the deprecated
-`forced_decoder_ids` prompt form (older checkpoints' generation configs do). Tests hold its
-tokens equal to generate's."""
+no language or task set, no thresholds for temperature fallback or no-speech detection, and
+otherwise plain greedy (hf/greedy.py). The prompt may come in the deprecated
+`forced_decoder_ids` form, which the published checkpoints' generation configs carry
+(multilingual ones: [[1, None], [2, <|transcribe|>]], the language left to detection); it is
+read as generate reads it (`forced_prompt`). Anything else goes to Whisper's generate. Tests
+hold its tokens equal to generate's."""
 from __future__ import annotations
 
 import torch
@@ -30,7 +31,7 @@ from .greedy import plain_greedy
 # what Whisper's generate reads from its config that this loop does not reproduce -> the values
 # under which generate does what the loop does
 WHISPER_NEUTRAL = {
-    "language": (None,), "task": (None,), "forced_decoder_ids": (None,), "return_timestamps": (None, False),
+    "language": (None,), "task": (None,), "return_timestamps": (None, False),
     "prompt_ids": (None,), "no_speech_threshold": (None,), "logprob_threshold": (None,),
     "compression_ratio_threshold": (None,), "num_beams": (None, 1), "num_return_sequences": (None, 1),
     "return_token_timestamps": (None, False),
@@ -42,12 +43,37 @@ def serves(model, new_tokens: int) -> bool:
     new_tokens)` gives for short-form audio under the model's generation config."""
     config, generation = model.config, model.generation_config
     decoder = model.get_decoder()
+    forced = forced_prompt(model)
     return (plain_greedy(generation, handled=("suppress_tokens", "begin_suppress_tokens"))
             and all(getattr(generation, name, None) in neutral for name, neutral in WHISPER_NEUTRAL.items())
-            and getattr(config, "forced_decoder_ids", None) is None and not config.scale_embedding
+            and forced is not None and not config.scale_embedding
             and getattr(generation, "decoder_start_token_id", None) is not None
-            and 1 <= new_tokens and new_tokens + 3 <= config.max_target_positions
+            # the prompt: start, the forced tokens, a detected language, no-timestamps
+            and 1 <= new_tokens and new_tokens + len(forced) + 3 <= config.max_target_positions
             and all(type(layer).__name__ == "WhisperDecoderLayer" for layer in decoder.layers))
+
+
+def forced_prompt(model) -> list[int | None] | None:
+    """The prompt tokens after the start token that a `forced_decoder_ids` setting gives
+    (the generation config's, else the model config's), as Whisper's generate reads it:
+    the tokens forced at positions 1, 2, ... in a run from 1, a None where the language is
+    left to detection; [] for no setting or one that does not start at position 1 (generate
+    ignores it); None for one generate refuses (positions past a gap) or that is not
+    [position, token] pairs."""
+    forced = getattr(model.generation_config, "forced_decoder_ids", None)
+    if forced is None:
+        forced = getattr(model.config, "forced_decoder_ids", None)
+    if forced is None:
+        return []
+    try:
+        pairs = [(int(position), None if token is None else int(token)) for position, token in forced]
+    except (TypeError, ValueError):
+        return None
+    if not pairs or pairs[0][0] != 1:
+        return [] if pairs else None
+    if [position for position, _ in pairs] != list(range(1, len(pairs) + 1)):
+        return None
+    return [token for _, token in pairs]
 
 
 class _SelfAttention:
@@ -133,16 +159,20 @@ def greedy_transcribe(model, audio: torch.Tensor, new_tokens: int) -> torch.Tens
     generation = model.generation_config
     batch, device = len(audio), audio.device
     start = generation.decoder_start_token_id
-    prompt = [torch.full((batch,), start, dtype=torch.long, device=device)]
-    if hasattr(generation, "lang_to_id"):
+    # generate's prompt: start, the forced tokens, the language where none is forced, no-timestamps
+    prompt: list[int | torch.Tensor | None] = [start, *forced_prompt(model)]
+    if hasattr(generation, "lang_to_id") and (len(prompt) == 1 or prompt[1] is None):
         # the language as generate detects it: a pass over the start token alone
-        detect = _Decoder(model, audio, 1).logits(prompt[0][:, None], 0)
+        detect = _Decoder(model, audio, 1).logits(torch.full((batch, 1), start, dtype=torch.long, device=device), 0)
         others = torch.ones_like(detect[0], dtype=torch.bool)
         others[list(generation.lang_to_id.values())] = False
-        prompt.append(detect.masked_fill(others, float("-inf")).argmax(-1))
+        language = detect.masked_fill(others, float("-inf")).argmax(-1)
+        prompt[1:2] = [language]
     no_timestamps = getattr(generation, "no_timestamps_token_id", None)
-    if no_timestamps is not None:
-        prompt.append(torch.full((batch,), no_timestamps, dtype=torch.long, device=device))
+    if no_timestamps is not None and not (isinstance(prompt[-1], int) and prompt[-1] == no_timestamps):
+        prompt.append(no_timestamps)
+    prompt = [token if torch.is_tensor(token) else torch.full((batch,), token, dtype=torch.long, device=device)
+              for token in prompt if token is not None]
     ends = generation.eos_token_id
     ends = torch.as_tensor([ends] if isinstance(ends, int) else list(ends or []), device=device)
     pad = generation.pad_token_id if generation.pad_token_id is not None else (ends[0].item() if len(ends) else 0)
