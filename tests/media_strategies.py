@@ -39,8 +39,8 @@ def image_bytes(draw) -> bytes:
 
 @st.composite
 def audio_bytes(draw) -> bytes:
-    kind = draw(st.sampled_from(["wav", "flac", "stereo", "silence", "clipped", "truncated", "garbage", "header-only",
-                                 "lying"]))
+    kind = draw(st.sampled_from(["wav", "flac", "mp3", "stereo", "silence", "clipped", "truncated", "mp3-cut",
+                                 "garbage", "header-only", "lying"]))
     if kind == "garbage":
         return draw(st.binary(min_size=1, max_size=600))
     if kind == "lying":
@@ -55,9 +55,13 @@ def audio_bytes(draw) -> bytes:
     if kind == "clipped":
         wave = np.clip(wave * 50, -1, 1)
     buf = io.BytesIO()
-    sf.write(buf, wave.astype(np.float32), rate, format="FLAC" if kind == "flac" else "WAV",
-             subtype="PCM_16")
+    if kind.startswith("mp3"):                 # decoded by FFmpeg (modalities/audio.py)
+        sf.write(buf, np.clip(wave, -1, 1).astype(np.float32), rate, format="MP3")
+    else:
+        sf.write(buf, wave.astype(np.float32), rate, format="FLAC" if kind == "flac" else "WAV", subtype="PCM_16")
     data = buf.getvalue()
+    if kind == "mp3-cut":
+        return data[:draw(st.integers(1, max(2, len(data) - 1)))]
     if kind == "header-only":
         return data[:44]
     return data[:draw(st.integers(4, max(5, len(data) - 1)))] if kind == "truncated" else data

@@ -332,6 +332,43 @@ def test_audio_truncated_flac(tmp_path):
     assert_input_error(lambda: Audio.open(path), str(path), "not a readable audio file")
 
 
+def mp3_bytes(waveform: np.ndarray, rate: int, header: bool = True) -> bytes:
+    """An MP3 as libsndfile writes it (variable rate, its first frame a Xing/Info header that
+    gives the exact length), or without that frame, as many encoders write them."""
+    out = io.BytesIO()
+    sf.write(out, waveform, rate, format="MP3")
+    data = out.getvalue()
+    if header:
+        return data
+    version, bitrate_index, rate_index, padding = (data[1] >> 3) & 3, data[2] >> 4, (data[2] >> 2) & 3, (data[2] >> 1) & 1
+    assert data[0] == 0xFF and version == 2 and rate == (22050, 24000, 16000)[rate_index]   # MPEG-2, frame at 0
+    kbps = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)[bitrate_index]
+    first = 72 * kbps * 1000 // rate + padding                 # an MPEG-2 Layer III frame's bytes
+    assert b"Xing" in data[:first] or b"Info" in data[:first]
+    return data[first:]
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_audio_mp3_opens_whole(tmp_path, header):
+    # without the header libsndfile reads only as far as its estimate from the first frame's
+    # bit rate (a fifth of this file); FFmpeg decodes all of it, with the encoder's delay and
+    # padding, which only the header lets a decoder trim
+    wave = sine(rate=16000, seconds=1.0)
+    path = write(tmp_path / "a.mp3", mp3_bytes(wave, 16000, header))
+    audio = Audio.open(path)
+    assert audio.rate == 16000
+    assert len(audio.waveform) == len(wave) if header else len(wave) <= len(audio.waveform) <= len(wave) + 2 * 1152
+    delay = len(audio.waveform) - len(wave)
+    assert np.corrcoef(audio.waveform[delay + 2000:delay + 14000], wave[2000:14000])[0, 1] > 0.99 or \
+        max(np.corrcoef(audio.waveform[k + 2000:k + 14000], wave[2000:14000])[0, 1] for k in range(delay + 1)) > 0.99
+
+
+def test_audio_truncated_mp3(tmp_path):
+    data = mp3_bytes(sine(rate=16000, seconds=1.0), 16000)
+    path = write(tmp_path / "cut.mp3", data[: len(data) // 2])
+    assert_input_error(lambda: Audio.open(path), str(path), "truncated")
+
+
 @pytest.mark.parametrize("data", [b"", b"RIFF", b"just some text, not audio at all\n" * 4])
 def test_audio_unreadable_bytes(data):
     assert_input_error(lambda: Audio.open(data), "<bytes>", "not a readable audio file")
