@@ -151,10 +151,18 @@ def build_whisper(folder: Path, s: dict) -> None:
 BUILDERS = {"clip": build_clip, "blip": build_blip, "whisper": build_whisper}
 
 
-def build(name: str, folder: Path, tiny: bool = False, seed: int = 0) -> Path:
+def build(name: str, folder: Path, tiny: bool = False, seed: int = 0, spread: float | None = None) -> Path:
+    """spread: the standard deviation of the random weights (transformers' initializer_range,
+    Whisper's init_std) in place of the published configs' 0.02, under which a caption or
+    transcript hardly depends on the input: agreement benchmarks on varied inputs use a wider
+    spread, so that their outputs differ from input to input and a disagreement can show."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    BUILDERS[name](folder, shapes(tiny))
+    s = shapes(tiny)
+    if spread is not None:
+        for stack_name in STACKS:
+            s[stack_name]["init_std" if stack_name == "whisper" else "initializer_range"] = spread
+    BUILDERS[name](folder, s)
     return folder
 
 

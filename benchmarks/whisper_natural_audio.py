@@ -44,6 +44,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("audio", nargs="+", help="audio files or folders of them")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--spread", type=float, default=0.1,
+                        help="std of the random weights (real_shapes.build): wide enough that outputs differ by input")
     args = parser.parse_args()
     from real_shapes import build, limit_new_tokens
     from transformers import pipeline
@@ -62,14 +64,17 @@ def main() -> int:
         parser.error(f"no {', '.join(SUFFIXES)} file among the inputs that polymodal opens: {'; '.join(skipped)}")
     heard = [a.resampled(RATE) for a in opened]
     with tempfile.TemporaryDirectory() as tmp:
-        folder = build("whisper", Path(tmp) / "whisper")
+        folder = build("whisper", Path(tmp) / "whisper", spread=args.spread)
         limit_new_tokens(folder, NEW_TOKENS)
         outputs = {}
         for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             pipe = pipeline("automatic-speech-recognition", model=str(folder), dtype=dtype)
-            rows = pipe([{"raw": a.waveform, "sampling_rate": RATE} for a in heard], batch_size=args.batch,
-                        generate_kwargs={"num_beams": 1})
-            outputs[f"pipeline {precision}"] = [row["text"].strip() for row in rows]
+            for batch in (args.batch, 1) if precision == "fp32" else (args.batch,):
+                # at batch 1 too in fp32: the reference against itself (is the judge stable?)
+                rows = pipe([{"raw": a.waveform, "sampling_rate": RATE} for a in heard], batch_size=batch,
+                            generate_kwargs={"num_beams": 1})
+                name = f"pipeline {precision}" + ("" if batch == args.batch else ", batch 1")
+                outputs[name] = [row["text"].strip() for row in rows]
         for precision in ("fp32", "bf16"):
             ours = pm.load("transcribe", str(folder), precision=precision)
             outputs[f"polymodal {precision}"] = [t.text for t in ours.batch(heard, batch_size=args.batch)]
@@ -84,7 +89,8 @@ def main() -> int:
     write_results("whisper_natural_audio", command, "Recognition agreement on audio polymodal did not make",
                   f". {len(files)} recordings: {recordings}; greedy, at most {NEW_TOKENS} new tokens, "
                   f"batch {args.batch}; the fp32 pipeline's transcripts: {len(set(reference))} distinct "
-                  f"(random weights: a judge of agreement, not of accuracy)." + (f" Not opened: {'; '.join(skipped)}." if skipped else ""), table, rows)
+                  f"(random weights of std {args.spread}: a judge of agreement, not of accuracy)."
+                  + (f" Not opened: {'; '.join(skipped)}." if skipped else ""), table, rows)
     print("\n".join(table))
     fp32 = next(r for r in rows if r["path"] == "polymodal fp32")          # must give the reference's outputs
     return 0 if fp32["same_transcript"] == len(files) else 1
