@@ -413,12 +413,11 @@ def embedding_table(embedding: list[dict]) -> str:
                    f"{100 * e['peak_share']:.1f}%", e["peak_mb"]] for e in embedding])
 
 
-def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, malloc: str) -> None:
+def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, malloc: str, name: str) -> None:
     import transformers
     machine = f"{platform.machine()} {psutil.cpu_count(logical=True)} CPUs ({cpu_name()}), " \
               f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} threads"
     RESULTS.mkdir(exist_ok=True)
-    name = "vs_pipelines" if malloc == "system" else "vs_pipelines_kept_memory"
     (RESULTS / f"{name}.json").write_text(json.dumps(
         {"command": command, "machine": machine, "matmul_peak_gflop_s": peaks, "rows": rows,
          "clip_embedding": embedding}, indent=2) + "\n")
@@ -470,6 +469,8 @@ def main() -> int:
                         help="the process's malloc setting, for both tools (see above)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each path (the median is reported)")
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
+    parser.add_argument("--name", help="the results files' name in benchmarks/results (default: vs_pipelines, "
+                                       "vs_pipelines_kept_memory with --malloc kept)")
     args = parser.parse_args()
     if args.malloc == "system":
         os.environ["POLYMODAL_SYSTEM_MALLOC"] = "1"
@@ -490,9 +491,11 @@ def main() -> int:
         ("" if args.repeats == 3 else f" --repeats {args.repeats}") + \
         ("" if args.malloc == "system" else f" --malloc {args.malloc}") + \
         ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}") + \
-        ("" if args.embed_batch == 64 else f" --embed-batch {args.embed_batch}")
+        ("" if args.embed_batch == 64 else f" --embed-batch {args.embed_batch}") + \
+        ("" if args.name is None else f" --name {args.name}")
     if not args.tiny:
-        write(rows, embedding, peaks, command, args.malloc)
+        name = args.name or ("vs_pipelines" if args.malloc == "system" else "vs_pipelines_kept_memory")
+        write(rows, embedding, peaks, command, args.malloc, name)
     return 0 if all(r["paths"][p].get("identical") for r in rows for p in MUST_AGREE) else 1
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -73,7 +74,7 @@ def _decode_audio(data: bytes, name: str, limits: Limits) -> tuple[np.ndarray, i
                 raise input_error(name, _rate_problem(f.samplerate))
             _check_duration(f.frames, f.samplerate, name, limits)  # before decoding anything
             if f.format == "MP3":
-                return _decode_mp3(data, name, f.frames, limits), f.samplerate
+                return _decode_mp3(data, name, f.frames, limits)
             samples = f.read(dtype="float32", always_2d=True)
             if len(samples) < f.frames:
                 raise input_error(name, f"truncated audio file (read {len(samples)} of {f.frames} frames)")
@@ -85,8 +86,8 @@ def _decode_audio(data: bytes, name: str, limits: Limits) -> tuple[np.ndarray, i
 MP3_FRAME = 1152   # samples in an MPEG-1 Layer III frame (576 in MPEG-2/2.5)
 
 
-def _decode_mp3(data: bytes, name: str, frames: int, limits: Limits) -> np.ndarray:
-    """[channels, samples] float32 of an MP3 through FFmpeg (PyAV). libsndfile's MP3 length is
+def _decode_mp3(data: bytes, name: str, frames: int, limits: Limits) -> tuple[np.ndarray, int]:
+    """[channels, samples] float32 and the rate of an MP3, through FFmpeg (PyAV). libsndfile's MP3 length is
     exact where the file has a Xing/Info header and otherwise estimated from the first
     frame's bit rate, and it reads no further than that estimate: a variable-rate file
     without the header came back cut to a fifth, a constant-rate one's estimate overstates its
@@ -98,19 +99,22 @@ def _decode_mp3(data: bytes, name: str, frames: int, limits: Limits) -> np.ndarr
     try:
         with av.open(io.BytesIO(data), metadata_errors="ignore") as container:
             stream = container.streams.audio[0]
-            planar = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=stream.rate)
+            rate = stream.rate
+            if not _is_rate(rate):
+                raise input_error(name, _rate_problem(rate))
+            planar = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
             decoded = 0
-            for frame in container.decode(stream):
+            for frame in itertools.chain(container.decode(stream), [None]):   # None: what the converter holds
                 for out in planar.resample(frame):
                     chunks.append(out.to_ndarray())
                     decoded += out.samples
-                    _check_duration(decoded, stream.rate, name, limits)   # a header may understate it
+                    _check_duration(decoded, rate, name, limits)   # a header may understate it
     except (av.error.FFmpegError, IndexError, ValueError) as e:
         raise input_error(name, f"not a readable audio file ({e})") from None
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
     if samples.shape[1] < frames - MP3_FRAME:
         raise input_error(name, f"truncated audio file (decoded {samples.shape[1]} of {frames} frames)")
-    return samples.astype(np.float32, copy=False)
+    return samples.astype(np.float32, copy=False), rate
 
 
 def _channels_first(waveform: object, name: str) -> np.ndarray:
