@@ -11,14 +11,14 @@ caption is compared whole.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from clip_natural_images import image_files
+from clip_natural_images import SUFFIXES
+from natural_inputs import files_among, judge_parser
 from results_files import write_results
 
 HERE = Path(__file__).resolve().parent
@@ -26,18 +26,14 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("images", nargs="+", help="image files or folders of them")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--spread", type=float, default=0.1,
-                        help="std of the random weights (real_shapes.build): wide enough that outputs differ by input")
+    parser = judge_parser(__doc__, "image", spread=0.1)
     args = parser.parse_args()
     from PIL import Image
     from real_shapes import build, limit_new_tokens
     from vs_pipelines import TASKS, load_pipeline, pipeline_outputs, polymodal_outputs, same
 
     import polymodal as pm
-    files = image_files(args.images)
+    files = files_among(args.inputs, SUFFIXES)
     if not files:
         parser.error("no .jpg, .jpeg or .png files among the inputs")
     images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
@@ -61,7 +57,7 @@ def main() -> int:
     sizes = sorted({f"{x.shape[1]}x{x.shape[0]}" for x in images})
     table = ["| path | same caption as the fp32 pipeline |", "|---|---|"]
     table += [f"| {r['path']} | {r['agree']}/{len(images)} |" for r in rows]
-    command = "python benchmarks/blip_natural_images.py " + " ".join(args.images)
+    command = "python benchmarks/blip_natural_images.py " + " ".join(args.inputs)
     write_results("blip_natural_images", command, "Captioning agreement on images polymodal did not make",
                   f". {len(images)} images, sizes {', '.join(sizes)} (width x height); greedy, at most "
                   f"{task.max_new_tokens} new tokens, batch {args.batch}; the fp32 pipeline's captions: "

@@ -10,25 +10,18 @@ ratios, so resizing and cropping (PIL, downscaling) are checked too.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from natural_inputs import files_among, judge_parser
 from results_files import write_results
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def image_files(sources: list[str]) -> list[Path]:
-    out = []
-    for source in map(Path, sources):
-        out += sorted(p for p in source.iterdir() if p.suffix.lower() in SUFFIXES) if source.is_dir() else [source]
-    return out
 
 
 def compared(reference: list[dict], other: list[dict]) -> dict:
@@ -38,9 +31,7 @@ def compared(reference: list[dict], other: list[dict]) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("images", nargs="+", help="image files or folders of them")
-    parser.add_argument("--batch", type=int, default=8)
+    parser = judge_parser(__doc__, "image")
     args = parser.parse_args()
     from PIL import Image
     from real_shapes import build
@@ -48,7 +39,7 @@ def main() -> int:
     from vs_pipelines import LABELS, PROMPT
 
     import polymodal as pm
-    files = image_files(args.images)
+    files = files_among(args.inputs, SUFFIXES)
     if not files:
         parser.error("no .jpg, .jpeg or .png files among the inputs")
     images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
@@ -69,7 +60,7 @@ def main() -> int:
     sizes = sorted({f"{x.shape[1]}x{x.shape[0]}" for x in images})
     table = ["| path | same top label as the fp32 pipeline | largest probability difference |", "|---|---|---|"]
     table += [f"| {r['path']} | {r['same_top_label']}/{r['images']} | {r['max_probability_gap']} |" for r in rows]
-    command = "python benchmarks/clip_natural_images.py " + " ".join(args.images)
+    command = "python benchmarks/clip_natural_images.py " + " ".join(args.inputs)
     write_results("clip_natural_images", command, "Zero-shot agreement on images polymodal did not make",
                   f". {len(images)} images, sizes {', '.join(sizes)} (width x height); labels and prompt of "
                   f"vs_pipelines.py; batch {args.batch}.", table, rows)

@@ -14,12 +14,12 @@ resample with torchaudio, which does not install beside this torch).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from natural_inputs import files_among, judge_parser
 from results_files import write_results
 
 HERE = Path(__file__).resolve().parent
@@ -29,23 +29,12 @@ RATE = 16000
 NEW_TOKENS = 30          # as vs_pipelines.py's recognition rows
 
 
-def audio_files(sources: list[str]) -> list[Path]:
-    out = []
-    for source in map(Path, sources):
-        out += sorted(p for p in source.iterdir() if p.suffix.lower() in SUFFIXES) if source.is_dir() else [source]
-    return out
-
-
 def compared(reference: list[str], other: list[str]) -> dict:
     return {"same_transcript": sum(a == b for a, b in zip(reference, other)), "recordings": len(reference)}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("audio", nargs="+", help="audio files or folders of them")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--spread", type=float, default=0.1,
-                        help="std of the random weights (real_shapes.build): wide enough that outputs differ by input")
+    parser = judge_parser(__doc__, "audio", spread=0.1)
     args = parser.parse_args()
     from real_shapes import build, limit_new_tokens
     from transformers import pipeline
@@ -54,7 +43,7 @@ def main() -> int:
     from polymodal.core.errors import InputError
     from polymodal.modalities import Audio
     files, opened, skipped = [], [], []
-    for path in audio_files(args.audio):
+    for path in files_among(args.inputs, SUFFIXES):
         try:                                 # what polymodal refuses (too short, unreadable) is listed
             opened.append(Audio.open(path))
             files.append(path)
@@ -85,7 +74,7 @@ def main() -> int:
     table = ["| path | same transcript as the fp32 pipeline |", "|---|---|"]
     table += [f"| {r['path']} | {r['same_transcript']}/{r['recordings']} |" for r in rows]
     recordings = ", ".join(f"{p.name} ({a.rate} Hz, {a.duration:.2f} s)" for p, a in zip(files, opened))
-    command = "python benchmarks/whisper_natural_audio.py " + " ".join(args.audio)
+    command = "python benchmarks/whisper_natural_audio.py " + " ".join(args.inputs)
     write_results("whisper_natural_audio", command, "Recognition agreement on audio polymodal did not make",
                   f". {len(files)} recordings: {recordings}; greedy, at most {NEW_TOKENS} new tokens, "
                   f"batch {args.batch}; the fp32 pipeline's transcripts: {len(set(reference))} distinct "
