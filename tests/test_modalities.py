@@ -363,15 +363,20 @@ def test_audio_mp3_opens_whole(tmp_path, header):
         max(np.corrcoef(audio.waveform[k + 2000:k + 14000], wave[2000:14000])[0, 1] for k in range(delay + 1)) > 0.99
 
 
-def test_audio_truncated_mp3(tmp_path):
+def test_audio_truncated_mp3(tmp_path, capfd):
     data = mp3_bytes(sine(rate=16000, seconds=1.0), 16000)
     path = write(tmp_path / "cut.mp3", data[: len(data) // 2])
+    capfd.readouterr()
     assert_input_error(lambda: Audio.open(path), str(path), "truncated")
+    # the one line is polymodal's: libsndfile's MP3 decoder printed a warning of its own here
+    assert capfd.readouterr().err == ""
 
 
-@pytest.mark.parametrize("data", [b"", b"RIFF", b"just some text, not audio at all\n" * 4])
+@pytest.mark.parametrize("data", [b"", b"RIFF", b"just some text, not audio at all\n" * 4,
+                                  b"\xff\xfb" + b"junk" * 50, b"ID3" + bytes(40)])     # the last two: FFmpeg's
 def test_audio_unreadable_bytes(data):
-    assert_input_error(lambda: Audio.open(data), "<bytes>", "not a readable audio file")
+    message = assert_input_error(lambda: Audio.open(data), "<bytes>", "not a readable audio file")
+    assert "Errno" not in message
 
 
 def test_audio_empty_wav(tmp_path):

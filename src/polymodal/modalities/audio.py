@@ -66,15 +66,16 @@ def _check_wav_complete(data: bytes, name: str) -> None:
 
 
 def _decode_audio(data: bytes, name: str, limits: Limits) -> tuple[np.ndarray, int]:
-    """[channels, frames] float32 samples and the rate of a file soundfile can read."""
+    """[channels, frames] float32 samples and the rate of a file soundfile can read (an MPEG
+    audio file: FFmpeg, `_decode_mpeg`)."""
+    if _is_mpeg_audio(data):
+        return _decode_mpeg(data, name, limits)
     _check_wav_complete(data, name)
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             if not _is_rate(f.samplerate):                          # a header may claim any rate
                 raise input_error(name, _rate_problem(f.samplerate))
             _check_duration(f.frames, f.samplerate, name, limits)  # before decoding anything
-            if f.format == "MP3":
-                return _decode_mp3(data, name, f.frames, limits)
             samples = f.read(dtype="float32", always_2d=True)
             if len(samples) < f.frames:
                 raise input_error(name, f"truncated audio file (read {len(samples)} of {f.frames} frames)")
@@ -83,37 +84,49 @@ def _decode_audio(data: bytes, name: str, limits: Limits) -> tuple[np.ndarray, i
         raise input_error(name, f"not a readable audio file ({_sf_reason(e)})") from None
 
 
-MP3_FRAME = 1152   # samples in an MPEG-1 Layer III frame (576 in MPEG-2/2.5)
+MPEG_FRAME = 1152   # samples in an MPEG-1 Layer II/III frame, the longest MPEG audio frame
 
 
-def _decode_mp3(data: bytes, name: str, frames: int, limits: Limits) -> tuple[np.ndarray, int]:
-    """[channels, samples] float32 and the rate of an MP3, through FFmpeg (PyAV). libsndfile's MP3 length is
-    exact where the file has a Xing/Info header and otherwise estimated from the first
-    frame's bit rate, and it reads no further than that estimate: a variable-rate file
-    without the header came back cut to a fifth, a constant-rate one's estimate overstates its
-    length by part of a frame (a found recording: 26,130 against 25,920 decoded). FFmpeg
-    decodes every frame; a file shorter than the length libsndfile read from it by more than a
-    frame is truncated."""
-    import av  # bundles FFmpeg; imported only for MP3s
+def _is_mpeg_audio(data: bytes) -> bool:
+    """An MP3 (MP2, MP1): an ID3v2 tag first, or an MPEG audio frame's sync bits and a layer."""
+    return data[:3] == b"ID3" or (len(data) >= 2 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0
+                                  and data[1] & 0x06 != 0)
+
+
+def _decode_mpeg(data: bytes, name: str, limits: Limits) -> tuple[np.ndarray, int]:
+    """[channels, samples] float32 and the rate of an MPEG audio file, through FFmpeg (PyAV).
+    libsndfile reads an MP3 only as far as its length as it reckons it: exact where the file
+    has a Xing/Info header, else estimated from the first frame's bit rate, which cut a
+    variable-rate file without the header to a fifth, silently, and (through libmpg123) it
+    prints warnings of its own on stderr. FFmpeg decodes every frame. Its length is exact
+    from the header, else estimated from the file's size (a found recording: 25,919.8 samples
+    against 25,920 decoded); a file shorter than that by more than a frame is truncated."""
+    import av  # bundles FFmpeg; imported only for MPEG audio
     chunks = []
     try:
         with av.open(io.BytesIO(data), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise input_error(name, "not a readable audio file (no audio stream)")
             stream = container.streams.audio[0]
             rate = stream.rate
             if not _is_rate(rate):
                 raise input_error(name, _rate_problem(rate))
+            expected = None if stream.duration is None else int(stream.duration * stream.time_base * rate)
+            if expected is not None:
+                _check_duration(expected, rate, name, limits)           # before decoding anything
             planar = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
             decoded = 0
             for frame in itertools.chain(container.decode(stream), [None]):   # None: what the converter holds
                 for out in planar.resample(frame):
                     chunks.append(out.to_ndarray())
                     decoded += out.samples
-                    _check_duration(decoded, rate, name, limits)   # a header may understate it
-    except (av.error.FFmpegError, IndexError, ValueError) as e:
-        raise input_error(name, f"not a readable audio file ({e})") from None
+                    _check_duration(decoded, rate, name, limits)        # a header may understate it
+    except (av.error.FFmpegError, ValueError) as e:
+        reason = getattr(e, "strerror", None) or str(e)         # FFmpeg's words, without its error number
+        raise input_error(name, f"not a readable audio file ({reason})") from None
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
-    if samples.shape[1] < frames - MP3_FRAME:
-        raise input_error(name, f"truncated audio file (decoded {samples.shape[1]} of {frames} frames)")
+    if expected is not None and samples.shape[1] < expected - MPEG_FRAME:
+        raise input_error(name, f"truncated audio file (decoded {samples.shape[1]} of {expected} frames)")
     return samples.astype(np.float32, copy=False), rate
 
 
