@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 
 from ..core.errors import ConfigError
-from .inputs import DEFAULT_LIMITS, Limits, input_error, read_bytes, readonly, too_large
+from .inputs import DEFAULT_LIMITS, Limits, ffmpeg_reason, input_error, read_bytes, readonly, too_large
 
 _MAX_CHANNELS = 8  # a 2-D waveform's smaller side counts as channels only up to this many
 RATES = (1_000, 384_000)  # sample rates accepted, in Hz: from telephone-band recordings to studio ones
@@ -122,8 +122,7 @@ def _decode_mpeg(data: bytes, name: str, limits: Limits) -> tuple[np.ndarray, in
                     decoded += out.samples
                     _check_duration(decoded, rate, name, limits)        # a header may understate it
     except (av.error.FFmpegError, ValueError) as e:
-        reason = getattr(e, "strerror", None) or str(e)         # FFmpeg's words, without its error number
-        raise input_error(name, f"not a readable audio file ({reason})") from None
+        raise input_error(name, f"not a readable audio file ({ffmpeg_reason(e)})") from None
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
     if expected is not None and samples.shape[1] < expected - MPEG_FRAME:
         raise input_error(name, f"truncated audio file (decoded {samples.shape[1]} of {expected} frames)")
@@ -204,9 +203,7 @@ class Audio:
         if not _is_rate(rate):
             raise input_error(self.source, f"cannot resample: {_rate_problem(rate)}")
         ratio = resampling_ratio(self.rate, int(rate))
-        from scipy.signal import (
-            resample_poly,  # here: scipy.signal takes ~0.5 s to import
-        )
+        from scipy.signal import resample_poly  # here: scipy.signal takes ~0.5 s to import
         waveform = resample_poly(self.waveform, ratio.numerator, ratio.denominator)
         return Audio(waveform.astype(np.float32), int(rate), self.source)
 

@@ -93,3 +93,8 @@ def readable(x: object, limits: Limits, expected: str, max_bytes: int | None = N
 def file_error(name: str, e: OSError) -> InputError:
     known = {FileNotFoundError: "no such file", IsADirectoryError: "is a directory, not a file"}
     return input_error(name, known.get(type(e), f"cannot read file ({e.strerror or e})"))
+
+
+def ffmpeg_reason(e: Exception) -> str:
+    """FFmpeg's words for a refusal (PyAV's error), without its error number."""
+    return (getattr(e, "strerror", None) or str(e)).rstrip(".")

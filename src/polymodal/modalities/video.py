@@ -27,7 +27,7 @@ import numpy as np
 from ..core import files, values
 from .audio import Audio
 from .image import Image, as_array
-from .inputs import DEFAULT_LIMITS, Limits, input_error, readable, readonly, too_large
+from .inputs import DEFAULT_LIMITS, Limits, ffmpeg_reason, input_error, readable, readonly, too_large
 
 # suffix -> (container format, video codec, audio codec or None): what `save` writes
 WRITERS = {".mp4": ("mp4", "libx264", "aac"), ".mkv": ("matroska", "libx264", "aac"),
@@ -128,10 +128,6 @@ class _Picker:
                 self.kept_times.append(self.previous[0])
 
 
-def _reason(e: Exception) -> str:
-    return (getattr(e, "strerror", None) or str(e)).rstrip(".")
-
-
 def _decode(source: bytes | Path, name: str, limits: Limits, sampling: Sampling, with_audio: bool):
     """source: the bytes, or a file that FFmpeg reads as it decodes (never all in memory)."""
     import av  # (FFmpeg: only a video needs it)
@@ -139,7 +135,7 @@ def _decode(source: bytes | Path, name: str, limits: Limits, sampling: Sampling,
     try:
         container = av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
-        raise input_error(name, f"not a readable video ({_reason(e)})") from None
+        raise input_error(name, f"not a readable video ({ffmpeg_reason(e)})") from None
     with container:
         if not container.streams.video:
             what = "an audio-only file" if container.streams.audio else "no pictures in it"
@@ -179,7 +175,7 @@ def _decode(source: bytes | Path, name: str, limits: Limits, sampling: Sampling,
                         audio_rate = frame.sample_rate
                         chunks.append(frame.to_ndarray().astype(np.float32).reshape(len(frame.layout.channels), -1))
         except av.error.FFmpegError as e:
-            raise input_error(name, f"truncated or corrupt video ({_reason(e)})") from None
+            raise input_error(name, f"truncated or corrupt video ({ffmpeg_reason(e)})") from None
         picker.finish()
         if decoded == 0:
             raise input_error(name, "video has no frames (empty or truncated)")
