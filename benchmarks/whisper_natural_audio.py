@@ -29,15 +29,12 @@ RATE = 16000
 NEW_TOKENS = 30          # as vs_pipelines.py's recognition rows
 
 
-def compared(reference: list[str], other: list[str]) -> dict:
-    return {"same_transcript": sum(a == b for a, b in zip(reference, other)), "recordings": len(reference)}
-
-
 def main() -> int:
     parser = judge_parser(__doc__, "audio", spread=0.1)
     args = parser.parse_args()
     from real_shapes import build, limit_new_tokens
     from transformers import pipeline
+    from vs_pipelines import same
 
     import polymodal as pm
     from polymodal.core.errors import InputError
@@ -68,11 +65,12 @@ def main() -> int:
             ours = pm.load("transcribe", str(folder), precision=precision)
             outputs[f"polymodal {precision}"] = [t.text for t in ours.batch(heard, batch_size=args.batch)]
     reference = outputs["pipeline fp32"]
-    rows = [{"path": name, **compared(reference, out)} for name, out in outputs.items() if name != "pipeline fp32"]
+    rows = [{"path": name, **same("transcribe", reference, out)} for name, out in outputs.items()
+            if name != "pipeline fp32"]
     rows.append({"path": "polymodal bf16 against pipeline bf16",
-                 **compared(outputs["pipeline bf16"], outputs["polymodal bf16"])})
+                 **same("transcribe", outputs["pipeline bf16"], outputs["polymodal bf16"])})
     table = ["| path | same transcript as the fp32 pipeline |", "|---|---|"]
-    table += [f"| {r['path']} | {r['same_transcript']}/{r['recordings']} |" for r in rows]
+    table += [f"| {r['path']} | {r['agree']}/{len(files)} |" for r in rows]
     recordings = ", ".join(f"{p.name} ({a.rate} Hz, {a.duration:.2f} s)" for p, a in zip(files, opened))
     command = "python benchmarks/whisper_natural_audio.py " + " ".join(args.inputs)
     write_results("whisper_natural_audio", command, "Recognition agreement on audio polymodal did not make",
@@ -82,7 +80,7 @@ def main() -> int:
                   + (f" Not opened: {'; '.join(skipped)}." if skipped else ""), table, rows)
     print("\n".join(table))
     fp32 = next(r for r in rows if r["path"] == "polymodal fp32")          # must give the reference's outputs
-    return 0 if fp32["same_transcript"] == len(files) else 1
+    return 0 if fp32["identical"] else 1
 
 
 if __name__ == "__main__":
