@@ -3,6 +3,7 @@ one process, on the CPU: zero-shot image classification (CLIP ViT-B/32), caption
 and speech recognition (Whisper base), at batch 1 and batched.
 
     python benchmarks/vs_pipelines.py                      # all three, real shapes
+    python benchmarks/vs_pipelines.py --tasks caption --items 32 --batch 8,16,32   # batch sizes
     python benchmarks/vs_pipelines.py --tiny --items 4     # a smoke run of the same code
 
 For each task and batch size it runs six paths on the same inputs:
@@ -35,7 +36,9 @@ and reports, for each path:
 and for each row: pipeline best (the faster of pipeline fp32 and bf16), polymodal best (the
 fastest polymodal path, whatever its agreement; the table marks one whose outputs differ), the speed-up
 best / best, and the speed-ups at equal precision (polymodal fp32 / pipeline fp32, polymodal
-bf16 / pipeline bf16).
+bf16 / pipeline bf16). Per task, each tool at its best setting: its fastest path and batch size
+over all rows, as a user tuning both would pick (the pipeline's throughput stops growing with
+the batch where polymodal's keeps growing, so the two bests may sit at different sizes).
 
 With the zero-shot task it also measures CLIP image embedding (the align pipeline's
 embed_images) of --embed-batch images in one batch, in fp32 and bf16: images/s, the image
@@ -396,6 +399,31 @@ def speed_table(rows: list[dict]) -> str:
     return table(["task", "batch", *PATHS, "best / best", "fp32 / fp32", "bf16 / bf16"], lines)
 
 
+def best_settings(rows: list[dict]) -> list[dict]:
+    """Per task, each tool at its fastest over every path and batch size measured: the
+    setting a user who tunes both tools picks. The speed-up of polymodal's over the pipeline's."""
+    out = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        def fastest(tool: str) -> dict:
+            ran = [(r, n) for r in rows if r["task"] == task for n in r["paths"]
+                   if n.startswith(tool) and "speed" in r["paths"][n]]
+            r, n = max(ran, key=lambda rn: rn[0]["paths"][rn[1]]["speed"])
+            return {"path": n, "batch": r["batch"], "speed": r["paths"][n]["speed"],
+                    "identical": r["paths"][n]["identical"]}
+        theirs, ours = fastest("pipeline"), fastest("polymodal")
+        out.append({"task": task, "pipeline": theirs, "polymodal": ours,
+                    "speedup": round(ours["speed"] / theirs["speed"], 2)})
+    return out
+
+
+def best_settings_table(best: list[dict]) -> str:
+    def cell(b: dict) -> str:
+        differ = "" if b["identical"] else ", outputs differ"
+        return f"{b['speed']} ({b['path']}, batch {b['batch']}{differ})"
+    return table(["task", "pipeline at its best", "polymodal at its best", "speed-up"],
+                 [[b["task"], cell(b["pipeline"]), cell(b["polymodal"]), f"**{b['speedup']}x**"] for b in best])
+
+
 def agreement(row: dict, path: dict) -> str:
     gap = f", gap {path['max_probability_gap']}" if "max_probability_gap" in path else ""
     return f"{'yes' if path['identical'] else 'no'} ({path['agree']}/{row['items']}{gap})"
@@ -420,7 +448,7 @@ def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, ma
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(
         {"command": command, "machine": machine, "matmul_peak_gflop_s": peaks, "rows": rows,
-         "clip_embedding": embedding}, indent=2) + "\n")
+         "best_settings": best_settings(rows), "clip_embedding": embedding}, indent=2) + "\n")
     embedding_part = "" if not embedding else (
         "\n## CLIP image embedding\n\nThe align pipeline's `embed_images` on one batch, in fp32 and bf16: the image "
         "tower's FLOPs (FlopCounterMode), GFLOP/s and share of the same-precision matmul peak.\n\n"
@@ -439,6 +467,8 @@ def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, ma
         "fastest (named: polymodal / pipeline; \"outputs differ\" where polymodal's fastest path does not give the "
         "fp32 pipeline's outputs); fp32 / fp32 and bf16 / bf16: speed-ups at equal precision.\n\n"
         + speed_table(rows) +
+        "\n## Each tool at its best setting\n\nItems/s of each tool's fastest path and batch size among those "
+        "measured above, as a user who tunes both tools would run them.\n\n" + best_settings_table(best_settings(rows)) +
         "\n## Agreement with the fp32 pipeline\n\nWhether every output equals the fp32 pipeline's (items that do; "
         "zero-shot: the same best label, and the largest probability difference).\n\n"
         + per_path(rows, agreement, PATHS[1:]) +
@@ -452,6 +482,17 @@ def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, ma
         "\n## Paths that did not run\n\n" + errors(rows) + embedding_part)
 
 
+def batch_sizes(text: str) -> list[int]:
+    """--batch: "8" or "8,16,32" -> the sizes, each at least 2 (batch 1 is always measured)."""
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"batch sizes are whole numbers, comma-separated, got {text!r}") from None
+    if any(size < 2 for size in sizes) or len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"batch sizes are distinct and at least 2, got {text!r}")
+    return sizes
+
+
 def cpu_name() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("model name"):
@@ -463,7 +504,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: " + ", ".join(TASKS))
     parser.add_argument("--items", type=int, default=32, help="inputs per measurement")
-    parser.add_argument("--batch", type=int, default=8, help="the batched measurement's batch size")
+    parser.add_argument("--batch", type=batch_sizes, default=[8],
+                        help="the batched measurements' batch sizes, comma-separated (batch 1 is always measured)")
     parser.add_argument("--embed-batch", type=int, default=64, help="images in the CLIP embedding measurement")
     parser.add_argument("--malloc", choices=tuple(MALLOC), default="system",
                         help="the process's malloc setting, for both tools (see above)")
@@ -483,11 +525,11 @@ def main() -> int:
             task = TASKS[name]
             folder = build(task.model, Path(tmp) / name, tiny=args.tiny)
             limit_new_tokens(folder, task.max_new_tokens)
-            rows += compare(name, task, folder, inputs(name, args.items), [1, args.batch], peaks, Path(tmp),
+            rows += compare(name, task, folder, inputs(name, args.items), [1, *args.batch], peaks, Path(tmp),
                             args.repeats)
             if name == "zero-shot":
                 embedding = clip_embedding(folder, args.embed_batch, peaks, args.repeats)
-    command = f"python benchmarks/vs_pipelines.py --items {args.items} --batch {args.batch}" + \
+    command = f"python benchmarks/vs_pipelines.py --items {args.items} --batch {','.join(map(str, args.batch))}" + \
         ("" if args.repeats == 3 else f" --repeats {args.repeats}") + \
         ("" if args.malloc == "system" else f" --malloc {args.malloc}") + \
         ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}") + \
