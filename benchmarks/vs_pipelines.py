@@ -402,15 +402,14 @@ def speed_table(rows: list[dict]) -> str:
 def best_settings(rows: list[dict]) -> list[dict]:
     """Per task, each tool at its fastest over every path and batch size measured: the
     setting a user who tunes both tools picks. The speed-up of polymodal's over the pipeline's."""
+    def fastest(task: str, tool: str) -> dict:
+        ran = [(r, n) for r in rows if r["task"] == task for n in r["paths"]
+               if n.startswith(tool) and "speed" in r["paths"][n]]
+        r, n = max(ran, key=lambda rn: rn[0]["paths"][rn[1]]["speed"])
+        return {"path": n, "batch": r["batch"], "speed": r["paths"][n]["speed"], "identical": r["paths"][n]["identical"]}
     out = []
     for task in dict.fromkeys(r["task"] for r in rows):
-        def fastest(tool: str) -> dict:
-            ran = [(r, n) for r in rows if r["task"] == task for n in r["paths"]
-                   if n.startswith(tool) and "speed" in r["paths"][n]]
-            r, n = max(ran, key=lambda rn: rn[0]["paths"][rn[1]]["speed"])
-            return {"path": n, "batch": r["batch"], "speed": r["paths"][n]["speed"],
-                    "identical": r["paths"][n]["identical"]}
-        theirs, ours = fastest("pipeline"), fastest("polymodal")
+        theirs, ours = fastest(task, "pipeline"), fastest(task, "polymodal")
         out.append({"task": task, "pipeline": theirs, "polymodal": ours,
                     "speedup": round(ours["speed"] / theirs["speed"], 2)})
     return out
