@@ -116,13 +116,20 @@ def folded_attention(query: torch.Tensor, encoder: torch.Tensor, key_weight: tor
             scale=1.0 / divisor if divisor is not None else 1.0)[:, 0]                    # [B, H*T, De]
         probs = None
     else:
-        # E (Q')^T, read back transposed: the product's long side (the N encoder tokens) is its
-        # rows, which the matrix kernels block better than the H*T query rows. In bf16 on 2
-        # Xeon cores the product takes 30-45% less time at batch 8 to 32 (BLIP-base, Whisper-base),
-        # with the same values bit for bit there (Whisper-large's width: the last bit may
-        # differ); BLIP-base captioning's decoding, eight images 0.72 -> 0.69 s, 32 images
-        # 1.30 -> 1.23 s, the same tokens and log-probabilities.
-        scores = torch.matmul(encoder, query_in.transpose(1, 2)).transpose(1, 2).view(batch, heads, tokens, -1)
+        if tokens == 1:
+            # one new token a sequence (a decoding step): E (Q')^T, read back transposed, so the
+            # N encoder tokens are the product's rows, which the matrix kernels block better
+            # than the H query rows. In bf16 on 2 Xeon cores that product takes 30-45% less time
+            # at batch 8 to 32 (BLIP-base, Whisper-base), the same values bit for bit there
+            # (at Whisper-large's width the last bits may differ); BLIP-base
+            # captioning's decoding, eight images 0.72 -> 0.69 s, 32 images 1.30 -> 1.23 s, the
+            # same tokens. With several query tokens a sequence (Whisper's 4-token prompt) the
+            # kernels sum in another order and the last bits differ, which changed a transcript
+            # on benchmarks/whisper_natural_audio.py: those keep Q' E^T.
+            scores = torch.matmul(encoder, query_in.transpose(1, 2)).transpose(1, 2)
+        else:
+            scores = torch.matmul(query_in, encoder.transpose(1, 2))
+        scores = scores.view(batch, heads, tokens, -1)
         if divisor is not None:
             scores = scores / divisor
         if mask is not None:
