@@ -198,7 +198,7 @@ def test_every_adapter_runs_with_bf16_weights(hf_dirs, scene_files, name):
 def test_blip_vision_layers_run_fused_and_chunked_with_the_eager_result(hf_dirs, monkeypatch):
     """BLIP's eager vision attention is switched to SDPA when loaded (hf/fast_layers.py): the
     same values, and the eager forward still answers a call that asks for attention weights;
-    its MLP runs a few images at a time, with the values of one call over all of them."""
+    its MLP and attention run a few images at a time, with the values of one call over all of them."""
     from polymodal.hf import fast_layers
     adapter = load_model(hf_dirs["blip"])
     switched = [m for m in adapter.model.modules() if hasattr(m, "eager_forward")]
@@ -215,6 +215,8 @@ def test_blip_vision_layers_run_fused_and_chunked_with_the_eager_result(hf_dirs,
         for chunk in (item, 2 * item, 10 ** 9):         # 1, 2 (then 1 left), all 5 at once
             monkeypatch.setattr(fast_layers, "CHUNK_BYTES", chunk)
             assert torch.allclose(mlp(x), mlp.eager_forward(x), atol=1e-6)
+            assert torch.allclose(layer(x)[0], eager, atol=1e-5)
+        assert torch.equal(mlp(x), mlp.eager_forward(x))     # one chunk, its GELU in place: the same values
 
 
 def test_blip_cross_attention_folded_gives_transformers_values_and_captions(hf_dirs):

@@ -1,14 +1,16 @@
 """Faster forms of layers that transformers runs eagerly, switched in when a Hugging Face model
 is loaded (`use_fast_layers`; docs/performance.md measures each):
 
-- BLIP's vision attention through torch's fused scaled_dot_product_attention. Eager attention
-  writes the whole [batch, heads, tokens, tokens] score tensor and, under bf16 autocast, casts
-  it to fp32 for the softmax and back; SDPA does neither.
+- BLIP's vision attention through torch's fused scaled_dot_product_attention, a few images at
+  a time (as the MLP, below). Eager attention writes the whole [batch, heads, tokens, tokens]
+  score tensor and, under bf16 autocast, casts it to fp32 for the softmax and back; SDPA does
+  neither.
 - BLIP's vision MLP and Whisper's encoder MLP a few items at a time (`chunked_feed_forward`,
   `chunked_encoder_layer`): their hidden activations, four times the width (57 MB for eight
   384-pixel images in fp32; 49 MB for eight 30-second windows in bf16), stay under the size
   from which glibc's malloc maps fresh pages from the kernel for every block (core/memory.py),
-  so each layer reuses the memory the last one freed instead of faulting it in page by page.
+  so each layer reuses the memory the last one freed instead of faulting it in page by page;
+  their GELU computed in place (`activated`), so there is one such activation a layer, not two.
 - Whisper's encoder stem: its two convolutions as matrix products over time-major windows
   (`conv1d_as_product`), in a lower precision.
 - BLIP's text cross-attention and Whisper's decoder cross-attention with their key and value
@@ -28,25 +30,14 @@ import types
 import torch
 import torch.nn.functional as F
 
-
-def fused_qkv_attention(self, hidden_states: torch.Tensor, head_mask=None, output_attentions: bool = False, **kwargs):
-    """BLIP's vision attention (one qkv projection, no mask) through SDPA."""
-    if head_mask is not None or output_attentions:
-        return self.eager_forward(hidden_states, head_mask=head_mask, output_attentions=output_attentions, **kwargs)
-    batch, tokens, width = hidden_states.shape
-    q, k, v = self.qkv(hidden_states).reshape(batch, tokens, 3, self.num_heads, width // self.num_heads) \
-        .permute(2, 0, 3, 1, 4)
-    context = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, scale=self.scale)
-    return self.projection(context.transpose(1, 2).reshape(batch, tokens, width)), None
-
-
 CHUNK_BYTES = 32 * 2 ** 20      # glibc's largest mmap threshold (core/memory.py)
 
 
 def chunk_size(hidden_states: torch.Tensor, width: int) -> int:
-    """Batch items per chunk of an MLP of hidden `width` on [batch, tokens, ...]: the batch split
-    into as many chunks as its hidden activations fill CHUNK_BYTES, of sizes as equal as can
-    be (the whole batch where it fits). Equal chunks: eight Whisper windows in bf16 (49 MB) as
+    """Batch items per chunk of a layer on [batch, tokens, ...] whose largest activation has
+    `width` a token (an MLP's hidden width, an attention's qkv width): the batch split into as
+    many chunks as those activations fill CHUNK_BYTES, of sizes as equal as can be (the whole
+    batch where it fits). Equal chunks: eight Whisper windows in bf16 (49 MB) as
     4 + 4 took 1.00 s an encoder call, as 5 + 3 1.08 s, whole 1.14 s; smaller chunks of
     activations that fit were measured slower."""
     batch, tokens = hidden_states.shape[:2]
@@ -55,22 +46,66 @@ def chunk_size(hidden_states: torch.Tensor, width: int) -> int:
     return math.ceil(batch / chunks)
 
 
+def fused_qkv_attention(self, hidden_states: torch.Tensor, head_mask=None, output_attentions: bool = False, **kwargs):
+    """BLIP's vision attention (one qkv projection, no mask) through SDPA, over `chunk_size`
+    images at a time, so its qkv activations stay under CHUNK_BYTES too (three times the width:
+    42 MB for eight 384-pixel images in fp32, 21 MB in bf16). The same values, as each image's
+    attention is its own; fp32 towers of eight images, ad hoc, interleaved: 3.46 -> 3.32 s
+    under glibc's defaults (117,552 -> 55,264 page faults), 3.22 -> 3.12 s with freed memory
+    kept."""
+    if head_mask is not None or output_attentions:
+        return self.eager_forward(hidden_states, head_mask=head_mask, output_attentions=output_attentions, **kwargs)
+    step = chunk_size(hidden_states, 3 * hidden_states.shape[-1])
+    if step >= len(hidden_states):
+        return _attention(self, hidden_states), None
+    return torch.cat([_attention(self, hidden_states[i:i + step]) for i in range(0, len(hidden_states), step)]), None
+
+
+def _attention(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    batch, tokens, width = hidden_states.shape
+    q, k, v = self.qkv(hidden_states).reshape(batch, tokens, 3, self.num_heads, width // self.num_heads) \
+        .permute(2, 0, 3, 1, 4)
+    context = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, scale=self.scale)
+    return self.projection(context.transpose(1, 2).reshape(batch, tokens, width))
+
+
+def activated(activation, x: torch.Tensor) -> torch.Tensor:
+    """activation(x), computed in x's own memory where it is the exact GELU and no gradient is
+    taken: the same values (the same kernel). An MLP's hidden activations are its largest
+    tensors (28 MB for eight 384-pixel images in bf16), and one more of them per layer, freed
+    right after, is what glibc's default malloc hands back to the kernel (its trim threshold is
+    twice its largest block) and faults in again at the next layer: a BLIP-base vision tower,
+    eight images in bf16 under glibc's defaults, 96,712-156,721 minor page faults a call
+    against 0-5,537 with the GELU in place."""
+    exact_gelu = (isinstance(activation, torch.nn.GELU) and activation.approximate == "none") \
+        or (type(activation).__name__ == "GELUActivation" and activation.act is F.gelu)
+    if exact_gelu and not (torch.is_grad_enabled() and x.requires_grad):
+        return torch.ops.aten.gelu_(x)
+    return activation(x)
+
+
+def feed_forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    """A transformer MLP: fc2(activation(fc1(x))), the activation in place (`activated`)."""
+    return self.fc2(activated(self.activation_fn, self.fc1(hidden_states)))
+
+
 def chunked_feed_forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
     """A transformer MLP (fc1, activation, fc2) over `chunk_size` batch items at a time: the
     same values, as each token's MLP is its own."""
     step = chunk_size(hidden_states, self.fc1.out_features)
     if step >= len(hidden_states):
-        return self.eager_forward(hidden_states)
-    return torch.cat([self.eager_forward(hidden_states[i:i + step]) for i in range(0, len(hidden_states), step)])
+        return feed_forward(self, hidden_states)
+    return torch.cat([feed_forward(self, hidden_states[i:i + step]) for i in range(0, len(hidden_states), step)])
 
 
 def chunked_encoder_layer(self, hidden_states: torch.Tensor, attention_mask=None, **kwargs) -> torch.Tensor:
     """A pre-norm encoder layer (Whisper's: attention, then an MLP of fc1, activation, fc2, each
     added to its input) with its MLP over `chunk_size` batch items at a time; the same ops in
-    the same order as transformers' layer, so the same values. Training (dropout) and fp16
-    (transformers clamps its output) go to the original forward."""
+    the same order as transformers' layer, so the same values, with the activation in place
+    (`activated`) also where the batch is one chunk. Training (dropout) and fp16 (transformers
+    clamps its output) go to the original forward."""
     step = chunk_size(hidden_states, self.fc1.out_features)
-    if self.training or hidden_states.dtype == torch.float16 or step >= len(hidden_states):
+    if self.training or hidden_states.dtype == torch.float16:
         return self.eager_forward(hidden_states, attention_mask, **kwargs)
     attended, _ = self.self_attn(hidden_states=self.self_attn_layer_norm(hidden_states), attention_mask=attention_mask,
                                  **kwargs)
@@ -78,8 +113,8 @@ def chunked_encoder_layer(self, hidden_states: torch.Tensor, attention_mask=None
     out = []
     for i in range(0, len(hidden_states), step):
         residual = hidden_states[i:i + step]
-        out.append(residual + self.fc2(self.activation_fn(self.fc1(self.final_layer_norm(residual)))))
-    return torch.cat(out)
+        out.append(residual + self.fc2(activated(self.activation_fn, self.fc1(self.final_layer_norm(residual)))))
+    return out[0] if len(out) == 1 else torch.cat(out)
 
 
 def folded_attention(query: torch.Tensor, encoder: torch.Tensor, key_weight: torch.Tensor, value_weight: torch.Tensor,
@@ -224,7 +259,7 @@ FAST_CHILDREN = {   # transformers class name -> {its child module's name: the c
 
 FAST_LAYERS = {   # transformers class name -> (attributes it must have, replacement forward)
     "BlipAttention": (("qkv", "projection", "scale", "num_heads"), fused_qkv_attention),
-    "BlipMLP": (("fc1", "fc2"), chunked_feed_forward),
+    "BlipMLP": (("fc1", "fc2", "activation_fn"), chunked_feed_forward),
     "WhisperEncoderLayer": (("self_attn", "self_attn_layer_norm", "final_layer_norm", "fc1", "fc2", "activation_fn"),
                             chunked_encoder_layer),
     "BlipTextSelfAttention": (("query", "key", "value", "dropout", "num_attention_heads", "attention_head_size"),
