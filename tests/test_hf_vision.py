@@ -271,7 +271,7 @@ def test_blip_greedy_loop_gives_transformers_tokens_and_scores(hf_dirs, monkeypa
     """polymodal's own greedy loop for BLIP (hf/blip_greedy.py) takes transformers' tokens, with
     the image keys and values folded or projected once, and scores each caption by its tokens
     up to its end token; the adapter runs it, and a config that asks for more than greedy
-    decoding goes to transformers' generate."""
+    decoding, or a model in training mode, goes to transformers' generate."""
     from transformers import BlipForConditionalGeneration
 
     from polymodal.hf import blip_greedy, vision
@@ -306,7 +306,15 @@ def test_blip_greedy_loop_gives_transformers_tokens_and_scores(hf_dirs, monkeypa
             out = plain.generate(pixel_values=pixels, max_new_tokens=12, do_sample=False, output_scores=True,
                                  return_dict_in_generate=True, **kwargs)
         captions = adapter.generate(pixels, max_length=12)
+        if not kwargs:
+            greedy_texts = [c.text for c in captions]
         assert [c.text for c in captions] == [" ".join(t.split()) for t in adapter.processor.tokenizer.batch_decode(
             out.sequences, skip_special_tokens=True)]
         expected = logp_to_the_end(out, text.sep_token_id).exp()
         assert torch.allclose(torch.tensor([c.score for c in captions]), expected, rtol=1e-4)
+    with pytest.raises(ValueError, match="eval mode"):      # the loop leaves dropout out
+        blip_greedy.greedy_decode(decoder.train(), image, text.bos_token_id, text.sep_token_id, text.pad_token_id, 12)
+    # a model in training mode (dropout 0 here): transformers' generate, as the loop is None now
+    monkeypatch.setattr(adapter.model.text_decoder.generation_config, "repetition_penalty", 1.0)
+    adapter.model.train()
+    assert [c.text for c in adapter.generate(pixels, max_length=12)] == greedy_texts

@@ -71,12 +71,22 @@ class _SelfAttentionCache:
                                                       self.values[:, :, :step + 1]))
 
 
+def _added_and_normed(output, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """A BERT output block (BertSelfOutput, BertOutput: dense, dropout, LayerNorm of the sum
+    with the residual) in inference, where its dropout is the identity: the same operations
+    without the calls of the modules around them."""
+    norm = output.LayerNorm
+    return F.layer_norm(output.dense(hidden) + residual, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
 @torch.no_grad()
 def greedy_decode(decoder, image: torch.Tensor, start: int, end: int, pad: int, cap: int):
-    """BLIP's text decoder (a BlipTextLMHeadModel) on the image tokens [B, N, D], from the
-    `start` token, greedily, at most `cap` new tokens -> (token ids [B, 1 + n] with the start
-    token first, as transformers' generate returns them; each caption's log-probability up
-    to and including its end token, [B])."""
+    """BLIP's text decoder (a BlipTextLMHeadModel, in eval mode) on the image tokens [B, N, D],
+    from the `start` token, greedily, at most `cap` new tokens -> (token ids [B, 1 + n] with
+    the start token first, as transformers' generate returns them; each caption's
+    log-probability up to and including its end token, [B])."""
+    if decoder.training:
+        raise ValueError("greedy_decode runs a decoder in eval mode (its dropout off)")
     bert, head = decoder.bert, decoder.cls
     layers = bert.encoder.layer
     batch = len(image)
@@ -88,11 +98,12 @@ def greedy_decode(decoder, image: torch.Tensor, start: int, end: int, pad: int, 
     unfinished = torch.ones(batch, dtype=torch.bool, device=image.device)
     for step in range(cap):
         x = embeddings.word_embeddings(tokens[-1][:, None]) + embeddings.position_embeddings.weight[step]
-        x = embeddings.dropout(embeddings.LayerNorm(x))
+        x = embeddings.LayerNorm(x)
         for layer, cache, to_image in zip(layers, caches, cross):
-            x = layer.attention.output(cache(x, step), x)
-            x = layer.crossattention.output(to_image(x), x)
-            x = layer.output(layer.intermediate(x), x)
+            x = _added_and_normed(layer.attention.output, cache(x, step), x)
+            x = _added_and_normed(layer.crossattention.output, to_image(x), x)
+            intermediate = layer.intermediate
+            x = _added_and_normed(layer.output, intermediate.intermediate_act_fn(intermediate.dense(x)), x)
         scores = head(x)[:, 0].float()
         chosen = scores.argmax(-1)
         step_logp = scores.log_softmax(-1).gather(1, chosen[:, None])[:, 0]

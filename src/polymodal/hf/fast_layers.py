@@ -134,6 +134,10 @@ def folded_attention(query: torch.Tensor, encoder: torch.Tensor, key_weight: tor
     scaled already), `mask` is added to them, `dropout` is applied to the probabilities."""
     batch, tokens, _ = query.shape
     size = key_weight.shape[0] // heads
+    if divisor is not None and power_of_two(divisor):
+        # (BLIP-base's sqrt(64)) the query divided by it scales every score by it exactly, so
+        # the same values with one pass over [B, T, H*d] instead of one over the scores [B, H, T, N]
+        query, divisor = query / divisor, None
     # per head: [H, B*T, d] @ [H, d, De] (a broadcast over the batch would copy the weights B times)
     query = query.reshape(batch * tokens, heads, size).transpose(0, 1)
     query_in = torch.matmul(query, key_weight.view(heads, size, -1))               # [H, B*T, De]
@@ -177,6 +181,11 @@ def folded_attention(query: torch.Tensor, encoder: torch.Tensor, key_weight: tor
     if value_bias is not None:
         context = context + value_bias.view(heads, 1, size)
     return context.transpose(0, 1).reshape(batch, tokens, heads * size), probs
+
+
+def power_of_two(x: float) -> bool:
+    """Whether x is 2^k, so that dividing by it only moves the exponent (no rounding)."""
+    return x > 0 and math.frexp(x)[0] == 0.5
 
 
 def plain_projections(*linears) -> bool:

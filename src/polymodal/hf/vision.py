@@ -201,9 +201,11 @@ class HFBlipCaptioner(HFCaptioner):
     def generate(self, pixels: torch.Tensor, beams: int = 1, max_length: int | None = None,
                  guidance: float | None = None):
         """Greedy captions through polymodal's own decoding loop (hf/blip_greedy.py) where the
-        generation configs ask for nothing more; anything else through transformers' generate."""
+        generation configs ask for nothing more and the model is in eval mode; anything else
+        through transformers' generate."""
         decoder = self.model.text_decoder
-        if guidance or beams != 1 or not all(plain_greedy(m.generation_config) for m in (self.model, decoder)):
+        if guidance or beams != 1 or decoder.training or not all(plain_greedy(m.generation_config)
+                                                                 for m in (self.model, decoder)):
             return super().generate(pixels, beams, max_length, guidance)
         text = self.model.config.text_config
         image = self.model.vision_model(pixel_values=pixels)[0]
