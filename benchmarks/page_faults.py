@@ -3,9 +3,14 @@ weights of the real shapes), each configuration and precision in a fresh process
 glibc's malloc settings cannot be undone in one and its thresholds move with what a process
 has freed before:
 
-    system       glibc's defaults, the MLP over the whole batch (as transformers runs it)
-    chunked      the MLP a few images at a time (hf/fast_layers.py, chunked_feed_forward)
-    chunked+kept and freed memory kept for the next tensor (core/memory.py, what pm.load sets)
+    system               glibc's defaults, the MLP and attention over the whole batch and the
+                         GELU into a new tensor (as transformers runs them)
+    chunked              the MLP and attention a few images at a time (hf/fast_layers.py,
+                         chunked_feed_forward, fused_qkv_attention)
+    chunked+in-place     and the GELU in its input's memory (fast_layers.activated): as
+                         polymodal runs under glibc's defaults (POLYMODAL_SYSTEM_MALLOC=1)
+    chunked+in-place+kept and freed memory kept for the next tensor (core/memory.py): as
+                         pm.load runs
 
 Median of --runs calls after one untimed call, in fp32 and in bf16 (weights held in bf16,
 autocast).
@@ -25,7 +30,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CONFIGS = ("system", "chunked", "chunked+kept")
+CONFIGS = ("system", "chunked", "chunked+in-place", "chunked+in-place+kept")
 
 
 def one(folder: str, config: str, precision: str, runs: int) -> dict:
@@ -38,7 +43,9 @@ def one(folder: str, config: str, precision: str, runs: int) -> dict:
     from polymodal.loading import load_model
     if config == "system":
         fast_layers.CHUNK_BYTES = 2 ** 62
-    if config == "chunked+kept":
+    if "in-place" not in config:
+        fast_layers.activated = lambda activation, x: activation(x)
+    if config.endswith("+kept"):
         assert reuse_freed_memory()
     adapter = load_model(folder)
     images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(8)]
