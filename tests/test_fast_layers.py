@@ -1,4 +1,4 @@
-"""hf/fast_layers.py's pieces that need no model: the in-place activation."""
+"""hf/fast_layers.py's pieces that need no model: the in-place activation, the query divided instead of the scores."""
 import pytest
 import torch
 from transformers.activations import ACT2FN
