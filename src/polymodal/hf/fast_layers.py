@@ -113,7 +113,7 @@ def chunked_encoder_layer(self, hidden_states: torch.Tensor, attention_mask=None
     out = []
     for i in range(0, len(hidden_states), step):
         residual = hidden_states[i:i + step]
-        out.append(residual + self.fc2(activated(self.activation_fn, self.fc1(self.final_layer_norm(residual)))))
+        out.append(residual + feed_forward(self, self.final_layer_norm(residual)))
     return out[0] if len(out) == 1 else torch.cat(out)
 
 
