@@ -85,7 +85,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 from real_shapes import build, limit_new_tokens  # noqa: E402
-from utilisation import count_flops, matmul_peak  # noqa: E402
+from utilisation import count_flops, matmul_peaks  # noqa: E402
 
 import polymodal as pm  # noqa: E402
 from polymodal.core.errors import ConfigError, InputError  # noqa: E402
@@ -369,9 +369,13 @@ def clip_embedding(folder: Path, n: int, peaks: dict, repeats: int) -> list[dict
 
 
 def measure_peaks(seconds: float) -> dict:
-    """GFLOP/s of PEAK_SIZE square matmuls in fp32 and bf16, and the higher of the two."""
-    peaks = {p: round(matmul_peak(dtype, seconds, PEAK_SIZE), 1) for p, dtype in FLOATS.items()}
+    """GFLOP/s of PEAK_SIZE square products in fp32 and bf16 (each the faster of torch.matmul
+    and the packed oneDNN product, both kept under "kernels"), and the higher of the two."""
+    kernels = {p: {k: round(v, 1) for k, v in matmul_peaks(dtype, seconds, PEAK_SIZE).items()}
+               for p, dtype in FLOATS.items()}
+    peaks = {p: max(by_kernel.values()) for p, by_kernel in kernels.items()}
     peaks["best"] = max(peaks.values())
+    peaks["kernels"] = kernels
     print(json.dumps({"matmul_peak_gflop_s": peaks, "threads": torch.get_num_threads()}), file=sys.stderr, flush=True)
     return peaks
 
@@ -440,6 +444,11 @@ def embedding_table(embedding: list[dict]) -> str:
                    f"{100 * e['peak_share']:.1f}%", e["peak_mb"]] for e in embedding])
 
 
+def kernel_rates(peaks: dict) -> str:
+    return "; ".join(f"{p}: " + ", ".join(f"{k} {v}" for k, v in by_kernel.items())
+                     for p, by_kernel in peaks["kernels"].items())
+
+
 def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, malloc: str, name: str) -> None:
     import transformers
     machine = f"{platform.machine()} {psutil.cpu_count(logical=True)} CPUs ({cpu_name()}), " \
@@ -458,9 +467,10 @@ def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, ma
         "transformers pipeline loaded with `dtype=torch.float32` and `dtype=torch.bfloat16`; polymodal's "
         "`pm.load` with `precision=\"fp32\"`, `\"bf16\"` (bf16 weights, autocast), `\"int8\"` (linear layers "
         "dynamically quantized), and `runtime=\"onnx\"` on the folder's ONNX export. — : the path did not run "
-        f"(below). malloc: {MALLOC[malloc]}. Measured matmul peak ({PEAK_SIZE}x{PEAK_SIZE} `torch.matmul`, "
-        "same process and threads): "
-        f"fp32 {peaks['fp32']} GFLOP/s, bf16 {peaks['bf16']} GFLOP/s.\n\n"
+        f"(below). malloc: {MALLOC[malloc]}. Measured matmul peak ({PEAK_SIZE}x{PEAK_SIZE} products, same "
+        "process and threads; the faster of `torch.matmul` and oneDNN's packed product, "
+        "benchmarks/utilisation.py): "
+        f"fp32 {peaks['fp32']} GFLOP/s, bf16 {peaks['bf16']} GFLOP/s ({kernel_rates(peaks)}).\n\n"
         "## Speed\n\nItems/s (images or utterances), the median of the timed runs (the paths of a row take turns, "
         "after one untimed run of each). best / best: polymodal's fastest path over the pipeline's "
         "fastest (named: polymodal / pipeline; \"outputs differ\" where polymodal's fastest path does not give the "

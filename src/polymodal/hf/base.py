@@ -121,20 +121,22 @@ class HFAdapter(nn.Module):
 
     def encoder_linears(self) -> list[nn.Linear]:
         """The linear layers of an encoder that runs over all of an input's tokens at once (an
-        image or audio tower): on a CPU pm.load packs those held in a lower precision. In bf16
-        a packed product also adds its bias as it writes (torch's addmm first copies the bias
-        into the output): BLIP-base's vision tower 0.878 -> 0.806 s and Whisper-base's encoder
-        0.957 -> 0.907 s a batch of 8, the same values; in fp32 1.00x and 1.03x, so fp32 ones
-        are left as they are. None for a model without such an encoder."""
+        image or audio tower): on a CPU pm.load packs them (docs/performance.md, "Packed
+        layers"). In bf16 a packed product also adds its bias as it writes (torch's addmm first
+        copies the bias into the output): BLIP-base's vision tower 0.878 -> 0.806 s and
+        Whisper-base's encoder 0.957 -> 0.907 s a batch of 8 on a Xeon, the same values. In
+        fp32 it depends on the CPU: on a Xeon torch's MKL product is as fast (1.00x, 1.03x), on
+        an AMD EPYC MKL runs its AVX2 kernels while oneDNN's use AVX-512 (a 3072x768 layer over
+        4616 tokens 199 -> 451 GFLOP/s), so packing gives captioning at batch 8 1.63x and
+        transcription 1.44x, the same captions and transcripts. None for a model without such an
+        encoder."""
         return []
 
     def pack_for_cpu(self) -> int:
         """Lay out the weights of the layers that gain from it once in oneDNN's blocked format
         (pm.load on a CPU, after the dtype is final; hf/packed_linear.py): by default the
-        per-token linears and the encoder's linears held in a lower precision. -> how many
-        layers were packed."""
-        encoder = [m for m in self.encoder_linears() if m.weight.dtype != torch.float32]
-        return pack_linears(self.model, self.per_token_linears() + encoder)
+        per-token linears and the encoder's linears. -> how many layers were packed."""
+        return pack_linears(self.model, self.per_token_linears() + self.encoder_linears())
 
     def onnx_parts(self) -> dict[str, OnnxPart]:
         """The parts `polymodal export --format onnx` writes, by name; {} where polymodal

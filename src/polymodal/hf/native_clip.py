@@ -240,16 +240,17 @@ class NativeClip(nn.Module):
         return self.logit_scale.device
 
     def pack_image_tower(self) -> int:
-        """The image tower's layers packed, for inference in bf16 on a CPU (hf/packed_linear.py:
-        no gradient, not saved afterwards); -> how many layers were packed.
+        """The image tower's layers packed, for inference on a CPU (hf/packed_linear.py: no
+        gradient, not saved afterwards); -> how many layers were packed.
 
-        A ViT-B/32 tower at batch 8 on 2 Xeon cores (benchmarks/engineering_ablations.py): bf16
-        1.19x the images/s, for 0.09 s at loading. fp32 weights are left as they are (fp16 ones
-        too, unmeasured): 1.05x, for 0.11 s at loading, which a process classifying fewer than
-        about 70 images does not earn back. The text tower is left as it is: it runs once per
-        label set (the pipeline caches its features)."""
+        A ViT-B/32 tower at batch 8 (benchmarks/engineering_ablations.py): on 2 Xeon cores bf16
+        1.19x the images/s for 0.09 s at loading, fp32 1.05x for 0.11 s; on 2 AMD EPYC cores,
+        where torch's fp32 product is MKL's AVX2 one and the packed product oneDNN's AVX-512
+        one, fp32 2.1x (docs/performance.md). fp16 weights are left as they are (unmeasured).
+        The text tower is left as it is: it runs once per label set (the pipeline caches its
+        features)."""
         weights = self.visual_projection.weight
-        if not packing_available() or weights.device.type != "cpu" or weights.dtype != torch.bfloat16:
+        if not packing_available() or weights.device.type != "cpu" or weights.dtype == torch.float16:
             return 0
         return self.vision_model.pack()
 

@@ -4,10 +4,11 @@ Whisper's feature extractor pads every window to 30 seconds with silence and tak
 short-time Fourier transform of all of it: 3,000 frames, whatever the audio's length. A frame
 whose samples are all padding has no energy, so its log-mel value is the floor, log10(1e-10),
 before the per-window normalisation. `log_mel_features` transforms only the frames that touch
-the longest audio of the batch and fills the rest with that floor, then normalises as the
-extractor does, giving the extractor's features (tests/test_hf_speech.py holds the two equal).
-For eight utterances of 0.4 to 2 seconds that is 7% of the frames (ad hoc: 0.09 s of the
-extractor's against a few ms).
+the longest audio of the batch, gives the rest no energy, then maps to mels and normalises as
+the extractor does, giving the extractor's features (tests/test_hf_speech.py holds the two
+equal).
+For eight utterances of 0.4 to 2 seconds that is 7% of the frames (ad hoc: 0.102 s of the
+extractor's against 0.016 s on 2 AMD EPYC cores).
 
 It reproduces transformers' WhisperFeatureExtractor with its defaults for this part (no
 dither, padding with zeros, no normalisation to zero mean); any other extractor or setting
@@ -51,11 +52,14 @@ def log_mel_features(extractor, waves: list[np.ndarray]) -> torch.Tensor | None:
     framed = torch.cat([start, audio[:, :(needed - 1) * hop + half]], dim=1)
     window = torch.hann_window(n_fft)
     spectrum = torch.stft(framed, n_fft, hop, window=window, center=False, return_complex=True)
-    power = (spectrum.abs() ** 2).contiguous()
-    mel = torch.from_numpy(extractor.mel_filters).to(torch.float32).T @ power
-    floor = torch.zeros(()).clamp(min=1e-10).log10()
-    log_spec = torch.full((len(waves), mel.shape[1], frames), float(floor))
-    log_spec[..., :needed] = torch.clamp(mel, min=1e-10).log10()
+    # the mel product over all the window's frames (silent ones zero), laid out as the
+    # extractor's (its transform's frames + 1 columns, the last dropped): the matrix library
+    # picks its kernel, and so the order of its sums, by the operands' shape and strides (MKL
+    # on an AMD EPYC sums a product a few columns wide otherwise), and the product is cheap
+    power = torch.zeros(len(waves), spectrum.shape[1], frames + 1)
+    power[..., :needed] = spectrum.abs() ** 2
+    mel = torch.from_numpy(extractor.mel_filters).to(torch.float32).T @ power[..., :-1]
+    log_spec = torch.clamp(mel, min=1e-10).log10()
     top = log_spec.max(dim=2, keepdim=True)[0].max(dim=1, keepdim=True)[0]
     log_spec = torch.maximum(log_spec, top - 8.0)
     return (log_spec + 4.0) / 4.0
