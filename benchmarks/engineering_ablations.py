@@ -7,8 +7,8 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
 - BLIP-base captioning and Whisper-base recognition (30 new tokens): the decoder's linear
   layers packed once (hf/packed_linear.py), as pm.load does on a CPU, against the same
   adapter loaded a second time and left unpacked;
-- BLIP-base captioning and Whisper-base recognition in bf16: the vision tower's and the
-  encoder's linear layers packed too (HFAdapter.encoder_linears), against the decoder's alone;
+- BLIP-base captioning and Whisper-base recognition: the vision tower's and the encoder's
+  linear layers packed too (HFAdapter.encoder_linears), against the decoder's alone;
 - Whisper-base recognition: the encoder's MLP a few windows at a time (hf/fast_layers.py,
   chunked_encoder_layer), against the whole batch at once; the decoder's cross-attention
   folded (folded_attention), against keys and values projected; in bf16, the encoder stem's
@@ -19,7 +19,7 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
   convolution as one product; each switched off. And the image tower packed
   (VisionTower.pack: one query-key-value product, quick_gelu fused into the first MLP
   product), against the same tower loaded a second time and left unpacked, with the seconds
-  the packing takes at loading (pm.load packs it in bf16 only).
+  the packing takes at loading.
 
 Each precision as polymodal runs it: fp32, and bf16 (weights held in bf16, under autocast).
 Median of --runs calls, alternating with and without, after one untimed call of each; the
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import statistics
 import sys
@@ -123,8 +124,8 @@ def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]
 
 
 def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]:
-    """BLIP's vision tower and Whisper's encoder packed (HFAdapter.encoder_linears, bf16 only),
-    against the same adapter loaded a second time with its decoder packed alone."""
+    """BLIP's vision tower and Whisper's encoder packed (HFAdapter.encoder_linears), against
+    the same adapter loaded a second time with its decoder packed alone, in each precision."""
     from polymodal.data.spoken.sentences import utterances
     from polymodal.data.spoken.synthesis import RATE, speak
     from polymodal.hf.packed_linear import pack_linears
@@ -132,8 +133,9 @@ def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> li
     from polymodal.modalities import Audio
     images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(batch)]
     audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
-    rows, dtype = [], torch.bfloat16
-    for name, folder in (("BLIP captioning", blip), ("Whisper recognition", whisper)):
+    rows = []
+    for dtype, (name, folder) in itertools.product((torch.float32, torch.bfloat16),
+                                                   (("BLIP captioning", blip), ("Whisper recognition", whisper))):
         packed, plain = load_model(str(folder)), load_model(str(folder))
         for adapter in (packed, plain):
             adapter.hold_weights_in(dtype)

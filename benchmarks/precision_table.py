@@ -53,7 +53,6 @@ import gc
 import json
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -66,6 +65,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "recipes"))
 import ship  # noqa: E402  (recipes/ship.py: imports and definitions only, its work is under __main__)
+from results_files import cpu_name  # noqa: E402
 
 from polymodal.inference.onnx_export import export_onnx  # noqa: E402
 from polymodal.inference.onnx_runtime import with_onnx_encoders  # noqa: E402
@@ -238,13 +238,6 @@ def errors(rows: dict) -> str:
     lines = [f"- {name} {path}: {e['error']}" for name, row in rows.items() for path, e in row["paths"].items()
              if "error" in e]
     return "\n".join(lines) + "\n" if lines else "None.\n"
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def machine() -> dict:

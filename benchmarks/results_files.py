@@ -12,10 +12,18 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def cpu_name() -> str:
+    """The processor's model name (/proc/cpuinfo): results differ between CPUs of one
+    architecture (docs/performance.md, "On an AMD EPYC")."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
 def machine() -> str:
     """The machine and torch, as the results files name them."""
-    return (f"{platform.machine()} {torch.get_num_threads()} threads ({platform.processor() or 'CPU'}), "
-            f"torch {torch.__version__}")
+    return f"{platform.machine()} {torch.get_num_threads()} threads ({cpu_name()}), torch {torch.__version__}"
 
 
 def write_results(name: str, command: str, title: str, how: str, table: list[str], rows: list[dict]) -> None:

@@ -85,6 +85,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 from real_shapes import build, limit_new_tokens  # noqa: E402
+from results_files import cpu_name  # noqa: E402
 from utilisation import count_flops, matmul_peaks  # noqa: E402
 
 import polymodal as pm  # noqa: E402
@@ -500,13 +501,6 @@ def batch_sizes(text: str) -> list[int]:
     if any(size < 2 for size in sizes) or len(set(sizes)) != len(sizes):
         raise argparse.ArgumentTypeError(f"batch sizes are distinct and at least 2, got {text!r}")
     return sizes
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> int:

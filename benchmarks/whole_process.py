@@ -219,7 +219,7 @@ def machine() -> str:
 
     import torch
     import transformers
-    from vs_pipelines import cpu_name
+    from results_files import cpu_name
     return (f"{platform.machine()} {os.cpu_count()} CPUs ({cpu_name()}), torch {torch.__version__}, "
             f"transformers {transformers.__version__}, {torch.get_num_threads()} threads")
 
