@@ -121,8 +121,8 @@ class HFAdapter(nn.Module):
 
     def encoder_linears(self) -> list[nn.Linear]:
         """The linear layers of an encoder that runs over all of an input's tokens at once (an
-        image or audio tower): on a CPU pm.load packs them (docs/performance.md, "Packed
-        layers"). In bf16 a packed product also adds its bias as it writes (torch's addmm first
+        image or audio tower): on a CPU pm.load packs them (docs/performance.md, "On an AMD
+        EPYC"). In bf16 a packed product also adds its bias as it writes (torch's addmm first
         copies the bias into the output): BLIP-base's vision tower 0.878 -> 0.806 s and
         Whisper-base's encoder 0.957 -> 0.907 s a batch of 8 on a Xeon, the same values. In
         fp32 it depends on the CPU: on a Xeon torch's MKL product is as fast (1.00x, 1.03x), on
