@@ -114,3 +114,34 @@ def test_a_classify_process_never_imports_transformers(clip_dirs, tmp_path):
     result, imported = done.stdout.strip().splitlines()
     assert json.loads(result)["label"] in ("red circle", "blue square")
     assert imported == "[]"
+
+
+def test_quick_gelu_is_clips_activation_in_place_without_a_gradient_and_not_with_one():
+    x = torch.randn(4, 50, 96) * 4
+    expected = x * torch.sigmoid(1.702 * x)
+    assert torch.allclose(native_clip.quick_gelu(x.clone()), expected, rtol=1e-5, atol=1e-6)
+    leaf = x.clone().requires_grad_()
+    out = native_clip.quick_gelu(leaf)
+    assert torch.equal(leaf.detach(), x) and torch.allclose(out, expected, rtol=1e-5, atol=1e-6)
+    out.sum().backward()
+    reference = x.clone().requires_grad_()
+    (reference * torch.sigmoid(1.702 * reference)).sum().backward()
+    assert torch.allclose(leaf.grad, reference.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_int8_clip_packs_its_patch_projection_and_classifies_as_unpacked_int8(clip_dirs, monkeypatch):
+    import polymodal as pm
+    from polymodal.hf.packed_linear import PackedLinear, packing_available
+    if not packing_available():
+        pytest.skip("this torch build has no oneDNN")
+    labels = ["a red circle", "a blue square", "a green triangle"]
+    packed = pm.load("align", str(clip_dirs["quick_gelu"]), precision="int8")
+    model = next(v for v in vars(packed).values() if isinstance(v, torch.nn.Module)).model
+    assert isinstance(model.vision_model.embeddings.projection, PackedLinear)
+    assert not any(type(m) is torch.nn.Linear for m in model.modules())           # the layers are int8
+    monkeypatch.setattr(native_clip.NativeClip, "pack_image_tower", lambda self: 0)
+    plain = pm.load("align", str(clip_dirs["quick_gelu"]), precision="int8")
+    images = random_images(2)
+    ours, theirs = packed.classify(images, labels), plain.classify(images, labels)
+    assert [r[0][0] for r in ours] == [r[0][0] for r in theirs]
+    assert max(abs(dict(a)[k] - dict(b)[k]) for a, b in zip(ours, theirs) for k in labels) < 2e-2

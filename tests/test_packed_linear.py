@@ -138,6 +138,8 @@ def test_pm_load_packs_clips_image_tower_and_classifies_the_same(dirs, precision
     model = adapter_of(packed).model
     layers = len(model.vision_model.encoder.layers)
     names = {name for name, m in model.named_modules() if isinstance(m, PackedLinear)}
+    assert "vision_model.embeddings.projection" in names        # the patch kernels
+    names.discard("vision_model.embeddings.projection")
     assert len(names) == 4 * layers and all(n.startswith("vision_model.encoder.layers.") for n in names)
     assert sum(m.activation == "swish" for m in model.modules() if isinstance(m, PackedLinear)) == layers
     images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(6)]

@@ -33,7 +33,19 @@ WEIGHTS = "model.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt")
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 QUICK_GELU = 1.702
-ACTIVATIONS = {"quick_gelu": lambda x: x * torch.sigmoid(QUICK_GELU * x), "gelu": F.gelu}
+
+
+def quick_gelu(x: torch.Tensor) -> torch.Tensor:
+    """x * sigmoid(1.702 x), computed as silu(1.702 x) / 1.702 (the same function), in x's own
+    memory where no gradient is taken (x is a product's fresh output). torch's CPU sigmoid is
+    slow beside its silu: on 2 AMD EPYC cores, over an int8 ViT-B/32 layer's [8, 50, 3072]
+    hidden activations, the sigmoid form took 4.2 ms, this one 0.28 ms (max difference 4.8e-7)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return F.silu(QUICK_GELU * x) / QUICK_GELU
+    return F.silu(x.mul_(QUICK_GELU), inplace=True).div_(QUICK_GELU)
+
+
+ACTIVATIONS = {"quick_gelu": quick_gelu, "gelu": F.gelu}
 # CLIPTextConfig's and CLIPVisionConfig's defaults, for keys a folder's config leaves out
 TEXT_DEFAULTS = {"vocab_size": 49408, "hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12,
                  "num_attention_heads": 8, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
@@ -146,6 +158,14 @@ class VisionEmbeddings(nn.Module):
         self.class_embedding = nn.Parameter(torch.zeros(width))
         self.patch_embedding = nn.Conv2d(c["num_channels"], width, patch, stride=patch, bias=False)
         self.position_embedding = nn.Embedding((c["image_size"] // patch) ** 2 + 1, width)
+        self.projection: PackedLinear | None = None     # the patch kernels as a packed product (pack)
+
+    def pack(self) -> None:
+        """The flattened patch kernels packed: in fp32 torch's product is MKL's, which on an AMD
+        CPU runs its AVX2 kernels (hf/packed_linear.py); eight 224-pixel images, 32-pixel
+        patches, on 2 AMD EPYC cores: 9.4 ms a batch, a twelfth of an int8 tower's time."""
+        weight = self.patch_embedding.weight
+        self.projection = PackedLinear(weight.reshape(len(weight), -1), None)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         # the patch convolution (stride = kernel: each patch seen once) as one product of the
@@ -158,7 +178,7 @@ class VisionEmbeddings(nn.Module):
         rows, cols = height // size, width // size                # as the convolution, any remainder unread
         flat = pixels[:, :, :rows * size, :cols * size].to(weight.dtype) \
             .reshape(batch, channels, rows, size, cols, size).permute(0, 2, 4, 1, 3, 5).reshape(batch, rows * cols, -1)
-        patches = flat @ weight.reshape(len(weight), -1).t()
+        patches = flat @ weight.reshape(len(weight), -1).t() if self.projection is None else self.projection(flat)
         cls = self.class_embedding.expand(batch, 1, -1)        # (len() would fix the batch in an export)
         return torch.cat([cls, patches], 1) + self.position_embedding.weight
 
@@ -172,8 +192,12 @@ class VisionTower(nn.Module):
         self.post_layernorm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
 
     def pack(self) -> int:
-        """Each layer's attention and MLP packed (Attention.pack, MLP.pack), whatever the dtype;
-        -> how many layers (none where they are int8 or packed already)."""
+        """The patch projection packed (VisionEmbeddings.pack), and each layer's attention and
+        MLP (Attention.pack, MLP.pack), whatever the dtype; -> how many layers (none where they
+        are int8 or packed already: the patch projection, a convolution's kernels, int8 leaves
+        as it is)."""
+        if self.embeddings.projection is None:
+            self.embeddings.pack()
         layers = self.encoder.layers
         if not all(isinstance(layer.mlp.fc1, nn.Linear) and isinstance(layer.self_attn.out_proj, nn.Linear)
                    for layer in layers):
@@ -249,7 +273,7 @@ class NativeClip(nn.Module):
         one, fp32 2.1x (docs/performance.md). fp16 weights are left as they are (unmeasured).
         The text tower is left as it is: it runs once per label set (the pipeline caches its
         features)."""
-        weights = self.visual_projection.weight
+        weights = self.vision_model.embeddings.patch_embedding.weight       # (int8 leaves convolutions as they are)
         if not packing_available() or weights.device.type != "cpu" or weights.dtype == torch.float16:
             return 0
         return self.vision_model.pack()

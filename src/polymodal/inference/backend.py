@@ -51,7 +51,10 @@ def on_backend(task: str, loaded, name: str, backend: Backend, **options):
     if backend.runtime == "onnx":
         return PIPELINES.build(task, with_onnx_encoders(loaded, resolve(name), name), **options)
     if backend.precision == "int8":
-        return PIPELINES.build(task, int8_linears(loaded, name), **options)
+        loaded = int8_linears(loaded, name)
+        if isinstance(loaded, HFAdapter):
+            loaded.pack_for_cpu()       # what int8 leaves in fp32 and packing covers (CLIP's patch projection)
+        return PIPELINES.build(task, loaded, **options)
     path = FastPath(device=backend.device, dtype=backend.precision)
     if backend.device != "cpu" and isinstance(loaded, torch.nn.Module):
         loaded = loaded.to(backend.device)
