@@ -25,8 +25,8 @@ Each precision as polymodal runs it: fp32, and bf16 (weights held in bf16, under
 Median of --runs calls, alternating with and without, after one untimed call of each; the
 outputs are compared (the same captions; the largest feature difference).
 
-    python benchmarks/engineering_ablations.py [--runs 5] [--batch 8]
-        -> benchmarks/results/engineering_ablations.{md,json}
+    python benchmarks/engineering_ablations.py [--runs 5] [--batch 8] [--name NAME]
+        -> benchmarks/results/engineering_ablations.{md,json} (or NAME.{md,json})
 """
 from __future__ import annotations
 
@@ -300,6 +300,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
+    parser.add_argument("--name", default="engineering_ablations",
+                        help="results/NAME.{json,md} (another name keeps an earlier run's results beside it)")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))
     sys.path.insert(0, str(HERE))
@@ -318,8 +320,9 @@ def main() -> int:
               f"**{r['speedup']:.2f}x** | {r['outputs']} |" for r in rows]
     print("\n".join(lines))
     if not args.tiny:
-        command = f"python benchmarks/engineering_ablations.py --runs {args.runs} --batch {args.batch}"
-        write_results("engineering_ablations", command,
+        command = f"python benchmarks/engineering_ablations.py --runs {args.runs} --batch {args.batch}" + \
+            ("" if args.name == "engineering_ablations" else f" --name {args.name}")
+        write_results(args.name, command,
                       "polymodal's changes to Hugging Face models, each against its absence",
                       f", median of {args.runs} alternating calls, random weights of the real shapes "
                       "(benchmarks/real_shapes.py).", lines, rows)
