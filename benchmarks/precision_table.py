@@ -268,6 +268,8 @@ def main() -> int:
     parser.add_argument("--update", action="store_true",
                         help="with --models: measure those again and replace their rows in the written results "
                              "(after a fix), keeping the other models' rows and saying which were rerun")
+    parser.add_argument("--name", default="precision_table",
+                        help="results/NAME.{json,md} (another name keeps an earlier run's results beside it)")
     args = parser.parse_args()
     if args.update and not args.models:
         parser.error("--update replaces the rows of the models --models names")
@@ -279,10 +281,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             rows[name] = measure_model(name, Path(tmp))
-    command = "python benchmarks/precision_table.py" + (f" --models {args.models}" if args.models else "")
+    command = "python benchmarks/precision_table.py" + (f" --models {args.models}" if args.models else "") + \
+        ("" if args.name == "precision_table" else f" --name {args.name}")
     host = machine()
     if args.update:
-        saved = json.loads((RESULTS / "precision_table.json").read_text())
+        saved = json.loads((RESULTS / f"{args.name}.json").read_text())
         rows = {name: rows.get(name, saved["models"].get(name)) for name in SHIPPED
                 if name in rows or name in saved["models"]}
         command = f"{saved['command']} && {command} --update"        # the rows those models had, measured again
@@ -290,8 +293,8 @@ def main() -> int:
     print(text)
     if not args.models or args.update:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "precision_table.md").write_text(text)
-        (RESULTS / "precision_table.json").write_text(json.dumps(
+        (RESULTS / f"{args.name}.md").write_text(text)
+        (RESULTS / f"{args.name}.json").write_text(json.dumps(
             {"command": command, "machine": host, "headline": {t: dict(h) for t, h in HEADLINE.items()},
              "models": rows}, indent=2) + "\n")
     return 0
