@@ -194,9 +194,9 @@ class VisionTower(nn.Module):
 
     def pack(self) -> int:
         """The patch projection packed (VisionEmbeddings.pack), and each layer's attention and
-        MLP (Attention.pack, MLP.pack), whatever the dtype; -> how many layers (none where they
-        are int8 or packed already: the patch projection, a convolution's kernels, int8 leaves
-        as it is)."""
+        MLP (Attention.pack, MLP.pack), whatever the dtype; -> how many layers were packed (none
+        where they are int8 or packed already). The patch projection, a convolution's kernels,
+        which int8 does not quantize, is packed either way."""
         if self.embeddings.projection is None:
             self.embeddings.pack()
         layers = self.encoder.layers
