@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results_files import write_results
+from results_files import add_name_option, name_flag, write_results
 
 HERE = Path(__file__).resolve().parent
 
@@ -300,8 +300,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
-    parser.add_argument("--name", default="engineering_ablations",
-                        help="results/NAME.{json,md} (another name keeps an earlier run's results beside it)")
+    add_name_option(parser, "engineering_ablations")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))
     sys.path.insert(0, str(HERE))
@@ -321,7 +320,7 @@ def main() -> int:
     print("\n".join(lines))
     if not args.tiny:
         command = f"python benchmarks/engineering_ablations.py --runs {args.runs} --batch {args.batch}" + \
-            ("" if args.name == "engineering_ablations" else f" --name {args.name}")
+            name_flag(args.name, "engineering_ablations")
         write_results(args.name, command,
                       "polymodal's changes to Hugging Face models, each against its absence",
                       f", median of {args.runs} alternating calls, random weights of the real shapes "

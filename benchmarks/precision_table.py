@@ -65,7 +65,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "recipes"))
 import ship  # noqa: E402  (recipes/ship.py: imports and definitions only, its work is under __main__)
-from results_files import cpu_name  # noqa: E402
+from results_files import add_name_option, cpu_name, name_flag  # noqa: E402
 
 from polymodal.inference.onnx_export import export_onnx  # noqa: E402
 from polymodal.inference.onnx_runtime import with_onnx_encoders  # noqa: E402
@@ -268,8 +268,7 @@ def main() -> int:
     parser.add_argument("--update", action="store_true",
                         help="with --models: measure those again and replace their rows in the written results "
                              "(after a fix), keeping the other models' rows and saying which were rerun")
-    parser.add_argument("--name", default="precision_table",
-                        help="results/NAME.{json,md} (another name keeps an earlier run's results beside it)")
+    add_name_option(parser, "precision_table")
     args = parser.parse_args()
     if args.update and not args.models:
         parser.error("--update replaces the rows of the models --models names")
@@ -282,7 +281,7 @@ def main() -> int:
         for name in names:
             rows[name] = measure_model(name, Path(tmp))
     command = "python benchmarks/precision_table.py" + (f" --models {args.models}" if args.models else "") + \
-        ("" if args.name == "precision_table" else f" --name {args.name}")
+        name_flag(args.name, "precision_table")
     host = machine()
     if args.update:
         saved = json.loads((RESULTS / f"{args.name}.json").read_text())

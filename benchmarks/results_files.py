@@ -12,6 +12,17 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def add_name_option(parser, default: str) -> None:
+    """--name: the results files' NAME, so a run on another machine keeps an earlier one's beside it."""
+    parser.add_argument("--name", default=default,
+                        help="results/NAME.{json,md} (another name keeps an earlier run's results beside it)")
+
+
+def name_flag(name: str, default: str) -> str:
+    """The ` --name NAME` a results file's command line shows, where NAME is not the default."""
+    return "" if name == default else f" --name {name}"
+
+
 def cpu_name() -> str:
     """The processor's model name (/proc/cpuinfo): results differ between CPUs of one
     architecture (docs/performance.md, "On an AMD EPYC")."""

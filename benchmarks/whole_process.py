@@ -261,8 +261,10 @@ def main() -> int:
     parser.add_argument("--precisions", default="fp32,bf16",
                         help="comma-separated, each side in each: polymodal --precision, the pipeline's dtype")
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
-    parser.add_argument("--name", default="whole_process",
-                        help="results/NAME.{json,md} (another name keeps an earlier run's results beside it)")
+    # here, not at the top: results_files imports torch
+    from results_files import add_name_option, name_flag
+
+    add_name_option(parser, "whole_process")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))
     sys.path.insert(0, str(HERE))
@@ -279,7 +281,7 @@ def main() -> int:
     command = f"python benchmarks/whole_process.py --inputs {args.inputs} --runs {args.runs} " \
               f"--precisions {args.precisions}" + \
         ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}") + \
-        ("" if args.name == "whole_process" else f" --name {args.name}")
+        name_flag(args.name, "whole_process")
     if not args.tiny:
         write(rows, command, where, args.name)
     # bf16 rows may differ where two labels score alike: reported, not a failure
