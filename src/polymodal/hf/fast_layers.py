@@ -4,7 +4,8 @@ is loaded (`use_fast_layers`; docs/performance.md measures each):
 - BLIP's vision attention through torch's fused scaled_dot_product_attention, a few images at
   a time (as the MLP, below). Eager attention writes the whole [batch, heads, tokens, tokens]
   score tensor and, under bf16 autocast, casts it to fp32 for the softmax and back; SDPA does
-  neither.
+  neither. In bf16 on a CPU with native bf16 but no AMX, from 512 tokens, it runs as grouped
+  convolutions with shifted scores instead (hf/conv_attention.py).
 - BLIP's vision MLP and Whisper's encoder MLP a few items at a time (`chunked_feed_forward`,
   `chunked_encoder_layer`): their hidden activations, four times the width (57 MB for eight
   384-pixel images in fp32; 49 MB for eight 30-second windows in bf16), stay under the size
@@ -29,6 +30,8 @@ import types
 
 import torch
 import torch.nn.functional as F
+
+from .conv_attention import conv_attention_pays, power_of_two, shifted_conv_attention
 
 CHUNK_BYTES = 32 * 2 ** 20      # glibc's largest mmap threshold (core/memory.py)
 
@@ -63,8 +66,10 @@ def fused_qkv_attention(self, hidden_states: torch.Tensor, head_mask=None, outpu
 
 def _attention(self, hidden_states: torch.Tensor) -> torch.Tensor:
     batch, tokens, width = hidden_states.shape
-    q, k, v = self.qkv(hidden_states).reshape(batch, tokens, 3, self.num_heads, width // self.num_heads) \
-        .permute(2, 0, 3, 1, 4)
+    qkv = self.qkv(hidden_states)
+    if conv_attention_pays(qkv, self.scale):
+        return self.projection(shifted_conv_attention(qkv, self.num_heads, self.scale))
+    q, k, v = qkv.reshape(batch, tokens, 3, self.num_heads, width // self.num_heads).permute(2, 0, 3, 1, 4)
     context = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, scale=self.scale)
     return self.projection(context.transpose(1, 2).reshape(batch, tokens, width))
 
@@ -181,11 +186,6 @@ def folded_attention(query: torch.Tensor, encoder: torch.Tensor, key_weight: tor
     if value_bias is not None:
         context = context + value_bias.view(heads, 1, size)
     return context.transpose(0, 1).reshape(batch, tokens, heads * size), probs
-
-
-def power_of_two(x: float) -> bool:
-    """Whether x is 2^k, so that dividing by it only moves the exponent (no rounding)."""
-    return x > 0 and math.frexp(x)[0] == 0.5
 
 
 def plain_projections(*linears) -> bool:
