@@ -4,6 +4,9 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
 - BLIP-base captioning, 20 new tokens: polymodal's greedy loop (hf/blip_greedy.py) against
   transformers' generate, on the same adapter (SDPA vision attention and folded
   cross-attention in both), so the difference is the decoding loop alone;
+- BLIP-base captioning in bf16: the vision attention as grouped convolutions with shifted
+  scores (hf/conv_attention.py), against torch's fused kernel, on the same adapter (on a CPU
+  with AMX or without native bf16 both sides run the fused kernel; the row says so);
 - BLIP-base captioning and Whisper-base recognition (30 new tokens): the decoder's linear
   layers packed once (hf/packed_linear.py), as pm.load does on a CPU, against the same
   adapter loaded a second time and left unpacked;
@@ -85,6 +88,33 @@ def caption_rows(folder: Path, batch: int, runs: int) -> list[dict]:
         rows.append(row("BLIP captioning: polymodal's greedy loop (vs transformers' generate)", dtype, batch,
                         result, f"{'the same' if same else 'different'} captions"))
     return rows
+
+
+def blip_attention_rows(folder: Path, batch: int, runs: int) -> list[dict]:
+    from polymodal.hf import conv_attention, fast_layers
+    from polymodal.loading import load_model
+    adapter = load_model(str(folder))
+    adapter.hold_weights_in(torch.bfloat16)
+    images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(batch)]
+    pixels = adapter.preprocess({"image": images})["image"]
+    taken = fast_layers.conv_attention_pays
+
+    def captions() -> list[str]:
+        return [c.text for c in adapter.generate(pixels, max_length=20)]
+
+    def fused_kernel() -> list[str]:
+        fast_layers.conv_attention_pays = lambda qkv, scale: False
+        try:
+            return captions()
+        finally:
+            fast_layers.conv_attention_pays = taken
+    with torch.no_grad(), autocast_in(torch.bfloat16):
+        result = timed({"with": captions, "without": fused_kernel}, runs)
+    outputs = f"{'the same' if result['with'][1] == result['without'][1] else 'different'} captions"
+    if not conv_attention.native_bf16_without_amx():
+        outputs += "; not taken on this CPU (AMX, or no native bf16): the fused kernel both ways"
+    return [row("BLIP captioning: vision attention as shifted convolutions (vs the fused kernel)", torch.bfloat16,
+                batch, result, outputs)]
 
 
 def with_and_without(changed, unchanged, inputs: list, batch: int) -> dict:
@@ -310,7 +340,8 @@ def main() -> int:
         for name, folder in (("blip", blip), ("clip", clip), ("whisper", whisper)):
             real_shapes.build(name, folder, tiny=args.tiny)
         real_shapes.limit_new_tokens(whisper, 30)
-        rows = (caption_rows(blip, args.batch, args.runs) + packing_rows(blip, whisper, args.batch, args.runs)
+        rows = (caption_rows(blip, args.batch, args.runs) + blip_attention_rows(blip, args.batch, args.runs)
+                + packing_rows(blip, whisper, args.batch, args.runs)
                 + encoder_packing_rows(blip, whisper, args.batch, args.runs)
                 + whisper_layer_rows(whisper, args.batch, args.runs)
                 + clip_rows(clip, args.batch, args.runs) + clip_packing_rows(clip, args.batch, args.runs))
