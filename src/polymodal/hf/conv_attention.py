@@ -44,9 +44,10 @@ def native_bf16_without_amx() -> bool:
 
 
 def conv_attention_pays(qkv: torch.Tensor, scale: float) -> bool:
-    """Whether `shifted_conv_attention` is the faster and as exact form for this call: bf16 on
-    the CPU without gradients, at least MIN_TOKENS tokens, a CPU as above, and a scale that is
-    a power of two (the queries are scaled in bf16, which then only moves the exponent)."""
+    """Whether this call takes `shifted_conv_attention`, where it was measured faster at a
+    precision near the fused kernel's (above): bf16 on the CPU without gradients, at least
+    MIN_TOKENS tokens, a CPU as above, and a scale that is a power of two (the queries are
+    scaled in bf16, which then only moves the exponent)."""
     return (qkv.dtype == torch.bfloat16 and qkv.device.type == "cpu" and not torch.is_grad_enabled()
             and qkv.shape[1] >= MIN_TOKENS and power_of_two(scale) and native_bf16_without_amx())
 
