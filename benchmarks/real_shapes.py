@@ -1,8 +1,9 @@
 """Random-weight Hugging Face models of real published shapes, saved in Hugging Face layout
-with working tokenizer and processor files, for speed benchmarks (speed does not depend on
-the weights' values). The vocabularies have the real sizes (the output layers cost what
-they cost in the real models): the embedded world's words as whole tokens (so prompts are
-as many tokens long as with the real tokenizers), single bytes, and fillers.
+with working tokenizer and processor files, for speed benchmarks (speed hardly depends on
+the weights' values once they have a trained model's scale; see blip_vision below). The
+vocabularies have the real sizes (the output layers cost what they cost in the real models):
+the embedded world's words as whole tokens (so prompts are as many tokens long as with the
+real tokenizers), single bytes, and fillers.
 
     build("clip", folder)                  # CLIP ViT-B/32 (openai/clip-vit-base-patch32)
     build("blip", folder)                  # BLIP base captioning (Salesforce/blip-image-captioning-base)
@@ -36,7 +37,11 @@ def shapes(tiny: bool) -> dict:
         "clip_vision": dict(stack(*size["clip_vision"]), image_size=side, patch_size=8 if tiny else 32),
         "clip_text": dict(stack(*size["clip_text"]), vocab_size=vocab(49408), max_position_embeddings=77),
         "projection_dim": 16 if tiny else 512, "image_size": side,
-        "blip_vision": dict(stack(*size["blip_vision"]), image_size=32 if tiny else 384, patch_size=8 if tiny else 16),
+        # transformers' BlipVisionConfig draws its weights with a spread of 1e-10: every activation of
+        # the tower then stays near 1e-10 or below, and attention scores near 1e-29, where exp (and so
+        # softmax, in both tools) runs about 2x slower than on the O(1) scores of a trained model
+        "blip_vision": dict(stack(*size["blip_vision"]), image_size=32 if tiny else 384, patch_size=8 if tiny else 16,
+                            initializer_range=0.02),
         "blip_text": dict(stack(*size["blip_text"]), vocab_size=vocab(30524), max_position_embeddings=512),
         "whisper": dict(d_model=width, encoder_layers=layers, decoder_layers=layers, encoder_attention_heads=heads,
                         decoder_attention_heads=heads, encoder_ffn_dim=4 * width, decoder_ffn_dim=4 * width,

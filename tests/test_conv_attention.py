@@ -1,5 +1,7 @@
 """hf/conv_attention.py: attention as grouped convolutions with shifted scores, against a float64
 reference, and when hf/fast_layers.py's BLIP vision attention takes it."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -49,6 +51,25 @@ def test_the_shift_keeps_wide_scores_precise_where_rounding_them_raw_does_not():
     expected = reference(qkv, heads, 0.125)
     shifted_error, raw_error = ((x.double() - expected).abs().max().item() for x in (shifted, raw))
     assert shifted_error < raw_error / 4
+
+
+def test_scores_far_below_their_row_maximum_are_floored_without_changing_the_result(monkeypatch):
+    """FLOOR: exp(-80) adds nothing a bf16 probability can hold, so the floor gives the values
+    of no floor; a floor that bites (-1) changes them, so the clamp is applied."""
+    torch.manual_seed(2)
+    heads, size, tokens = 4, 64, 512
+    qkv = (6 * torch.randn(1, tokens, 3 * heads * size)).bfloat16()
+    q, k, _ = qkv.float().reshape(tokens, 3, heads, size).permute(1, 2, 0, 3)
+    scores = q @ k.transpose(-1, -2) * 0.125
+    assert (scores - scores.amax(-1, keepdim=True)).min() < -87.3    # below ln(FLT_MIN): the floor matters
+    with torch.inference_mode():
+        floored = conv_attention.shifted_conv_attention(qkv, heads, 0.125)
+        monkeypatch.setattr(conv_attention, "FLOOR", -math.inf)
+        unfloored = conv_attention.shifted_conv_attention(qkv, heads, 0.125)
+        monkeypatch.setattr(conv_attention, "FLOOR", -1.0)
+        biting = conv_attention.shifted_conv_attention(qkv, heads, 0.125)
+    assert torch.equal(floored, unfloored)
+    assert not torch.equal(biting, unfloored)
 
 
 def test_taken_only_in_bf16_without_gradients_from_512_tokens_with_a_power_of_two_scale(monkeypatch):
