@@ -54,8 +54,8 @@ def test_the_shift_keeps_wide_scores_precise_where_rounding_them_raw_does_not():
 
 
 def test_scores_far_below_their_row_maximum_are_floored_without_changing_the_result(monkeypatch):
-    """FLOOR: exp(-80) adds nothing a bf16 probability can hold, so the floor gives the values
-    of no floor; a floor that bites (-1) changes them, so the clamp is applied."""
+    """FLOOR: exp(-80) is lost beside the row's maximum, exp(0) = 1, so the floor gives the
+    values of no floor; a floor that bites (-1) changes them, so the clamp is applied."""
     torch.manual_seed(2)
     heads, size, tokens = 4, 64, 512
     qkv = (6 * torch.randn(1, tokens, 3 * heads * size)).bfloat16()
