@@ -32,12 +32,13 @@ def matmul_peaks(dtype: torch.dtype, seconds: float = 3.0, size: int = 2048) -> 
     """GFLOP/s of a size x size product in `dtype` on the CPU, with torch's current thread
     count, by each of the two kernels polymodal's layers run on: torch.matmul ("torch": MKL in
     fp32, oneDNN in bf16) and oneDNN's linear primitive on a packed weight ("packed":
-    hf/packed_linear.py). On an AMD CPU MKL runs its AVX2 kernels, so the packed product is
-    the faster fp32 one there; a share of the lower of the two could pass 100%."""
+    hf/packed_linear.py; where this CPU's oneDNN multiplies the dtype). On an AMD CPU MKL runs
+    its AVX2 kernels, so the packed product is the faster fp32 one there; a share of the lower
+    of the two could pass 100%."""
     a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
     out = torch.empty(size, size, dtype=dtype)
     products = {"torch": lambda: torch.matmul(a, b, out=out)}
-    if packing_available():
+    if packing_available(dtype):
         packed = PackedLinear(b.t(), None)                  # x @ b as a linear layer of weight b^T
         products["packed"] = lambda: packed(a)
     return {name: rate(product, size, seconds) for name, product in products.items()}

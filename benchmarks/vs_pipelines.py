@@ -5,6 +5,7 @@ and speech recognition (Whisper base), at batch 1 and batched.
     python benchmarks/vs_pipelines.py                      # all three, real shapes
     python benchmarks/vs_pipelines.py --tasks caption --items 32 --batch 8,16,32   # batch sizes
     python benchmarks/vs_pipelines.py --tiny --items 4     # a smoke run of the same code
+    python benchmarks/vs_pipelines.py --precisions fp32,int8,onnx   # leave bf16 out (a CPU with AVX2 only)
 
 For each task and batch size it runs six paths on the same inputs:
 
@@ -100,6 +101,8 @@ FLOATS = {"fp32": torch.float32, "bf16": torch.bfloat16}     # the pipelines' dt
 POLYMODAL = {"fp32": {"precision": "fp32"}, "bf16": {"precision": "bf16"}, "int8": {"precision": "int8"},
              "onnx": {"runtime": "onnx"}}                                 # pm.load(..., **options)
 PATHS = [f"pipeline {p}" for p in FLOATS] + [f"polymodal {p}" for p in POLYMODAL]
+PRECISIONS = tuple(POLYMODAL)           # --precisions: which of the paths run (fp32, the reference, always)
+LEFT_OUT = "not measured in this run (--precisions)"
 MUST_AGREE = ("polymodal fp32", "polymodal bf16")                        # the exit status's paths
 # Which measured matmul peak a path's GFLOP/s is a share of. int8: no int8 matmul peak is
 # measured (torch.matmul has no fast int8 CPU kernel to measure one with), so its share is of
@@ -235,11 +238,14 @@ def load_pipeline(task: Task, folder: Path, dtype: torch.dtype):
         return pipeline(task.pipeline_task, model=str(folder), device="cpu", dtype=dtype)
 
 
-def pipeline_contenders(name: str, task: Task, folder: Path) -> list[Contender]:
+def pipeline_contenders(name: str, task: Task, folder: Path, precisions: tuple[str, ...]) -> list[Contender]:
     """The pipeline in fp32, the reference (a failure raises), and in bf16 (a failure, loading
     or running, is that path's result)."""
     out = []
     for precision, dtype in FLOATS.items():
+        if precision not in precisions:
+            out.append(Contender(f"pipeline {precision}", error=LEFT_OUT))
+            continue
         fails = () if precision == "fp32" else (Exception,)
         try:
             pipe = load_pipeline(task, folder, dtype)
@@ -261,10 +267,14 @@ def polymodal_source(path: str, folder: Path, scratch: Path) -> Path:
     return scratch / f"{folder.name}-onnx"
 
 
-def polymodal_contenders(name: str, task: Task, folder: Path, scratch: Path) -> list[Contender]:
+def polymodal_contenders(name: str, task: Task, folder: Path, scratch: Path,
+                         precisions: tuple[str, ...]) -> list[Contender]:
     """polymodal on each path; where pm.load or the ONNX export refuses one, the reason."""
     out = []
     for path, options in POLYMODAL.items():
+        if path not in precisions:
+            out.append(Contender(f"polymodal {path}", error=LEFT_OUT))
+            continue
         try:
             with quiet():
                 pipe = pm.load(task.polymodal_task, str(polymodal_source(path, folder, scratch)), **options)
@@ -320,10 +330,11 @@ def bests(paths: dict) -> dict:
 
 
 def compare(name: str, task: Task, folder: Path, items: list, batches: list[int], peaks: dict,
-            scratch: Path, repeats: int) -> list[dict]:
-    """Each batch size: every path (PATHS) on the same items, each checked against the fp32
-    pipeline's outputs, then timed `repeats` times, the paths taking turns."""
-    contenders = pipeline_contenders(name, task, folder) + polymodal_contenders(name, task, folder, scratch)
+            scratch: Path, repeats: int, precisions: tuple[str, ...]) -> list[dict]:
+    """Each batch size: every path (PATHS) of `precisions` on the same items, each checked
+    against the fp32 pipeline's outputs, then timed `repeats` times, the paths taking turns."""
+    contenders = (pipeline_contenders(name, task, folder, precisions)
+                  + polymodal_contenders(name, task, folder, scratch, precisions))
     rows = []
     for batch in batches:
         paths, flops, reference = {}, {}, None
@@ -346,12 +357,13 @@ def compare(name: str, task: Task, folder: Path, items: list, batches: list[int]
     return rows
 
 
-def clip_embedding(folder: Path, n: int, peaks: dict, repeats: int) -> list[dict]:
+def clip_embedding(folder: Path, n: int, peaks: dict, repeats: int, precisions: tuple[str, ...]) -> list[dict]:
     """CLIP image embedding of n images in one batch (the align pipeline's embed_images), in
-    fp32 and bf16: images/s, and the image tower's GFLOP/s and share of the same-precision peak."""
+    fp32 and bf16 (where measured): images/s, and the image tower's GFLOP/s and share of the
+    same-precision peak."""
     images = inputs("zero-shot", n)
     rows = []
-    for precision in FLOATS:
+    for precision in (p for p in FLOATS if p in precisions):
         with quiet():
             pipe = pm.load("align", str(folder), precision=precision)
         pipe.batch_size = n
@@ -503,6 +515,14 @@ def batch_sizes(text: str) -> list[int]:
     return sizes
 
 
+def precision_list(text: str) -> tuple[str, ...]:
+    """--precisions: "fp32,int8" -> the paths' precisions in PRECISIONS' order, fp32 among them."""
+    chosen = {part.strip() for part in text.split(",")}
+    if not chosen <= set(PRECISIONS):
+        raise argparse.ArgumentTypeError(f"precisions are {', '.join(PRECISIONS)}, got {text!r}")
+    return tuple(p for p in PRECISIONS if p in chosen | {"fp32"})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: " + ", ".join(TASKS))
@@ -513,6 +533,9 @@ def main() -> int:
     parser.add_argument("--malloc", choices=tuple(MALLOC), default="system",
                         help="the process's malloc setting, for both tools (see above)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each path (the median is reported)")
+    parser.add_argument("--precisions", type=precision_list, default=PRECISIONS,
+                        help="the paths' precisions to measure, comma-separated, of " + ", ".join(PRECISIONS) +
+                             " (fp32, the reference, always runs)")
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
     parser.add_argument("--name", help="the results files' name in benchmarks/results (default: vs_pipelines, "
                                        "vs_pipelines_kept_memory with --malloc kept)")
@@ -529,19 +552,21 @@ def main() -> int:
             folder = build(task.model, Path(tmp) / name, tiny=args.tiny)
             limit_new_tokens(folder, task.max_new_tokens)
             rows += compare(name, task, folder, inputs(name, args.items), [1, *args.batch], peaks, Path(tmp),
-                            args.repeats)
+                            args.repeats, args.precisions)
             if name == "zero-shot":
-                embedding = clip_embedding(folder, args.embed_batch, peaks, args.repeats)
+                embedding = clip_embedding(folder, args.embed_batch, peaks, args.repeats, args.precisions)
     command = f"python benchmarks/vs_pipelines.py --items {args.items} --batch {','.join(map(str, args.batch))}" + \
         ("" if args.repeats == 3 else f" --repeats {args.repeats}") + \
         ("" if args.malloc == "system" else f" --malloc {args.malloc}") + \
         ("" if args.tasks == ",".join(TASKS) else f" --tasks {args.tasks}") + \
         ("" if args.embed_batch == 64 else f" --embed-batch {args.embed_batch}") + \
+        ("" if args.precisions == PRECISIONS else f" --precisions {','.join(args.precisions)}") + \
         ("" if args.name is None else f" --name {args.name}")
     if not args.tiny:
         name = args.name or ("vs_pipelines" if args.malloc == "system" else "vs_pipelines_kept_memory")
         write(rows, embedding, peaks, command, args.malloc, name)
-    return 0 if all(r["paths"][p].get("identical") for r in rows for p in MUST_AGREE) else 1
+    return 0 if all(r["paths"][p].get("identical") or r["paths"][p].get("error") == LEFT_OUT
+                    for r in rows for p in MUST_AGREE) else 1
 
 
 if __name__ == "__main__":

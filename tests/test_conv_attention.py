@@ -7,6 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from polymodal.hf import conv_attention, fast_layers
+from polymodal.hf.packed_linear import packing_available
+
+# the convolutions are oneDNN's bf16 ones, which torch refuses on a CPU with AVX2 only
+needs_bf16 = pytest.mark.skipif(not packing_available(torch.bfloat16), reason="this CPU has no oneDNN bf16 products")
 
 
 def reference(qkv: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
@@ -23,6 +27,7 @@ def eager_bf16(qkv: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
     return torch.matmul(probs, v).transpose(1, 2).reshape(batch, tokens, triple // 3)
 
 
+@needs_bf16
 @pytest.mark.parametrize("heads", [4, 6, 5])
 def test_lies_between_the_fused_kernel_and_eager_bf16_in_its_distance_from_float64(heads):
     """Measured: mean distance about 1.5 times the fused kernel's, largest below eager bf16's."""
@@ -41,6 +46,7 @@ def test_lies_between_the_fused_kernel_and_eager_bf16_in_its_distance_from_float
     assert error.max() < eager_error.max()
 
 
+@needs_bf16
 def test_the_shift_keeps_wide_scores_precise_where_rounding_them_raw_does_not():
     torch.manual_seed(1)
     heads, size, tokens = 4, 64, 512
@@ -53,6 +59,7 @@ def test_the_shift_keeps_wide_scores_precise_where_rounding_them_raw_does_not():
     assert shifted_error < raw_error / 4
 
 
+@needs_bf16
 def test_scores_far_below_their_row_maximum_are_floored_without_changing_the_result(monkeypatch):
     """FLOOR: exp(-80) is lost beside the row's maximum, exp(0) = 1, so the floor gives the
     values of no floor; a floor that bites (-1) changes them, so the clamp is applied."""
@@ -86,6 +93,7 @@ def test_taken_only_in_bf16_without_gradients_from_512_tokens_with_a_power_of_tw
         assert not conv_attention.conv_attention_pays(qkv, 0.25)
 
 
+@needs_bf16
 def test_blip_vision_attention_takes_it_where_it_pays_near_the_fused_kernel_in_precision(monkeypatch):
     from transformers import BlipVisionConfig
     from transformers.models.blip.modeling_blip import BlipAttention

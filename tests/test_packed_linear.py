@@ -1,7 +1,10 @@
 """Linear layers packed once on a CPU (hf/packed_linear.py): the same products as torch's
 linear (with a fused activation: as the activation after it), only the layers the adapter
 names, and the same captions, transcripts and zero-shot labels through pm.load as the unpacked
-model gives."""
+model gives; on a CPU whose oneDNN has no bf16 products (AVX2 only), no bf16 layer packed and a
+one-line warning that bf16 is slow there."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,13 +12,22 @@ import torch.nn.functional as F
 from hf_tiny import build_blip, build_clip, build_whisper
 from torch import nn
 
-from polymodal.hf import native_clip
+from polymodal.cli.main import main, one_line
+from polymodal.core.errors import SlowPathWarning
+from polymodal.hf import native_clip, packed_linear
 from polymodal.hf.base import HFAdapter
 from polymodal.hf.packed_linear import PackedLinear, pack_linears, packing_available
+from polymodal.inference import backend
 from polymodal.inference.pipelines import load
 from polymodal.modalities import Audio
 
 pytestmark = pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN")
+# bf16 products need AVX-512 (or AVX-NE-CONVERT) in oneDNN; an AVX2 CPU packs no bf16 layer
+needs_bf16 = pytest.mark.skipif(not packing_available(torch.bfloat16), reason="this CPU has no oneDNN bf16 products")
+
+
+def precisions():
+    return ["fp32", pytest.param("bf16", marks=needs_bf16)]
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +49,14 @@ def test_packed_linear_computes_torchs_linear(bias):
         assert torch.equal(packed.weight, linear.weight)
         x = torch.randn(6, 80)[:, ::2]                       # not contiguous
         assert torch.allclose(packed(x), linear(x), atol=1e-5)
+
+
+@needs_bf16
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_packed_bf16_linear_computes_torchs_bf16_linear_bit_for_bit(bias):
+    torch.manual_seed(0)
+    linear = nn.Linear(40, 24, bias=bias)
+    with torch.no_grad():
         linear.to(torch.bfloat16)
         low = PackedLinear.of(linear)
         x = torch.randn(4, 7, 40)
@@ -59,7 +79,7 @@ def test_a_fused_activation_is_the_activation_after_the_product(activation):
 
 
 @pytest.mark.parametrize("act", ["quick_gelu", "gelu"])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, pytest.param(torch.bfloat16, marks=needs_bf16)])
 def test_a_packed_clip_layer_computes_the_unpacked_one(act, dtype):
     torch.manual_seed(0)
     config = {**native_clip.VISION_DEFAULTS, "hidden_size": 64, "intermediate_size": 256, "num_attention_heads": 4,
@@ -98,7 +118,7 @@ def adapter_of(pipeline) -> nn.Module:
     return next(v for v in vars(getattr(pipeline, "pipeline", pipeline)).values() if isinstance(v, nn.Module))
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", precisions())
 def test_pm_load_packs_blips_decoder_and_captions_the_same(dirs, precision, monkeypatch):
     """The decoder's linears are packed, and the vision tower's too (encoder_linears)."""
     packed, plain = packed_and_plain("caption", dirs["blip"], precision, monkeypatch)
@@ -116,7 +136,7 @@ def test_pm_load_packs_blips_decoder_and_captions_the_same(dirs, precision, monk
     assert np.allclose([c.score for c in ours], [c.score for c in theirs], atol=1e-3)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", precisions())
 def test_pm_load_packs_whispers_decoder_and_transcribes_the_same(dirs, precision, monkeypatch):
     """The decoder's linears and output layer are packed, and the encoder's linears too."""
     packed, plain = packed_and_plain("transcribe", dirs["whisper"], precision, monkeypatch)
@@ -131,7 +151,7 @@ def test_pm_load_packs_whispers_decoder_and_transcribes_the_same(dirs, precision
     assert [t.text for t in packed.batch(audios, batch_size=3)] == [t.text for t in plain.batch(audios, batch_size=3)]
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", precisions())
 def test_pm_load_packs_clips_image_tower_and_classifies_the_same(dirs, precision, monkeypatch):
     packed, plain = packed_and_plain("align", dirs["clip"], precision, monkeypatch)
     assert not any(isinstance(m, PackedLinear) for m in adapter_of(plain).model.modules())
@@ -148,3 +168,46 @@ def test_pm_load_packs_clips_image_tower_and_classifies_the_same(dirs, precision
     assert [r[0][0] for r in ours] == [r[0][0] for r in theirs]
     gap = max(abs(dict(a)[k] - dict(b)[k]) for a, b in zip(ours, theirs) for k in labels)
     assert gap < (1e-4 if precision == "fp32" else 2e-2)
+
+
+def no_onednn_bf16(monkeypatch):
+    """This machine as a CPU with AVX2 only, where torch refuses oneDNN's bf16 products."""
+    for module in (packed_linear, backend):
+        monkeypatch.setattr(module, "onednn_multiplies", lambda dtype: dtype == torch.float32)
+
+
+@pytest.mark.parametrize("task", ["caption", "transcribe", "align"])
+def test_where_onednn_has_no_bf16_products_bf16_models_run_unpacked(dirs, task, monkeypatch):
+    """On a CPU with AVX2 only pm.load packs none of a bf16 model's layers (fp32 ones still),
+    says that bf16 is slow there, and the model gives what it gives unpacked."""
+    no_onednn_bf16(monkeypatch)
+    folder = dirs[{"caption": "blip", "transcribe": "whisper", "align": "clip"}[task]]
+    with pytest.warns(SlowPathWarning, match="precision bf16 on this CPU"):
+        low, plain = packed_and_plain(task, folder, "bf16", monkeypatch)
+    assert not any(isinstance(m, PackedLinear) for m in adapter_of(low).model.modules())
+    assert any(isinstance(m, PackedLinear) for m in adapter_of(load(task, str(folder), precision="fp32")).model.modules())
+    if task == "caption":
+        images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
+        assert [c.text for c in low.batch(images, batch_size=3)] == [c.text for c in plain.batch(images, batch_size=3)]
+    elif task == "transcribe":
+        audios = [Audio((np.sin(np.arange(16000) / (5.0 + i)) * 0.3).astype(np.float32), 16000) for i in range(2)]
+        assert [t.text for t in low.batch(audios, batch_size=2)] == [t.text for t in plain.batch(audios, batch_size=2)]
+    else:
+        images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
+        labels = ["a red circle", "a blue square"]
+        assert low.classify(images, labels) == plain.classify(images, labels)
+
+
+def test_the_cli_says_in_one_line_that_bf16_is_slow_on_such_a_cpu(dirs, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+    no_onednn_bf16(monkeypatch)
+    image = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(image)
+    with pytest.warns(SlowPathWarning) as caught:      # pytest records it; the CLI's format is checked on it
+        assert main(["caption", str(image), "--model", str(dirs["blip"]), "--precision", "bf16"]) == 0
+    (warning,) = caught
+    line = one_line(warning.message, warning.category, warning.filename, warning.lineno)
+    assert line.startswith("polymodal: warning: precision bf16 on this CPU (no AVX-512)") and line.count("\n") == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowPathWarning)                         # fp32: no such warning
+        assert main(["caption", str(image), "--model", str(dirs["blip"])]) == 0

@@ -6,9 +6,10 @@ import atexit
 import os
 import sys
 import threading
+import warnings
 from importlib import import_module
 
-from ..core.errors import PolymodalError
+from ..core.errors import PolymodalError, SlowPathWarning
 from .parser import build_parser
 
 # verb -> (module of cli/commands, its function). A verb's module is imported when the verb
@@ -25,7 +26,18 @@ VERBS = {
 }
 
 
+PYTHON_FORMAT = warnings.formatwarning
+
+
+def one_line(message, category, filename, lineno, line=None) -> str:
+    """polymodal's own warnings as one line for a person; others as Python writes them."""
+    if issubclass(category, SlowPathWarning):
+        return f"polymodal: warning: {message}\n"
+    return PYTHON_FORMAT(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = one_line
     try:
         args = build_parser().parse_args(argv)
         module, function = VERBS[args.command]

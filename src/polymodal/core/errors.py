@@ -19,3 +19,8 @@ class ConfigError(PolymodalError):
 
 class ModelNotFoundError(PolymodalError):
     """A model that is neither shipped, nor a local directory, nor in the local cache."""
+
+
+class SlowPathWarning(UserWarning):
+    """A setting that runs, but far slower on this machine than another one would (the CLI
+    prints it as one line)."""

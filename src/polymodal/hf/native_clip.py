@@ -276,7 +276,7 @@ class NativeClip(nn.Module):
         The text tower is left as it is: it runs once per label set (the pipeline caches its
         features)."""
         weights = self.vision_model.embeddings.patch_embedding.weight       # (int8 leaves convolutions as they are)
-        if not packing_available() or weights.device.type != "cpu" or weights.dtype == torch.float16:
+        if not packing_available(weights.dtype) or weights.device.type != "cpu" or weights.dtype == torch.float16:
             return 0
         return self.vision_model.pack()
 

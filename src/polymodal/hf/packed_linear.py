@@ -15,10 +15,11 @@ cores): BLIP-base captioning fp32 1.08x, bf16 1.06x; Whisper-base recognition fp
 1.04x, the same captions and transcripts. bf16 products equal torch's linear's bit for bit;
 fp32 ones differ in the last bits (the sums are taken in another order).
 
-On an AMD CPU the packed product matters more: torch's fp32 linear is MKL's, which there runs
-its AVX2 kernels, while oneDNN's runs AVX-512 (2 AMD EPYC cores: a [4616, 3072] x [3072, 768]
-product 199 -> 451 GFLOP/s, a decoding step's [8, 768] x [768, 3072] one 75 -> 250; max
-relative error 9.3e-7 against float64, MKL's 3.8e-7). So encoders are packed in fp32 too.
+On an AMD CPU with AVX-512 the packed product matters more: torch's fp32 linear is MKL's,
+which there runs its AVX2 kernels, while oneDNN's runs AVX-512 (2 AMD EPYC cores: a [4616,
+3072] x [3072, 768] product 199 -> 451 GFLOP/s, a decoding step's [8, 768] x [768, 3072] one
+75 -> 250; max relative error 9.3e-7 against float64, MKL's 3.8e-7). So encoders are packed in
+fp32 too. On a CPU with AVX2 only, bf16 layers are not packed (onednn_multiplies).
 
 Inference only: a packed layer has no gradient, and its weight is no parameter (reading
 `.weight` unpacks a copy), so a model is packed after it is in its final dtype and device and
@@ -34,8 +35,22 @@ from torch import nn
 ROWS_HINT = 8
 
 
-def packing_available() -> bool:
-    return torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+def packing_available(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether oneDNN can lay out and multiply weights of this dtype here: torch built with it,
+    and this CPU's oneDNN multiplying the dtype (onednn_multiplies)."""
+    return torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled and onednn_multiplies(dtype)
+
+
+def onednn_multiplies(dtype: torch.dtype) -> bool:
+    """Whether this CPU has the instructions torch's oneDNN products need for the dtype: for
+    bf16 or fp16 AVX-512 BW, VL and DQ, or AVX-NE-CONVERT. On a CPU with AVX2 only (an AMD EPYC
+    of the Zen 3 generation, many laptops) torch refuses such a product with an error, so the
+    layers stay torch's own, which computes bf16 there without oneDNN."""
+    if dtype == torch.bfloat16:
+        return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    if dtype == torch.float16:
+        return torch.ops.mkldnn._is_mkldnn_fp16_supported()
+    return True
 
 
 # the products' fused activations: oneDNN post-ops, applied to each output as it is written
@@ -88,14 +103,14 @@ class PackedLinear(nn.Module):
 
 def pack_linears(model: nn.Module, linears: list[nn.Linear]) -> int:
     """Replace each of `linears` (modules of `model`) by its PackedLinear, in place, where the
-    CPU build of torch has oneDNN; -> how many were replaced."""
-    if not linears or not packing_available():
-        return 0
+    CPU build of torch has oneDNN and this CPU multiplies the layer's dtype with it
+    (packing_available); -> how many were replaced."""
     wanted = {id(layer) for layer in linears}
     replaced = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if type(child) is nn.Linear and id(child) in wanted and child.weight.device.type == "cpu":
+            if (type(child) is nn.Linear and id(child) in wanted and child.weight.device.type == "cpu"
+                    and packing_available(child.weight.dtype)):
                 setattr(parent, name, PackedLinear.of(child))
                 replaced += 1
     return replaced
