@@ -28,7 +28,7 @@ Each precision as polymodal runs it: fp32, and bf16 (weights held in bf16, under
 Median of --runs calls, alternating with and without, after one untimed call of each; the
 outputs are compared (the same captions; the largest feature difference).
 
-    python benchmarks/engineering_ablations.py [--runs 5] [--batch 8] [--name NAME]
+    python benchmarks/engineering_ablations.py [--runs 5] [--batch 8] [--precisions fp32] [--name NAME]
         -> benchmarks/results/engineering_ablations.{md,json} (or NAME.{md,json})
 """
 from __future__ import annotations
@@ -49,6 +49,7 @@ import torch
 from results_files import add_name_option, name_flag, write_results
 
 HERE = Path(__file__).resolve().parent
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}     # --precisions
 
 
 def timed(calls: dict, runs: int) -> dict:
@@ -71,14 +72,14 @@ def autocast_in(dtype: torch.dtype):
     return torch.autocast("cpu", dtype=dtype)
 
 
-def caption_rows(folder: Path, batch: int, runs: int) -> list[dict]:
+def caption_rows(folder: Path, batch: int, runs: int, dtypes: tuple[torch.dtype, ...]) -> list[dict]:
     from polymodal.hf.vision import HFCaptioner
     from polymodal.loading import load_model
     adapter = load_model(str(folder))
     images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(batch)]
     pixels = adapter.preprocess({"image": images})["image"]
     rows = []
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in dtypes:
         if dtype != torch.float32:
             adapter.hold_weights_in(dtype)
         with torch.no_grad(), autocast_in(dtype):
@@ -90,9 +91,11 @@ def caption_rows(folder: Path, batch: int, runs: int) -> list[dict]:
     return rows
 
 
-def blip_attention_rows(folder: Path, batch: int, runs: int) -> list[dict]:
+def blip_attention_rows(folder: Path, batch: int, runs: int, dtypes: tuple[torch.dtype, ...]) -> list[dict]:
     from polymodal.hf import conv_attention, fast_layers
     from polymodal.loading import load_model
+    if torch.bfloat16 not in dtypes:
+        return []
     adapter = load_model(str(folder))
     adapter.hold_weights_in(torch.bfloat16)
     images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(batch)]
@@ -128,7 +131,7 @@ def with_and_without(changed, unchanged, inputs: list, batch: int) -> dict:
             for key, a in (("with", changed), ("without", unchanged))}
 
 
-def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]:
+def packing_rows(blip: Path, whisper: Path, batch: int, runs: int, dtypes: tuple[torch.dtype, ...]) -> list[dict]:
     from polymodal.data.spoken.sentences import utterances
     from polymodal.data.spoken.synthesis import RATE, speak
     from polymodal.hf.packed_linear import pack_linears
@@ -138,7 +141,7 @@ def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]
     audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
     rows = []
     for name, folder in (("BLIP captioning", blip), ("Whisper recognition", whisper)):
-        for dtype in (torch.float32, torch.bfloat16):
+        for dtype in dtypes:
             packed, plain = load_model(str(folder)), load_model(str(folder))
             for adapter in (packed, plain):
                 if dtype != torch.float32:
@@ -153,7 +156,7 @@ def packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]
     return rows
 
 
-def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> list[dict]:
+def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int, dtypes: tuple[torch.dtype, ...]) -> list[dict]:
     """BLIP's vision tower and Whisper's encoder packed (HFAdapter.encoder_linears), against
     the same adapter loaded a second time with its decoder packed alone, in each precision."""
     from polymodal.data.spoken.sentences import utterances
@@ -164,7 +167,7 @@ def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> li
     images = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(batch)]
     audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
     rows = []
-    for dtype, (name, folder) in itertools.product((torch.float32, torch.bfloat16),
+    for dtype, (name, folder) in itertools.product(dtypes,
                                                    (("BLIP captioning", blip), ("Whisper recognition", whisper))):
         packed, plain = load_model(str(folder)), load_model(str(folder))
         for adapter in (packed, plain):
@@ -181,7 +184,7 @@ def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int) -> li
     return rows
 
 
-def whisper_layer_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
+def whisper_layer_rows(whisper: Path, batch: int, runs: int, dtypes: tuple[torch.dtype, ...]) -> list[dict]:
     """Whisper's encoder MLP in chunks, its folded cross-attention, (bf16) its stem's
     convolutions as products (hf/fast_layers.py) and polymodal's greedy loop
     (hf/whisper_greedy.py), each switched off on the same adapter: the whole batch's MLP at
@@ -227,7 +230,7 @@ def whisper_layer_rows(whisper: Path, batch: int, runs: int) -> list[dict]:
     changes = {"CHUNK_BYTES": "encoder MLP a few windows at a time", "fold_from": "cross-attention folded",
                "stem": "encoder stem's convolutions as products",
                "loop": "polymodal's greedy loop (vs Whisper's generate)"}
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in dtypes:
         if dtype != torch.float32:
             adapter.hold_weights_in(dtype)
         for change, text in changes.items():
@@ -273,14 +276,14 @@ def switched_off(change: str):
         owner.forward = saved
 
 
-def clip_rows(folder: Path, batch: int, runs: int) -> list[dict]:
+def clip_rows(folder: Path, batch: int, runs: int, dtypes: tuple[torch.dtype, ...]) -> list[dict]:
     from polymodal.hf import native_clip
     model, _, _ = native_clip.load(folder)
     model.eval()
     side = model.source_config.get("vision_config", {}).get("image_size", 224)
     pixels = torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(0))
     rows = []
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in dtypes:
         model.to(dtype)
         batch_pixels = pixels.to(dtype)
         for change in ("class token only", "quick_gelu through the products' scales", "patch convolution as one product"):
@@ -296,10 +299,10 @@ def clip_rows(folder: Path, batch: int, runs: int) -> list[dict]:
     return rows
 
 
-def clip_packing_rows(folder: Path, batch: int, runs: int) -> list[dict]:
+def clip_packing_rows(folder: Path, batch: int, runs: int, dtypes: tuple[torch.dtype, ...]) -> list[dict]:
     from polymodal.hf import native_clip
     rows = []
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in dtypes:
         packed, plain = (native_clip.load(folder)[0].eval().to(dtype) for _ in range(2))
         side = packed.source_config.get("vision_config", {}).get("image_size", 224)
         pixels = torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(0)).to(dtype)
@@ -316,9 +319,16 @@ def clip_packing_rows(folder: Path, batch: int, runs: int) -> list[dict]:
     return rows
 
 
+def precision_list(text: str) -> tuple[str, ...]:
+    chosen = {part.strip() for part in text.split(",")}
+    if not chosen or not chosen <= set(DTYPES):
+        raise argparse.ArgumentTypeError(f"precisions are {', '.join(DTYPES)}, got {text!r}")
+    return tuple(p for p in DTYPES if p in chosen)
+
+
 def row(change: str, dtype: torch.dtype, batch: int, result: dict, outputs: str) -> dict:
     with_s, without_s = result["with"][0], result["without"][0]
-    out = {"change": change, "precision": {torch.float32: "fp32", torch.bfloat16: "bf16"}[dtype], "batch": batch,
+    out = {"change": change, "precision": {d: p for p, d in DTYPES.items()}[dtype], "batch": batch,
            "with_s": round(with_s, 4), "without_s": round(without_s, 4), "speedup": round(without_s / with_s, 3),
            "outputs": outputs}
     print(json.dumps(out), flush=True)
@@ -329,6 +339,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--precisions", type=precision_list, default=tuple(DTYPES),
+                        help="comma-separated, of " + ", ".join(DTYPES) + " (bf16 is left out on a CPU with AVX2 "
+                             "only, where torch multiplies it without vector instructions)")
     parser.add_argument("--tiny", action="store_true", help="small models: a smoke run of this script")
     add_name_option(parser, "engineering_ablations")
     args = parser.parse_args()
@@ -340,17 +353,19 @@ def main() -> int:
         for name, folder in (("blip", blip), ("clip", clip), ("whisper", whisper)):
             real_shapes.build(name, folder, tiny=args.tiny)
         real_shapes.limit_new_tokens(whisper, 30)
-        rows = (caption_rows(blip, args.batch, args.runs) + blip_attention_rows(blip, args.batch, args.runs)
-                + packing_rows(blip, whisper, args.batch, args.runs)
-                + encoder_packing_rows(blip, whisper, args.batch, args.runs)
-                + whisper_layer_rows(whisper, args.batch, args.runs)
-                + clip_rows(clip, args.batch, args.runs) + clip_packing_rows(clip, args.batch, args.runs))
+        dtypes = tuple(DTYPES[p] for p in args.precisions)
+        rows = (caption_rows(blip, args.batch, args.runs, dtypes) + blip_attention_rows(blip, args.batch, args.runs, dtypes)
+                + packing_rows(blip, whisper, args.batch, args.runs, dtypes)
+                + encoder_packing_rows(blip, whisper, args.batch, args.runs, dtypes)
+                + whisper_layer_rows(whisper, args.batch, args.runs, dtypes)
+                + clip_rows(clip, args.batch, args.runs, dtypes) + clip_packing_rows(clip, args.batch, args.runs, dtypes))
     lines = ["| change | precision | batch | with | without | speed-up | outputs |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['change']} | {r['precision']} | {r['batch']} | {r['with_s']:.3f} s | {r['without_s']:.3f} s | "
               f"**{r['speedup']:.2f}x** | {r['outputs']} |" for r in rows]
     print("\n".join(lines))
     if not args.tiny:
         command = f"python benchmarks/engineering_ablations.py --runs {args.runs} --batch {args.batch}" + \
+            ("" if args.precisions == tuple(DTYPES) else f" --precisions {','.join(args.precisions)}") + \
             name_flag(args.name, "engineering_ablations")
         write_results(args.name, command,
                       "polymodal's changes to Hugging Face models, each against its absence",

@@ -105,7 +105,11 @@ def test_pack_linears_replaces_only_the_named_layers():
     assert pack_linears(model, []) == 0
 
 
-def packed_and_plain(task: str, folder, precision: str, monkeypatch):
+def packed_and_plain(task: str, folder, precision: str, monkeypatch, isa: str = "AVX512"):
+    """The task's pipeline loaded as pm.load packs it on a CPU whose widest vectors are `isa`
+    (encoders are packed in fp32 only with AVX-512: packed_linear.wide_products_pay), and
+    loaded with nothing packed."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: isa)
     packed = load(task, str(folder), precision=precision)
     with monkeypatch.context() as m:
         m.setattr(HFAdapter, "pack_for_cpu", lambda self: 0)
@@ -120,7 +124,7 @@ def adapter_of(pipeline) -> nn.Module:
 
 @pytest.mark.parametrize("precision", precisions())
 def test_pm_load_packs_blips_decoder_and_captions_the_same(dirs, precision, monkeypatch):
-    """The decoder's linears are packed, and the vision tower's too (encoder_linears)."""
+    """The decoder's linears are packed, and on a CPU with AVX-512 the vision tower's too (encoder_linears)."""
     packed, plain = packed_and_plain("caption", dirs["blip"], precision, monkeypatch)
     model = adapter_of(packed).model
     names = {name for name, m in model.named_modules() if isinstance(m, PackedLinear)}
@@ -138,7 +142,7 @@ def test_pm_load_packs_blips_decoder_and_captions_the_same(dirs, precision, monk
 
 @pytest.mark.parametrize("precision", precisions())
 def test_pm_load_packs_whispers_decoder_and_transcribes_the_same(dirs, precision, monkeypatch):
-    """The decoder's linears and output layer are packed, and the encoder's linears too."""
+    """The decoder's linears and output layer are packed, and on a CPU with AVX-512 the encoder's linears too."""
     packed, plain = packed_and_plain("transcribe", dirs["whisper"], precision, monkeypatch)
     model = adapter_of(packed).model
     names = {name for name, m in model.named_modules() if isinstance(m, PackedLinear)}
@@ -168,6 +172,27 @@ def test_pm_load_packs_clips_image_tower_and_classifies_the_same(dirs, precision
     assert [r[0][0] for r in ours] == [r[0][0] for r in theirs]
     gap = max(abs(dict(a)[k] - dict(b)[k]) for a, b in zip(ours, theirs) for k in labels)
     assert gap < (1e-4 if precision == "fp32" else 2e-2)
+
+
+@pytest.mark.parametrize("task", ["caption", "transcribe", "align"])
+def test_on_a_cpu_with_avx2_only_fp32_encoders_are_left_to_torchs_product(dirs, task, monkeypatch):
+    """There MKL's fp32 product is faster than oneDNN's packed one over an encoder's many rows;
+    a decoding step's layers are still packed, and the outputs are the unpacked model's."""
+    folder = dirs[{"caption": "blip", "transcribe": "whisper", "align": "clip"}[task]]
+    packed, plain = packed_and_plain(task, folder, "fp32", monkeypatch, isa="AVX2")
+    names = {name for name, m in adapter_of(packed).model.named_modules() if isinstance(m, PackedLinear)}
+    assert not any(n.startswith(("vision_model.", "model.encoder.")) for n in names)
+    decoder = {"caption": "text_decoder.", "transcribe": "model.decoder.", "align": None}[task]
+    assert (any(n.startswith(decoder) for n in names) if decoder else not names)
+    images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
+    if task == "caption":
+        assert [c.text for c in packed.batch(images, batch_size=3)] == [c.text for c in plain.batch(images, batch_size=3)]
+    elif task == "transcribe":
+        audios = [Audio((np.sin(np.arange(16000) / (5.0 + i)) * 0.3).astype(np.float32), 16000) for i in range(2)]
+        assert [t.text for t in packed.batch(audios, batch_size=2)] == [t.text for t in plain.batch(audios, batch_size=2)]
+    else:
+        labels = ["a red circle", "a blue square"]
+        assert packed.classify(images, labels) == plain.classify(images, labels)
 
 
 def no_onednn_bf16(monkeypatch):

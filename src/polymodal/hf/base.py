@@ -16,7 +16,7 @@ from ..modalities import as_array
 from .fast_layers import use_fast_layers
 from .loading import load_pretrained, quiet
 from .lora import apply_saved_adapter
-from .packed_linear import pack_linears
+from .packed_linear import pack_linears, wide_products_pay
 
 
 @dataclass
@@ -128,15 +128,18 @@ class HFAdapter(nn.Module):
         fp32 it depends on the CPU: on a Xeon torch's MKL product is as fast (1.00x, 1.03x), on
         an AMD EPYC MKL runs its AVX2 kernels while oneDNN's use AVX-512 (a 3072x768 layer over
         4616 tokens 199 -> 451 GFLOP/s), so packing gives captioning at batch 8 1.63x and
-        transcription 1.44x, the same captions and transcripts. None for a model without such an
-        encoder."""
+        transcription 1.44x, the same captions and transcripts; where both run AVX2, it loses
+        and these layers are left as they are (packed_linear.wide_products_pay). None for a
+        model without such an encoder."""
         return []
 
     def pack_for_cpu(self) -> int:
         """Lay out the weights of the layers that gain from it once in oneDNN's blocked format
         (pm.load on a CPU, after the dtype is final; hf/packed_linear.py): by default the
-        per-token linears and the encoder's linears. -> how many layers were packed."""
-        return pack_linears(self.model, self.per_token_linears() + self.encoder_linears())
+        per-token linears, and the encoder's linears where packing them pays on this CPU
+        (packed_linear.wide_products_pay). -> how many layers were packed."""
+        encoder = [layer for layer in self.encoder_linears() if wide_products_pay(layer.weight.dtype)]
+        return pack_linears(self.model, self.per_token_linears() + encoder)
 
     def onnx_parts(self) -> dict[str, OnnxPart]:
         """The parts `polymodal export --format onnx` writes, by name; {} where polymodal

@@ -27,7 +27,7 @@ from torch import nn
 from ..core.errors import ModelNotFoundError
 from .loading import read_hf_config
 from .lora import ADAPTER_FOLDER
-from .packed_linear import PackedLinear, packing_available
+from .packed_linear import PackedLinear, wide_products_pay
 
 WEIGHTS = "model.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt")
@@ -272,11 +272,13 @@ class NativeClip(nn.Module):
         A ViT-B/32 tower at batch 8 (benchmarks/engineering_ablations.py): on 2 Xeon cores bf16
         1.19x the images/s for 0.09 s at loading, fp32 1.05x for 0.11 s; on 2 AMD EPYC cores,
         where torch's fp32 product is MKL's AVX2 one and the packed product oneDNN's AVX-512
-        one, fp32 2.1x (docs/performance.md). fp16 weights are left as they are (unmeasured).
+        one, fp32 2.1x (docs/performance.md); where packing does not pay (an AVX2-only CPU in
+        fp32: 0.78x, packed_linear.wide_products_pay) nothing is packed. fp16 weights are left
+        as they are (unmeasured).
         The text tower is left as it is: it runs once per label set (the pipeline caches its
         features)."""
         weights = self.vision_model.embeddings.patch_embedding.weight       # (int8 leaves convolutions as they are)
-        if not packing_available(weights.dtype) or weights.device.type != "cpu" or weights.dtype == torch.float16:
+        if not wide_products_pay(weights.dtype) or weights.device.type != "cpu" or weights.dtype == torch.float16:
             return 0
         return self.vision_model.pack()
 

@@ -53,6 +53,20 @@ def onednn_multiplies(dtype: torch.dtype) -> bool:
     return True
 
 
+def wide_products_pay(dtype: torch.dtype) -> bool:
+    """Whether packing pays for an encoder's layers, products of many rows (all of an input's
+    tokens), in this dtype. In bf16 wherever oneDNN multiplies it. In fp32 where this CPU has
+    AVX-512: oneDNN uses it, while torch's fp32 product is MKL's, which on an AMD CPU runs
+    AVX2. Where both run AVX2, MKL's is the faster (fp32, batch 8, benchmarks/
+    engineering_ablations.py; BLIP's vision tower, Whisper's encoder, CLIP's image tower packed
+    against not): AMD EPYC with AVX-512 1.70x, 1.41x, 2.13x; Xeon 1.00x-1.05x; AMD EPYC with
+    AVX2 only (Zen 3) 0.86x, 0.98x, 0.78x. A decoding step's few rows gain on every CPU measured
+    (the blocked layout is not redone at each call: Zen 3 1.09x and 1.06x)."""
+    if dtype == torch.float32:
+        return packing_available(dtype) and torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    return packing_available(dtype)
+
+
 # the products' fused activations: oneDNN post-ops, applied to each output as it is written
 # (no second pass over the activations). swish is silu, x * sigmoid(x), with no scale.
 ACTIVATIONS = {"none": ([], ""), "swish": ([], ""), "gelu": ([], "none")}   # -> (scalars, algorithm)
