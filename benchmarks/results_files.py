@@ -24,12 +24,15 @@ def name_flag(name: str, default: str) -> str:
 
 
 def cpu_name() -> str:
-    """The processor's model name (/proc/cpuinfo): results differ between CPUs of one
-    architecture (docs/performance.md, "On an AMD EPYC")."""
+    """The processor's model name (/proc/cpuinfo) and the widest vectors torch uses on it:
+    results differ between CPUs of one architecture, and two "AMD EPYC"s differed in AVX-512
+    (docs/performance.md, "On an AMD EPYC", "With AVX2 only")."""
+    name = platform.processor() or "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
+            name = line.split(":", 1)[1].strip()
+            break
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()}"
 
 
 def machine() -> str:

@@ -174,25 +174,31 @@ def test_pm_load_packs_clips_image_tower_and_classifies_the_same(dirs, precision
     assert gap < (1e-4 if precision == "fp32" else 2e-2)
 
 
+MODEL_OF = {"caption": "blip", "transcribe": "whisper", "align": "clip"}
+
+
+def outputs(task: str, pipeline) -> list:
+    """The pipeline's captions, transcripts or zero-shot probabilities of a few inputs."""
+    images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
+    if task == "caption":
+        return [c.text for c in pipeline.batch(images, batch_size=3)]
+    if task == "transcribe":
+        audios = [Audio((np.sin(np.arange(16000) / (5.0 + i)) * 0.3).astype(np.float32), 16000) for i in range(2)]
+        return [t.text for t in pipeline.batch(audios, batch_size=2)]
+    return pipeline.classify(images, ["a red circle", "a blue square"])
+
+
 @pytest.mark.parametrize("task", ["caption", "transcribe", "align"])
 def test_on_a_cpu_with_avx2_only_fp32_encoders_are_left_to_torchs_product(dirs, task, monkeypatch):
     """There MKL's fp32 product is faster than oneDNN's packed one over an encoder's many rows;
     a decoding step's layers are still packed, and the outputs are the unpacked model's."""
-    folder = dirs[{"caption": "blip", "transcribe": "whisper", "align": "clip"}[task]]
+    folder = dirs[MODEL_OF[task]]
     packed, plain = packed_and_plain(task, folder, "fp32", monkeypatch, isa="AVX2")
     names = {name for name, m in adapter_of(packed).model.named_modules() if isinstance(m, PackedLinear)}
     assert not any(n.startswith(("vision_model.", "model.encoder.")) for n in names)
     decoder = {"caption": "text_decoder.", "transcribe": "model.decoder.", "align": None}[task]
     assert (any(n.startswith(decoder) for n in names) if decoder else not names)
-    images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
-    if task == "caption":
-        assert [c.text for c in packed.batch(images, batch_size=3)] == [c.text for c in plain.batch(images, batch_size=3)]
-    elif task == "transcribe":
-        audios = [Audio((np.sin(np.arange(16000) / (5.0 + i)) * 0.3).astype(np.float32), 16000) for i in range(2)]
-        assert [t.text for t in packed.batch(audios, batch_size=2)] == [t.text for t in plain.batch(audios, batch_size=2)]
-    else:
-        labels = ["a red circle", "a blue square"]
-        assert packed.classify(images, labels) == plain.classify(images, labels)
+    assert outputs(task, packed) == outputs(task, plain)
 
 
 def no_onednn_bf16(monkeypatch):
@@ -206,21 +212,12 @@ def test_where_onednn_has_no_bf16_products_bf16_models_run_unpacked(dirs, task, 
     """On a CPU with AVX2 only pm.load packs none of a bf16 model's layers (fp32 ones still),
     says that bf16 is slow there, and the model gives what it gives unpacked."""
     no_onednn_bf16(monkeypatch)
-    folder = dirs[{"caption": "blip", "transcribe": "whisper", "align": "clip"}[task]]
+    folder = dirs[MODEL_OF[task]]
     with pytest.warns(SlowPathWarning, match="precision bf16 on this CPU"):
         low, plain = packed_and_plain(task, folder, "bf16", monkeypatch)
     assert not any(isinstance(m, PackedLinear) for m in adapter_of(low).model.modules())
     assert any(isinstance(m, PackedLinear) for m in adapter_of(load(task, str(folder), precision="fp32")).model.modules())
-    if task == "caption":
-        images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
-        assert [c.text for c in low.batch(images, batch_size=3)] == [c.text for c in plain.batch(images, batch_size=3)]
-    elif task == "transcribe":
-        audios = [Audio((np.sin(np.arange(16000) / (5.0 + i)) * 0.3).astype(np.float32), 16000) for i in range(2)]
-        assert [t.text for t in low.batch(audios, batch_size=2)] == [t.text for t in plain.batch(audios, batch_size=2)]
-    else:
-        images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
-        labels = ["a red circle", "a blue square"]
-        assert low.classify(images, labels) == plain.classify(images, labels)
+    assert outputs(task, low) == outputs(task, plain)
 
 
 def test_the_cli_says_in_one_line_that_bf16_is_slow_on_such_a_cpu(dirs, tmp_path, monkeypatch, capsys):
