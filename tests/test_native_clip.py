@@ -135,6 +135,9 @@ def test_int8_clip_packs_its_patch_projection_and_classifies_as_unpacked_int8(cl
     if not packing_available():
         pytest.skip("this torch build has no oneDNN")
     labels = ["a red circle", "a blue square", "a green triangle"]
+    # as on a CPU with AVX-512, where fp32 products are packed (with AVX2 only they are left to
+    # MKL's: packed_linear.wide_products_pay, tested in test_packed_linear.py)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     packed = pm.load("align", str(clip_dirs["quick_gelu"]), precision="int8")
     model = next(v for v in vars(packed).values() if isinstance(v, torch.nn.Module)).model
     assert isinstance(model.vision_model.embeddings.projection, PackedLinear)

@@ -61,7 +61,7 @@ def wide_products_pay(dtype: torch.dtype) -> bool:
     engineering_ablations.py; BLIP's vision tower, Whisper's encoder, CLIP's image tower packed
     against not): AMD EPYC with AVX-512 1.70x, 1.41x, 2.13x; Xeon 1.00x-1.05x; AMD EPYC with
     AVX2 only (Zen 3) 0.86x, 0.98x, 0.78x. A decoding step's few rows gain on every CPU measured
-    (the blocked layout is not redone at each call: Zen 3 1.09x and 1.06x)."""
+    (the blocked layout is not redone at each call: Zen 3 1.08x and 1.06x)."""
     if dtype == torch.float32:
         return packing_available(dtype) and torch.backends.cpu.get_cpu_capability().startswith("AVX512")
     return packing_available(dtype)

@@ -59,9 +59,9 @@ def on_backend(task: str, loaded, name: str, backend: Backend, **options):
         return PIPELINES.build(task, loaded, **options)
     path = FastPath(device=backend.device, dtype=backend.precision)
     if backend.device == "cpu" and not onednn_multiplies(path.torch_dtype):
-        warnings.warn(f"precision {backend.precision} on this CPU (no AVX-512): torch multiplies {backend.precision} "
-                      "without vector instructions for it here, several times slower than fp32 (a BLIP-sized product "
-                      "7x on a Zen 3 EPYC); fp32 or int8 run faster", SlowPathWarning, stacklevel=3)
+        warnings.warn(f"precision {backend.precision} on this CPU (no AVX-512): torch has no fast {backend.precision} "
+                      "product here (oneDNN's needs AVX-512; a BLIP-sized bf16 product ran 7x slower than fp32 on a "
+                      "Zen 3 EPYC); fp32 or int8 run faster", SlowPathWarning, stacklevel=3)
     if backend.device != "cpu" and isinstance(loaded, torch.nn.Module):
         loaded = loaded.to(backend.device)
     if backend.precision != "fp32" and isinstance(loaded, HFAdapter):
