@@ -1,4 +1,4 @@
-"""int8 and ONNX against fp32, for each shipped model: the speed-up of its headline measurement
+"""int8, int8-bf16 and ONNX against fp32, for each shipped model: the speed-up of its headline measurement
 and the change in its headline metric(s) (VQA accuracy, caption fact F1, WER, ...), on the CPU.
 
     python benchmarks/precision_table.py                                  # every shipped model
@@ -6,11 +6,14 @@ and the change in its headline metric(s) (VQA accuracy, caption fact F1, WER, ..
 
 Each model is measured by recipes/ship.py's own measurement (`MEASURES[task](model, preset)`,
 the one that wrote its card and metrics.json: the same test data, seed 7, the same sizes), on
-three paths, each a freshly loaded copy of the model:
+four paths, each a freshly loaded copy of the model:
 
     fp32    the model as `load_model` gives it
     int8    its linear layers dynamically quantized (inference/quantize.py `int8_linears`, what
             `pm.load(..., precision="int8")` does); where it refuses the model, the reason
+    int8-bf16  its linear layers as oneDNN int8 products (inference/backend.py `int8_products_in`,
+            what `pm.load(..., precision="int8-bf16")` does), the measurement under bf16
+            autocast; on a CPU whose oneDNN has no bf16 products, the refusal
     onnx    its encoders exported to a temporary folder (inference/onnx_export.py `export_onnx`,
             what `polymodal export --format onnx` does) and run by ONNX Runtime
             (`with_onnx_encoders`, what `pm.load(..., runtime="onnx")` does); where the export
@@ -38,7 +41,7 @@ smaller n can be passed to them without editing it). Their fp32 wall times on a 
     22 s    caption-shapes                            147 s   generate-shapes
                                                       166 s   text-qa-signs (RapidOCR reads 100 scenes)
 
-about 12 minutes a path, so a full run (three paths, two for tts, plus loading and the exports,
+about 12 minutes a path, so a full run (four paths, three for tts, plus loading and the exports,
 2-19 s a model) takes about 40 minutes; the smoke run, --models align-shapes, about 40 s.
 
 Writes benchmarks/results/precision_table.{json,md} on a run over every shipped model; a run
@@ -49,6 +52,7 @@ fix; the command recorded is then both commands joined by &&).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import logging
@@ -67,6 +71,7 @@ sys.path.insert(0, str(ROOT / "recipes"))
 import ship  # noqa: E402  (recipes/ship.py: imports and definitions only, its work is under __main__)
 from results_files import add_name_option, cpu_name, name_flag  # noqa: E402
 
+from polymodal.inference.backend import int8_products_in  # noqa: E402
 from polymodal.inference.onnx_export import export_onnx  # noqa: E402
 from polymodal.inference.onnx_runtime import with_onnx_encoders  # noqa: E402
 from polymodal.inference.quantize import int8_linears  # noqa: E402
@@ -77,7 +82,7 @@ from polymodal.loading import SHIPPED, load_model, resolve  # noqa: E402
 logging.getLogger("RapidOCR").disabled = True
 
 RESULTS = HERE / "results"
-PATHS = ("fp32", "int8", "onnx")
+PATHS = ("fp32", "int8", "int8-bf16", "onnx")
 # task -> its headline metric(s): (label, where in the measurement's metrics, "a/b" = m["a"]["b"]).
 # One or two numbers a model is judged by; an entry the model's metrics lack is left out (e.g.
 # caption-sort-of-clevr has no fact F1, only vqa-spoken has spoken accuracy). Metrics of a part
@@ -128,12 +133,19 @@ def path_model(name: str, path: str, scratch: Path):
     model = load_model(name)
     if path == "int8":
         return int8_linears(model, name), None
+    if path == "int8-bf16":
+        return int8_products_in(model, name), None
     if path == "onnx":
         started = time.perf_counter()
         folder = scratch / f"{name}-onnx"
         export_onnx(name, folder)
         return with_onnx_encoders(model, folder, name), time.perf_counter() - started
     return model, None
+
+
+def autocast_on(path: str):
+    """int8-bf16 runs under bf16 autocast, as pm.load's pipeline runs each call; the rest as they are."""
+    return torch.autocast("cpu", dtype=torch.bfloat16) if path == "int8-bf16" else contextlib.nullcontext()
 
 
 def measure(name: str, task: str, preset: str, path: str, scratch: Path) -> dict:
@@ -146,7 +158,8 @@ def measure(name: str, task: str, preset: str, path: str, scratch: Path) -> dict
     ship.SHIPPING_FROM = resolve(name)       # text-qa's reading system loads the model from here (fp32)
     try:
         started = time.perf_counter()
-        metrics, _, _, golden, speed = ship.MEASURES[task](model, preset)
+        with autocast_on(path):
+            metrics, _, _, golden, speed = ship.MEASURES[task](model, preset)
         seconds = time.perf_counter() - started
     except Exception as e:      # a path whose model fails inside the measurement: its result, not the run's end
         return {"error": one_line(e)}
@@ -201,14 +214,15 @@ def cell(value: float, change: float | None) -> str:
 
 
 def table(rows: dict) -> str:
-    lines = ["| model | metric | fp32 | int8 (change) | onnx (change) |", "|---|---|---|---|---|"]
+    lines = ["| model | metric | fp32 | " + " | ".join(f"{p} (change)" for p in PATHS[1:]) + " |",
+             "|---" * (len(PATHS) + 2) + "|"]
     for name, row in rows.items():
         paths = row["paths"]
         labels = paths["fp32"].get("headline") or {"—": 0.0}
         for label in labels:
             cells = []
             for path in PATHS:
-                entry = paths[path]
+                entry = paths.get(path, {"error": "not measured (results written before this path existed)"})
                 if "error" in entry or label not in entry["headline"]:
                     cells.append("—")
                 else:
@@ -247,10 +261,11 @@ def machine() -> dict:
 
 
 def report(rows: dict, command: str, host: dict) -> str:
-    return (f"# int8 and ONNX against fp32, shipped models\n\n`{command}` on {host['cpu']} ({host['cpus']} CPUs, "
+    return (f"# int8, int8-bf16 and ONNX against fp32, shipped models\n\n`{command}` on {host['cpu']} ({host['cpus']} CPUs, "
             f"{host['threads']} threads), torch {host['torch']}, onnxruntime {host['onnxruntime']}.\n\n"
-            "Each model measured by recipes/ship.py's measurement (its card's test data and sizes) on three paths: "
-            "fp32 as loaded; int8, its linear layers dynamically quantized (`precision=\"int8\"`); onnx, its "
+            "Each model measured by recipes/ship.py's measurement (its card's test data and sizes) on four paths: "
+            "fp32 as loaded; int8, its linear layers dynamically quantized (`precision=\"int8\"`); int8-bf16, its "
+            "linear layers as oneDNN int8 products under bf16 autocast (`precision=\"int8-bf16\"`); onnx, its "
             "encoders exported and run by ONNX Runtime (`runtime=\"onnx\"`). — : the path did not run (below).\n\n"
             "## Headline metrics\n\nValue (change against fp32; =: the same).\n\n" + table(rows) +
             "\n## Speed\n\nWall time of the whole measurement (including parts that do not run the model under "

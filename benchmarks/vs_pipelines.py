@@ -15,6 +15,9 @@ For each task and batch size it runs six paths on the same inputs:
     polymodal fp32    pm.load(task, folder)
     polymodal bf16    pm.load(..., precision="bf16"): bf16 weights, matmuls under autocast
     polymodal int8    pm.load(..., precision="int8"): linear layers dynamically quantized
+    polymodal int8-bf16  pm.load(..., precision="int8-bf16"): the large products in int8 through
+                      oneDNN, bf16 between them (a CPU whose oneDNN multiplies bf16; elsewhere
+                      pm.load's refusal is the entry)
     polymodal onnx    the folder `polymodal export --format onnx` writes, pm.load(..., runtime="onnx");
                       where the export or pm.load refuses the model, the reason is the entry
 
@@ -28,11 +31,11 @@ and reports, for each path:
     peak MB           the peak growth of resident memory while it runs (sampled every 2 ms)
     agreement         against the fp32 pipeline's outputs: the same best label (and the largest
                       probability difference), the same caption, the same transcript
-    GFLOP/item        torch's FlopCounterMode over one batched call, per item (int8 and onnx:
+    GFLOP/item        torch's FlopCounterMode over one batched call, per item (int8, int8-bf16 and onnx:
                       polymodal fp32's count, as neither quantized nor ONNX Runtime kernels
                       are counted, and they do the same work)
     GFLOP/s, share    GFLOP/item x items/s, and its share of the machine's matmul peak measured
-                      at the start of the run in the same precision (int8: see PEAK_OF)
+                      at the start of the run in the same precision (int8, int8-bf16: see PEAK_OF)
 
 and for each row: pipeline best (the faster of pipeline fp32 and bf16), polymodal best (the
 fastest polymodal path, whatever its agreement; the table marks one whose outputs differ), the speed-up
@@ -60,8 +63,8 @@ whole_process.py.
 
 Writes benchmarks/results/vs_pipelines.{json,md} (--malloc kept: vs_pipelines_kept_memory.{json,md};
 a --tiny run only prints). Exit status 0
-when polymodal fp32 and bf16 give the fp32 pipeline's outputs in every row, else 1 (int8 and
-onnx disagreements are reported, not failures).
+when polymodal fp32 and bf16 give the fp32 pipeline's outputs in every row, else 1 (int8,
+int8-bf16 and onnx disagreements are reported, not failures).
 """
 from __future__ import annotations
 
@@ -99,20 +102,21 @@ LABELS = [f"{c} {s}" for c in ("red", "green", "blue", "yellow") for s in ("circ
 PROMPT = "a photo of a {}."
 FLOATS = {"fp32": torch.float32, "bf16": torch.bfloat16}     # the pipelines' dtype=, the peaks measured
 POLYMODAL = {"fp32": {"precision": "fp32"}, "bf16": {"precision": "bf16"}, "int8": {"precision": "int8"},
-             "onnx": {"runtime": "onnx"}}                                 # pm.load(..., **options)
+             "int8-bf16": {"precision": "int8-bf16"}, "onnx": {"runtime": "onnx"}}      # pm.load(..., **options)
 PATHS = [f"pipeline {p}" for p in FLOATS] + [f"polymodal {p}" for p in POLYMODAL]
 PRECISIONS = tuple(POLYMODAL)           # --precisions: which of the paths run (fp32, the reference, always)
 LEFT_OUT = "not measured in this run (--precisions)"
 MUST_AGREE = ("polymodal fp32", "polymodal bf16")                        # the exit status's paths
-# Which measured matmul peak a path's GFLOP/s is a share of. int8: no int8 matmul peak is
+# Which measured matmul peak a path's GFLOP/s is a share of. int8, int8-bf16: no int8 matmul peak is
 # measured (torch.matmul has no fast int8 CPU kernel to measure one with), so its share is of
 # the higher of the fp32 and bf16 peaks, the most a matmul reaches here without quantizing: a
 # share above 1 is int8 beating every float path's ceiling. onnx runs fp32.
 PEAK_OF = {"pipeline fp32": "fp32", "pipeline bf16": "bf16", "polymodal fp32": "fp32", "polymodal bf16": "bf16",
-           "polymodal int8": "best", "polymodal onnx": "fp32"}
+           "polymodal int8": "best", "polymodal int8-bf16": "best", "polymodal onnx": "fp32"}
 # FlopCounterMode sees neither quantized kernels nor ONNX Runtime's: these paths do polymodal
 # fp32's work, and its count stands for theirs
-FLOPS_OF = {"polymodal int8": "polymodal fp32", "polymodal onnx": "polymodal fp32"}
+FLOPS_OF = {"polymodal int8": "polymodal fp32", "polymodal int8-bf16": "polymodal fp32",
+            "polymodal onnx": "polymodal fp32"}
 MALLOC = {"system": "glibc's defaults for both tools",
           "kept": "freed memory kept for the next tensor (core/memory.py) for both tools, from the start"}
 PEAK_SIZE = 2048            # the peak's matmuls: PEAK_SIZE x PEAK_SIZE
@@ -479,7 +483,8 @@ def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, ma
         "Same models, same weights, same inputs, greedy decoding in both tools, in one process. The paths: the "
         "transformers pipeline loaded with `dtype=torch.float32` and `dtype=torch.bfloat16`; polymodal's "
         "`pm.load` with `precision=\"fp32\"`, `\"bf16\"` (bf16 weights, autocast), `\"int8\"` (linear layers "
-        "dynamically quantized), and `runtime=\"onnx\"` on the folder's ONNX export. — : the path did not run "
+        "dynamically quantized), `\"int8-bf16\"` (int8 products through oneDNN, bf16 between them), and "
+        "`runtime=\"onnx\"` on the folder's ONNX export. — : the path did not run "
         f"(below). malloc: {MALLOC[malloc]}. Measured matmul peak ({PEAK_SIZE}x{PEAK_SIZE} products, same "
         "process and threads; the faster of `torch.matmul` and oneDNN's packed product, "
         "benchmarks/utilisation.py): "
@@ -495,8 +500,9 @@ def write(rows: list[dict], embedding: list[dict], peaks: dict, command: str, ma
         "zero-shot: the same best label, and the largest probability difference).\n\n"
         + per_path(rows, agreement, PATHS[1:]) +
         "\n## Utilisation\n\nGFLOP/s achieved (FLOPs per item, counted by torch's FlopCounterMode over one batched "
-        "call, x items/s) and its share of the measured matmul peak in the path's precision. int8 and onnx: "
-        "polymodal fp32's FLOPs (the counter sees neither quantized nor ONNX Runtime kernels); int8's share is of "
+        "call, x items/s) and its share of the measured matmul peak in the path's precision. int8, int8-bf16 and "
+        "onnx: polymodal fp32's FLOPs (the counter sees neither quantized nor ONNX Runtime kernels); int8's and "
+        "int8-bf16's shares are of "
         "the higher of the fp32 and bf16 peaks, as no int8 peak is measured.\n\n"
         + per_path(rows, lambda r, p: f"{p['gflop_s']} ({100 * p['peak_share']:.1f}%)") +
         "\n## Peak memory\n\nThe peak growth of resident memory in MB while the path runs (sampled every 2 ms).\n\n"

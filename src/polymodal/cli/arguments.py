@@ -94,7 +94,8 @@ def add_batch_job_args(p: argparse.ArgumentParser) -> None:
 def add_backend_args(p: argparse.ArgumentParser) -> None:
     """How a verb's model runs (inference.backend.Backend)."""
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32; bf16 or fp16 mixed precision (autocast); int8: linear layers dynamically quantized")
+                   help="fp32; bf16 or fp16 mixed precision (autocast); int8: linear layers dynamically quantized; "
+                        "int8-bf16 (AVX-512): int8 products, bf16 between them")
     p.add_argument("--runtime", choices=RUNTIMES, default="torch",
                    help="onnx: the encoders of a folder `polymodal export` wrote run in ONNX Runtime")
 

@@ -9,5 +9,5 @@ DRAW_GUIDANCE = 2.0                  # generate and edit: models.diffusion.GUIDA
 RECOGNIZER = "asr-spoken-world"      # eval speak: the recogniser that listens to the synthesised speech
 DEFAULT_FUSIONS = ("early:feature,early:token,late:mean,hybrid:film,hybrid:cross-attention,hybrid:bottleneck,"
                    "hybrid:relation")     # compare-fusion's rows
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")     # inference verbs' --precision: inference.backend.PRECISIONS
-RUNTIMES = ("torch", "onnx")                      # ... and --runtime: inference.backend.RUNTIMES
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int8-bf16")    # inference verbs' --precision: backend.PRECISIONS
+RUNTIMES = ("torch", "onnx")                                  # ... and --runtime: inference.backend.RUNTIMES

@@ -14,6 +14,7 @@ from ..core.errors import InputError, ModelNotFoundError
 from ..core.files import atomic_directory
 from ..modalities import as_array
 from .fast_layers import use_fast_layers
+from .int8_linear import int8_product_layers
 from .loading import load_pretrained, quiet
 from .lora import apply_saved_adapter
 from .packed_linear import pack_linears, wide_products_pay
@@ -140,6 +141,14 @@ class HFAdapter(nn.Module):
         (packed_linear.wide_products_pay). -> how many layers were packed."""
         encoder = [layer for layer in self.encoder_linears() if wide_products_pay(layer.weight.dtype)]
         return pack_linears(self.model, self.per_token_linears() + encoder)
+
+    def int8_products(self) -> int:
+        """Replace the layers whose products dominate, the per-token and encoder linears (for an
+        adapter that names neither, every linear layer, as precision int8 does), by oneDNN int8
+        products (pm.load(..., precision="int8-bf16"), hf/int8_linear.py), from the fp32
+        weights, before the rest goes to bf16; -> how many layers were replaced."""
+        named = self.per_token_linears() + self.encoder_linears()
+        return int8_product_layers(self.model, named or [m for m in self.model.modules() if type(m) is nn.Linear])
 
     def onnx_parts(self) -> dict[str, OnnxPart]:
         """The parts `polymodal export --format onnx` writes, by name; {} where polymodal

@@ -25,9 +25,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.errors import ModelNotFoundError
+from .int8_linear import Int8Linear
 from .loading import read_hf_config
 from .lora import ADAPTER_FOLDER
 from .packed_linear import PackedLinear, wide_products_pay
+
+# the layer classes a tower's products are laid out in once (pack): oneDNN's packed float
+# product (hf/packed_linear.py) or its int8 one (hf/int8_linear.py, precision int8-bf16);
+# both are built as product(weight, bias[, activation]) and product.of(linear)
+Product = type[PackedLinear] | type[Int8Linear]
 
 WEIGHTS = "model.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt")
@@ -62,14 +68,14 @@ class Attention(nn.Module):
         super().__init__()
         self.heads = heads
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(width, width) for _ in range(4))
-        self.qkv: PackedLinear | None = None        # the three projections as one product (pack)
+        self.qkv: nn.Module | None = None           # the three projections as one product (pack)
 
-    def pack(self) -> None:
-        """The query, key and value projections as one packed product (one pass over the
-        input, one call) and the output projection packed; the separate layers are dropped."""
-        self.qkv = PackedLinear(torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]),
-                                torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]))
-        self.out_proj = PackedLinear.of(self.out_proj)
+    def pack(self, product: Product = PackedLinear) -> None:
+        """The query, key and value projections as one product (one pass over the input, one
+        call) and the output projection, laid out as `product`; the separate layers are dropped."""
+        self.qkv = product(torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]),
+                           torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]))
+        self.out_proj = product.of(self.out_proj)
         self.q_proj = self.k_proj = self.v_proj = None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, queries: int | None = None) -> torch.Tensor:
@@ -92,20 +98,22 @@ class MLP(nn.Module):
     def __init__(self, width: int, hidden: int, act: str):
         super().__init__()
         self.fc1, self.fc2, self.act_name = nn.Linear(width, hidden), nn.Linear(hidden, width), act
+        self.fused = False          # whether fc1's product applies the activation (pack)
 
-    def pack(self) -> None:
-        """fc1 and fc2 packed, the activation applied by fc1's product (no pass of its own over
-        the hidden activations). oneDNN's swish is silu, so for quick_gelu fc1 holds 1.702 W1,
-        1.702 b1 and fc2 W2 / 1.702: silu(1.702 h) / 1.702 = quick_gelu(h)."""
+    def pack(self, product: Product = PackedLinear) -> None:
+        """fc1 and fc2 laid out as `product`, the activation applied by fc1's product (no pass
+        of its own over the hidden activations). oneDNN's swish is silu, so for quick_gelu fc1
+        holds 1.702 W1, 1.702 b1 and fc2 W2 / 1.702: silu(1.702 h) / 1.702 = quick_gelu(h)."""
         scale = QUICK_GELU if self.act_name == "quick_gelu" else 1.0
         activation = "swish" if self.act_name == "quick_gelu" else "gelu"
         weight, bias, out = self.fc1.weight, self.fc1.bias, self.fc2.weight
-        self.fc1 = PackedLinear((weight.float() * scale).to(weight.dtype), (bias.float() * scale).to(bias.dtype),
-                                activation)
-        self.fc2 = PackedLinear((out.float() / scale).to(out.dtype), self.fc2.bias)
+        self.fc1 = product((weight.float() * scale).to(weight.dtype), (bias.float() * scale).to(bias.dtype),
+                           activation)
+        self.fc2 = product((out.float() / scale).to(out.dtype), self.fc2.bias)
+        self.fused = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.fc1, PackedLinear):              # the activation is fused (pack)
+        if self.fused:
             return self.fc2(self.fc1(x))
         plain = isinstance(self.fc1, nn.Linear) and isinstance(self.fc2, nn.Linear)      # not int8 ones
         if self.act_name != "quick_gelu" or not plain:
@@ -199,13 +207,18 @@ class VisionTower(nn.Module):
         which int8 does not quantize, is packed either way."""
         if self.embeddings.projection is None:
             self.embeddings.pack()
+        return self.pack_layers(PackedLinear)
+
+    def pack_layers(self, product: Product) -> int:
+        """Each layer's attention and MLP laid out as `product` (Attention.pack, MLP.pack);
+        -> how many layers (none where they are int8 or laid out already)."""
         layers = self.encoder.layers
-        if not all(isinstance(layer.mlp.fc1, nn.Linear) and isinstance(layer.self_attn.out_proj, nn.Linear)
+        if not all(type(layer.mlp.fc1) is nn.Linear and type(layer.self_attn.out_proj) is nn.Linear
                    for layer in layers):
             return 0
         for layer in layers:
-            layer.self_attn.pack()
-            layer.mlp.pack()
+            layer.self_attn.pack(product)
+            layer.mlp.pack(product)
         return len(layers)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -281,6 +294,13 @@ class NativeClip(nn.Module):
         if not wide_products_pay(weights.dtype) or weights.device.type != "cpu" or weights.dtype == torch.float16:
             return 0
         return self.vision_model.pack()
+
+    def int8_image_tower(self) -> int:
+        """The image tower's layers as oneDNN int8 products (precision int8-bf16), each
+        attention's three projections one product and the activation applied by fc1's product,
+        as pack_image_tower lays them out; -> how many layers. The patch projection is left to
+        pack_image_tower."""
+        return self.vision_model.pack_layers(Int8Linear)
 
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.visual_projection(self.vision_model(pixel_values))

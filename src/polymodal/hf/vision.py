@@ -96,6 +96,18 @@ class HFAligner(HFAdapter):
         return {"image": OnnxPart(ImageFeatures(self.model), (images[0],), (images[1],)),
                 "text": OnnxPart(TextFeatures(self.model), *((t["input_ids"], t["attention_mask"]) for t in texts))}
 
+    def encoder_linears(self) -> list[nn.Linear]:
+        """The image tower's (the text tower runs once per label set: the pipeline caches its
+        features). What int8_products quantizes for a CLIP transformers loads; polymodal's own
+        CLIP lays its tower out itself (pack_for_cpu, int8_products)."""
+        return [m for m in self.model.vision_model.modules() if type(m) is nn.Linear]
+
+    def int8_products(self) -> int:
+        """polymodal's own CLIP: its image tower laid out as int8 products (NativeClip.int8_image_tower)."""
+        if isinstance(self.model, native_clip.NativeClip):
+            return self.model.int8_image_tower()
+        return super().int8_products()
+
     def pack_for_cpu(self) -> int:
         """polymodal's own CLIP: its image tower, the part each call runs (NativeClip.pack_image_tower)."""
         return self.model.pack_image_tower() if isinstance(self.model, native_clip.NativeClip) else 0

@@ -205,7 +205,9 @@ def load(task: str = "vqa", model: str | None = None, device: str = "cpu", preci
     encoder), which halves their memory and, on a CPU, saves autocast re-casting them at each
     call (see benchmarks/results/vs_pipelines.md); polymodal's own small models keep fp32 weights.
     "int8" (a CPU only): the linear layers' weights in int8, dynamically quantized
-    (inference/quantize.py); the rest runs in fp32.
+    (inference/quantize.py); the rest runs in fp32. "int8-bf16" (a CPU whose oneDNN multiplies
+    bf16: AVX-512): the large products in int8 through oneDNN, the rest as "bf16" runs it
+    (hf/int8_linear.py, docs/performance.md).
     runtime: "torch", or "onnx" for a folder `polymodal export --format onnx` wrote: its
     encoders run in ONNX Runtime (a CPU, fp32; inference/onnx_runtime.py).
     options: the pipeline's own (for "vlm": listener, batch_size)."""
