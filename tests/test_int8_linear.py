@@ -54,6 +54,13 @@ def test_an_input_quantized_in_blocks_is_the_input_quantized_at_once(monkeypatch
     assert torch.equal(whole[0], blocks[0]) and whole[1:] == blocks[1:]
 
 
+def test_an_input_of_zeros_gives_the_bias():
+    linear = nn.Linear(16, 8)
+    with torch.no_grad():
+        out = Int8Linear.of(linear)(torch.zeros(3, 16))
+    assert torch.isfinite(out).all() and torch.allclose(out, linear.bias.expand(3, 8), atol=1e-6)
+
+
 def test_an_input_that_is_not_finite_is_refused_in_one_line():
     rows = torch.ones(3, 4)
     rows[1, 2] = float("inf")

@@ -89,7 +89,9 @@ def quantized(rows: torch.Tensor) -> tuple[torch.Tensor, float, int]:
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError("an int8 product's input holds a value that is not finite (an overflow before it)")
     low, high = min(low, 0.0), max(high, 0.0)
-    scale = max((high - low) / INPUT_LEVELS, torch.finfo(torch.float32).tiny)
+    if high == low:                          # all zeros: any scale represents them exactly
+        return torch.zeros(rows.shape, dtype=torch.uint8), 1.0, 0
+    scale = (high - low) / INPUT_LEVELS
     zero = min(INPUT_LEVELS, max(0, round(-low / scale)))
     levels = torch.empty(rows.shape, dtype=torch.uint8)
     step = max(1, BLOCK_BYTES // (4 * rows.shape[1]))
