@@ -112,9 +112,14 @@ def int8_product_layers(model: nn.Module, linears: list[nn.Module]) -> int:
             if id(child) in wanted:
                 setattr(parent, name, Int8Linear.of(child))
                 replaced += 1
+    without_fused_encoder_kernel(model)
+    return replaced
+
+
+def without_fused_encoder_kernel(model: nn.Module) -> None:
+    """torch's fused encoder-layer kernel (nn.TransformerEncoderLayer in inference) reads the
+    linear layers' weights as tensors, which int8 layers (these, or torch's dynamically
+    quantized ones) do not hold: it is not tried. The flag cleared only decides that."""
     for layer in model.modules():
-        # torch's fused encoder-layer kernel reads the linear weights as tensors, which an
-        # Int8Linear does not hold; this flag only decides whether that kernel is tried
         if isinstance(layer, nn.TransformerEncoderLayer):
             layer.activation_relu_or_gelu = 0
-    return replaced

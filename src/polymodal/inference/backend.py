@@ -89,7 +89,8 @@ def int8_products_in(loaded, name: str):
     every linear layer of polymodal's own models) as oneDNN int8 products (hf/int8_linear.py),
     quantized from the fp32 weights, and a Hugging Face model's other weights held in bf16
     (packed where that pays), as precision bf16 holds them."""
-    if not isinstance(loaded, torch.nn.Module) or not any(type(m) is torch.nn.Linear for m in loaded.modules()):
+    linears = [m for m in loaded.modules() if type(m) is torch.nn.Linear] if isinstance(loaded, torch.nn.Module) else []
+    if not linears:
         raise InputError(f"{name}: precision int8-bf16 quantizes linear layers, and this model has none")
     if not int8_products_available():
         raise InputError("precision int8-bf16 needs a CPU whose oneDNN multiplies bf16 (AVX-512 or AVX-NE-CONVERT); "
@@ -99,5 +100,5 @@ def int8_products_in(loaded, name: str):
         loaded.hold_weights_in(torch.bfloat16)
         loaded.pack_for_cpu()                   # what is left in bf16 and packing covers
     else:
-        int8_product_layers(loaded, [m for m in loaded.modules() if type(m) is torch.nn.Linear])
+        int8_product_layers(loaded, linears)
     return loaded

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..core.errors import InputError
+from ..hf.int8_linear import without_fused_encoder_kernel
 
 
 def int8_linears(model: nn.Module, name: str) -> nn.Module:
@@ -20,9 +21,5 @@ def int8_linears(model: nn.Module, name: str) -> nn.Module:
     with warnings.catch_warnings():          # the quantized-tensor API is marked deprecated in torch 2.13
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
         model = torch.ao.quantization.quantize_dynamic(model.eval(), {nn.Linear}, dtype=torch.qint8, inplace=True)
-    for layer in model.modules():
-        # torch's fused encoder-layer kernel reads the linear weights as tensors, which packed
-        # int8 layers do not hold; this flag only decides whether that kernel is tried
-        if isinstance(layer, nn.TransformerEncoderLayer):
-            layer.activation_relu_or_gelu = 0
+    without_fused_encoder_kernel(model)
     return model
