@@ -1,5 +1,5 @@
 """hf/conv_attention.py: attention as grouped convolutions with shifted scores, against a float64
-reference, and when hf/fast_layers.py's BLIP vision attention takes it."""
+reference, and when hf/fast_layers.py's BLIP vision attention and Whisper encoder attention take it."""
 import math
 
 import pytest
@@ -11,6 +11,11 @@ from polymodal.hf.packed_linear import packing_available
 
 # the convolutions are oneDNN's bf16 ones, which torch refuses on a CPU with AVX2 only
 needs_bf16 = pytest.mark.skipif(not packing_available(torch.bfloat16), reason="this CPU has no oneDNN bf16 products")
+
+
+def conv(qkv: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
+    """shifted_conv_attention on a fused projection's output, as BLIP's layer calls it."""
+    return conv_attention.shifted_conv_attention(*qkv.chunk(3, dim=-1), heads, scale)
 
 
 def reference(qkv: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
@@ -35,7 +40,7 @@ def test_lies_between_the_fused_kernel_and_eager_bf16_in_its_distance_from_float
     size, tokens, scale = 16, 520, 0.25
     qkv = torch.randn(2, tokens, 3 * heads * size).bfloat16()
     with torch.inference_mode():
-        out = conv_attention.shifted_conv_attention(qkv, heads, scale)
+        out = conv(qkv, heads, scale)
         q, k, v = qkv.reshape(2, tokens, 3, heads, size).permute(2, 0, 3, 1, 4)
         fused = F.scaled_dot_product_attention(q, k, v, scale=scale).transpose(1, 2).reshape(2, tokens, heads * size)
         eager = eager_bf16(qkv, heads, scale)
@@ -52,7 +57,7 @@ def test_the_shift_keeps_wide_scores_precise_where_rounding_them_raw_does_not():
     heads, size, tokens = 4, 64, 512
     qkv = (3 * torch.randn(1, tokens, 3 * heads * size)).bfloat16()     # scores of standard deviation about 9
     with torch.inference_mode():
-        shifted = conv_attention.shifted_conv_attention(qkv, heads, 0.125)
+        shifted = conv(qkv, heads, 0.125)
         raw = eager_bf16(qkv, heads, 0.125)
     expected = reference(qkv, heads, 0.125)
     shifted_error, raw_error = ((x.double() - expected).abs().max().item() for x in (shifted, raw))
@@ -70,13 +75,21 @@ def test_scores_far_below_their_row_maximum_are_floored_without_changing_the_res
     scores = q @ k.transpose(-1, -2) * 0.125
     assert (scores - scores.amax(-1, keepdim=True)).min() < -87.3    # below ln(FLT_MIN): the floor matters
     with torch.inference_mode():
-        floored = conv_attention.shifted_conv_attention(qkv, heads, 0.125)
+        floored = conv(qkv, heads, 0.125)
         monkeypatch.setattr(conv_attention, "FLOOR", -math.inf)
-        unfloored = conv_attention.shifted_conv_attention(qkv, heads, 0.125)
+        unfloored = conv(qkv, heads, 0.125)
         monkeypatch.setattr(conv_attention, "FLOOR", -1.0)
-        biting = conv_attention.shifted_conv_attention(qkv, heads, 0.125)
+        biting = conv(qkv, heads, 0.125)
     assert torch.equal(floored, unfloored)
     assert not torch.equal(biting, unfloored)
+
+
+def test_heads_a_call_divide_the_heads_and_keep_the_scores_small():
+    assert conv_attention.heads_per_call(12, 577) == 4       # BLIP-base's tower: 2.5 MB of scores
+    assert conv_attention.heads_per_call(8, 1500) == 1       # Whisper's encoder: 4.3 MB a head
+    assert conv_attention.heads_per_call(6, 520) == 3
+    assert conv_attention.heads_per_call(5, 520) == 1
+    assert conv_attention.heads_per_call(16, 4000) == 1      # one head's scores above the bound: still one
 
 
 def test_taken_only_in_bf16_without_gradients_from_512_tokens_with_a_power_of_two_scale(monkeypatch):
@@ -88,6 +101,8 @@ def test_taken_only_in_bf16_without_gradients_from_512_tokens_with_a_power_of_tw
         assert not conv_attention.conv_attention_pays(qkv[:, :511], 0.25)
         assert not conv_attention.conv_attention_pays(qkv, 0.3)
     assert not conv_attention.conv_attention_pays(qkv, 0.25)         # gradients on
+    with torch.inference_mode():
+        assert conv_attention.conv_attention_pays(qkv.float(), 0.25, torch.bfloat16)    # products in bf16 (autocast)
     monkeypatch.setattr(conv_attention, "native_bf16_without_amx", lambda: False)
     with torch.inference_mode():
         assert not conv_attention.conv_attention_pays(qkv, 0.25)
@@ -113,5 +128,36 @@ def test_blip_vision_attention_takes_it_where_it_pays_near_the_fused_kernel_in_p
         for native in (False, True):
             monkeypatch.setattr(conv_attention, "native_bf16_without_amx", lambda native=native: native)
             errors[native] = (layer(hidden)[0].double() - expected).abs().mean().item()
+    assert len(calls) == 1
+    assert errors[True] <= 2 * errors[False]
+
+
+@needs_bf16
+def test_whisper_encoder_attention_takes_it_where_it_pays_near_the_fused_kernel_in_precision(monkeypatch):
+    """The encoder's self-attention only: the decoder's causal self-attention and its
+    cross-attention keep their own forms."""
+    from transformers import WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperAttention
+    torch.manual_seed(3)
+    config = WhisperConfig(d_model=32, encoder_attention_heads=2)
+    config._attn_implementation = "sdpa"
+    layer = WhisperAttention(32, 2, config=config).eval().to(torch.bfloat16)
+    exact = WhisperAttention(32, 2, config=config).eval().double()
+    exact.load_state_dict(layer.state_dict())
+    causal = WhisperAttention(32, 2, is_decoder=True, is_causal=True, layer_idx=0, config=config).eval().bfloat16()
+    assert fast_layers.use_fast_layers(layer) == fast_layers.use_fast_layers(causal) == 1
+    hidden = (2 * torch.randn(2, 520, 32)).bfloat16()
+    calls = []
+    taken = conv_attention.shifted_conv_attention
+    monkeypatch.setattr(fast_layers, "shifted_conv_attention", lambda *a: calls.append(a) or taken(*a))
+    errors = {}
+    with torch.inference_mode():
+        expected = exact(hidden.double())[0]
+        for native in (False, True):
+            monkeypatch.setattr(conv_attention, "native_bf16_without_amx", lambda native=native: native)
+            errors[native] = (layer(hidden)[0].double() - expected).abs().mean().item()
+        assert len(calls) == 1
+        causal(hidden)
+        layer(hidden[:, :8], key_value_states=hidden)
     assert len(calls) == 1
     assert errors[True] <= 2 * errors[False]
