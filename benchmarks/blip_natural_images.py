@@ -1,6 +1,6 @@
 """Captioning agreement on images polymodal did not make: photographs and screenshots of any
 size, read from files, captioned greedily by the transformers pipeline in fp32 (the reference)
-and in bf16, and by polymodal in fp32 and bf16, on the BLIP-base-shaped folder of
+and in bf16, and by polymodal in fp32, bf16, int8 and int8-bf16, on the BLIP-base-shaped folder of
 vs_pipelines.py (random weights of the real shapes, at most 20 new tokens).
 
 The side-by-side's scenes are small generated squares; these are larger and of other aspect
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from clip_natural_images import SUFFIXES
-from natural_inputs import files_among, judge_parser
+from natural_inputs import files_among, judge_parser, polymodal_paths, refusals
 from results_files import write_results
 
 HERE = Path(__file__).resolve().parent
@@ -32,7 +32,6 @@ def main() -> int:
     from real_shapes import build, limit_new_tokens
     from vs_pipelines import TASKS, load_pipeline, pipeline_outputs, polymodal_outputs, same
 
-    import polymodal as pm
     files = files_among(args.inputs, SUFFIXES)
     if not files:
         parser.error("no .jpg, .jpeg or .png files among the inputs")
@@ -47,8 +46,9 @@ def main() -> int:
             outputs[f"pipeline {precision}"] = pipeline_outputs("caption", pipe, images, args.batch)
             if precision == "fp32":          # the reference against itself: is the judge stable?
                 outputs["pipeline fp32, batch 1"] = pipeline_outputs("caption", pipe, images, 1)
-            ours = pm.load("caption", str(folder), precision=precision)
-            outputs[f"polymodal {precision}"] = polymodal_outputs("caption", ours, images, args.batch)
+        ours, refused = polymodal_paths("caption", folder,
+                                        lambda loaded: polymodal_outputs("caption", loaded, images, args.batch))
+        outputs.update(ours)
     reference = outputs["pipeline fp32"]
     rows = [{"path": name, **same("caption", reference, out)} for name, out in outputs.items()
             if name != "pipeline fp32"]
@@ -62,7 +62,7 @@ def main() -> int:
                   f". {len(images)} images, sizes {', '.join(sizes)} (width x height); greedy, at most "
                   f"{task.max_new_tokens} new tokens, batch {args.batch}; the fp32 pipeline's captions: "
                   f"{len(set(reference))} distinct (random weights of std {args.spread}: a judge of agreement, not of "
-                  f"accuracy).",
+                  f"accuracy).{refusals(refused)}",
                   table, rows)
     print("\n".join(table))
     fp32 = next(r for r in rows if r["path"] == "polymodal fp32")          # must give the reference's outputs

@@ -1,7 +1,8 @@
 """Zero-shot agreement on images polymodal did not make: photographs and screenshots of any
 size, read from files, through the transformers pipeline in fp32 (the reference) and in bf16,
-and polymodal in fp32 and bf16 (its image tower packed), on the ViT-B/32-shaped CLIP of
-vs_pipelines.py (random weights of the real shapes) and the same labels and prompt.
+and polymodal in fp32, bf16, int8 and int8-bf16 (its image tower packed), on the
+ViT-B/32-shaped CLIP of vs_pipelines.py (random weights of the real shapes) and the same
+labels and prompt.
 
 The side-by-side's scenes are small generated squares; these are larger and of other aspect
 ratios, so resizing and cropping (PIL, downscaling) are checked too.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from natural_inputs import files_among, judge_parser
+from natural_inputs import files_among, judge_parser, polymodal_paths, refusals
 from results_files import write_results
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +39,6 @@ def main() -> int:
     from transformers import pipeline
     from vs_pipelines import LABELS, PROMPT
 
-    import polymodal as pm
     files = files_among(args.inputs, SUFFIXES)
     if not files:
         parser.error("no .jpg, .jpeg or .png files among the inputs")
@@ -51,10 +51,11 @@ def main() -> int:
             rows = pipe([Image.fromarray(x) for x in images], candidate_labels=LABELS, hypothesis_template=PROMPT,
                         batch_size=args.batch)
             outputs[f"pipeline {precision}"] = [{r["label"]: r["score"] for r in row} for row in rows]
-        for precision in ("fp32", "bf16"):
-            ours = pm.load("align", str(folder), precision=precision)
-            ours.batch_size = args.batch
-            outputs[f"polymodal {precision}"] = [dict(r) for r in ours.classify(images, LABELS)]
+        def classify(loaded) -> list[dict]:
+            loaded.batch_size = args.batch
+            return [dict(r) for r in loaded.classify(images, LABELS)]
+        ours, refused = polymodal_paths("align", folder, classify)
+        outputs.update(ours)
     reference = outputs.pop("pipeline fp32")
     rows = [{"path": name, **compared(reference, out)} for name, out in outputs.items()]
     sizes = sorted({f"{x.shape[1]}x{x.shape[0]}" for x in images})
@@ -63,7 +64,7 @@ def main() -> int:
     command = "python benchmarks/clip_natural_images.py " + " ".join(args.inputs)
     write_results("clip_natural_images", command, "Zero-shot agreement on images polymodal did not make",
                   f". {len(images)} images, sizes {', '.join(sizes)} (width x height); labels and prompt of "
-                  f"vs_pipelines.py; batch {args.batch}.", table, rows)
+                  f"vs_pipelines.py; batch {args.batch}.{refusals(refused)}", table, rows)
     print("\n".join(table))
     fp32 = next(r for r in rows if r["path"] == "polymodal fp32")          # must give the reference's outputs
     return 0 if fp32["max_probability_gap"] < 1e-4 and fp32["same_top_label"] == len(images) else 1

@@ -1,9 +1,12 @@
 """What the agreement benchmarks on inputs polymodal did not make share: the files named on
-the command line (or found in named folders) and the command line itself."""
+the command line (or found in named folders), the command line itself, and polymodal's paths."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
+
+POLYMODAL_PRECISIONS = ("fp32", "bf16", "int8", "int8-bf16")
 
 
 def files_among(sources: list[str], suffixes: tuple[str, ...]) -> list[Path]:
@@ -25,3 +28,25 @@ def judge_parser(doc: str, inputs: str, spread: float | None = None) -> argparse
                             help="std of the random weights (real_shapes.build): wide enough that outputs differ "
                                  "by input")
     return parser
+
+
+def polymodal_paths(task: str, folder: Path, run: Callable) -> tuple[dict[str, list], list[str]]:
+    """polymodal at each of POLYMODAL_PRECISIONS on `folder`: -> ({"polymodal PRECISION":
+    run(loaded pipeline)}, the refusals as "PRECISION: reason" where pm.load refuses one, as it
+    refuses int8-bf16 on a CPU without oneDNN's bf16 products)."""
+    import polymodal as pm
+    from polymodal.core.errors import ConfigError, InputError
+    outputs, refused = {}, []
+    for precision in POLYMODAL_PRECISIONS:
+        try:
+            loaded = pm.load(task, str(folder), precision=precision)
+        except (InputError, ConfigError) as e:
+            refused.append(f"{precision}: {str(e).splitlines()[0]}")
+            continue
+        outputs[f"polymodal {precision}"] = run(loaded)
+    return outputs, refused
+
+
+def refusals(refused: list[str]) -> str:
+    """The refused paths, as a sentence of a results file's description ("" where none was)."""
+    return f" Not run, refused by pm.load: {'; '.join(refused)}." if refused else ""

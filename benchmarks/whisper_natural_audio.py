@@ -1,6 +1,6 @@
 """Recognition agreement on audio polymodal did not make: recordings read from files (any
 rate, channel count and format polymodal opens), through the transformers ASR pipeline in fp32
-(the reference) and in bf16, and polymodal in fp32 and bf16, on the Whisper-base-shaped folder
+(the reference) and in bf16, and polymodal in fp32, bf16, int8 and int8-bf16, on the Whisper-base-shaped folder
 of vs_pipelines.py (random weights of the real shapes, the published checkpoints' prompt form)
 and greedy decoding.
 
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from natural_inputs import files_among, judge_parser
+from natural_inputs import files_among, judge_parser, polymodal_paths, refusals
 from results_files import write_results
 
 HERE = Path(__file__).resolve().parent
@@ -36,7 +36,6 @@ def main() -> int:
     from transformers import pipeline
     from vs_pipelines import same
 
-    import polymodal as pm
     from polymodal.core.errors import InputError
     from polymodal.modalities import Audio
     files, opened, skipped = [], [], []
@@ -61,9 +60,9 @@ def main() -> int:
                             generate_kwargs={"num_beams": 1})
                 name = f"pipeline {precision}" + ("" if batch == args.batch else ", batch 1")
                 outputs[name] = [row["text"].strip() for row in rows]
-        for precision in ("fp32", "bf16"):
-            ours = pm.load("transcribe", str(folder), precision=precision)
-            outputs[f"polymodal {precision}"] = [t.text for t in ours.batch(heard, batch_size=args.batch)]
+        ours, refused = polymodal_paths("transcribe", folder,
+                                        lambda loaded: [t.text for t in loaded.batch(heard, batch_size=args.batch)])
+        outputs.update(ours)
     reference = outputs["pipeline fp32"]
     rows = [{"path": name, **same("transcribe", reference, out)} for name, out in outputs.items()
             if name != "pipeline fp32"]
@@ -77,7 +76,7 @@ def main() -> int:
                   f". {len(files)} recordings: {recordings}; greedy, at most {NEW_TOKENS} new tokens, "
                   f"batch {args.batch}; the fp32 pipeline's transcripts: {len(set(reference))} distinct "
                   f"(random weights of std {args.spread}: a judge of agreement, not of accuracy)."
-                  + (f" Not opened: {'; '.join(skipped)}." if skipped else ""), table, rows)
+                  + (f" Not opened: {'; '.join(skipped)}." if skipped else "") + refusals(refused), table, rows)
     print("\n".join(table))
     fp32 = next(r for r in rows if r["path"] == "polymodal fp32")          # must give the reference's outputs
     return 0 if fp32["identical"] else 1
