@@ -15,7 +15,8 @@ absence in the same process, on random weights of the real shapes (benchmarks/re
 - Whisper-base recognition: the encoder's MLP a few windows at a time (hf/fast_layers.py,
   chunked_encoder_layer), against the whole batch at once; the decoder's cross-attention
   folded (folded_attention), against keys and values projected; in bf16, the encoder stem's
-  convolutions as products (conv1d_as_product), against oneDNN's; polymodal's greedy loop
+  convolutions as products (conv1d_as_product), against oneDNN's, and the encoder's
+  self-attention as shifted convolutions, against the fused kernel; polymodal's greedy loop
   (hf/whisper_greedy.py), against Whisper's generate; each on the same adapter;
 - CLIP ViT-B/32 image features (hf/native_clip.py): the last layer computed for the class
   token only, quick_gelu through the scales of the two MLP products, and the patch
@@ -106,7 +107,7 @@ def blip_attention_rows(folder: Path, batch: int, runs: int, dtypes: tuple[torch
         return [c.text for c in adapter.generate(pixels, max_length=20)]
 
     def fused_kernel() -> list[str]:
-        fast_layers.conv_attention_pays = lambda qkv, scale: False
+        fast_layers.conv_attention_pays = lambda *args: False
         try:
             return captions()
         finally:
@@ -186,12 +187,13 @@ def encoder_packing_rows(blip: Path, whisper: Path, batch: int, runs: int, dtype
 
 def whisper_layer_rows(whisper: Path, batch: int, runs: int, dtypes: tuple[torch.dtype, ...]) -> list[dict]:
     """Whisper's encoder MLP in chunks, its folded cross-attention, (bf16) its stem's
-    convolutions as products (hf/fast_layers.py) and polymodal's greedy loop
-    (hf/whisper_greedy.py), each switched off on the same adapter: the whole batch's MLP at
-    once; keys and values projected; oneDNN's convolutions; Whisper's generate."""
+    convolutions as products and its self-attention as convolutions (hf/fast_layers.py) and
+    polymodal's greedy loop (hf/whisper_greedy.py), each switched off on the same adapter: the
+    whole batch's MLP at once; keys and values projected; oneDNN's convolutions; the fused
+    kernel; Whisper's generate."""
     from polymodal.data.spoken.sentences import utterances
     from polymodal.data.spoken.synthesis import RATE, speak
-    from polymodal.hf import fast_layers, whisper_greedy
+    from polymodal.hf import conv_attention, fast_layers, whisper_greedy
     from polymodal.loading import load_model
     from polymodal.modalities import Audio
     audios = [Audio(speak(u.text, u.voice).astype("float32"), RATE) for u in utterances("test", 7, batch)]
@@ -208,7 +210,7 @@ def whisper_layer_rows(whisper: Path, batch: int, runs: int, dtypes: tuple[torch
             whisper_greedy.serves = lambda model, new_tokens: False
         else:
             kept = getattr(fast_layers, change)
-            setattr(fast_layers, change, 2 ** 62 if change == "CHUNK_BYTES" else lambda encoder, reduced=3: 2 ** 62)
+            setattr(fast_layers, change, off[change])
         try:
             yield
         finally:
@@ -227,20 +229,27 @@ def whisper_layer_rows(whisper: Path, batch: int, runs: int, dtypes: tuple[torch
         with without(change):
             return transcripts()
 
+    # what fast_layers' name is set to for "without": a chunk no batch fills, folding from no
+    # batch, the convolution form of attention nowhere
+    off = {"CHUNK_BYTES": 2 ** 62, "fold_from": lambda encoder, reduced=3: 2 ** 62,
+           "conv_attention_pays": lambda *args: False}
     changes = {"CHUNK_BYTES": "encoder MLP a few windows at a time", "fold_from": "cross-attention folded",
                "stem": "encoder stem's convolutions as products",
+               "conv_attention_pays": "encoder attention as shifted convolutions (vs the fused kernel)",
                "loop": "polymodal's greedy loop (vs Whisper's generate)"}
+    lower_only = ("stem", "conv_attention_pays")       # fp32 runs oneDNN's convolutions and the fused kernel
     for dtype in dtypes:
         if dtype != torch.float32:
             adapter.hold_weights_in(dtype)
         for change, text in changes.items():
-            if change == "stem" and dtype == torch.float32:         # fp32 runs oneDNN's convolutions
+            if change in lower_only and dtype == torch.float32:
                 continue
             with torch.no_grad(), autocast_in(dtype):
                 result = timed({"with": transcripts, "without": lambda c=change: switched_off(c)}, runs)
-            same = result["with"][1] == result["without"][1]
-            rows.append(row(f"Whisper recognition: {text}", dtype, batch, result,
-                            f"{'the same' if same else 'different'} transcripts"))
+            outputs = f"{'the same' if result['with'][1] == result['without'][1] else 'different'} transcripts"
+            if change == "conv_attention_pays" and not conv_attention.native_bf16_without_amx():
+                outputs += "; not taken on this CPU (AMX, or no native bf16): the fused kernel both ways"
+            rows.append(row(f"Whisper recognition: {text}", dtype, batch, result, outputs))
     return rows
 
 
