@@ -108,6 +108,22 @@ def test_taken_only_in_bf16_without_gradients_from_512_tokens_with_a_power_of_tw
         assert not conv_attention.conv_attention_pays(qkv, 0.25)
 
 
+def calls_and_errors(layer, exact, hidden: torch.Tensor, monkeypatch) -> tuple[list, dict[bool, float]]:
+    """A switched bf16 attention layer run on `hidden` with the convolution form off and on
+    (native_bf16_without_amx False, then True, as it is left): -> (the calls the form took,
+    {on: the mean distance of the output from the float64 copy `exact`'s})."""
+    calls = []
+    taken = conv_attention.shifted_conv_attention
+    monkeypatch.setattr(fast_layers, "shifted_conv_attention", lambda *a: calls.append(a) or taken(*a))
+    errors = {}
+    with torch.inference_mode():
+        expected = exact(hidden.double())[0]
+        for native in (False, True):
+            monkeypatch.setattr(conv_attention, "native_bf16_without_amx", lambda native=native: native)
+            errors[native] = (layer(hidden)[0].double() - expected).abs().mean().item()
+    return calls, errors
+
+
 @needs_bf16
 def test_blip_vision_attention_takes_it_where_it_pays_near_the_fused_kernel_in_precision(monkeypatch):
     from transformers import BlipVisionConfig
@@ -118,16 +134,7 @@ def test_blip_vision_attention_takes_it_where_it_pays_near_the_fused_kernel_in_p
     exact = BlipAttention(config).eval().double()
     exact.load_state_dict(layer.state_dict())
     assert fast_layers.use_fast_layers(layer) == 1
-    hidden = torch.randn(2, 520, 32).bfloat16()
-    calls = []
-    taken = conv_attention.shifted_conv_attention
-    monkeypatch.setattr(fast_layers, "shifted_conv_attention", lambda *a: calls.append(a) or taken(*a))
-    errors = {}
-    with torch.inference_mode():
-        expected = exact(hidden.double())[0]
-        for native in (False, True):
-            monkeypatch.setattr(conv_attention, "native_bf16_without_amx", lambda native=native: native)
-            errors[native] = (layer(hidden)[0].double() - expected).abs().mean().item()
+    calls, errors = calls_and_errors(layer, exact, torch.randn(2, 520, 32).bfloat16(), monkeypatch)
     assert len(calls) == 1
     assert errors[True] <= 2 * errors[False]
 
@@ -147,16 +154,9 @@ def test_whisper_encoder_attention_takes_it_where_it_pays_near_the_fused_kernel_
     causal = WhisperAttention(32, 2, is_decoder=True, is_causal=True, layer_idx=0, config=config).eval().bfloat16()
     assert fast_layers.use_fast_layers(layer) == fast_layers.use_fast_layers(causal) == 1
     hidden = (2 * torch.randn(2, 520, 32)).bfloat16()
-    calls = []
-    taken = conv_attention.shifted_conv_attention
-    monkeypatch.setattr(fast_layers, "shifted_conv_attention", lambda *a: calls.append(a) or taken(*a))
-    errors = {}
+    calls, errors = calls_and_errors(layer, exact, hidden, monkeypatch)
+    assert len(calls) == 1
     with torch.inference_mode():
-        expected = exact(hidden.double())[0]
-        for native in (False, True):
-            monkeypatch.setattr(conv_attention, "native_bf16_without_amx", lambda native=native: native)
-            errors[native] = (layer(hidden)[0].double() - expected).abs().mean().item()
-        assert len(calls) == 1
         causal(hidden)
         layer(hidden[:, :8], key_value_states=hidden)
     assert len(calls) == 1
