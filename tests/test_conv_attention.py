@@ -134,7 +134,13 @@ def test_blip_vision_attention_takes_it_where_it_pays_near_the_fused_kernel_in_p
     exact = BlipAttention(config).eval().double()
     exact.load_state_dict(layer.state_dict())
     assert fast_layers.use_fast_layers(layer) == 1
-    calls, errors = calls_and_errors(layer, exact, torch.randn(2, 520, 32).bfloat16(), monkeypatch)
+    hidden = torch.randn(2, 520, 32).bfloat16()
+    calls, errors = calls_and_errors(layer, exact, hidden, monkeypatch)
+    assert len(calls) == 1
+    weighed = BlipAttention(BlipVisionConfig(hidden_size=32, num_attention_heads=2, output_attentions=True))
+    fast_layers.use_fast_layers(weighed.eval().bfloat16())
+    with torch.inference_mode():
+        weighed(hidden)                         # the config records attention weights: the original forward
     assert len(calls) == 1
     assert errors[True] <= 2 * errors[False]
 
@@ -158,6 +164,15 @@ def test_whisper_encoder_attention_takes_it_where_it_pays_near_the_fused_kernel_
     assert len(calls) == 1
     with torch.inference_mode():
         causal(hidden)
-        layer(hidden[:, :8], key_value_states=hidden)
-    assert len(calls) == 1
+        layer(hidden, key_value_states=hidden)
+        assert len(calls) == 1
+        weighed = WhisperAttention(32, 2, config=WhisperConfig(d_model=32, output_attentions=True)).eval().bfloat16()
+        fast_layers.use_fast_layers(weighed)
+        weighed(hidden)                         # the config records attention weights: the original forward
+        assert len(calls) == 1
+        exact.float()                           # products in bf16 through autocast
+        fast_layers.use_fast_layers(exact)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            exact(hidden.float())
+        assert len(calls) == 2
     assert errors[True] <= 2 * errors[False]

@@ -41,7 +41,9 @@ HEADS_PER_CALL = 4      # BLIP-base, 12 heads over 577 tokens: 45.0 ms a layer o
                         # 46.2 at 12, 48.0 at 2
 SCORES_BYTES = 4.5 * 2 ** 20    # a call's bf16 scores [tokens, heads, tokens] at most this, where one head's fit:
                         # Whisper-base, 8 heads over 1,500 tokens (4.3 MB a head), eight windows: 140 ms a
-                        # layer at 1 head a call, 155-163 at 2, 184-188 at 4 (torch's fused kernel 216)
+                        # layer at 1 head a call, 155-163 at 2, 184-188 at 4 (torch's fused kernel 216).
+                        # Measured there and at BLIP-base's 577 tokens (4 a call, 2.5 MB); from about 860
+                        # tokens it takes a BLIP tower below 4 a call, a size not measured
 
 
 def native_bf16_without_amx() -> bool:

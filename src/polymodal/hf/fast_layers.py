@@ -23,8 +23,8 @@ is loaded (`use_fast_layers`; docs/performance.md measures each):
 
 A layer is switched only when it has the attributes the replacement reads, so a transformers
 release that changes the layer leaves it as it is; a call the replacement does not cover
-(attention weights asked for, a head mask, self-attention, projections quantized to int8
-or packed) goes to the original forward."""
+(attention weights asked for, a head mask, a decoder's or a masked self-attention, projections
+quantized to int8 or packed into the cross-attention's fold) goes to the original forward."""
 from __future__ import annotations
 
 import math
@@ -58,7 +58,7 @@ def fused_qkv_attention(self, hidden_states: torch.Tensor, head_mask=None, outpu
     attention is its own; fp32 towers of eight images, ad hoc, interleaved: 3.46 -> 3.32 s
     under glibc's defaults (117,552 -> 55,264 page faults), 3.22 -> 3.12 s with freed memory
     kept."""
-    if head_mask is not None or output_attentions:
+    if head_mask is not None or output_attentions or weights_recorded(self):
         return self.eager_forward(hidden_states, head_mask=head_mask, output_attentions=output_attentions, **kwargs)
     step = chunk_size(hidden_states, 3 * hidden_states.shape[-1])
     if step >= len(hidden_states):
@@ -216,13 +216,21 @@ def seq2seq_attention(self, hidden_states: torch.Tensor, key_value_states=None, 
     """BART-style attention (Whisper's: q_proj scaled, k_proj, v_proj, out_proj): the encoder's
     self-attention through `encoder_self_attention` where it pays, cross-attention through
     `folded_seq2seq_cross_attention`; anything else to the original forward."""
-    if key_value_states is None and not self.is_causal and cache is None and attention_mask is None \
-            and not output_attentions and not self.training:
+    if key_value_states is None and not getattr(self, "is_causal", True) and cache is None \
+            and attention_mask is None and not output_attentions and not weights_recorded(self) and not self.training:
         if conv_attention_pays(hidden_states, self.scaling, products_dtype(hidden_states)):
-            return encoder_self_attention(self, hidden_states), None
+            query = self.q_proj(hidden_states)
+            if query.dtype == torch.bfloat16:         # as predicted, unless a projection ignores autocast
+                return encoder_self_attention(self, hidden_states, query), None
         return self.eager_forward(hidden_states, **kwargs)
     return folded_seq2seq_cross_attention(self, hidden_states, key_value_states, cache, attention_mask,
                                           output_attentions, **kwargs)
+
+
+def weights_recorded(self) -> bool:
+    """Whether the model's config asks for attention weights (transformers then records each
+    layer's without passing output_attentions down to it)."""
+    return bool(getattr(getattr(self, "config", None), "output_attentions", False))
 
 
 def products_dtype(x: torch.Tensor) -> torch.dtype:
@@ -230,13 +238,14 @@ def products_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
 
 
-def encoder_self_attention(self, hidden_states: torch.Tensor) -> torch.Tensor:
+def encoder_self_attention(self, hidden_states: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
     """Unmasked self-attention (Whisper's encoder) as shifted convolutions (hf/conv_attention.py),
-    in the order of transformers' layer: the queries rounded to bf16, then scaled by a power of
-    two, exactly. Eight 30-second windows of Whisper-base in bf16 on an AMD EPYC (Zen 5), ad
-    hoc: 140 ms a layer against 216 through torch's fused kernel."""
-    context = shifted_conv_attention(self.q_proj(hidden_states), self.k_proj(hidden_states),
-                                     self.v_proj(hidden_states), self.num_heads, self.scaling)
+    given the unscaled queries q_proj(hidden_states), in the order of transformers' layer: the
+    queries rounded to bf16, then scaled by a power of two, exactly. Eight 30-second windows of
+    Whisper-base in bf16 on an AMD EPYC (Zen 5), ad hoc: 140 ms a layer against 216 through
+    torch's fused kernel."""
+    context = shifted_conv_attention(query, self.k_proj(hidden_states), self.v_proj(hidden_states), self.num_heads,
+                                     self.scaling)
     return self.out_proj(context)
 
 
@@ -305,8 +314,7 @@ FAST_LAYERS = {   # transformers class name -> (attributes it must have, replace
                             chunked_encoder_layer),
     "BlipTextSelfAttention": (("query", "key", "value", "dropout", "num_attention_heads", "attention_head_size"),
                               folded_cross_attention),
-    "WhisperAttention": (("q_proj", "k_proj", "v_proj", "out_proj", "scaling", "num_heads", "is_causal"),
-                         seq2seq_attention),
+    "WhisperAttention": (("q_proj", "k_proj", "v_proj", "out_proj", "scaling", "num_heads"), seq2seq_attention),
 }
 
 
