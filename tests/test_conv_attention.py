@@ -1,7 +1,5 @@
 """hf/conv_attention.py: attention as grouped convolutions with shifted scores, against a float64
 reference, and when hf/fast_layers.py's BLIP vision attention and Whisper encoder attention take it."""
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -64,24 +62,48 @@ def test_the_shift_keeps_wide_scores_precise_where_rounding_them_raw_does_not():
     assert shifted_error < raw_error / 4
 
 
-@needs_bf16
-def test_scores_far_below_their_row_maximum_are_floored_without_changing_the_result(monkeypatch):
-    """FLOOR: exp(-80) is lost beside the row's maximum, exp(0) = 1, so the floor gives the
-    values of no floor; a floor that bites (-1) changes them, so the clamp is applied."""
-    torch.manual_seed(2)
+def scaled_heads(qkv: torch.Tensor, heads: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One item's scaled queries [1, tokens, heads, dim] and keys [heads, tokens, dim], as
+    shifted_conv_attention lays them out for a call of all its heads."""
+    tokens = qkv.shape[1]
+    q, k, _ = qkv[0].reshape(tokens, 3, heads, -1).unbind(1)
+    return (q * scale)[None], k.transpose(0, 1)
+
+
+@pytest.mark.parametrize("spread, wide", [(1.0, False), (3.0, True)])
+def test_each_row_is_shifted_above_its_largest_score_and_a_loose_bound_is_flagged(spread, wide):
+    """The bound plus LIFT lies above every score of its row; where it may lie more than WINDOW
+    above the row's largest, the call is flagged to find the maxima by a product instead."""
+    torch.manual_seed(4)
     heads, size, tokens = 4, 64, 512
-    qkv = (6 * torch.randn(1, tokens, 3 * heads * size)).bfloat16()
-    q, k, _ = qkv.float().reshape(tokens, 3, heads, size).permute(1, 2, 0, 3)
-    scores = q @ k.transpose(-1, -2) * 0.125
-    assert (scores - scores.amax(-1, keepdim=True)).min() < -87.3    # below ln(FLT_MIN): the floor matters
+    qkv = (spread * torch.randn(1, tokens, 3 * heads * size)).bfloat16()
+    queries, keys = scaled_heads(qkv, heads, 0.125)
+    shifts, loose = conv_attention.row_shifts(queries, keys)
+    assert shifts.dtype == torch.bfloat16 and shifts.shape == (1, tokens, heads)
+    largest = torch.einsum("tgd,gkd->tgk", queries[0].float(), keys.float()).amax(-1)
+    assert (shifts[0].float() >= largest + conv_attention.LIFT).all()
+    assert loose.tolist() == [wide]
+    if not wide:
+        assert (shifts[0].float() - largest).max() <= conv_attention.WINDOW
+
+
+@needs_bf16
+@pytest.mark.parametrize("spread, products", [(1.0, 1), (3.0, 2)])
+def test_the_maxima_take_a_product_only_where_the_bound_is_loose(spread, products, monkeypatch):
+    """Per call of a few heads: the values' product alone where the bound is tight, one more for
+    the maxima where it is loose; the result near float64 either way."""
+    torch.manual_seed(5)
+    heads, size, tokens = 4, 64, 512
+    qkv = (spread * torch.randn(1, tokens, 3 * heads * size)).bfloat16()
+    calls = []
+    conv2d = F.conv2d
+    monkeypatch.setattr(conv_attention.F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
     with torch.inference_mode():
-        floored = conv(qkv, heads, 0.125)
-        monkeypatch.setattr(conv_attention, "FLOOR", -math.inf)
-        unfloored = conv(qkv, heads, 0.125)
-        monkeypatch.setattr(conv_attention, "FLOOR", -1.0)
-        biting = conv(qkv, heads, 0.125)
-    assert torch.equal(floored, unfloored)
-    assert not torch.equal(biting, unfloored)
+        out = conv(qkv, heads, 0.125)
+        eager = eager_bf16(qkv, heads, 0.125)
+    assert len(calls) == products * heads // conv_attention.heads_per_call(heads, tokens)
+    expected = reference(qkv, heads, 0.125)
+    assert (out.double() - expected).abs().max() < (eager.double() - expected).abs().max() / 2
 
 
 def test_heads_a_call_divide_the_heads_and_keep_the_scores_small():

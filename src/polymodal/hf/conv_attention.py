@@ -1,6 +1,6 @@
 """Self-attention over many tokens in bf16 as grouped 1x1 convolutions, with each row's scores
-shifted by their maximum before they are rounded. hf/fast_layers.py uses it for BLIP's vision
-tower and Whisper's encoder where `conv_attention_pays` (docs/performance.md measures it).
+shifted below zero before they leave the fp32 accumulator. hf/fast_layers.py uses it for BLIP's
+vision tower and Whisper's encoder where `conv_attention_pays` (docs/performance.md measures it).
 
 Why: on a CPU with native bf16 (AVX512-BF16) but no AMX, torch's fused attention kernel runs
 at about 150 GFLOP/s, a sixth of the rate of the bf16 linear layers around it, and took a
@@ -9,24 +9,30 @@ and the keys as 1x1 kernels (each head a group), runs the same products much nea
 
 How, per item and a few heads a call (`heads_per_call`):
 - Channels-last layout: the projections' outputs are read as they lie ([token, head, dim]),
-  the scores come out [query, head, key], so the softmax runs over contiguous rows, and the
-  context comes out [query, head * dim], the output projection's input.
-- Precision: a bf16 convolution rounds its output to bf16, so a raw score s loses up to
-  |s| 2^-9, as eager bf16 attention does (transformers' BLIP in bf16). A first product finds
-  each row's largest score m; the second carries -m as one more query channel against a key
-  channel of ones, so s - m is formed in the fp32 accumulator, and the scores that hold the
-  probability are near zero when rounded. The probabilities are rounded to bf16 before the
-  values' product, as in the fused kernel.
-- The second product clamps the shifted scores at FLOOR as it writes them (a oneDNN post-op,
-  no pass of its own): torch's exp is about 2x slower on values below ln(FLT_MIN), and rows
-  that reach there (wide scores, as in peaked heads) made a layer of eight 577-token images
-  49.9 ms against 38.3 with the floor (scores of standard deviation about 9, ad hoc,
-  interleaved), the same values.
+  the weights come out [query, head, key], and the context [query, head * dim], the output
+  projection's input.
+- Unnormalised probabilities from the scores' product: the queries carry minus a shift c per
+  row as one more channel against a key channel of ones, so s - c is formed in the fp32
+  accumulator, and the product's sigmoid post-op writes sigmoid(s - c), which equals exp(s - c)
+  to fp32's precision where s - c <= -LIFT. Rounded to bf16, each keeps 2^-8 of its own size
+  whatever the scores' spread (a bf16 product that wrote raw scores would lose |s| 2^-8, as
+  eager bf16 attention does).
+- The values' product carries a channel of ones beside them, so it gives each row's sum of
+  weights too; the context is the quotient. No softmax pass.
+- The shift, `row_shifts`: by Cauchy-Schwarz a row's scores lie below q.k_mean + |q| r, where
+  k_mean is the head's mean key and r the largest distance of a key from it; and their mean,
+  q.k_mean, is a score the row reaches or exceeds. Where that bound plus LIFT lies within
+  WINDOW of the mean for every row of a call, it is the shift, and no product is spent on the
+  row maxima; elsewhere (wide scores) a first product finds each row's maximum m and the shift
+  is m + LIFT. Either way each row's largest weight is at least exp(-WINDOW), so the weights
+  that hold the probability stay normal numbers (below exp(-87) oneDNN flushes them to zero).
 
-Largest difference from a float64 reference over eight 577-token images of 12 heads (ad hoc,
-three kinds of random queries and keys, the widest with scores of standard deviation about 9):
-fused kernel 0.0020 / 0.0027 / 0.037, this 0.0026 / 0.0034 / 0.056, eager bf16 0.0079 /
-0.012 / 0.81."""
+Difference from a float64 reference over eight 577-token images of 12 heads (ad hoc, four
+kinds of random queries and keys: scores of standard deviation 1, 4 and 9, and one with a
+shared key component; docs/performance.md gives the table): the largest 1.2-1.5x that of the
+form this replaced (the row maxima by a product every call, a softmax over the shifted scores
+rounded to bf16), 1.7-2.2x the fused kernel's, and a sixth or less of eager bf16's; the mean
+0.9-1.3x the replaced form's."""
 from __future__ import annotations
 
 import math
@@ -34,8 +40,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-FLOOR = -80.0           # shifted scores are clamped here: exp is about 2x slower on rows with values below
-                        # ln(FLT_MIN) ~ -87.3, and exp(-80) ~ 1.8e-35 is lost beside the row's maximum, exp(0) = 1
+LIFT = 20.0             # a row's largest score lies at least this far below its shift: sigmoid(x) = exp(x) there
+WINDOW = 60.0           # and at most this far: exp(-60) leaves weights 27 below the largest (relative e^-27) normal
 MIN_TOKENS = 512        # below this the fused kernel was as fast or faster (401 tokens: 25.7 against 26.1 ms)
 HEADS_PER_CALL = 4      # BLIP-base, 12 heads over 577 tokens: 45.0 ms a layer of eight images at 4 a call,
                         # 46.2 at 12, 48.0 at 2
@@ -80,6 +86,26 @@ def power_of_two(x: float) -> bool:
     return x > 0 and math.frexp(x)[0] == 0.5
 
 
+def rounded_up(x: torch.Tensor) -> torch.Tensor:
+    """fp32 x -> the bf16 values nearest x from above (x itself where exact)."""
+    rounded = x.to(torch.bfloat16)
+    return torch.where(rounded.float() < x, torch.nextafter(rounded, rounded.new_tensor(math.inf)), rounded)
+
+
+def row_shifts(queries: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled queries [calls, tokens, group, dim] and keys [calls * group, tokens, dim] (bf16)
+    -> (each row's bound on its scores plus LIFT, rounded up to bf16 [calls, tokens, group];
+    whether a call's bound may lie more than WINDOW above its rows' maxima [calls])."""
+    calls, tokens, group, size = queries.shape
+    keys = keys.float()
+    centre = keys.mean(1)                                           # [heads, dim]
+    radius = (keys - centre[:, None]).norm(dim=-1).amax(1)          # [heads]
+    queries = queries.float()
+    mean = (queries * centre.view(calls, 1, group, size)).sum(-1)   # each row's mean score, at most its maximum
+    shift = rounded_up(mean + queries.norm(dim=-1) * radius.view(calls, 1, group) + LIFT)
+    return shift, (shift.float() - mean).amax((1, 2)) > WINDOW
+
+
 def shifted_conv_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, heads: int,
                            scale: float) -> torch.Tensor:
     """Unmasked softmax(q k^T scale) v of projected queries, keys and values, each [batch,
@@ -89,28 +115,34 @@ def shifted_conv_attention(query: torch.Tensor, key: torch.Tensor, value: torch.
     size = width // heads
     group = heads_per_call(heads, tokens)
     out = torch.empty(batch, tokens, width, dtype=query.dtype, device=query.device)
-    # one extra channel: the queries carry minus their row's maximum, the keys a one
+    # one extra channel each: the queries carry minus their row's shift, the keys a one, the values a one
     queries = torch.empty(heads // group, tokens, group, size + 1, dtype=query.dtype, device=query.device)
     keys = torch.empty(heads, tokens, size + 1, dtype=query.dtype, device=query.device)
     keys[..., size] = 1
+    values = torch.empty(heads, size + 1, tokens, dtype=query.dtype, device=query.device)
+    values[:, size] = 1
     for item in range(batch):
         torch.mul(query[item].view(tokens, heads // group, group, size).transpose(0, 1), scale,
                   out=queries[..., :size])
         keys[..., :size] = key[item].view(tokens, heads, size).transpose(0, 1)
-        values = value[item].reshape(tokens, heads, size).permute(1, 2, 0).reshape(width, tokens, 1, 1)
+        values[:, :size] = value[item].view(tokens, heads, size).permute(1, 2, 0)
+        shifts, wide = row_shifts(queries[..., :size], keys[..., :size])
         for first in range(0, heads, group):
             grouped, keyed = queries[first // group], keys[first:first + group]
-            scores = F.conv2d(_positions(grouped[..., :size]), keyed[..., :size].reshape(group * tokens, size, 1, 1),
-                              groups=group)
-            shift = grouped[..., size]
-            torch.amax(_rows(scores, group), -1, out=shift)
-            shift.neg_()
-            scores = torch.ops.mkldnn._convolution_pointwise(
+            if wide[first // group]:
+                scores = F.conv2d(_positions(grouped[..., :size]), keyed[..., :size].reshape(group * tokens, size, 1, 1),
+                                  groups=group)
+                grouped[..., size] = -rounded_up(_rows(scores, group).float().amax(-1) + LIFT)
+            else:
+                grouped[..., size] = -shifts[first // group]
+            weights = torch.ops.mkldnn._convolution_pointwise(
                 _positions(grouped), keyed.reshape(group * tokens, size + 1, 1, 1), None, [0, 0], [1, 1], [1, 1],
-                group, "hardtanh", [FLOOR, math.inf], "")
-            probs = _rows(scores, group).softmax(-1)
-            context = F.conv2d(_positions(probs), values[first * size:(first + group) * size], groups=group)
-            out[item, :, first * size:(first + group) * size] = context.permute(0, 2, 3, 1).reshape(tokens, group * size)
+                group, "sigmoid", [], "")
+            summed = F.conv2d(_positions(_rows(weights, group)),
+                              values[first:first + group].reshape(group * (size + 1), tokens, 1, 1), groups=group)
+            summed = summed.permute(0, 2, 3, 1).view(tokens, group, size + 1)
+            torch.div(summed[..., :size], summed[..., size:],
+                      out=out[item, :, first * size:(first + group) * size].view(tokens, group, size))
     return out
 
 
