@@ -31,7 +31,7 @@ Difference from a float64 reference over eight 577-token images of 12 heads (ad 
 kinds of random queries and keys: scores of standard deviation 1, 4 and 9, and one with a
 shared key component; docs/performance.md gives the table): the largest 1.2-1.5x that of the
 form this replaced (the row maxima by a product every call, a softmax over the shifted scores
-rounded to bf16), 1.7-2.2x the fused kernel's, and a sixth or less of eager bf16's; the mean
+rounded to bf16), 1.7-2.2x the fused kernel's, and 0.15-0.44x eager bf16's; the mean
 0.9-1.3x the replaced form's."""
 from __future__ import annotations
 
