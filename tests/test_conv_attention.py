@@ -106,6 +106,42 @@ def test_the_maxima_take_a_product_only_where_the_bound_is_loose(spread, product
     assert (out.double() - expected).abs().max() < (eager.double() - expected).abs().max() / 2
 
 
+@needs_bf16
+def test_the_path_is_chosen_per_item_and_per_call_of_heads(monkeypatch):
+    """Two items of six heads, three a call: the second item's last three heads wide, the rest
+    narrow, so one call of four takes the maxima's product."""
+    torch.manual_seed(6)
+    heads, size, tokens = 6, 64, 512
+    assert conv_attention.heads_per_call(heads, tokens) == 3
+    spread = torch.ones(2, 1, 3, heads, 1)
+    spread[1, :, :2, 3:] = 3.0                                          # queries and keys of item 1, heads 3-5
+    qkv = (spread * torch.randn(2, tokens, 3, heads, size)).reshape(2, tokens, -1).bfloat16()
+    calls = []
+    conv2d = F.conv2d
+    monkeypatch.setattr(conv_attention.F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
+    with torch.inference_mode():
+        out = conv(qkv, heads, 0.125)
+        eager = eager_bf16(qkv, heads, 0.125)
+    assert len(calls) == 5                                              # 4 values' products, 1 for the maxima
+    expected = reference(qkv, heads, 0.125)
+    assert (out.double() - expected).abs().max() < (eager.double() - expected).abs().max() / 2
+
+
+@needs_bf16
+def test_scores_too_large_for_bf16_shifts_go_to_the_fused_kernel():
+    """Scores near 1e4 with a narrow spread: bf16 maxima and shifts are too coarse to keep the
+    weights from flushing to zero (0/0), so those calls give the fused kernel's values."""
+    torch.manual_seed(7)
+    heads, size, tokens = 4, 64, 512
+    qkv = ((1 + 0.01 * torch.randn(1, tokens, 3 * heads * size)) * 35).bfloat16()   # q.k/8 about 1e4
+    q, k, v = qkv.reshape(1, tokens, 3, heads, size).permute(2, 0, 3, 1, 4)
+    assert (q.float() @ k.float().transpose(-1, -2) * 0.125).min() > conv_attention.LARGEST
+    with torch.inference_mode():
+        out = conv(qkv, heads, 0.125)
+        fused = F.scaled_dot_product_attention(q, k, v, scale=0.125).transpose(1, 2).reshape(1, tokens, -1)
+    assert torch.equal(out, fused)
+
+
 def test_heads_a_call_divide_the_heads_and_keep_the_scores_small():
     assert conv_attention.heads_per_call(12, 577) == 4       # BLIP-base's tower: 2.5 MB of scores
     assert conv_attention.heads_per_call(8, 1500) == 1       # Whisper's encoder: 4.3 MB a head

@@ -26,6 +26,9 @@ How, per item and a few heads a call (`heads_per_call`):
   row maxima; elsewhere (wide scores) a first product finds each row's maximum m and the shift
   is m + LIFT. Either way each row's largest weight is at least exp(-WINDOW), so the weights
   that hold the probability stay normal numbers (below exp(-87) oneDNN flushes them to zero).
+- A call whose largest score exceeds LARGEST in magnitude (or is not finite) runs through
+  torch's fused kernel instead: there the bf16 maxima and shifts are too coarse to keep the
+  shift within the window, and all of a row's weights could flush to zero (0/0).
 
 Difference from a float64 reference over eight 577-token images of 12 heads (ad hoc, four
 kinds of random queries and keys: scores of standard deviation 1, 4 and 9, and one with a
@@ -42,12 +45,16 @@ import torch.nn.functional as F
 
 LIFT = 20.0             # a row's largest score lies at least this far below its shift: sigmoid(x) = exp(x) there
 WINDOW = 60.0           # and at most this far: exp(-60) leaves weights 27 below the largest (relative e^-27) normal
+LARGEST = 2048.0        # scores above this in magnitude go to the fused kernel: up to it a bf16 maximum lies
+                        # within 8 of the true one and the shift, rounded up to bf16, within 16 of m + LIFT, so
+                        # the shift lies 12-44 above the row's largest score (exp(-12) still 1 - 6e-6 of sigmoid)
 MIN_TOKENS = 512        # below this the fused kernel was as fast or faster (401 tokens: 25.7 against 26.1 ms)
 HEADS_PER_CALL = 4      # BLIP-base, 12 heads over 577 tokens: 45.0 ms a layer of eight images at 4 a call,
                         # 46.2 at 12, 48.0 at 2
 SCORES_BYTES = 4.5 * 2 ** 20    # a call's bf16 scores [tokens, heads, tokens] at most this, where one head's fit:
-                        # Whisper-base, 8 heads over 1,500 tokens (4.3 MB a head), eight windows: 140 ms a
-                        # layer at 1 head a call, 155-163 at 2, 184-188 at 4 (torch's fused kernel 216).
+                        # Whisper-base, 8 heads over 1,500 tokens (4.3 MB a head), eight windows, in the form
+                        # before the bound (maxima by a product, a softmax): 140 ms a layer at 1 head a call,
+                        # 155-163 at 2, 184-188 at 4 (torch's fused kernel 216).
                         # Measured there and at BLIP-base's 577 tokens (4 a call, 2.5 MB); from about 860
                         # tokens it takes a BLIP tower below 4 a call, a size not measured
 
@@ -103,7 +110,7 @@ def row_shifts(queries: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor,
     queries = queries.float()
     mean = (queries * centre.view(calls, 1, group, size)).sum(-1)   # each row's mean score, at most its maximum
     shift = rounded_up(mean + queries.norm(dim=-1) * radius.view(calls, 1, group) + LIFT)
-    return shift, (shift.float() - mean).amax((1, 2)) > WINDOW
+    return shift, ~((shift.float() - mean).amax((1, 2)) <= WINDOW)     # not finite: loose too
 
 
 def shifted_conv_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, heads: int,
@@ -132,7 +139,12 @@ def shifted_conv_attention(query: torch.Tensor, key: torch.Tensor, value: torch.
             if wide[first // group]:
                 scores = F.conv2d(_positions(grouped[..., :size]), keyed[..., :size].reshape(group * tokens, size, 1, 1),
                                   groups=group)
-                grouped[..., size] = -rounded_up(_rows(scores, group).float().amax(-1) + LIFT)
+                maxima = _rows(scores, group).float().amax(-1)
+                if not maxima.abs().max() <= LARGEST:
+                    _fused(grouped[..., :size], keyed[..., :size], value[item], first, heads,
+                           out[item, :, first * size:(first + group) * size])
+                    continue
+                grouped[..., size] = -rounded_up(maxima + LIFT)
             else:
                 grouped[..., size] = -shifts[first // group]
             weights = torch.ops.mkldnn._convolution_pointwise(
@@ -144,6 +156,17 @@ def shifted_conv_attention(query: torch.Tensor, key: torch.Tensor, value: torch.
             torch.div(summed[..., :size], summed[..., size:],
                       out=out[item, :, first * size:(first + group) * size].view(tokens, group, size))
     return out
+
+
+def _fused(queries: torch.Tensor, keys: torch.Tensor, value: torch.Tensor, first: int, heads: int,
+           out: torch.Tensor) -> None:
+    """One call's heads through torch's fused kernel: scaled queries [tokens, group, dim], keys
+    [group, tokens, dim], one item's values [tokens, heads * dim] -> written into out [tokens,
+    group * dim]."""
+    tokens, group, size = queries.shape
+    values = value.view(tokens, heads, size)[:, first:first + group].transpose(0, 1)
+    context = F.scaled_dot_product_attention(queries.transpose(0, 1)[None], keys[None], values[None], scale=1.0)
+    out.view(tokens, group, size).copy_(context[0].transpose(0, 1))
 
 
 def _positions(x: torch.Tensor) -> torch.Tensor:
