@@ -87,6 +87,21 @@ def test_each_row_is_shifted_above_its_largest_score_and_a_loose_bound_is_flagge
         assert (shifts[0].float() - largest).max() <= conv_attention.WINDOW
 
 
+def products_taken(qkv: torch.Tensor, heads: int, monkeypatch) -> int:
+    """The convolutions (plain F.conv2d: the values' and the maxima's products) that
+    shifted_conv_attention runs on qkv at scale 1/8; its result checked near float64, within
+    half eager bf16's largest difference."""
+    calls = []
+    conv2d = F.conv2d
+    monkeypatch.setattr(conv_attention.F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
+    with torch.inference_mode():
+        out = conv(qkv, heads, 0.125)
+        eager = eager_bf16(qkv, heads, 0.125)
+    expected = reference(qkv, heads, 0.125)
+    assert (out.double() - expected).abs().max() < (eager.double() - expected).abs().max() / 2
+    return len(calls)
+
+
 @needs_bf16
 @pytest.mark.parametrize("spread, products", [(1.0, 1), (3.0, 2)])
 def test_the_maxima_take_a_product_only_where_the_bound_is_loose(spread, products, monkeypatch):
@@ -95,15 +110,7 @@ def test_the_maxima_take_a_product_only_where_the_bound_is_loose(spread, product
     torch.manual_seed(5)
     heads, size, tokens = 4, 64, 512
     qkv = (spread * torch.randn(1, tokens, 3 * heads * size)).bfloat16()
-    calls = []
-    conv2d = F.conv2d
-    monkeypatch.setattr(conv_attention.F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
-    with torch.inference_mode():
-        out = conv(qkv, heads, 0.125)
-        eager = eager_bf16(qkv, heads, 0.125)
-    assert len(calls) == products * heads // conv_attention.heads_per_call(heads, tokens)
-    expected = reference(qkv, heads, 0.125)
-    assert (out.double() - expected).abs().max() < (eager.double() - expected).abs().max() / 2
+    assert products_taken(qkv, heads, monkeypatch) == products * heads // conv_attention.heads_per_call(heads, tokens)
 
 
 @needs_bf16
@@ -116,15 +123,7 @@ def test_the_path_is_chosen_per_item_and_per_call_of_heads(monkeypatch):
     spread = torch.ones(2, 1, 3, heads, 1)
     spread[1, :, :2, 3:] = 3.0                                          # queries and keys of item 1, heads 3-5
     qkv = (spread * torch.randn(2, tokens, 3, heads, size)).reshape(2, tokens, -1).bfloat16()
-    calls = []
-    conv2d = F.conv2d
-    monkeypatch.setattr(conv_attention.F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
-    with torch.inference_mode():
-        out = conv(qkv, heads, 0.125)
-        eager = eager_bf16(qkv, heads, 0.125)
-    assert len(calls) == 5                                              # 4 values' products, 1 for the maxima
-    expected = reference(qkv, heads, 0.125)
-    assert (out.double() - expected).abs().max() < (eager.double() - expected).abs().max() / 2
+    assert products_taken(qkv, heads, monkeypatch) == 5                 # 4 values' products, 1 for the maxima
 
 
 @needs_bf16
